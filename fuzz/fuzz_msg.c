@@ -1,0 +1,270 @@
+/* libFuzzer target for the message codec (src/msg.c).
+ *
+ * The input is one received message (a RECV's bytes). Besides "no crash" (libFuzzer hands over
+ * an exact-size heap copy, so ASan catches any read past len), each run checks the contract and
+ * aborts on a violation:
+ *  - only 0, -EBADMSG or -EMSGSIZE come back, and -EMSGSIZE only for DATA/ECHO above
+ *    max_payload: decoding with a small bound differs from an unbounded one in nothing else;
+ *  - a decoded message describes exactly the input (payload pointer, length, raw header fields);
+ *  - it re-encodes to the identical bytes, needing exactly that much buffer;
+ *  - srdma_msg_put_hdr reproduces the header;
+ *  - the same bytes, read as a struct, make the encoder agree with an independent range check,
+ *    and whatever it encodes decodes back to the same fields.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "srdma/msg.h"
+#include "srdma/wire.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__,     \
+				#cond);                                                            \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+/* Small enough that the fuzzer easily builds DATA/ECHO messages on both sides of it. */
+#define SMALL_MAX 64u
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void check_fields(const struct srdma_msg *m)
+{
+	switch (m->type) {
+	case SRDMA_MSG_WELCOME:
+		CHECK(m->len <= SRDMA_MSG_TEXT_MAX);
+		for (uint32_t i = 0; i < m->len; i++)
+			CHECK(m->payload[i] >= 0x20 && m->payload[i] <= 0x7e);
+		break;
+	case SRDMA_MSG_DATA:
+	case SRDMA_MSG_ECHO:
+		break;
+	case SRDMA_MSG_WRITE_DONE:
+		CHECK(m->len == SRDMA_WRITE_DONE_LEN);
+		CHECK(m->u.write_done.offset == be32(m->payload));
+		CHECK(m->u.write_done.length == be32(m->payload + 4));
+		break;
+	case SRDMA_MSG_WRITE_RESULT:
+		CHECK(m->len == SRDMA_WRITE_RESULT_LEN);
+		CHECK(m->u.write_result.status <= SRDMA_WRITE_RANGE);
+		CHECK(m->u.write_result.status == be32(m->payload));
+		break;
+	case SRDMA_MSG_PING:
+	case SRDMA_MSG_PONG:
+		CHECK(m->len == SRDMA_PING_LEN);
+		CHECK(m->u.token == ((uint64_t)be32(m->payload) << 32 | be32(m->payload + 4)));
+		break;
+	case SRDMA_MSG_QUIT:
+	case SRDMA_MSG_BYE:
+		CHECK(m->len == 0);
+		break;
+	default:
+		CHECK(!"decoded an unknown message type");
+	}
+}
+
+static void check_decode(const uint8_t *data, size_t size)
+{
+	struct srdma_msg m;
+	struct srdma_msg small;
+	uint8_t hdr[SRDMA_MSG_HDR_LEN];
+	uint8_t *re;
+	int ret;
+	int ret_small;
+
+	/* Logs name whatever a peer sent: the table must cope with any value. */
+	if (size > 2)
+		CHECK(srdma_msg_type_name(data[2]) != NULL);
+
+	ret = srdma_msg_decode(data, size, UINT32_MAX, &m);
+	ret_small = srdma_msg_decode(data, size, SMALL_MAX, &small);
+	CHECK(ret == 0 || ret == -EBADMSG);
+	if (ret < 0) {
+		/* Malformed stays malformed under any bound, with the same code. */
+		CHECK(ret_small == ret);
+		return;
+	}
+	if (ret_small == -EMSGSIZE)
+		CHECK((m.type == SRDMA_MSG_DATA || m.type == SRDMA_MSG_ECHO) && m.len > SMALL_MAX);
+	else
+		CHECK(ret_small == 0 && !((m.type == SRDMA_MSG_DATA || m.type == SRDMA_MSG_ECHO) &&
+					  m.len > SMALL_MAX));
+
+	CHECK(size >= SRDMA_MSG_HDR_LEN);
+	CHECK(m.payload == data + SRDMA_MSG_HDR_LEN);
+	CHECK(m.len == size - SRDMA_MSG_HDR_LEN);
+	CHECK((unsigned)m.type == data[2]);
+	CHECK(m.seq == be32(data + 4));
+	check_fields(&m);
+
+	srdma_msg_put_hdr(hdr, m.type, m.seq, m.len);
+	CHECK(memcmp(hdr, data, sizeof(hdr)) == 0);
+
+	/* Exact-size heap buffer: an encoder overrun is an ASan report. */
+	re = malloc(size);
+	CHECK(re != NULL);
+	if ((m.type == SRDMA_MSG_DATA || m.type == SRDMA_MSG_ECHO) && m.len > SRDMA_MAX_MSG) {
+		/* Decodable with a huge max_payload, but no peer may send it: encode refuses. */
+		CHECK(srdma_msg_encode(&m, re, size) == -EINVAL);
+	} else {
+		CHECK(srdma_msg_encode(&m, re, size - 1) == -ENOBUFS);
+		CHECK(srdma_msg_encode(&m, re, size) == (ssize_t)size);
+		CHECK(memcmp(re, data, size) == 0);
+	}
+	free(re);
+}
+
+/* Reads fields for the encoder from the input; zeros once it runs out. */
+struct cursor {
+	const uint8_t *p;
+	size_t left;
+};
+
+static uint64_t take(struct cursor *c, unsigned bytes)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < bytes; i++) {
+		v <<= 8;
+		if (c->left) {
+			v |= *c->p++;
+			c->left--;
+		}
+	}
+	return v;
+}
+
+/* An independent statement of what the encoder must accept. */
+static int expect_valid(const struct srdma_msg *m)
+{
+	switch (m->type) {
+	case SRDMA_MSG_WELCOME:
+		if (m->len > 256)
+			return 0;
+		for (uint32_t i = 0; i < m->len; i++) {
+			if (m->payload[i] < ' ' || m->payload[i] > '~')
+				return 0;
+		}
+		return 1;
+	case SRDMA_MSG_DATA:
+	case SRDMA_MSG_ECHO:
+		return m->len <= (1u << 20);
+	case SRDMA_MSG_WRITE_RESULT:
+		return m->u.write_result.status <= 2;
+	case SRDMA_MSG_WRITE_DONE:
+	case SRDMA_MSG_PING:
+	case SRDMA_MSG_PONG:
+	case SRDMA_MSG_QUIT:
+	case SRDMA_MSG_BYE:
+		return 1;
+	}
+	return 0;
+}
+
+/* The same bytes read as a struct: the encoder agrees with expect_valid, refuses short buffers,
+ * and what it writes decodes back to the same message. */
+static void check_encode(const uint8_t *data, size_t size)
+{
+	struct cursor c = {data, size};
+	struct srdma_msg m;
+	struct srdma_msg back;
+	uint8_t *buf;
+	size_t cap;
+	size_t need;
+	ssize_t n;
+
+	memset(&m, 0, sizeof(m));
+	m.type = (enum srdma_msg_type)(take(&c, 1) % 11); /* 0 and 10 are invalid */
+	m.seq = (uint32_t)take(&c, 4);
+	m.u.write_result.status = (uint32_t)(take(&c, 1) % 4); /* 3 is invalid */
+	m.u.write_result.offset = (uint32_t)take(&c, 4);
+	m.u.write_result.length = (uint32_t)take(&c, 4);
+	for (size_t i = 0; i < SRDMA_DIGEST_LEN; i++)
+		m.u.write_result.digest[i] = (uint8_t)take(&c, 1);
+	/* The rest is the payload; the encoder must ignore it for fixed-size types. */
+	m.payload = c.left ? c.p : NULL;
+	m.len = (uint32_t)c.left;
+	switch (m.type) {
+	case SRDMA_MSG_WELCOME:
+	case SRDMA_MSG_DATA:
+	case SRDMA_MSG_ECHO:
+		need = SRDMA_MSG_HDR_LEN + m.len;
+		break;
+	case SRDMA_MSG_WRITE_DONE:
+		need = SRDMA_MSG_HDR_LEN + SRDMA_WRITE_DONE_LEN;
+		break;
+	case SRDMA_MSG_WRITE_RESULT:
+		need = SRDMA_MSG_HDR_LEN + SRDMA_WRITE_RESULT_LEN;
+		break;
+	case SRDMA_MSG_PING:
+	case SRDMA_MSG_PONG:
+		need = SRDMA_MSG_HDR_LEN + SRDMA_PING_LEN;
+		break;
+	default:
+		need = SRDMA_MSG_HDR_LEN;
+		break;
+	}
+	/* Exact-size heap buffers, one byte short or exactly enough. */
+	cap = need - (m.seq & 1);
+	buf = malloc(cap);
+	CHECK(buf != NULL);
+	n = srdma_msg_encode(&m, buf, cap);
+	if (!expect_valid(&m)) {
+		CHECK(n == -EINVAL);
+	} else if (cap < need) {
+		CHECK(n == -ENOBUFS);
+	} else {
+		CHECK(n == (ssize_t)need);
+		CHECK(srdma_msg_decode(buf, need, UINT32_MAX, &back) == 0);
+		CHECK(back.type == m.type && back.seq == m.seq);
+		CHECK(back.payload == buf + SRDMA_MSG_HDR_LEN);
+		switch (m.type) {
+		case SRDMA_MSG_WELCOME:
+		case SRDMA_MSG_DATA:
+		case SRDMA_MSG_ECHO:
+			CHECK(back.len == m.len);
+			CHECK(m.len == 0 || memcmp(back.payload, m.payload, m.len) == 0);
+			break;
+		case SRDMA_MSG_WRITE_DONE:
+			CHECK(back.u.write_done.offset == m.u.write_done.offset);
+			CHECK(back.u.write_done.length == m.u.write_done.length);
+			CHECK(memcmp(back.u.write_done.digest, m.u.write_done.digest,
+				     SRDMA_DIGEST_LEN) == 0);
+			break;
+		case SRDMA_MSG_WRITE_RESULT:
+			CHECK(back.u.write_result.status == m.u.write_result.status);
+			CHECK(back.u.write_result.offset == m.u.write_result.offset);
+			CHECK(back.u.write_result.length == m.u.write_result.length);
+			CHECK(memcmp(back.u.write_result.digest, m.u.write_result.digest,
+				     SRDMA_DIGEST_LEN) == 0);
+			break;
+		case SRDMA_MSG_PING:
+		case SRDMA_MSG_PONG:
+			CHECK(back.u.token == m.u.token);
+			break;
+		case SRDMA_MSG_QUIT:
+		case SRDMA_MSG_BYE:
+			CHECK(back.len == 0);
+			break;
+		}
+	}
+	free(buf);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	check_decode(data, size);
+	check_encode(data, size);
+	return 0;
+}

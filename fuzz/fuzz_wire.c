@@ -1,0 +1,296 @@
+/* libFuzzer target for the frame codec (src/wire.c).
+ *
+ * Besides "no crash" (ASan/UBSan catch reads past len, since libFuzzer hands over an exact-size
+ * heap copy), every run checks the codec's contract and aborts on a violation:
+ *  - return codes are only the documented ones, and decode agrees with decode_hdr;
+ *  - decode_hdr reports the raw header fields in network byte order, whatever it returns;
+ *  - 0 (need more) only when the frame is really incomplete;
+ *  - anything that decodes re-encodes to exactly the consumed bytes, needs exactly that many
+ *    bytes of buffer, and each of its strict prefixes decodes to 0. ERROR frames are no
+ *    exception: the decoder only accepts printable text of at most SRDMA_ERROR_MSG_MAX bytes,
+ *    which the encoder's truncation and '?' substitution leave unchanged;
+ *  - the same bytes, read as a struct, make the encoder agree with an independent range check,
+ *    and whatever it encodes decodes back to the same fields.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "srdma/wire.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__,     \
+				#cond);                                                            \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int printable(char c)
+{
+	return c >= 0x20 && c <= 0x7e;
+}
+
+static void check_frame_fields(const struct srdma_frame *f, size_t plen)
+{
+	switch (f->type) {
+	case SRDMA_FRAME_HELLO:
+		CHECK(plen == SRDMA_HELLO_LEN);
+		CHECK(f->u.hello.psn <= SRDMA_PSN_MASK);
+		break;
+	case SRDMA_FRAME_PARAMS:
+		CHECK(plen == SRDMA_PARAMS_LEN);
+		CHECK(f->u.params.qpn <= SRDMA_PSN_MASK);
+		CHECK(f->u.params.mtu >= 1 && f->u.params.mtu <= 5);
+		CHECK(f->u.params.recv_depth >= 1 &&
+		      f->u.params.recv_depth <= SRDMA_MAX_RECV_DEPTH);
+		CHECK(f->u.params.max_msg >= 1 && f->u.params.max_msg <= SRDMA_MAX_MSG);
+		CHECK(f->u.params.write_len <= SRDMA_MAX_WRITE_LEN);
+		break;
+	case SRDMA_FRAME_READY:
+		CHECK(plen == 0);
+		break;
+	case SRDMA_FRAME_ERROR:
+		CHECK(plen >= 4);
+		CHECK(strlen(f->u.error.msg) == plen - 4);
+		CHECK(plen - 4 <= SRDMA_ERROR_MSG_MAX);
+		for (const char *c = f->u.error.msg; *c; c++)
+			CHECK(printable(*c));
+		break;
+	default:
+		CHECK(!"decoded an unknown frame type");
+	}
+}
+
+/* Decode one frame at the start of buf and check everything the contract promises. The prefix
+ * check costs a decode per byte, so the caller asks for it on the first frame only. */
+static ssize_t check_decode(const uint8_t *buf, size_t len, int check_prefixes)
+{
+	struct srdma_frame_hdr h;
+	struct srdma_frame f;
+	uint8_t *re;
+	int hret;
+	ssize_t n;
+
+	hret = srdma_frame_decode_hdr(buf, len, &h);
+	n = srdma_frame_decode(buf, len, &f);
+	if (len < SRDMA_FRAME_HDR_LEN) {
+		CHECK(hret == -EAGAIN);
+		CHECK(n == 0);
+		return 0;
+	}
+	CHECK(hret == 0 || hret == -EBADMSG || hret == -EPROTONOSUPPORT || hret == -EMSGSIZE);
+	CHECK(h.magic == (uint16_t)(buf[0] << 8 | buf[1]));
+	CHECK(h.version == buf[2]);
+	CHECK(h.type == buf[3]);
+	CHECK(h.length == be32(buf + 4));
+	/* Logs name whatever a peer sent: the tables must cope with any value. */
+	CHECK(srdma_frame_type_name(h.type) != NULL);
+	CHECK(srdma_error_code_name(h.length) != NULL);
+	if (hret < 0) {
+		CHECK(n == hret);
+		return n;
+	}
+	CHECK(h.length <= SRDMA_FRAME_MAX_PAYLOAD);
+	if (n == 0) {
+		CHECK(len < SRDMA_FRAME_HDR_LEN + h.length);
+		return 0;
+	}
+	CHECK(len >= SRDMA_FRAME_HDR_LEN + h.length);
+	CHECK(n > 0 || n == -EBADMSG);
+	if (n < 0)
+		return n;
+
+	CHECK((size_t)n == SRDMA_FRAME_HDR_LEN + h.length);
+	CHECK((unsigned)f.type == h.type);
+	check_frame_fields(&f, h.length);
+
+	/* Exact-size heap buffer: an encoder overrun is an ASan report. */
+	re = malloc((size_t)n);
+	CHECK(re != NULL);
+	CHECK(srdma_frame_encode(&f, re, (size_t)n - 1) == -ENOBUFS);
+	CHECK(srdma_frame_encode(&f, re, (size_t)n) == n);
+	CHECK(memcmp(re, buf, (size_t)n) == 0);
+	free(re);
+
+	for (size_t cut = 0; check_prefixes && cut < (size_t)n; cut++)
+		CHECK(srdma_frame_decode(buf, cut, &f) == 0);
+	return n;
+}
+
+/* Reads fields for the encoder from the input; zeros once it runs out. */
+struct cursor {
+	const uint8_t *p;
+	size_t left;
+};
+
+static uint64_t take(struct cursor *c, unsigned bytes)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < bytes; i++) {
+		v <<= 8;
+		if (c->left) {
+			v |= *c->p++;
+			c->left--;
+		}
+	}
+	return v;
+}
+
+static int expect_valid(const struct srdma_frame *f)
+{
+	const struct srdma_params *p = &f->u.params;
+
+	switch (f->type) {
+	case SRDMA_FRAME_HELLO:
+		return f->u.hello.psn < (1u << 24);
+	case SRDMA_FRAME_PARAMS:
+		return p->qpn < (1u << 24) && p->mtu >= 1 && p->mtu <= 5 && p->recv_depth >= 1 &&
+		       p->recv_depth <= 1024 && p->max_msg >= 1 && p->max_msg <= (1u << 20) &&
+		       p->write_len <= (1u << 30);
+	case SRDMA_FRAME_READY:
+	case SRDMA_FRAME_ERROR:
+		return 1;
+	}
+	return 0;
+}
+
+static void check_encode(const uint8_t *data, size_t size)
+{
+	struct cursor c = {data, size};
+	struct srdma_frame f;
+	struct srdma_frame back;
+	uint8_t buf[SRDMA_FRAME_MAX_LEN];
+	size_t cap;
+	size_t need = 0;
+	ssize_t n;
+
+	memset(&f, 0, sizeof(f));
+	f.type = (enum srdma_frame_type)(take(&c, 1) % 6); /* 0 and 5 are invalid */
+	cap = (size_t)(take(&c, 2) % (SRDMA_FRAME_MAX_LEN + 1));
+	switch (f.type) {
+	case SRDMA_FRAME_HELLO:
+		f.u.hello.features = (uint32_t)take(&c, 4);
+		f.u.hello.psn = (uint32_t)take(&c, 4);
+		need = SRDMA_FRAME_HDR_LEN + SRDMA_HELLO_LEN;
+		break;
+	case SRDMA_FRAME_PARAMS:
+		f.u.params.qpn = (uint32_t)take(&c, 4);
+		f.u.params.lid = (uint16_t)take(&c, 2);
+		f.u.params.mtu = (uint8_t)take(&c, 1);
+		for (size_t i = 0; i < sizeof(f.u.params.gid); i++)
+			f.u.params.gid[i] = (uint8_t)take(&c, 1);
+		f.u.params.recv_depth = (uint16_t)take(&c, 2);
+		f.u.params.max_msg = (uint32_t)take(&c, 4);
+		f.u.params.write_addr = take(&c, 8);
+		f.u.params.write_rkey = (uint32_t)take(&c, 4);
+		f.u.params.write_len = (uint32_t)take(&c, 4);
+		need = SRDMA_FRAME_HDR_LEN + SRDMA_PARAMS_LEN;
+		break;
+	case SRDMA_FRAME_READY:
+		need = SRDMA_FRAME_HDR_LEN;
+		break;
+	case SRDMA_FRAME_ERROR: {
+		size_t n_msg;
+
+		f.u.error.code = (uint16_t)take(&c, 2);
+		/* Raw bytes, any value, possibly filling the array with no terminator. */
+		n_msg = c.left < sizeof(f.u.error.msg) ? c.left : sizeof(f.u.error.msg);
+		if (n_msg)
+			memcpy(f.u.error.msg, c.p, n_msg);
+		need = SRDMA_FRAME_HDR_LEN + 4 + strnlen(f.u.error.msg, SRDMA_ERROR_MSG_MAX);
+		break;
+	}
+	}
+
+	n = srdma_frame_encode(&f, buf, cap);
+	if (!expect_valid(&f)) {
+		CHECK(n == -EINVAL);
+		return;
+	}
+	if (cap < need) {
+		CHECK(n == -ENOBUFS);
+		return;
+	}
+	CHECK(n == (ssize_t)need);
+	CHECK(srdma_frame_decode(buf, (size_t)n, &back) == n);
+	CHECK(back.type == f.type);
+	switch (f.type) {
+	case SRDMA_FRAME_HELLO:
+		CHECK(back.u.hello.features == f.u.hello.features);
+		CHECK(back.u.hello.psn == f.u.hello.psn);
+		break;
+	case SRDMA_FRAME_PARAMS:
+		/* Field by field: the struct has padding. */
+		CHECK(back.u.params.qpn == f.u.params.qpn);
+		CHECK(back.u.params.lid == f.u.params.lid);
+		CHECK(back.u.params.mtu == f.u.params.mtu);
+		CHECK(memcmp(back.u.params.gid, f.u.params.gid, sizeof(f.u.params.gid)) == 0);
+		CHECK(back.u.params.recv_depth == f.u.params.recv_depth);
+		CHECK(back.u.params.max_msg == f.u.params.max_msg);
+		CHECK(back.u.params.write_addr == f.u.params.write_addr);
+		CHECK(back.u.params.write_rkey == f.u.params.write_rkey);
+		CHECK(back.u.params.write_len == f.u.params.write_len);
+		break;
+	case SRDMA_FRAME_READY:
+		break;
+	case SRDMA_FRAME_ERROR: {
+		size_t len = need - SRDMA_FRAME_HDR_LEN - 4;
+
+		CHECK(back.u.error.code == f.u.error.code);
+		CHECK(strlen(back.u.error.msg) == len);
+		for (size_t i = 0; i < len; i++)
+			CHECK(back.u.error.msg[i] ==
+			      (printable(f.u.error.msg[i]) ? f.u.error.msg[i] : '?'));
+		break;
+	}
+	}
+}
+
+static void check_error_helper(const uint8_t *data, size_t size)
+{
+	char text[512];
+	size_t n = size < sizeof(text) - 1 ? size : sizeof(text) - 1;
+	struct srdma_frame f;
+	struct srdma_frame back;
+	uint8_t buf[SRDMA_FRAME_MAX_LEN];
+	ssize_t len;
+
+	if (n)
+		memcpy(text, data, n);
+	text[n] = '\0';
+	srdma_frame_error(&f, 7, "peer said: %s", text);
+	CHECK(f.type == SRDMA_FRAME_ERROR);
+	CHECK(strlen(f.u.error.msg) <= SRDMA_ERROR_MSG_MAX);
+	len = srdma_frame_encode(&f, buf, sizeof(buf));
+	CHECK(len > 0);
+	CHECK(srdma_frame_decode(buf, (size_t)len, &back) == len);
+	CHECK(strcmp(back.u.error.msg, f.u.error.msg) == 0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	if (size == 0)
+		return 0;
+	/* As a stream: frames back to back, each consumed exactly. */
+	while ((n = check_decode(data + off, size - off, off == 0)) > 0)
+		off += (size_t)n;
+
+	check_encode(data, size);
+	check_error_helper(data, size);
+	return 0;
+}

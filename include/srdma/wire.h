@@ -1,0 +1,125 @@
+/* Control-channel frame codec (the frames that travel inside TLS).
+ *
+ * Pure: bytes in, struct out; no I/O, no allocation, no global state, safe from any thread.
+ * Every frame is an 8-byte header followed by a bounded payload, all in network byte order:
+ *
+ *   u16 magic (SRDMA_WIRE_MAGIC) | u8 version | u8 type | u32 payload length
+ *
+ * Payloads (exact lengths; any other length is malformed):
+ *   HELLO  (12 bytes): u32 features | u32 psn (24-bit: top byte must be 0) | u32 reserved (0)
+ *   PARAMS (48 bytes): u32 qpn (24-bit) | u16 lid | u8 mtu (enum ibv_mtu 1..5) | u8 reserved (0)
+ *                      | u8 gid[16] | u16 recv_depth (1..SRDMA_MAX_RECV_DEPTH) | u16 reserved (0)
+ *                      | u32 max_msg (1..SRDMA_MAX_MSG) | u64 write_addr | u32 write_rkey
+ *                      | u32 write_len (0..SRDMA_MAX_WRITE_LEN)
+ *   READY  (0 bytes)
+ *   ERROR  (4 + n bytes): u16 code | u16 n (0..SRDMA_ERROR_MSG_MAX) | n bytes of printable ASCII
+ */
+#ifndef SRDMA_WIRE_H
+#define SRDMA_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SRDMA_WIRE_MAGIC	0x5352u /* "SR" */
+#define SRDMA_PROTO_VERSION	1u
+#define SRDMA_FRAME_HDR_LEN	8u
+#define SRDMA_FRAME_MAX_PAYLOAD 256u
+#define SRDMA_FRAME_MAX_LEN	(SRDMA_FRAME_HDR_LEN + SRDMA_FRAME_MAX_PAYLOAD)
+#define SRDMA_HELLO_LEN		12u
+#define SRDMA_PARAMS_LEN	48u
+#define SRDMA_ERROR_MSG_MAX	200u
+#define SRDMA_PSN_MASK		0xFFFFFFu
+#define SRDMA_MAX_RECV_DEPTH	1024u
+#define SRDMA_MAX_MSG		(1u << 20)
+#define SRDMA_MAX_WRITE_LEN	(1u << 30)
+
+/* Feature bits carried in HELLO. */
+#define SRDMA_FEAT_AEAD	 (1u << 0) /* sealed data plane (AES-256-GCM) */
+#define SRDMA_FEAT_KNOWN (SRDMA_FEAT_AEAD)
+
+enum srdma_frame_type {
+	SRDMA_FRAME_HELLO = 1,
+	SRDMA_FRAME_PARAMS = 2,
+	SRDMA_FRAME_READY = 3,
+	SRDMA_FRAME_ERROR = 4,
+};
+
+/* Codes of ERROR frames; each has a fixed meaning a peer can act on. */
+enum srdma_error_code {
+	SRDMA_ERR_SERVER_FULL = 1,
+	SRDMA_ERR_VERSION = 2,	 /* unsupported protocol version */
+	SRDMA_ERR_PROTOCOL = 3,	 /* malformed or unexpected frame */
+	SRDMA_ERR_RESOURCES = 4, /* the peer could not create its RDMA resources */
+	SRDMA_ERR_SHUTDOWN = 5,	 /* the server is shutting down */
+	SRDMA_ERR_TIMEOUT = 6,
+	SRDMA_ERR_FEATURE = 7, /* incompatible feature bits (e.g. data-plane mode) */
+	SRDMA_ERR_INTERNAL = 8,
+	SRDMA_ERR_RDMA = 9, /* the RDMA session failed (QP error, completion error) */
+};
+
+struct srdma_frame_hdr {
+	uint16_t magic;
+	uint8_t version;
+	uint8_t type;
+	uint32_t length;
+};
+
+struct srdma_hello {
+	uint32_t features;
+	uint32_t psn;
+};
+
+struct srdma_params {
+	uint32_t qpn;
+	uint16_t lid;
+	uint8_t mtu;
+	uint8_t gid[16];
+	uint16_t recv_depth;
+	uint32_t max_msg;
+	uint64_t write_addr;
+	uint32_t write_rkey;
+	uint32_t write_len;
+};
+
+struct srdma_error {
+	uint16_t code;
+	char msg[SRDMA_ERROR_MSG_MAX + 1]; /* NUL-terminated */
+};
+
+struct srdma_frame {
+	enum srdma_frame_type type;
+	union {
+		struct srdma_hello hello;
+		struct srdma_params params;
+		struct srdma_error error;
+	} u;
+};
+
+/* Parse and validate a frame header from buf (at least SRDMA_FRAME_HDR_LEN bytes).
+ * Returns 0; -EAGAIN if len < SRDMA_FRAME_HDR_LEN; -EBADMSG on a wrong magic or an unknown
+ * type; -EPROTONOSUPPORT on another protocol version; -EMSGSIZE if the length exceeds
+ * SRDMA_FRAME_MAX_PAYLOAD. On every return but -EAGAIN, *out holds the raw header fields, so a
+ * caller can report e.g. which version the peer spoke. */
+int srdma_frame_decode_hdr(const uint8_t *buf, size_t len, struct srdma_frame_hdr *out);
+
+/* Decode one whole frame from the start of buf.
+ * Returns the number of bytes consumed (> 0); 0 if buf does not yet hold a whole frame (read
+ * more); a negative errno if the frame is malformed: the header errors above, or -EBADMSG for a
+ * payload of the wrong length or with an out-of-range field. *out is only valid on > 0. */
+ssize_t srdma_frame_decode(const uint8_t *buf, size_t len, struct srdma_frame *out);
+
+/* Encode f into buf. Returns the frame length, -ENOBUFS if cap is too small, -EINVAL if a field
+ * is out of range (the same ranges the decoder enforces; ERROR messages longer than
+ * SRDMA_ERROR_MSG_MAX are truncated, non-printable bytes replaced by '?'). */
+ssize_t srdma_frame_encode(const struct srdma_frame *f, uint8_t *buf, size_t cap);
+
+/* Fill an ERROR frame with code and a printf-style message (truncated to fit). */
+void srdma_frame_error(struct srdma_frame *f, uint16_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Static names for logs: "HELLO", ..., "unknown". */
+const char *srdma_frame_type_name(unsigned type);
+const char *srdma_error_code_name(unsigned code);
+
+#endif

@@ -1,0 +1,326 @@
+/* Control-channel frame codec; the byte layouts are defined in include/srdma/wire.h. */
+#include "srdma/wire.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "byteorder.h"
+
+/* Offsets inside the payloads, from the layouts in wire.h. */
+enum {
+	HELLO_OFF_FEATURES = 0,
+	HELLO_OFF_PSN = 4,
+	HELLO_OFF_RSVD = 8,
+};
+
+enum {
+	PARAMS_OFF_QPN = 0,
+	PARAMS_OFF_LID = 4,
+	PARAMS_OFF_MTU = 6,
+	PARAMS_OFF_RSVD8 = 7,
+	PARAMS_OFF_GID = 8,
+	PARAMS_OFF_RECV_DEPTH = 24,
+	PARAMS_OFF_RSVD16 = 26,
+	PARAMS_OFF_MAX_MSG = 28,
+	PARAMS_OFF_WRITE_ADDR = 32,
+	PARAMS_OFF_WRITE_RKEY = 40,
+	PARAMS_OFF_WRITE_LEN = 44,
+};
+
+/* enum ibv_mtu spans IBV_MTU_256 (1) to IBV_MTU_4096 (5); spelled out so the codec does not
+ * need <infiniband/verbs.h>. */
+#define MTU_MIN 1u
+#define MTU_MAX 5u
+
+enum {
+	ERROR_OFF_CODE = 0,
+	ERROR_OFF_N = 2,
+	ERROR_OFF_TEXT = 4, /* also the length of the fixed part */
+};
+
+/* Network buffers carry no alignment guarantee, so every multi-byte field goes through memcpy. */
+static int is_printable(uint8_t c)
+{
+	return c >= 0x20 && c <= 0x7e;
+}
+
+static int type_known(unsigned type)
+{
+	return type >= SRDMA_FRAME_HELLO && type <= SRDMA_FRAME_ERROR;
+}
+
+/* Shared by decoder and encoder so the two can never disagree on what is in range. */
+static int hello_valid(const struct srdma_hello *h)
+{
+	/* Unknown feature bits are legal here: negotiating them is the receiver's decision. */
+	return (h->psn & ~SRDMA_PSN_MASK) == 0;
+}
+
+static int params_valid(const struct srdma_params *p)
+{
+	return (p->qpn & ~SRDMA_PSN_MASK) == 0 && p->mtu >= MTU_MIN && p->mtu <= MTU_MAX &&
+	       p->recv_depth >= 1 && p->recv_depth <= SRDMA_MAX_RECV_DEPTH && p->max_msg >= 1 &&
+	       p->max_msg <= SRDMA_MAX_MSG && p->write_len <= SRDMA_MAX_WRITE_LEN;
+}
+
+int srdma_frame_decode_hdr(const uint8_t *buf, size_t len, struct srdma_frame_hdr *out)
+{
+	if (len < SRDMA_FRAME_HDR_LEN)
+		return -EAGAIN;
+
+	out->magic = srdma__get_u16(buf);
+	out->version = buf[2];
+	out->type = buf[3];
+	out->length = srdma__get_u32(buf + 4);
+
+	/* Version before type and length: another version may define other types and sizes, and
+	 * the caller wants to answer with SRDMA_ERR_VERSION rather than a protocol error. */
+	if (out->magic != SRDMA_WIRE_MAGIC)
+		return -EBADMSG;
+	if (out->version != SRDMA_PROTO_VERSION)
+		return -EPROTONOSUPPORT;
+	if (!type_known(out->type))
+		return -EBADMSG;
+	if (out->length > SRDMA_FRAME_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	return 0;
+}
+
+static int decode_hello(const uint8_t *p, uint32_t len, struct srdma_hello *h)
+{
+	if (len != SRDMA_HELLO_LEN || srdma__get_u32(p + HELLO_OFF_RSVD) != 0)
+		return -EBADMSG;
+	h->features = srdma__get_u32(p + HELLO_OFF_FEATURES);
+	h->psn = srdma__get_u32(p + HELLO_OFF_PSN);
+	return hello_valid(h) ? 0 : -EBADMSG;
+}
+
+static int decode_params(const uint8_t *p, uint32_t len, struct srdma_params *pr)
+{
+	if (len != SRDMA_PARAMS_LEN || p[PARAMS_OFF_RSVD8] != 0 ||
+	    srdma__get_u16(p + PARAMS_OFF_RSVD16) != 0)
+		return -EBADMSG;
+	pr->qpn = srdma__get_u32(p + PARAMS_OFF_QPN);
+	pr->lid = srdma__get_u16(p + PARAMS_OFF_LID);
+	pr->mtu = p[PARAMS_OFF_MTU];
+	memcpy(pr->gid, p + PARAMS_OFF_GID, sizeof(pr->gid));
+	pr->recv_depth = srdma__get_u16(p + PARAMS_OFF_RECV_DEPTH);
+	pr->max_msg = srdma__get_u32(p + PARAMS_OFF_MAX_MSG);
+	pr->write_addr = srdma__get_u64(p + PARAMS_OFF_WRITE_ADDR);
+	pr->write_rkey = srdma__get_u32(p + PARAMS_OFF_WRITE_RKEY);
+	pr->write_len = srdma__get_u32(p + PARAMS_OFF_WRITE_LEN);
+	return params_valid(pr) ? 0 : -EBADMSG;
+}
+
+static int decode_error(const uint8_t *p, uint32_t len, struct srdma_error *e)
+{
+	uint32_t n;
+
+	if (len < ERROR_OFF_TEXT)
+		return -EBADMSG;
+	n = srdma__get_u16(p + ERROR_OFF_N);
+	if (n > SRDMA_ERROR_MSG_MAX || len != ERROR_OFF_TEXT + n)
+		return -EBADMSG;
+	/* The text ends up in logs and on terminals: refuse control bytes and escapes outright. */
+	for (uint32_t i = 0; i < n; i++) {
+		if (!is_printable(p[ERROR_OFF_TEXT + i]))
+			return -EBADMSG;
+	}
+	e->code = srdma__get_u16(p + ERROR_OFF_CODE);
+	memcpy(e->msg, p + ERROR_OFF_TEXT, n);
+	e->msg[n] = '\0';
+	return 0;
+}
+
+ssize_t srdma_frame_decode(const uint8_t *buf, size_t len, struct srdma_frame *out)
+{
+	struct srdma_frame_hdr hdr;
+	const uint8_t *p;
+	int ret;
+
+	if (len < SRDMA_FRAME_HDR_LEN)
+		return 0;
+	/* Header errors are reported before the payload arrives: an oversized or foreign frame
+	 * would otherwise make the caller wait for bytes that are never valid. */
+	ret = srdma_frame_decode_hdr(buf, len, &hdr);
+	if (ret < 0)
+		return ret;
+	if (len - SRDMA_FRAME_HDR_LEN < hdr.length)
+		return 0;
+
+	p = buf + SRDMA_FRAME_HDR_LEN;
+	memset(out, 0, sizeof(*out));
+	out->type = hdr.type;
+	switch (out->type) {
+	case SRDMA_FRAME_HELLO:
+		ret = decode_hello(p, hdr.length, &out->u.hello);
+		break;
+	case SRDMA_FRAME_PARAMS:
+		ret = decode_params(p, hdr.length, &out->u.params);
+		break;
+	case SRDMA_FRAME_READY:
+		ret = hdr.length == 0 ? 0 : -EBADMSG;
+		break;
+	case SRDMA_FRAME_ERROR:
+		ret = decode_error(p, hdr.length, &out->u.error);
+		break;
+	default:
+		ret = -EBADMSG; /* unreachable: decode_hdr rejected unknown types */
+		break;
+	}
+	if (ret < 0)
+		return ret;
+	return (ssize_t)(SRDMA_FRAME_HDR_LEN + hdr.length);
+}
+
+static void encode_hello(const struct srdma_hello *h, uint8_t *p)
+{
+	srdma__put_u32(p + HELLO_OFF_FEATURES, h->features);
+	srdma__put_u32(p + HELLO_OFF_PSN, h->psn);
+	srdma__put_u32(p + HELLO_OFF_RSVD, 0);
+}
+
+static void encode_params(const struct srdma_params *pr, uint8_t *p)
+{
+	srdma__put_u32(p + PARAMS_OFF_QPN, pr->qpn);
+	srdma__put_u16(p + PARAMS_OFF_LID, pr->lid);
+	p[PARAMS_OFF_MTU] = pr->mtu;
+	p[PARAMS_OFF_RSVD8] = 0;
+	memcpy(p + PARAMS_OFF_GID, pr->gid, sizeof(pr->gid));
+	srdma__put_u16(p + PARAMS_OFF_RECV_DEPTH, pr->recv_depth);
+	srdma__put_u16(p + PARAMS_OFF_RSVD16, 0);
+	srdma__put_u32(p + PARAMS_OFF_MAX_MSG, pr->max_msg);
+	srdma__put_u64(p + PARAMS_OFF_WRITE_ADDR, pr->write_addr);
+	srdma__put_u32(p + PARAMS_OFF_WRITE_RKEY, pr->write_rkey);
+	srdma__put_u32(p + PARAMS_OFF_WRITE_LEN, pr->write_len);
+}
+
+static void encode_error(const struct srdma_error *e, uint32_t n, uint8_t *p)
+{
+	srdma__put_u16(p + ERROR_OFF_CODE, e->code);
+	srdma__put_u16(p + ERROR_OFF_N, (uint16_t)n);
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t c = (uint8_t)e->msg[i];
+
+		p[ERROR_OFF_TEXT + i] = is_printable(c) ? c : '?';
+	}
+}
+
+ssize_t srdma_frame_encode(const struct srdma_frame *f, uint8_t *buf, size_t cap)
+{
+	uint32_t plen;
+	uint32_t msg_n = 0;
+
+	/* Range errors first: they are the caller's bug whatever the buffer size. */
+	switch (f->type) {
+	case SRDMA_FRAME_HELLO:
+		if (!hello_valid(&f->u.hello))
+			return -EINVAL;
+		plen = SRDMA_HELLO_LEN;
+		break;
+	case SRDMA_FRAME_PARAMS:
+		if (!params_valid(&f->u.params))
+			return -EINVAL;
+		plen = SRDMA_PARAMS_LEN;
+		break;
+	case SRDMA_FRAME_READY:
+		plen = 0;
+		break;
+	case SRDMA_FRAME_ERROR:
+		/* Longer text is truncated, not refused (wire.h); strnlen also bounds the scan
+		 * should the caller have left msg unterminated. */
+		msg_n = (uint32_t)strnlen(f->u.error.msg, SRDMA_ERROR_MSG_MAX);
+		plen = ERROR_OFF_TEXT + msg_n;
+		break;
+	default:
+		return -EINVAL;
+	}
+
+	if (cap < SRDMA_FRAME_HDR_LEN + plen)
+		return -ENOBUFS;
+
+	srdma__put_u16(buf, SRDMA_WIRE_MAGIC);
+	buf[2] = SRDMA_PROTO_VERSION;
+	buf[3] = (uint8_t)f->type;
+	srdma__put_u32(buf + 4, plen);
+	switch (f->type) {
+	case SRDMA_FRAME_HELLO:
+		encode_hello(&f->u.hello, buf + SRDMA_FRAME_HDR_LEN);
+		break;
+	case SRDMA_FRAME_PARAMS:
+		encode_params(&f->u.params, buf + SRDMA_FRAME_HDR_LEN);
+		break;
+	case SRDMA_FRAME_READY:
+		break;
+	case SRDMA_FRAME_ERROR:
+		encode_error(&f->u.error, msg_n, buf + SRDMA_FRAME_HDR_LEN);
+		break;
+	}
+	return (ssize_t)(SRDMA_FRAME_HDR_LEN + plen);
+}
+
+void srdma_frame_error(struct srdma_frame *f, uint16_t code, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	memset(f, 0, sizeof(*f));
+	f->type = SRDMA_FRAME_ERROR;
+	f->u.error.code = code;
+
+	va_start(ap, fmt);
+	n = vsnprintf(f->u.error.msg, sizeof(f->u.error.msg), fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		/* An encoding error leaves the buffer unspecified; send the code without text. */
+		f->u.error.msg[0] = '\0';
+		return;
+	}
+	/* Messages often embed peer- or OS-supplied strings; keep the frame valid as it stands. */
+	for (char *c = f->u.error.msg; *c; c++) {
+		if (!is_printable((uint8_t)*c))
+			*c = '?';
+	}
+}
+
+static const char *const frame_type_names[] = {
+    [SRDMA_FRAME_HELLO] = "HELLO",
+    [SRDMA_FRAME_PARAMS] = "PARAMS",
+    [SRDMA_FRAME_READY] = "READY",
+    [SRDMA_FRAME_ERROR] = "ERROR",
+};
+
+static const char *const error_code_names[] = {
+    [SRDMA_ERR_SERVER_FULL] = "SERVER_FULL",
+    [SRDMA_ERR_VERSION] = "VERSION",
+    [SRDMA_ERR_PROTOCOL] = "PROTOCOL",
+    [SRDMA_ERR_RESOURCES] = "RESOURCES",
+    [SRDMA_ERR_SHUTDOWN] = "SHUTDOWN",
+    [SRDMA_ERR_TIMEOUT] = "TIMEOUT",
+    [SRDMA_ERR_FEATURE] = "FEATURE",
+    [SRDMA_ERR_INTERNAL] = "INTERNAL",
+    [SRDMA_ERR_RDMA] = "RDMA",
+};
+
+/* Tables are sparse at index 0, so a NULL slot also means "unknown". */
+static const char *table_name(const char *const *table, size_t n, unsigned idx)
+{
+	if (idx >= n || !table[idx])
+		return "unknown";
+	return table[idx];
+}
+
+const char *srdma_frame_type_name(unsigned type)
+{
+	return table_name(frame_type_names, sizeof(frame_type_names) / sizeof(frame_type_names[0]),
+			  type);
+}
+
+const char *srdma_error_code_name(unsigned code)
+{
+	return table_name(error_code_names, sizeof(error_code_names) / sizeof(error_code_names[0]),
+			  code);
+}
