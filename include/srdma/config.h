@@ -1,0 +1,91 @@
+/* Server and client settings: defaults, one validating setter per key, and an INI loader.
+ *
+ * Every setting has one key, the long command-line flag with '-' written '_' (e.g. "max_clients"
+ * for --max-clients). Keys are case-insensitive and '-' and '_' are interchangeable, so the
+ * config file and the flags go through the same setter and the same validation. The server also
+ * accepts the historical names THREAD_POOL_SIZE (= workers) and MAX_CONNECTIONS (= max_clients).
+ *
+ * INI files (libinih): "key = value" lines, '#' or ';' comments, optionally under a [server]
+ * (server files) or [client] (client files) section; any other section or an unknown key is an
+ * error naming the file and line. Errors are returned as -EINVAL with a message in err (a buffer
+ * of errlen bytes, always NUL-terminated when errlen > 0); nothing is logged. Not thread-safe
+ * (configs are built before threads start). */
+#ifndef SRDMA_CONFIG_H
+#define SRDMA_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SRDMA_DEFAULT_PORT 4433
+#define SRDMA_PATH_MAX	   4096
+#define SRDMA_NAME_MAX	   256
+
+enum srdma_tls_version {
+	SRDMA_TLS_1_2 = 12,
+	SRDMA_TLS_1_3 = 13,
+};
+
+struct srdma_server_config {
+	char bind[SRDMA_NAME_MAX];	/* "bind": listen address, default "0.0.0.0" */
+	uint16_t port;			/* "port": TCP port, default 4433 */
+	char cert[SRDMA_PATH_MAX];	/* "cert": PEM certificate chain, required */
+	char key[SRDMA_PATH_MAX];	/* "key": PEM private key, required */
+	char client_ca[SRDMA_PATH_MAX]; /* "client_ca": if set, mutual TLS: require client certs */
+	enum srdma_tls_version tls_min; /* "tls_min": "1.2" or "1.3", default 1.3 */
+	char device[SRDMA_NAME_MAX];	/* "device": RDMA device name, default "" = first device */
+	uint8_t ib_port;		/* "ib_port": 1..255, default 1 */
+	int gid_index;			/* "gid_index": -1 = auto (RoCE v2 IPv4-mapped), 0..255 */
+	unsigned workers;		/* "workers": 0 = number of online cores, else 1..256 */
+	unsigned max_clients;		/* "max_clients": 1..1000000, default 10 */
+	unsigned handshake_timeout_ms; /* "handshake_timeout_ms": TLS + setup deadline, 100..600000,
+					  default 5000 */
+	uint32_t
+	    max_msg; /* "max_msg": data-plane payload bound, 64..SRDMA_MAX_MSG, default 65536 */
+	uint32_t write_size; /* "write_size": RDMA-write target per client, 0..SRDMA_MAX_WRITE_LEN,
+				default 65536 */
+	unsigned recv_depth; /* "recv_depth": receives posted per client, 1..SRDMA_MAX_RECV_DEPTH,
+				default 4 */
+	int log_level;	     /* "log_level": error|warn|info|debug, default info */
+};
+
+struct srdma_client_config {
+	char host[SRDMA_NAME_MAX]; /* "host": server name or address (the positional SERVER) */
+	uint16_t port;		   /* "port": default 4433 */
+	char ca[SRDMA_PATH_MAX];   /* "ca": PEM CA bundle that signs the server cert, required */
+	char server_name[SRDMA_NAME_MAX]; /* "server_name": name to verify, default "" = host */
+	char cert[SRDMA_PATH_MAX];	  /* "cert": client certificate for mutual TLS (optional) */
+	char key[SRDMA_PATH_MAX];	  /* "key": its private key (required if cert is set) */
+	enum srdma_tls_version tls_min;	  /* "tls_min": default 1.3 */
+	char device[SRDMA_NAME_MAX];	  /* "device" */
+	uint8_t ib_port;		  /* "ib_port" */
+	int gid_index;			  /* "gid_index" */
+	char pattern[SRDMA_NAME_MAX];	  /* "pattern": non-empty, default "secure-rdma" */
+	unsigned count;			  /* "count": DATA messages to echo, 0..10^9, default 1 */
+	uint32_t
+	    size; /* "size": bytes per DATA message and per WRITE, 1..SRDMA_MAX_MSG, default 64 */
+	unsigned writes; /* "writes": RDMA writes to verify, 0..10^9, default 0 */
+	int ping;	 /* "ping": bool (1/0, true/false, yes/no, on/off), default 0 */
+	unsigned idle_s; /* "idle": seconds to stay connected before QUIT, 0..86400, default 0 */
+	int json;	 /* "json": bool, default 0 */
+	unsigned timeout_ms; /* "timeout_ms": connect/handshake/reply deadline, 100..600000, default
+				10000 */
+	int log_level;	     /* "log_level": default warn */
+};
+
+void srdma_server_config_defaults(struct srdma_server_config *c);
+int srdma_server_config_set(struct srdma_server_config *c, const char *key, const char *value,
+			    char *err, size_t errlen);
+/* Apply every key of an INI file over c (keys not in the file keep their value). */
+int srdma_server_config_load(struct srdma_server_config *c, const char *path, char *err,
+			     size_t errlen);
+/* Cross-field checks before use (e.g. cert and key both set). */
+int srdma_server_config_validate(const struct srdma_server_config *c, char *err, size_t errlen);
+
+void srdma_client_config_defaults(struct srdma_client_config *c);
+int srdma_client_config_set(struct srdma_client_config *c, const char *key, const char *value,
+			    char *err, size_t errlen);
+int srdma_client_config_load(struct srdma_client_config *c, const char *path, char *err,
+			     size_t errlen);
+int srdma_client_config_validate(const struct srdma_client_config *c, char *err, size_t errlen);
+
+#endif
