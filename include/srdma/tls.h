@@ -1,0 +1,83 @@
+/* TLS over a non-blocking TCP socket (OpenSSL 3). This module is the only user of <openssl/ssl.h>.
+ *
+ * A srdma_tls_ctx is built once (server or client role) and is safe to share between threads;
+ * each srdma_tls belongs to one thread at a time. All calls are non-blocking: -EAGAIN means
+ * "wait for the socket", and srdma_tls_want_write() says whether to wait for writability
+ * (otherwise readability). Failures return a negative errno and leave a human-readable reason,
+ * with OpenSSL's own diagnosis, in srdma_tls_errmsg(); nothing here logs. */
+#ifndef SRDMA_TLS_H
+#define SRDMA_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <srdma/config.h>
+
+struct srdma_tls_ctx;
+struct srdma_tls;
+
+struct srdma_tls_server_opts {
+	const char *cert;      /* PEM chain, required */
+	const char *key;       /* PEM key, required */
+	const char *client_ca; /* NULL or "": no client certificates asked for */
+	enum srdma_tls_version min_version;
+};
+
+struct srdma_tls_client_opts {
+	const char *ca;	  /* PEM CA bundle the server must chain to, required */
+	const char *cert; /* NULL or "": no client certificate */
+	const char *key;
+	enum srdma_tls_version min_version;
+};
+
+/* Build a context. On failure returns -EINVAL/-ENOENT/-ENOMEM and writes the reason to err. */
+int srdma_tls_ctx_server_create(const struct srdma_tls_server_opts *opts,
+				struct srdma_tls_ctx **out, char *err, size_t errlen);
+int srdma_tls_ctx_client_create(const struct srdma_tls_client_opts *opts,
+				struct srdma_tls_ctx **out, char *err, size_t errlen);
+/* Accepts NULL. Every srdma_tls made from ctx must be destroyed first. */
+void srdma_tls_ctx_destroy(struct srdma_tls_ctx *ctx);
+
+/* Wrap a connected, non-blocking socket. The srdma_tls takes ownership of fd (closed by
+ * srdma_tls_destroy, also on failure here). For a client, server_name is the name checked
+ * against the server certificate (DNS name or IP address) and sent as SNI when it is a name. */
+int srdma_tls_create(struct srdma_tls_ctx *ctx, int fd, const char *server_name,
+		     struct srdma_tls **out);
+/* Sends nothing; frees the SSL object and closes the socket. Accepts NULL. */
+void srdma_tls_destroy(struct srdma_tls *t);
+
+int srdma_tls_fd(const struct srdma_tls *t);
+
+/* Drive the handshake. 0 when complete, -EAGAIN to be called again when the socket is ready,
+ * -EPROTO (handshake or verification failure), -ECONNRESET (peer went away). */
+int srdma_tls_handshake(struct srdma_tls *t);
+
+/* Read up to len bytes: > 0 bytes read; -EAGAIN; -ECONNRESET when the peer closed (with or
+ * without close_notify: the control channel has no clean EOF mid-session); -EPROTO otherwise. */
+ssize_t srdma_tls_read(struct srdma_tls *t, void *buf, size_t len);
+
+/* Write len bytes: returns len, or -EAGAIN (call again later with the same buffer and length),
+ * -ECONNRESET, -EPIPE or -EPROTO. Never a short count. */
+ssize_t srdma_tls_write(struct srdma_tls *t, const void *buf, size_t len);
+
+/* 1 if the last -EAGAIN was waiting for the socket to become writable. */
+int srdma_tls_want_write(const struct srdma_tls *t);
+
+/* 1 if decrypted bytes are buffered inside OpenSSL (read again before waiting on the socket). */
+int srdma_tls_pending(const struct srdma_tls *t);
+
+/* Send close_notify, once, best effort (never blocks). */
+void srdma_tls_close_notify(struct srdma_tls *t);
+
+/* Keying material exporter (RFC 8446 7.5 / RFC 5705) for the data-plane keys. 0 or -EPROTO. */
+int srdma_tls_export(struct srdma_tls *t, const char *label, const uint8_t *context,
+		     size_t context_len, uint8_t *out, size_t out_len);
+
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384" style description of the established session. */
+const char *srdma_tls_describe(struct srdma_tls *t, char *buf, size_t len);
+
+/* Reason of the last failure on t ("" if none). */
+const char *srdma_tls_errmsg(const struct srdma_tls *t);
+
+#endif

@@ -1,0 +1,370 @@
+/* TLS channel over OpenSSL 3: context set-up, non-blocking handshake and I/O, and the one place
+ * where OpenSSL's error reporting is turned into an errno and a message. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <srdma/tls.h>
+
+#define ERRMSG_LEN 256
+
+struct srdma_tls_ctx {
+	SSL_CTX *ssl_ctx;
+	int is_server;
+};
+
+struct srdma_tls {
+	SSL *ssl;
+	int fd;
+	int want_write;
+	int sent_close_notify;
+	char errmsg[ERRMSG_LEN];
+};
+
+/* Describe the oldest queued OpenSSL error (the root cause) and empty the queue. */
+static void drain_openssl_errors(char *buf, size_t len)
+{
+	unsigned long e = ERR_get_error();
+
+	if (e == 0) {
+		snprintf(buf, len, "unknown TLS error");
+		return;
+	}
+	ERR_error_string_n(e, buf, len);
+	ERR_clear_error();
+}
+
+static void set_err(char *err, size_t errlen, const char *what, const char *path)
+{
+	char ossl[160];
+
+	drain_openssl_errors(ossl, sizeof(ossl));
+	if (errlen)
+		snprintf(err, errlen, "%s %s: %s", what, path, ossl);
+}
+
+static int set_min_version(SSL_CTX *c, enum srdma_tls_version v)
+{
+	int proto = v == SRDMA_TLS_1_2 ? TLS1_2_VERSION : TLS1_3_VERSION;
+
+	return SSL_CTX_set_min_proto_version(c, proto) == 1 ? 0 : -EINVAL;
+}
+
+static int load_cert_and_key(SSL_CTX *c, const char *cert, const char *key, char *err,
+			     size_t errlen)
+{
+	if (SSL_CTX_use_certificate_chain_file(c, cert) != 1) {
+		set_err(err, errlen, "cannot load certificate", cert);
+		return -EINVAL;
+	}
+	if (SSL_CTX_use_PrivateKey_file(c, key, SSL_FILETYPE_PEM) != 1) {
+		set_err(err, errlen, "cannot load private key", key);
+		return -EINVAL;
+	}
+	if (SSL_CTX_check_private_key(c) != 1) {
+		set_err(err, errlen, "private key does not match certificate", cert);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int ctx_new(int is_server, enum srdma_tls_version min, struct srdma_tls_ctx **out, char *err,
+		   size_t errlen)
+{
+	struct srdma_tls_ctx *ctx;
+
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	ctx->is_server = is_server;
+	ctx->ssl_ctx = SSL_CTX_new(is_server ? TLS_server_method() : TLS_client_method());
+	if (!ctx->ssl_ctx) {
+		set_err(err, errlen, "cannot create TLS context", "");
+		free(ctx);
+		return -ENOMEM;
+	}
+	if (set_min_version(ctx->ssl_ctx, min)) {
+		set_err(err, errlen, "cannot set minimum TLS version", "");
+		srdma_tls_ctx_destroy(ctx);
+		return -EINVAL;
+	}
+	/* No renegotiation, no resumption: every session is a full, fresh handshake. */
+	SSL_CTX_set_options(ctx->ssl_ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+	SSL_CTX_set_session_cache_mode(ctx->ssl_ctx, SSL_SESS_CACHE_OFF);
+	*out = ctx;
+	return 0;
+}
+
+int srdma_tls_ctx_server_create(const struct srdma_tls_server_opts *opts,
+				struct srdma_tls_ctx **out, char *err, size_t errlen)
+{
+	struct srdma_tls_ctx *ctx;
+	int ret;
+
+	ret = ctx_new(1, opts->min_version, &ctx, err, errlen);
+	if (ret)
+		return ret;
+	SSL_CTX_set_num_tickets(ctx->ssl_ctx, 0);
+	ret = load_cert_and_key(ctx->ssl_ctx, opts->cert, opts->key, err, errlen);
+	if (ret)
+		goto err_ctx;
+	if (opts->client_ca && opts->client_ca[0]) {
+		STACK_OF(X509_NAME) * names;
+
+		if (SSL_CTX_load_verify_locations(ctx->ssl_ctx, opts->client_ca, NULL) != 1) {
+			set_err(err, errlen, "cannot load client CA", opts->client_ca);
+			ret = -EINVAL;
+			goto err_ctx;
+		}
+		names = SSL_load_client_CA_file(opts->client_ca);
+		if (!names) {
+			set_err(err, errlen, "no CA names in", opts->client_ca);
+			ret = -EINVAL;
+			goto err_ctx;
+		}
+		SSL_CTX_set_client_CA_list(ctx->ssl_ctx, names);
+		SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+				   NULL);
+	}
+	*out = ctx;
+	return 0;
+
+err_ctx:
+	srdma_tls_ctx_destroy(ctx);
+	return ret;
+}
+
+int srdma_tls_ctx_client_create(const struct srdma_tls_client_opts *opts,
+				struct srdma_tls_ctx **out, char *err, size_t errlen)
+{
+	struct srdma_tls_ctx *ctx;
+	int ret;
+
+	ret = ctx_new(0, opts->min_version, &ctx, err, errlen);
+	if (ret)
+		return ret;
+	if (SSL_CTX_load_verify_locations(ctx->ssl_ctx, opts->ca, NULL) != 1) {
+		set_err(err, errlen, "cannot load CA", opts->ca);
+		ret = -EINVAL;
+		goto err_ctx;
+	}
+	SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_PEER, NULL);
+	if (opts->cert && opts->cert[0]) {
+		ret = load_cert_and_key(ctx->ssl_ctx, opts->cert, opts->key, err, errlen);
+		if (ret)
+			goto err_ctx;
+	}
+	*out = ctx;
+	return 0;
+
+err_ctx:
+	srdma_tls_ctx_destroy(ctx);
+	return ret;
+}
+
+void srdma_tls_ctx_destroy(struct srdma_tls_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	SSL_CTX_free(ctx->ssl_ctx);
+	free(ctx);
+}
+
+static int is_ip_literal(const char *name)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
+}
+
+static int set_peer_name(SSL *ssl, const char *name)
+{
+	if (is_ip_literal(name))
+		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1 ? 0 : -EINVAL;
+	if (SSL_set_tlsext_host_name(ssl, name) != 1)
+		return -EINVAL;
+	return SSL_set1_host(ssl, name) == 1 ? 0 : -EINVAL;
+}
+
+int srdma_tls_create(struct srdma_tls_ctx *ctx, int fd, const char *server_name,
+		     struct srdma_tls **out)
+{
+	struct srdma_tls *t;
+
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		close(fd);
+		return -ENOMEM;
+	}
+	t->fd = fd;
+	t->ssl = SSL_new(ctx->ssl_ctx);
+	if (!t->ssl || SSL_set_fd(t->ssl, fd) != 1)
+		goto err;
+	if (ctx->is_server) {
+		SSL_set_accept_state(t->ssl);
+	} else {
+		if (!server_name || !server_name[0] || set_peer_name(t->ssl, server_name))
+			goto err;
+		SSL_set_connect_state(t->ssl);
+	}
+	*out = t;
+	return 0;
+
+err:
+	ERR_clear_error();
+	srdma_tls_destroy(t);
+	return -EINVAL;
+}
+
+void srdma_tls_destroy(struct srdma_tls *t)
+{
+	if (!t)
+		return;
+	SSL_free(t->ssl);
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t);
+}
+
+int srdma_tls_fd(const struct srdma_tls *t)
+{
+	return t->fd;
+}
+
+/* The single mapping from an OpenSSL failure to an errno and a message. */
+static int tls_fail(struct srdma_tls *t, int ret, const char *op)
+{
+	int ssl_err = SSL_get_error(t->ssl, ret);
+	int saved_errno = errno;
+	unsigned long e;
+	char ossl[160];
+	long verify;
+
+	switch (ssl_err) {
+	case SSL_ERROR_WANT_READ:
+		t->want_write = 0;
+		return -EAGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		t->want_write = 1;
+		return -EAGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		snprintf(t->errmsg, sizeof(t->errmsg), "%s: peer closed the TLS connection", op);
+		return -ECONNRESET;
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		if (saved_errno == 0 || saved_errno == ECONNRESET || saved_errno == EPIPE) {
+			snprintf(t->errmsg, sizeof(t->errmsg), "%s: peer closed the connection",
+				 op);
+			return -ECONNRESET;
+		}
+		snprintf(t->errmsg, sizeof(t->errmsg), "%s: %s", op, strerror(saved_errno));
+		return -saved_errno;
+	default:
+		break;
+	}
+
+	e = ERR_peek_error();
+	if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		ERR_clear_error();
+		snprintf(t->errmsg, sizeof(t->errmsg), "%s: peer closed the connection", op);
+		return -ECONNRESET;
+	}
+	drain_openssl_errors(ossl, sizeof(ossl));
+	verify = SSL_get_verify_result(t->ssl);
+	if (verify != X509_V_OK)
+		snprintf(t->errmsg, sizeof(t->errmsg), "%s: certificate verification failed: %s",
+			 op, X509_verify_cert_error_string(verify));
+	else
+		snprintf(t->errmsg, sizeof(t->errmsg), "%s: %s", op, ossl);
+	return -EPROTO;
+}
+
+int srdma_tls_handshake(struct srdma_tls *t)
+{
+	int ret;
+
+	ERR_clear_error();
+	errno = 0;
+	ret = SSL_do_handshake(t->ssl);
+	if (ret == 1)
+		return 0;
+	return tls_fail(t, ret, "TLS handshake");
+}
+
+ssize_t srdma_tls_read(struct srdma_tls *t, void *buf, size_t len)
+{
+	size_t n = 0;
+	int ret;
+
+	ERR_clear_error();
+	errno = 0;
+	ret = SSL_read_ex(t->ssl, buf, len, &n);
+	if (ret == 1)
+		return (ssize_t)n;
+	return tls_fail(t, 0, "TLS read");
+}
+
+ssize_t srdma_tls_write(struct srdma_tls *t, const void *buf, size_t len)
+{
+	size_t n = 0;
+	int ret;
+
+	ERR_clear_error();
+	errno = 0;
+	ret = SSL_write_ex(t->ssl, buf, len, &n);
+	if (ret == 1)
+		return (ssize_t)n;
+	return tls_fail(t, 0, "TLS write");
+}
+
+int srdma_tls_want_write(const struct srdma_tls *t)
+{
+	return t->want_write;
+}
+
+int srdma_tls_pending(const struct srdma_tls *t)
+{
+	return SSL_pending(t->ssl) > 0;
+}
+
+void srdma_tls_close_notify(struct srdma_tls *t)
+{
+	if (t->sent_close_notify)
+		return;
+	t->sent_close_notify = 1;
+	ERR_clear_error();
+	if (SSL_is_init_finished(t->ssl))
+		(void)SSL_shutdown(t->ssl);
+	ERR_clear_error();
+}
+
+int srdma_tls_export(struct srdma_tls *t, const char *label, const uint8_t *context,
+		     size_t context_len, uint8_t *out, size_t out_len)
+{
+	ERR_clear_error();
+	if (SSL_export_keying_material(t->ssl, out, out_len, label, strlen(label), context,
+				       context_len, 1) != 1) {
+		drain_openssl_errors(t->errmsg, sizeof(t->errmsg));
+		return -EPROTO;
+	}
+	return 0;
+}
+
+const char *srdma_tls_describe(struct srdma_tls *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s %s", SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl));
+	return buf;
+}
+
+const char *srdma_tls_errmsg(const struct srdma_tls *t)
+{
+	return t->errmsg;
+}

@@ -1,0 +1,1428 @@
+/* Host test: TLS (src/tls.c) and the framed control channel (src/chan.c) over real TCP on
+ * 127.0.0.1. Each case runs a server in a thread and a client in the test thread, both on
+ * non-blocking sockets driven by poll() with a deadline, so a broken peer fails a case instead
+ * of hanging it.
+ *
+ * Certificates come from $SRDMA_TEST_CERTS (made by $SRDMA_GEN_CERTS when missing).
+ *
+ * cmocka's assertions longjmp, so nothing asserts while the server thread runs: both sides
+ * record what happened, the thread is joined, everything is freed, and only then are the
+ * records checked. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "srdma/chan.h"
+#include "srdma/tls.h"
+#include "srdma/wire.h"
+
+/* Bound on every case's network waits; loopback needs milliseconds. */
+#define DEADLINE_MS 5000
+/* A result slot that was never reached (not an errno, not a frame count). */
+#define NOT_RUN	     (-9999)
+#define EXPORT_LEN   32
+#define EXPORT_LABEL "EXPERIMENTAL secure-rdma data plane"
+
+/* ret is evaluated once; msg (the side's error text) is printed when it is not want. */
+#define assert_ret(ret, want, msg)                                                                 \
+	do {                                                                                       \
+		const int ret_ = (ret);                                                            \
+		if (ret_ != (want))                                                                \
+			print_error("%s\n", (msg));                                                \
+		assert_int_equal(ret_, (want));                                                    \
+	} while (0)
+
+#define assert_mentions(text, word)                                                                \
+	do {                                                                                       \
+		if (!strcasestr((text), (word)))                                                   \
+			fail_msg("\"%s\" does not mention \"%s\"", (text), (word));                \
+	} while (0)
+
+struct certs {
+	char ca[PATH_MAX];
+	char other_ca[PATH_MAX];
+	char server_cert[PATH_MAX];
+	char server_key[PATH_MAX];
+	char client_cert[PATH_MAX];
+	char client_key[PATH_MAX];
+	char other_cert[PATH_MAX];
+	char other_key[PATH_MAX];
+	char expired_cert[PATH_MAX];
+	char expired_key[PATH_MAX];
+};
+
+/* ---- bounded waits ---- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 0 once fd is ready for events (or in error: the next call reports it), -ETIMEDOUT. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = events};
+		int64_t left = deadline - now_ms();
+		int n;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		n = poll(&p, 1, (int)left);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+static int wait_tls(struct srdma_tls *t, int64_t deadline)
+{
+	return wait_fd(srdma_tls_fd(t), srdma_tls_want_write(t) ? POLLOUT : POLLIN, deadline);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static int handshake(struct srdma_tls *t, int64_t deadline)
+{
+	int ret;
+
+	while ((ret = srdma_tls_handshake(t)) == -EAGAIN) {
+		ret = wait_tls(t, deadline);
+		if (ret)
+			return ret;
+	}
+	return ret;
+}
+
+static int tls_write_all(struct srdma_tls *t, const void *buf, size_t len, int64_t deadline)
+{
+	ssize_t n;
+
+	while ((n = srdma_tls_write(t, buf, len)) == -EAGAIN) {
+		int ret = wait_tls(t, deadline);
+
+		if (ret)
+			return ret;
+	}
+	if (n < 0)
+		return (int)n;
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+/* Read and drop whatever comes until the peer goes away: 0 when it closed (the channel reports
+ * that as -ECONNRESET), another negative errno otherwise. */
+static int expect_close(struct srdma_tls *t, int64_t deadline)
+{
+	for (;;) {
+		uint8_t buf[512];
+		ssize_t n = srdma_tls_read(t, buf, sizeof(buf));
+		int ret;
+
+		if (n == -ECONNRESET)
+			return 0;
+		if (n >= 0)
+			continue;
+		if (n != -EAGAIN)
+			return (int)n;
+		ret = wait_tls(t, deadline);
+		if (ret)
+			return ret;
+	}
+}
+
+/* 1 and *f filled, or a negative errno (-ETIMEDOUT if nothing whole came in time). */
+static int chan_recv_wait(struct srdma_chan *ch, struct srdma_frame *f, int64_t deadline)
+{
+	for (;;) {
+		int ret = srdma_chan_recv(ch, f);
+
+		if (ret != 0)
+			return ret;
+		ret = wait_tls(ch->tls, deadline);
+		if (ret)
+			return ret;
+	}
+}
+
+static int chan_send_wait(struct srdma_chan *ch, const struct srdma_frame *f, int64_t deadline)
+{
+	int ret = srdma_chan_send(ch, f);
+
+	while (ret == -EAGAIN) {
+		ret = wait_tls(ch->tls, deadline);
+		if (ret)
+			return ret;
+		ret = srdma_chan_flush(ch);
+	}
+	return ret;
+}
+
+/* ---- TCP on 127.0.0.1 ---- */
+
+static int connect_wait(uint16_t port, int64_t deadline)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	socklen_t len = sizeof(int);
+	int fd, ret, soerr = 0;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return fd;
+	ret = -errno;
+	if (ret == -EINPROGRESS) {
+		ret = wait_fd(fd, POLLOUT, deadline);
+		if (!ret && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+			ret = -errno;
+		else if (!ret)
+			ret = -soerr;
+	}
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static int accept_wait(int lfd, int64_t deadline)
+{
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int ret;
+
+		if (fd >= 0)
+			return fd;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		ret = wait_fd(lfd, POLLIN, deadline);
+		if (ret)
+			return ret;
+	}
+}
+
+/* ---- server side: one connection in a thread ---- */
+
+/* Runs after a successful server handshake; returns 0 or a negative errno. */
+typedef int (*server_fn)(struct srdma_tls *t, void *arg, int64_t deadline);
+
+struct server {
+	/* set before server_start */
+	struct srdma_tls_ctx *ctx;
+	server_fn fn; /* NULL: serve_ready */
+	void *arg;
+	/* set by server_start */
+	int lfd;
+	uint16_t port;
+	pthread_t thread;
+	/* results, valid after server_join */
+	int accept_ret;
+	int hs_ret;
+	int fn_ret;
+	char desc[128];
+	char errmsg[256];
+};
+
+/* The default session: send READY, then wait for the client to hang up. */
+static int serve_ready(struct srdma_tls *t, void *arg, int64_t deadline)
+{
+	struct srdma_frame f = {.type = SRDMA_FRAME_READY};
+	struct srdma_chan ch;
+	int ret;
+
+	(void)arg;
+	srdma_chan_init(&ch, t);
+	ret = chan_send_wait(&ch, &f, deadline);
+	if (ret)
+		return ret;
+	return expect_close(t, deadline);
+}
+
+static void *server_main(void *arg)
+{
+	struct server *s = arg;
+	int64_t deadline = now_ms() + DEADLINE_MS;
+	struct srdma_tls *t = NULL;
+	int fd;
+
+	fd = accept_wait(s->lfd, deadline);
+	if (fd < 0) {
+		s->accept_ret = fd;
+		return NULL;
+	}
+	s->accept_ret = srdma_tls_create(s->ctx, fd, NULL, &t);
+	if (s->accept_ret)
+		return NULL;
+	s->hs_ret = handshake(t, deadline);
+	if (s->hs_ret == 0) {
+		srdma_tls_describe(t, s->desc, sizeof(s->desc));
+		s->fn_ret = (s->fn ? s->fn : serve_ready)(t, s->arg, deadline);
+	}
+	snprintf(s->errmsg, sizeof(s->errmsg), "%s", srdma_tls_errmsg(t));
+	srdma_tls_destroy(t);
+	return NULL;
+}
+
+static void server_start(struct server *s, struct srdma_tls_ctx *ctx, server_fn fn, void *arg)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+	socklen_t len = sizeof(sa);
+
+	memset(s, 0, sizeof(*s));
+	s->ctx = ctx;
+	s->fn = fn;
+	s->arg = arg;
+	s->accept_ret = s->hs_ret = s->fn_ret = NOT_RUN;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(s->lfd >= 0);
+	assert_int_equal(bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(s->lfd, 1), 0);
+	assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&sa, &len), 0);
+	s->port = ntohs(sa.sin_port);
+	assert_int_equal(pthread_create(&s->thread, NULL, server_main, s), 0);
+}
+
+/* Bounded: the thread gives up at its own deadline. */
+static void server_join(struct server *s)
+{
+	pthread_join(s->thread, NULL);
+	close(s->lfd);
+}
+
+/* ---- client side ---- */
+
+struct client_result {
+	int connect_ret;
+	int hs_ret;
+	int io_ret; /* first read (1: a frame) or write after the handshake */
+	struct srdma_frame frame;
+	char desc[128];
+	char errmsg[256];
+};
+
+static void client_result_init(struct client_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->connect_ret = r->hs_ret = r->io_ret = NOT_RUN;
+}
+
+/* Connect and handshake; *out is set whenever connect_ret is 0, even if the handshake failed. */
+static void client_open(struct srdma_tls_ctx *ctx, const char *name, uint16_t port,
+			int64_t deadline, struct client_result *r, struct srdma_tls **out)
+{
+	int fd;
+
+	*out = NULL;
+	fd = connect_wait(port, deadline);
+	if (fd < 0) {
+		r->connect_ret = fd;
+		return;
+	}
+	r->connect_ret = srdma_tls_create(ctx, fd, name, out);
+	if (r->connect_ret)
+		return;
+	r->hs_ret = handshake(*out, deadline);
+	if (r->hs_ret == 0)
+		srdma_tls_describe(*out, r->desc, sizeof(r->desc));
+}
+
+static void client_close(struct srdma_tls *t, struct client_result *r)
+{
+	if (!t)
+		return;
+	snprintf(r->errmsg, sizeof(r->errmsg), "%s", srdma_tls_errmsg(t));
+	srdma_tls_close_notify(t);
+	srdma_tls_destroy(t);
+}
+
+/* Handshake, then read the first frame (serve_ready sends READY). In TLS 1.3 a server that
+ * rejects the client certificate does so after the client's handshake is complete, so that
+ * read is where such a client learns it was refused. */
+static void client_session(struct srdma_tls_ctx *ctx, const char *name, uint16_t port,
+			   struct client_result *r)
+{
+	int64_t deadline = now_ms() + DEADLINE_MS;
+	struct srdma_tls *t;
+	struct srdma_chan ch;
+
+	client_result_init(r);
+	client_open(ctx, name, port, deadline, r, &t);
+	if (r->hs_ret == 0) {
+		srdma_chan_init(&ch, t);
+		r->io_ret = chan_recv_wait(&ch, &r->frame, deadline);
+	}
+	client_close(t, r);
+}
+
+/* Handshake, write raw bytes in pieces (a pause between them), close mid-stream or not. */
+struct raw_write {
+	const uint8_t *buf;
+	size_t len;
+	size_t pieces[4]; /* sizes of the first writes; the rest goes in one last write */
+	int close_notify;
+};
+
+static void client_write_raw(struct srdma_tls_ctx *ctx, uint16_t port, const struct raw_write *w,
+			     struct client_result *r)
+{
+	int64_t deadline = now_ms() + DEADLINE_MS;
+	struct srdma_tls *t;
+	size_t off = 0;
+
+	client_result_init(r);
+	client_open(ctx, "localhost", port, deadline, r, &t);
+	if (r->hs_ret == 0) {
+		r->io_ret = 0;
+		for (size_t i = 0; i < 4 && w->pieces[i] && !r->io_ret; i++) {
+			r->io_ret = tls_write_all(t, w->buf + off, w->pieces[i], deadline);
+			off += w->pieces[i];
+			sleep_ms(20);
+		}
+		if (!r->io_ret && off < w->len)
+			r->io_ret = tls_write_all(t, w->buf + off, w->len - off, deadline);
+	}
+	if (t) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "%s", srdma_tls_errmsg(t));
+		if (w->close_notify)
+			srdma_tls_close_notify(t);
+		srdma_tls_destroy(t);
+	}
+}
+
+/* ---- contexts ---- */
+
+static struct srdma_tls_ctx *server_ctx(const struct certs *c, const char *client_ca,
+					enum srdma_tls_version min)
+{
+	struct srdma_tls_server_opts o = {
+	    .cert = c->server_cert,
+	    .key = c->server_key,
+	    .client_ca = client_ca,
+	    .min_version = min,
+	};
+	struct srdma_tls_ctx *ctx = NULL;
+	char err[256] = "";
+
+	assert_ret(srdma_tls_ctx_server_create(&o, &ctx, err, sizeof(err)), 0, err);
+	assert_non_null(ctx);
+	return ctx;
+}
+
+static struct srdma_tls_ctx *client_ctx(const char *ca, const char *cert, const char *key,
+					enum srdma_tls_version min)
+{
+	struct srdma_tls_client_opts o = {.ca = ca, .cert = cert, .key = key, .min_version = min};
+	struct srdma_tls_ctx *ctx = NULL;
+	char err[256] = "";
+
+	assert_ret(srdma_tls_ctx_client_create(&o, &ctx, err, sizeof(err)), 0, err);
+	assert_non_null(ctx);
+	return ctx;
+}
+
+/* One default session (server sends READY) with the given contexts, which it destroys. */
+static void run_session(struct srdma_tls_ctx *sctx, struct srdma_tls_ctx *cctx, const char *name,
+			struct server *s, struct client_result *r)
+{
+	server_start(s, sctx, NULL, NULL);
+	client_session(cctx, name, s->port, r);
+	server_join(s);
+	srdma_tls_ctx_destroy(cctx);
+	srdma_tls_ctx_destroy(sctx);
+}
+
+static void assert_session_ok(const struct server *s, const struct client_result *r)
+{
+	assert_int_equal(s->accept_ret, 0);
+	assert_int_equal(r->connect_ret, 0);
+	assert_ret(r->hs_ret, 0, r->errmsg);
+	assert_ret(s->hs_ret, 0, s->errmsg);
+	assert_ret(r->io_ret, 1, r->errmsg);
+	assert_int_equal(r->frame.type, SRDMA_FRAME_READY);
+	assert_ret(s->fn_ret, 0, s->errmsg);
+}
+
+/* A client refused by the server: its handshake fails, or (TLS 1.3, client certificate
+ * rejected after the client finished) its first read does. Never a timeout. */
+static void assert_client_refused(const struct client_result *r)
+{
+	assert_int_equal(r->connect_ret, 0);
+	if (r->hs_ret == 0) {
+		if (r->io_ret != -EPROTO && r->io_ret != -ECONNRESET)
+			fail_msg("client was not refused: first read returned %d (%s)", r->io_ret,
+				 r->errmsg);
+	} else if (r->hs_ret != -EPROTO && r->hs_ret != -ECONNRESET) {
+		fail_msg("client handshake returned %d (%s)", r->hs_ret, r->errmsg);
+	}
+}
+
+static void assert_version(const char *desc, const char *version)
+{
+	size_t n = strlen(version);
+
+	/* "TLSv1.3 TLS_AES_256_GCM_SHA384": the version, then a negotiated cipher. */
+	if (strncmp(desc, version, n) != 0 || desc[n] != ' ' || !desc[n + 1])
+		fail_msg("session \"%s\" is not %s", desc, version);
+}
+
+/* ---- 1. handshake ---- */
+
+static void check_handshake(const struct certs *c, const char *name)
+{
+	struct srdma_tls_ctx *sctx = server_ctx(c, NULL, SRDMA_TLS_1_3);
+	struct srdma_tls_ctx *cctx = client_ctx(c->ca, NULL, NULL, SRDMA_TLS_1_3);
+	struct client_result r;
+	struct server s;
+
+	run_session(sctx, cctx, name, &s, &r);
+	assert_session_ok(&s, &r);
+	assert_version(r.desc, "TLSv1.3");
+	assert_version(s.desc, "TLSv1.3");
+	assert_string_equal(r.errmsg, "");
+}
+
+static void test_handshake_dns_name(void **state)
+{
+	check_handshake(*state, "localhost");
+}
+
+static void test_handshake_ip_san(void **state)
+{
+	check_handshake(*state, "127.0.0.1");
+}
+
+/* ---- 2. HELLO / PARAMS / READY ---- */
+
+/* What one side sent and received during the set-up exchange. */
+struct peer_log {
+	struct srdma_hello hello_out;
+	struct srdma_params params_out;
+	struct srdma_frame hello_in;
+	struct srdma_frame params_in;
+	struct srdma_frame ready_in;
+	int ret;
+	uint64_t frames_in;
+	uint64_t frames_out;
+	char errmsg[256];
+};
+
+/* A RoCE v2 server: IPv4-mapped GID of 192.0.2.1, 4096-byte MTU, a 64 KiB write target. */
+static const struct srdma_params server_params = {
+    .qpn = 0x0011a2,
+    .lid = 0,
+    .mtu = 5, /* IBV_MTU_4096 */
+    .gid = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1},
+    .recv_depth = 4,
+    .max_msg = 65536,
+    .write_addr = 0x7f3a5c021000ull,
+    .write_rkey = 0x001a2b3c,
+    .write_len = 65536,
+};
+
+static const struct srdma_params client_params = {
+    .qpn = 0x0011b7,
+    .lid = 0,
+    .mtu = 5,
+    .gid = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1},
+    .recv_depth = 8,
+    .max_msg = 4096,
+    .write_addr = 0x55d0c0ffe000ull,
+    .write_rkey = 0x00be0507,
+    .write_len = 4096,
+};
+
+static uint32_t random_psn(void)
+{
+	uint32_t v;
+
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = (uint32_t)now_ms() * 2654435761u;
+	return v & SRDMA_PSN_MASK;
+}
+
+#define STEP(expr)                                                                                 \
+	do {                                                                                       \
+		ret = (expr);                                                                      \
+		if (ret < 0)                                                                       \
+			goto out;                                                                  \
+	} while (0)
+
+/* The client speaks first; then both send PARAMS, then READY. */
+static int run_exchange(struct srdma_tls *t, struct peer_log *log, int is_server, int64_t deadline)
+{
+	struct srdma_frame hello = {.type = SRDMA_FRAME_HELLO, .u.hello = log->hello_out};
+	struct srdma_frame params = {.type = SRDMA_FRAME_PARAMS, .u.params = log->params_out};
+	struct srdma_frame ready = {.type = SRDMA_FRAME_READY};
+	struct srdma_chan ch;
+	int ret;
+
+	srdma_chan_init(&ch, t);
+	if (is_server) {
+		STEP(chan_recv_wait(&ch, &log->hello_in, deadline));
+		STEP(chan_send_wait(&ch, &hello, deadline));
+	} else {
+		STEP(chan_send_wait(&ch, &hello, deadline));
+		STEP(chan_recv_wait(&ch, &log->hello_in, deadline));
+	}
+	STEP(chan_send_wait(&ch, &params, deadline));
+	STEP(chan_recv_wait(&ch, &log->params_in, deadline));
+	STEP(chan_send_wait(&ch, &ready, deadline));
+	STEP(chan_recv_wait(&ch, &log->ready_in, deadline));
+	ret = 0;
+out:
+	log->ret = ret;
+	log->frames_in = ch.frames_in;
+	log->frames_out = ch.frames_out;
+	snprintf(log->errmsg, sizeof(log->errmsg), "%s", ch.errmsg);
+	return ret;
+}
+
+static int serve_exchange(struct srdma_tls *t, void *arg, int64_t deadline)
+{
+	int ret = run_exchange(t, arg, 1, deadline);
+
+	return ret ? ret : expect_close(t, deadline);
+}
+
+static void assert_hello_equal(const struct srdma_frame *got, const struct srdma_hello *sent)
+{
+	assert_int_equal(got->type, SRDMA_FRAME_HELLO);
+	assert_int_equal(got->u.hello.features, sent->features);
+	assert_int_equal(got->u.hello.psn, sent->psn);
+}
+
+static void assert_params_equal(const struct srdma_frame *got, const struct srdma_params *sent)
+{
+	const struct srdma_params *p = &got->u.params;
+
+	assert_int_equal(got->type, SRDMA_FRAME_PARAMS);
+	assert_int_equal(p->qpn, sent->qpn);
+	assert_int_equal(p->lid, sent->lid);
+	assert_int_equal(p->mtu, sent->mtu);
+	assert_memory_equal(p->gid, sent->gid, sizeof(p->gid));
+	assert_int_equal(p->recv_depth, sent->recv_depth);
+	assert_int_equal(p->max_msg, sent->max_msg);
+	assert_true(p->write_addr == sent->write_addr);
+	assert_int_equal(p->write_rkey, sent->write_rkey);
+	assert_int_equal(p->write_len, sent->write_len);
+}
+
+static void test_setup_exchange(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_tls_ctx *sctx = server_ctx(c, NULL, SRDMA_TLS_1_3);
+	struct srdma_tls_ctx *cctx = client_ctx(c->ca, NULL, NULL, SRDMA_TLS_1_3);
+	struct peer_log slog = {.hello_out = {SRDMA_FEAT_AEAD, random_psn()},
+				.params_out = server_params,
+				.ret = NOT_RUN};
+	struct peer_log clog = {.hello_out = {SRDMA_FEAT_AEAD, random_psn()},
+				.params_out = client_params,
+				.ret = NOT_RUN};
+	struct client_result r;
+	struct srdma_tls *t;
+	struct server s;
+
+	server_start(&s, sctx, serve_exchange, &slog);
+	client_result_init(&r);
+	client_open(cctx, "localhost", s.port, now_ms() + DEADLINE_MS, &r, &t);
+	if (r.hs_ret == 0)
+		run_exchange(t, &clog, 0, now_ms() + DEADLINE_MS);
+	client_close(t, &r);
+	server_join(&s);
+	srdma_tls_ctx_destroy(cctx);
+	srdma_tls_ctx_destroy(sctx);
+
+	assert_ret(r.hs_ret, 0, r.errmsg);
+	assert_ret(s.hs_ret, 0, s.errmsg);
+	assert_ret(clog.ret, 0, clog.errmsg);
+	assert_ret(slog.ret, 0, slog.errmsg);
+	assert_ret(s.fn_ret, 0, s.errmsg);
+
+	assert_hello_equal(&slog.hello_in, &clog.hello_out);
+	assert_hello_equal(&clog.hello_in, &slog.hello_out);
+	assert_params_equal(&slog.params_in, &client_params);
+	assert_params_equal(&clog.params_in, &server_params);
+	assert_int_equal(slog.ready_in.type, SRDMA_FRAME_READY);
+	assert_int_equal(clog.ready_in.type, SRDMA_FRAME_READY);
+	assert_int_equal(clog.frames_out, 3);
+	assert_int_equal(clog.frames_in, 3);
+	assert_int_equal(slog.frames_out, 3);
+	assert_int_equal(slog.frames_in, 3);
+}
+
+struct full_probe {
+	struct srdma_frame hello_in;
+	int ret;
+};
+
+/* A full server: reads the HELLO, answers ERROR instead, says goodbye. */
+static int serve_full(struct srdma_tls *t, void *arg, int64_t deadline)
+{
+	struct full_probe *p = arg;
+	struct srdma_chan ch;
+	struct srdma_frame f;
+	int ret;
+
+	srdma_chan_init(&ch, t);
+	STEP(chan_recv_wait(&ch, &p->hello_in, deadline));
+	srdma_frame_error(&f, SRDMA_ERR_SERVER_FULL, "server full");
+	STEP(chan_send_wait(&ch, &f, deadline));
+	srdma_tls_close_notify(t);
+	ret = expect_close(t, deadline);
+out:
+	p->ret = ret;
+	return ret;
+}
+
+static void test_server_full_error_frame(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_tls_ctx *sctx = server_ctx(c, NULL, SRDMA_TLS_1_3);
+	struct srdma_tls_ctx *cctx = client_ctx(c->ca, NULL, NULL, SRDMA_TLS_1_3);
+	struct srdma_frame hello = {.type = SRDMA_FRAME_HELLO,
+				    .u.hello = {SRDMA_FEAT_AEAD, random_psn()}};
+	struct srdma_frame reply = {0}, after = {0};
+	struct full_probe p = {.ret = NOT_RUN};
+	int send_ret = NOT_RUN, reply_ret = NOT_RUN, after_ret = NOT_RUN;
+	char after_msg[256] = "";
+	struct client_result r;
+	struct srdma_chan ch;
+	struct srdma_tls *t;
+	struct server s;
+
+	server_start(&s, sctx, serve_full, &p);
+	client_result_init(&r);
+	client_open(cctx, "localhost", s.port, now_ms() + DEADLINE_MS, &r, &t);
+	if (r.hs_ret == 0) {
+		int64_t deadline = now_ms() + DEADLINE_MS;
+
+		srdma_chan_init(&ch, t);
+		send_ret = chan_send_wait(&ch, &hello, deadline);
+		reply_ret = chan_recv_wait(&ch, &reply, deadline);
+		after_ret = chan_recv_wait(&ch, &after, deadline);
+		snprintf(after_msg, sizeof(after_msg), "%s", ch.errmsg);
+	}
+	client_close(t, &r);
+	server_join(&s);
+	srdma_tls_ctx_destroy(cctx);
+	srdma_tls_ctx_destroy(sctx);
+
+	assert_ret(r.hs_ret, 0, r.errmsg);
+	assert_ret(s.hs_ret, 0, s.errmsg);
+	assert_int_equal(send_ret, 0);
+	assert_hello_equal(&p.hello_in, &hello.u.hello);
+	assert_ret(reply_ret, 1, after_msg);
+	assert_int_equal(reply.type, SRDMA_FRAME_ERROR);
+	assert_int_equal(reply.u.error.code, SRDMA_ERR_SERVER_FULL);
+	assert_string_equal(reply.u.error.msg, "server full");
+	assert_string_equal(srdma_error_code_name(reply.u.error.code), "SERVER_FULL");
+	/* After ERROR the server closes: the client sees the end, not another frame. */
+	assert_ret(after_ret, -ECONNRESET, after_msg);
+	assert_mentions(after_msg, "closed");
+	assert_ret(p.ret, 0, s.errmsg);
+}
+
+/* ---- 3. the client refuses the server ---- */
+
+static void check_refused(const struct certs *c, const char *ca, const char *name,
+			  const char *reason)
+{
+	struct srdma_tls_ctx *sctx = server_ctx(c, NULL, SRDMA_TLS_1_3);
+	struct srdma_tls_ctx *cctx = client_ctx(ca, NULL, NULL, SRDMA_TLS_1_3);
+	struct client_result r;
+	struct server s;
+
+	run_session(sctx, cctx, name, &s, &r);
+	assert_int_equal(r.connect_ret, 0);
+	assert_ret(r.hs_ret, -EPROTO, r.errmsg);
+	assert_mentions(r.errmsg, "verification");
+	assert_mentions(r.errmsg, reason);
+	assert_int_equal(r.io_ret, NOT_RUN);
+	/* The client's alert reaches the server, which fails too instead of waiting. */
+	assert_ret(s.hs_ret, -EPROTO, s.errmsg);
+	assert_mentions(s.errmsg, "alert");
+	assert_int_equal(s.fn_ret, NOT_RUN);
+}
+
+static void test_refuses_wrong_server_name(void **state)
+{
+	const struct certs *c = *state;
+
+	check_refused(c, c->ca, "example.com", "hostname mismatch");
+}
+
+static void test_refuses_wrong_server_ip(void **state)
+{
+	const struct certs *c = *state;
+
+	/* In no SAN of the certificate: the IP check is real, not "any address goes". */
+	check_refused(c, c->ca, "127.0.0.2", "IP address mismatch");
+}
+
+static void test_refuses_unknown_ca(void **state)
+{
+	const struct certs *c = *state;
+
+	check_refused(c, c->other_ca, "localhost", "local issuer");
+}
+
+/* ---- 4. mutual TLS ---- */
+
+static void run_mtls(const struct certs *c, const char *cert, const char *key, struct server *s,
+		     struct client_result *r)
+{
+	struct srdma_tls_ctx *sctx = server_ctx(c, c->ca, SRDMA_TLS_1_3);
+	struct srdma_tls_ctx *cctx = client_ctx(c->ca, cert, key, SRDMA_TLS_1_3);
+
+	run_session(sctx, cctx, "localhost", s, r);
+}
+
+static void test_mtls_accepts_client_cert(void **state)
+{
+	const struct certs *c = *state;
+	struct client_result r;
+	struct server s;
+
+	run_mtls(c, c->client_cert, c->client_key, &s, &r);
+	assert_session_ok(&s, &r);
+	assert_version(s.desc, "TLSv1.3");
+}
+
+static void check_mtls_refused(const struct certs *c, const char *cert, const char *key,
+			       const char *reason)
+{
+	struct client_result r;
+	struct server s;
+
+	run_mtls(c, cert, key, &s, &r);
+	assert_int_equal(s.accept_ret, 0);
+	assert_ret(s.hs_ret, -EPROTO, s.errmsg);
+	assert_mentions(s.errmsg, reason);
+	assert_int_equal(s.fn_ret, NOT_RUN);
+	assert_client_refused(&r);
+}
+
+static void test_mtls_refuses_no_cert(void **state)
+{
+	check_mtls_refused(*state, NULL, NULL, "did not return a certificate");
+}
+
+static void test_mtls_refuses_other_ca_cert(void **state)
+{
+	const struct certs *c = *state;
+
+	check_mtls_refused(c, c->other_cert, c->other_key, "verification");
+}
+
+static void test_mtls_refuses_expired_cert(void **state)
+{
+	const struct certs *c = *state;
+
+	check_mtls_refused(c, c->expired_cert, c->expired_key, "expired");
+}
+
+/* ---- 5. TLS version floor ---- */
+
+static void test_tls12_floor_client_gets_tls13(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_tls_ctx *sctx = server_ctx(c, NULL, SRDMA_TLS_1_3);
+	struct srdma_tls_ctx *cctx = client_ctx(c->ca, NULL, NULL, SRDMA_TLS_1_2);
+	struct client_result r;
+	struct server s;
+
+	run_session(sctx, cctx, "localhost", &s, &r);
+	assert_session_ok(&s, &r);
+	assert_version(r.desc, "TLSv1.3");
+	assert_version(s.desc, "TLSv1.3");
+}
+
+static int raw_wait(SSL *ssl, int fd, int ret, int64_t deadline)
+{
+	int err = SSL_get_error(ssl, ret);
+
+	if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
+		return -EPROTO;
+	return wait_fd(fd, err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN, deadline);
+}
+
+static int raw_handshake(SSL *ssl, int fd, int64_t deadline)
+{
+	for (;;) {
+		int ret = SSL_do_handshake(ssl);
+
+		if (ret == 1)
+			return 0;
+		ret = raw_wait(ssl, fd, ret, deadline);
+		if (ret)
+			return ret;
+	}
+}
+
+static int raw_read_frame(SSL *ssl, int fd, struct srdma_frame *f, int64_t deadline)
+{
+	uint8_t buf[SRDMA_FRAME_MAX_LEN];
+	size_t have = 0;
+
+	for (;;) {
+		ssize_t used = srdma_frame_decode(buf, have, f);
+		size_t n = 0;
+		int ret;
+
+		if (used != 0)
+			return used > 0 ? 1 : (int)used;
+		if (SSL_read_ex(ssl, buf + have, sizeof(buf) - have, &n) == 1) {
+			have += n;
+			continue;
+		}
+		ret = raw_wait(ssl, fd, 0, deadline);
+		if (ret)
+			return ret;
+	}
+}
+
+/* A client built on OpenSSL directly that cannot go above TLS 1.2, as an old peer would. */
+static void raw_tls12_session(const struct certs *c, uint16_t port, struct client_result *r)
+{
+	int64_t deadline = now_ms() + DEADLINE_MS;
+	SSL_CTX *sc;
+	SSL *ssl = NULL;
+	int fd = -1;
+
+	client_result_init(r);
+	sc = SSL_CTX_new(TLS_client_method());
+	if (!sc || SSL_CTX_set_max_proto_version(sc, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_load_verify_locations(sc, c->ca, NULL) != 1) {
+		r->connect_ret = -EINVAL;
+		goto out;
+	}
+	SSL_CTX_set_verify(sc, SSL_VERIFY_PEER, NULL);
+	fd = connect_wait(port, deadline);
+	if (fd < 0) {
+		r->connect_ret = fd;
+		goto out;
+	}
+	ssl = SSL_new(sc);
+	if (!ssl || SSL_set_fd(ssl, fd) != 1 || SSL_set_tlsext_host_name(ssl, "localhost") != 1 ||
+	    SSL_set1_host(ssl, "localhost") != 1) {
+		r->connect_ret = -EINVAL;
+		goto out;
+	}
+	r->connect_ret = 0;
+	SSL_set_connect_state(ssl);
+	r->hs_ret = raw_handshake(ssl, fd, deadline);
+	if (r->hs_ret == 0) {
+		snprintf(r->desc, sizeof(r->desc), "%s %s", SSL_get_version(ssl),
+			 SSL_get_cipher_name(ssl));
+		r->io_ret = raw_read_frame(ssl, fd, &r->frame, deadline);
+	}
+	if (ERR_peek_error())
+		ERR_error_string_n(ERR_get_error(), r->errmsg, sizeof(r->errmsg));
+	if (r->io_ret == 1)
+		(void)SSL_shutdown(ssl);
+out:
+	ERR_clear_error();
+	SSL_free(ssl);
+	if (fd >= 0)
+		close(fd);
+	SSL_CTX_free(sc);
+}
+
+static void run_raw_tls12(const struct certs *c, enum srdma_tls_version server_min,
+			  struct server *s, struct client_result *r)
+{
+	struct srdma_tls_ctx *sctx = server_ctx(c, NULL, server_min);
+
+	server_start(s, sctx, NULL, NULL);
+	raw_tls12_session(c, s->port, r);
+	server_join(s);
+	srdma_tls_ctx_destroy(sctx);
+}
+
+static void test_tls13_server_refuses_tls12_client(void **state)
+{
+	struct client_result r;
+	struct server s;
+
+	run_raw_tls12(*state, SRDMA_TLS_1_3, &s, &r);
+	assert_int_equal(r.connect_ret, 0);
+	assert_ret(r.hs_ret, -EPROTO, r.errmsg);
+	assert_mentions(r.errmsg, "protocol version");
+	assert_ret(s.hs_ret, -EPROTO, s.errmsg);
+	assert_mentions(s.errmsg, "unsupported protocol");
+}
+
+static void test_tls12_server_accepts_tls12_client(void **state)
+{
+	struct client_result r;
+	struct server s;
+
+	run_raw_tls12(*state, SRDMA_TLS_1_2, &s, &r);
+	assert_session_ok(&s, &r);
+	assert_version(r.desc, "TLSv1.2");
+	assert_version(s.desc, "TLSv1.2");
+}
+
+/* ---- 6. bad input on the channel ---- */
+
+/* Receives up to max frames, then lets the client end the connection. */
+struct recv_probe {
+	int max;
+	int got;
+	int ret; /* the last srdma_chan_recv result: 1 when all max frames came */
+	struct srdma_frame frames[4];
+	struct srdma_frame_hdr last_hdr;
+	size_t in_len;
+	char errmsg[256];
+};
+
+static int serve_recv(struct srdma_tls *t, void *arg, int64_t deadline)
+{
+	struct recv_probe *p = arg;
+	struct srdma_chan ch;
+
+	srdma_chan_init(&ch, t);
+	do {
+		p->ret = chan_recv_wait(&ch, &p->frames[p->got], deadline);
+	} while (p->ret == 1 && ++p->got < p->max);
+	p->last_hdr = ch.last_hdr;
+	p->in_len = ch.in_len;
+	snprintf(p->errmsg, sizeof(p->errmsg), "%s", ch.errmsg);
+	switch (p->ret) {
+	case 1:
+	case -EBADMSG:
+	case -EPROTONOSUPPORT:
+	case -EMSGSIZE:
+		/* The connection itself is fine; a real server would answer ERROR here. */
+		return expect_close(t, deadline);
+	default:
+		return 0;
+	}
+}
+
+static void run_raw_frames(const struct certs *c, const struct raw_write *w, struct recv_probe *p,
+			   struct server *s, struct client_result *r)
+{
+	struct srdma_tls_ctx *sctx = server_ctx(c, NULL, SRDMA_TLS_1_3);
+	struct srdma_tls_ctx *cctx = client_ctx(c->ca, NULL, NULL, SRDMA_TLS_1_3);
+
+	server_start(s, sctx, serve_recv, p);
+	client_write_raw(cctx, s->port, w, r);
+	server_join(s);
+	srdma_tls_ctx_destroy(cctx);
+	srdma_tls_ctx_destroy(sctx);
+	assert_ret(r->hs_ret, 0, r->errmsg);
+	assert_ret(r->io_ret, 0, r->errmsg);
+	assert_ret(s->hs_ret, 0, s->errmsg);
+	assert_ret(s->fn_ret, 0, s->errmsg);
+}
+
+static size_t encode(const struct srdma_frame *f, uint8_t *buf, size_t cap)
+{
+	ssize_t n = srdma_frame_encode(f, buf, cap);
+
+	assert_true(n > 0);
+	return (size_t)n;
+}
+
+static size_t hello_bytes(uint8_t *buf, size_t cap)
+{
+	struct srdma_frame f = {.type = SRDMA_FRAME_HELLO,
+				.u.hello = {SRDMA_FEAT_AEAD, 0x00abcdef}};
+
+	return encode(&f, buf, cap);
+}
+
+static void check_bad_frame(const struct certs *c, const uint8_t *buf, size_t len, int want,
+			    struct recv_probe *p)
+{
+	struct raw_write w = {.buf = buf, .len = len, .close_notify = 1};
+	struct client_result r;
+	struct server s;
+
+	memset(p, 0, sizeof(*p));
+	p->max = 1;
+	run_raw_frames(c, &w, p, &s, &r);
+	assert_ret(p->ret, want, p->errmsg);
+	assert_int_equal(p->got, 0);
+	assert_mentions(p->errmsg, "malformed");
+}
+
+static void test_chan_rejects_wrong_magic(void **state)
+{
+	uint8_t buf[64];
+	size_t len = hello_bytes(buf, sizeof(buf));
+	struct recv_probe p;
+
+	buf[0] = 0xde;
+	buf[1] = 0xad;
+	check_bad_frame(*state, buf, len, -EBADMSG, &p);
+	assert_int_equal(p.last_hdr.magic, 0xdead);
+}
+
+static void test_chan_rejects_version_2(void **state)
+{
+	uint8_t buf[64];
+	size_t len = hello_bytes(buf, sizeof(buf));
+	struct recv_probe p;
+
+	buf[2] = 2;
+	check_bad_frame(*state, buf, len, -EPROTONOSUPPORT, &p);
+	assert_int_equal(p.last_hdr.version, 2);
+	assert_int_equal(p.last_hdr.type, SRDMA_FRAME_HELLO);
+}
+
+static void test_chan_rejects_oversized_frame(void **state)
+{
+	/* One byte over the limit, payload included, as a peer with a bigger limit would send. */
+	uint8_t buf[SRDMA_FRAME_HDR_LEN + SRDMA_FRAME_MAX_PAYLOAD + 1];
+	const uint32_t len = SRDMA_FRAME_MAX_PAYLOAD + 1;
+	struct recv_probe p;
+
+	memset(buf, 'x', sizeof(buf));
+	buf[0] = SRDMA_WIRE_MAGIC >> 8;
+	buf[1] = SRDMA_WIRE_MAGIC & 0xff;
+	buf[2] = SRDMA_PROTO_VERSION;
+	buf[3] = SRDMA_FRAME_ERROR;
+	buf[4] = (uint8_t)(len >> 24);
+	buf[5] = (uint8_t)(len >> 16);
+	buf[6] = (uint8_t)(len >> 8);
+	buf[7] = (uint8_t)len;
+	check_bad_frame(*state, buf, sizeof(buf), -EMSGSIZE, &p);
+	assert_int_equal(p.last_hdr.length, len);
+}
+
+static void test_chan_reassembles_split_and_coalesced_frames(void **state)
+{
+	struct srdma_frame params = {.type = SRDMA_FRAME_PARAMS, .u.params = client_params};
+	struct srdma_frame ready = {.type = SRDMA_FRAME_READY};
+	uint8_t buf[3 * SRDMA_FRAME_MAX_LEN];
+	size_t len = hello_bytes(buf, sizeof(buf));
+	/* HELLO in three records, the header itself cut in two; PARAMS and READY in one. */
+	struct raw_write w = {.buf = buf, .pieces = {5, 3, SRDMA_HELLO_LEN}, .close_notify = 1};
+	struct client_result r;
+	struct recv_probe p = {.max = 3};
+	struct server s;
+
+	len += encode(&params, buf + len, sizeof(buf) - len);
+	len += encode(&ready, buf + len, sizeof(buf) - len);
+	w.len = len;
+	run_raw_frames(*state, &w, &p, &s, &r);
+	assert_ret(p.ret, 1, p.errmsg);
+	assert_int_equal(p.got, 3);
+	assert_int_equal(p.frames[0].type, SRDMA_FRAME_HELLO);
+	assert_int_equal(p.frames[0].u.hello.psn, 0x00abcdef);
+	assert_params_equal(&p.frames[1], &client_params);
+	assert_int_equal(p.frames[2].type, SRDMA_FRAME_READY);
+	assert_int_equal(p.in_len, 0);
+}
+
+static void check_close_mid_frame(const struct certs *c, int close_notify)
+{
+	struct srdma_frame params = {.type = SRDMA_FRAME_PARAMS, .u.params = client_params};
+	uint8_t buf[SRDMA_FRAME_MAX_LEN];
+	struct raw_write w = {.buf = buf, .len = 20, .close_notify = close_notify};
+	struct client_result r;
+	struct recv_probe p = {.max = 1};
+	struct server s;
+
+	assert_true(encode(&params, buf, sizeof(buf)) > w.len);
+	run_raw_frames(c, &w, &p, &s, &r);
+	assert_ret(p.ret, -ECONNRESET, p.errmsg);
+	assert_int_equal(p.got, 0);
+	assert_int_equal(p.in_len, w.len);
+	assert_mentions(p.errmsg, "closed");
+}
+
+static void test_chan_peer_closes_mid_frame(void **state)
+{
+	check_close_mid_frame(*state, 0);
+}
+
+static void test_chan_peer_close_notify_mid_frame(void **state)
+{
+	check_close_mid_frame(*state, 1);
+}
+
+/* Send text that is not TLS, then wait for the server to drop the connection: 0 once it did
+ * (EOF or reset), -ETIMEDOUT if it never does. */
+static int plaintext_client(uint16_t port, const char *text)
+{
+	int64_t deadline = now_ms() + DEADLINE_MS;
+	size_t off = 0, len = strlen(text);
+	int fd = connect_wait(port, deadline);
+	int ret = 0;
+
+	if (fd < 0)
+		return fd;
+	while (off < len && !ret) {
+		ssize_t n = send(fd, text + off, len - off, MSG_NOSIGNAL);
+
+		if (n >= 0)
+			off += (size_t)n;
+		else if (errno == EPIPE || errno == ECONNRESET)
+			goto out;
+		else if (errno == EAGAIN || errno == EINTR)
+			ret = wait_fd(fd, POLLOUT, deadline);
+		else
+			ret = -errno;
+	}
+	while (!ret) {
+		char buf[256];
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			break;
+		if (n > 0)
+			continue;
+		if (errno == EAGAIN || errno == EINTR)
+			ret = wait_fd(fd, POLLIN, deadline);
+		else
+			ret = -errno;
+	}
+out:
+	close(fd);
+	return ret;
+}
+
+static void test_tls_rejects_plaintext_client(void **state)
+{
+	struct srdma_tls_ctx *sctx = server_ctx(*state, NULL, SRDMA_TLS_1_3);
+	struct server s;
+	int ret;
+
+	server_start(&s, sctx, NULL, NULL);
+	ret = plaintext_client(s.port, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+	server_join(&s);
+	srdma_tls_ctx_destroy(sctx);
+	assert_int_equal(ret, 0);
+	assert_int_equal(s.accept_ret, 0);
+	assert_ret(s.hs_ret, -EPROTO, s.errmsg);
+	assert_mentions(s.errmsg, "http request");
+	assert_int_equal(s.fn_ret, NOT_RUN);
+}
+
+static void test_tls_client_leaves_before_hello(void **state)
+{
+	struct srdma_tls_ctx *sctx = server_ctx(*state, NULL, SRDMA_TLS_1_3);
+	struct server s;
+	int fd;
+
+	/* A port scanner: connects, sends nothing, hangs up. */
+	server_start(&s, sctx, NULL, NULL);
+	fd = connect_wait(s.port, now_ms() + DEADLINE_MS);
+	if (fd >= 0)
+		close(fd);
+	server_join(&s);
+	srdma_tls_ctx_destroy(sctx);
+	assert_true(fd >= 0);
+	assert_int_equal(s.accept_ret, 0);
+	assert_ret(s.hs_ret, -ECONNRESET, s.errmsg);
+	assert_mentions(s.errmsg, "closed");
+}
+
+/* ---- 7. keying material exporter ---- */
+
+struct export_probe {
+	int ret_a;
+	int ret_b;
+	uint8_t a[EXPORT_LEN];
+	uint8_t b[EXPORT_LEN];
+};
+
+static void export_both(struct srdma_tls *t, struct export_probe *p)
+{
+	static const uint8_t ctx_a[] = {0x00, 0x11, 0xa2, 0x00, 0x11, 0xb7}; /* the two QPNs */
+	static const uint8_t ctx_b[] = {0x00, 0x11, 0xa2, 0x00, 0x11, 0xb8};
+
+	p->ret_a = srdma_tls_export(t, EXPORT_LABEL, ctx_a, sizeof(ctx_a), p->a, sizeof(p->a));
+	p->ret_b = srdma_tls_export(t, EXPORT_LABEL, ctx_b, sizeof(ctx_b), p->b, sizeof(p->b));
+}
+
+static int serve_export(struct srdma_tls *t, void *arg, int64_t deadline)
+{
+	export_both(t, arg);
+	return serve_ready(t, NULL, deadline);
+}
+
+static void test_export_same_on_both_ends(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_tls_ctx *sctx = server_ctx(c, NULL, SRDMA_TLS_1_3);
+	struct srdma_tls_ctx *cctx = client_ctx(c->ca, NULL, NULL, SRDMA_TLS_1_3);
+	struct export_probe sp = {.ret_a = NOT_RUN, .ret_b = NOT_RUN};
+	struct export_probe cp = {.ret_a = NOT_RUN, .ret_b = NOT_RUN};
+	static const uint8_t zero[EXPORT_LEN];
+	struct client_result r;
+	struct srdma_chan ch;
+	struct srdma_tls *t;
+	struct server s;
+
+	server_start(&s, sctx, serve_export, &sp);
+	client_result_init(&r);
+	client_open(cctx, "localhost", s.port, now_ms() + DEADLINE_MS, &r, &t);
+	if (r.hs_ret == 0) {
+		export_both(t, &cp);
+		srdma_chan_init(&ch, t);
+		r.io_ret = chan_recv_wait(&ch, &r.frame, now_ms() + DEADLINE_MS);
+	}
+	client_close(t, &r);
+	server_join(&s);
+	srdma_tls_ctx_destroy(cctx);
+	srdma_tls_ctx_destroy(sctx);
+
+	assert_session_ok(&s, &r);
+	assert_int_equal(sp.ret_a, 0);
+	assert_int_equal(sp.ret_b, 0);
+	assert_int_equal(cp.ret_a, 0);
+	assert_int_equal(cp.ret_b, 0);
+	assert_memory_equal(cp.a, sp.a, EXPORT_LEN);
+	assert_memory_equal(cp.b, sp.b, EXPORT_LEN);
+	assert_memory_not_equal(cp.a, cp.b, EXPORT_LEN);
+	assert_memory_not_equal(cp.a, zero, EXPORT_LEN);
+}
+
+/* ---- certificates ---- */
+
+static int join_path(char *buf, const char *dir, const char *file)
+{
+	int n = snprintf(buf, PATH_MAX, "%s/%s", dir, file);
+
+	return n > 0 && n < PATH_MAX ? 0 : -ENAMETOOLONG;
+}
+
+static int certs_init(struct certs *c, const char *dir)
+{
+	int ret = 0;
+
+	ret |= join_path(c->ca, dir, "ca.pem");
+	ret |= join_path(c->other_ca, dir, "other-ca.pem");
+	ret |= join_path(c->server_cert, dir, "server.pem");
+	ret |= join_path(c->server_key, dir, "server.key");
+	ret |= join_path(c->client_cert, dir, "client.pem");
+	ret |= join_path(c->client_key, dir, "client.key");
+	ret |= join_path(c->other_cert, dir, "other-client.pem");
+	ret |= join_path(c->other_key, dir, "other-client.key");
+	ret |= join_path(c->expired_cert, dir, "expired-client.pem");
+	ret |= join_path(c->expired_key, dir, "expired-client.key");
+	return ret ? -ENAMETOOLONG : 0;
+}
+
+static int gen_certs(const char *script, const char *dir)
+{
+	char cmd[2 * PATH_MAX + 64];
+	int n, status;
+
+	/* Single-quoted for the shell, so a path with a quote in it is refused, not run. */
+	if (strchr(script, '\'') || strchr(dir, '\'')) {
+		print_error("refusing to quote %s or %s for the shell\n", script, dir);
+		return -1;
+	}
+	n = snprintf(cmd, sizeof(cmd), "bash '%s' '%s' >&2", script, dir);
+	if (n < 0 || (size_t)n >= sizeof(cmd))
+		return -1;
+	status = system(cmd);
+	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		print_error("%s failed (exit status %d)\n", cmd,
+			    status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		return -1;
+	}
+	return 0;
+}
+
+static int group_setup(void **state)
+{
+	const char *dir = getenv("SRDMA_TEST_CERTS");
+	const char *script = getenv("SRDMA_GEN_CERTS");
+	struct certs *c;
+
+	/* Run by hand from the source tree: the script's own (git-ignored) default. */
+	if (!dir || !dir[0])
+		dir = "demo-certs";
+	if (!script || !script[0])
+		script = "scripts/gen-certs.sh";
+	/* A peer that hangs up must show as an error return, not kill the test. */
+	signal(SIGPIPE, SIG_IGN);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -1;
+	if (certs_init(c, dir) != 0 ||
+	    (access(c->server_cert, R_OK) != 0 && gen_certs(script, dir) != 0)) {
+		print_error(
+		    "no test certificates in %s (set SRDMA_TEST_CERTS and SRDMA_GEN_CERTS)\n", dir);
+		free(c);
+		return -1;
+	}
+	*state = c;
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	free(*state);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_handshake_dns_name),
+	    cmocka_unit_test(test_handshake_ip_san),
+	    cmocka_unit_test(test_setup_exchange),
+	    cmocka_unit_test(test_server_full_error_frame),
+	    cmocka_unit_test(test_refuses_wrong_server_name),
+	    cmocka_unit_test(test_refuses_wrong_server_ip),
+	    cmocka_unit_test(test_refuses_unknown_ca),
+	    cmocka_unit_test(test_mtls_accepts_client_cert),
+	    cmocka_unit_test(test_mtls_refuses_no_cert),
+	    cmocka_unit_test(test_mtls_refuses_other_ca_cert),
+	    cmocka_unit_test(test_mtls_refuses_expired_cert),
+	    cmocka_unit_test(test_tls12_floor_client_gets_tls13),
+	    cmocka_unit_test(test_tls13_server_refuses_tls12_client),
+	    cmocka_unit_test(test_tls12_server_accepts_tls12_client),
+	    cmocka_unit_test(test_chan_rejects_wrong_magic),
+	    cmocka_unit_test(test_chan_rejects_version_2),
+	    cmocka_unit_test(test_chan_rejects_oversized_frame),
+	    cmocka_unit_test(test_chan_reassembles_split_and_coalesced_frames),
+	    cmocka_unit_test(test_chan_peer_closes_mid_frame),
+	    cmocka_unit_test(test_chan_peer_close_notify_mid_frame),
+	    cmocka_unit_test(test_tls_rejects_plaintext_client),
+	    cmocka_unit_test(test_tls_client_leaves_before_hello),
+	    cmocka_unit_test(test_export_same_on_both_ends),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
