@@ -1,0 +1,505 @@
+/* One server-side connection, end to end: TLS handshake, HELLO/PARAMS/READY on the control
+ * channel, the hand-made RC connection, and the data plane (echo, write verification, ping,
+ * quit). Runs only on the worker thread that owns the connection. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+
+#include <srdma/crypto.h>
+#include <srdma/log.h>
+#include <srdma/msg.h>
+
+#include "server_internal.h"
+
+static const char *state_name(enum srdma_conn_state s)
+{
+	switch (s) {
+	case SRDMA_CONN_TLS:
+		return "TLS handshake";
+	case SRDMA_CONN_HELLO:
+		return "HELLO";
+	case SRDMA_CONN_PARAMS:
+		return "PARAMS";
+	case SRDMA_CONN_READY:
+		return "READY";
+	case SRDMA_CONN_ESTABLISHED:
+		return "established";
+	case SRDMA_CONN_CLOSED:
+		return "closed";
+	}
+	return "?";
+}
+
+int srdma__conn_create(struct srdma_worker *w, int fd, struct srdma_conn **out)
+{
+	struct srdma_server *srv = w->srv;
+	struct srdma_conn *c;
+	int ret;
+
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->w = w;
+	c->id = atomic_fetch_add(&srv->next_conn_id, 1) + 1;
+	c->state = SRDMA_CONN_TLS;
+	c->watch.kind = SRDMA_WATCH_CONN;
+	c->watch.ptr = c;
+	c->deadline_ms = srdma__now_ms() + srv->cfg.handshake_timeout_ms;
+	srdma__peer_name(fd, c->peer, sizeof(c->peer));
+	ret = srdma_tls_create(srv->tls_ctx, fd, NULL, &c->tls);
+	if (ret) {
+		free(c);
+		return ret;
+	}
+	srdma_chan_init(&c->chan, c->tls);
+	*out = c;
+	return 0;
+}
+
+static void free_conn(struct srdma_conn *c)
+{
+	struct srdma_worker *w = c->w;
+	int ret;
+
+	if (c->ep) {
+		srdma__worker_qp_remove(w, c);
+		ret = srdma_ep_destroy(c->ep);
+		if (ret) {
+			srdma_err("client #%llu: cannot free its RDMA resources: %s",
+				  (unsigned long long)c->id, strerror(-ret));
+			if (!w->result)
+				w->result = ret;
+		}
+		w->cq_budget += c->cq_share;
+	}
+	if (c->has_slot)
+		srdma_registry_release(w->srv->reg, c->slot);
+	srdma_tls_destroy(c->tls);
+	c->tls = NULL;
+	free(c->send_free);
+	c->send_free = NULL;
+	/* Events for c may still sit in the worker's current epoll batch: the worker frees it
+	 * after the batch. */
+	c->next = w->dead;
+	w->dead = c;
+}
+
+void srdma__conn_close(struct srdma_conn *c, uint16_t code, const char *why)
+{
+	struct srdma_worker *w = c->w;
+
+	if (c->state == SRDMA_CONN_CLOSED)
+		return;
+	if (c->state != SRDMA_CONN_TLS) {
+		if (code) {
+			struct srdma_frame f;
+
+			srdma_frame_error(&f, code, "%s", why);
+			(void)srdma_chan_send(&c->chan, &f);
+		} else {
+			(void)srdma_chan_flush(&c->chan);
+		}
+		/* Best effort: the socket buffer is empty in all but pathological cases, and a
+		 * peer that does not read must not keep our resources alive. */
+		srdma_tls_close_notify(c->tls);
+	}
+	c->state = SRDMA_CONN_CLOSED;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	atomic_fetch_sub(&w->nconns, 1);
+	atomic_fetch_sub(&w->srv->conns, 1);
+	free_conn(c);
+}
+
+/* End the session because of something the client did or that failed here. */
+static void conn_fail(struct srdma_conn *c, uint16_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void conn_fail(struct srdma_conn *c, uint16_t code, const char *fmt, ...)
+{
+	char why[SRDMA_ERROR_MSG_MAX + 1];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	srdma_warn("client #%llu (%s): session ended in state %s: %s", (unsigned long long)c->id,
+		   c->peer, state_name(c->state), why);
+	srdma__conn_close(c, code, why);
+}
+
+static int send_frame(struct srdma_conn *c, const struct srdma_frame *f)
+{
+	int ret = srdma_chan_send(&c->chan, f);
+
+	if (ret == -EAGAIN)
+		return 0;
+	if (ret) {
+		conn_fail(c, 0, "cannot send %s: %s", srdma_frame_type_name(f->type),
+			  c->chan.errmsg);
+		return ret;
+	}
+	return 0;
+}
+
+/* Encode m (its seq is filled in here) into a free send slot and post it. */
+static int post_msg(struct srdma_conn *c, struct srdma_msg *m)
+{
+	struct srdma_ep *ep = c->ep;
+	unsigned slot;
+	ssize_t n;
+	int ret;
+
+	if (m->len > c->remote.max_msg) {
+		conn_fail(c, SRDMA_ERR_PROTOCOL, "reply of %u bytes exceeds the client's limit %u",
+			  m->len, c->remote.max_msg);
+		return -EMSGSIZE;
+	}
+	if (!c->send_free_len) {
+		conn_fail(c, SRDMA_ERR_PROTOCOL, "client has more than %u requests in flight",
+			  ep->send_depth);
+		return -ENOBUFS;
+	}
+	slot = c->send_free[--c->send_free_len];
+	m->seq = c->tx_seq;
+	n = srdma_msg_encode(m, srdma_ep_send_slot(ep, slot), ep->slot_size);
+	if (n < 0) {
+		c->send_free[c->send_free_len++] = slot;
+		conn_fail(c, SRDMA_ERR_INTERNAL, "cannot encode %s: %s",
+			  srdma_msg_type_name(m->type), strerror((int)-n));
+		return (int)n;
+	}
+	ret = srdma_ep_post_send(ep, slot, (uint32_t)n);
+	if (ret) {
+		c->send_free[c->send_free_len++] = slot;
+		conn_fail(c, SRDMA_ERR_RDMA, "cannot post a send: %s", strerror(-ret));
+		return ret;
+	}
+	c->tx_seq++;
+	return 0;
+}
+
+static void on_hello(struct srdma_conn *c, const struct srdma_hello *h)
+{
+	struct srdma_server *srv = c->w->srv;
+	struct srdma_frame f = {.type = SRDMA_FRAME_HELLO};
+	struct srdma_ep_opts opts = {0};
+	char err[256];
+	unsigned need, i;
+	int ret;
+
+	ret = srdma_registry_acquire(srv->reg, &c->slot);
+	if (ret == -EBUSY) {
+		srdma_info("client #%llu (%s): refused, server full (%u clients)",
+			   (unsigned long long)c->id, c->peer, srv->cfg.max_clients);
+		srdma__conn_close(c, SRDMA_ERR_SERVER_FULL, "server full: try again later");
+		return;
+	}
+	c->has_slot = 1;
+	c->remote_psn = h->psn;
+	ret = srdma_registry_assign_psn(srv->reg, c->slot, &c->local_psn);
+	if (ret) {
+		conn_fail(c, SRDMA_ERR_INTERNAL, "cannot draw a PSN: %s", strerror(-ret));
+		return;
+	}
+
+	need = 2 * srv->cfg.recv_depth + 1;
+	if (need > c->w->cq_budget) {
+		conn_fail(c, SRDMA_ERR_RESOURCES, "server busy: completion queue full");
+		return;
+	}
+	opts.max_msg = srv->cfg.max_msg;
+	opts.recv_depth = srv->cfg.recv_depth;
+	opts.send_depth = srv->cfg.recv_depth;
+	opts.write_len = srv->cfg.write_size;
+	opts.write_remote = 1;
+	opts.qp_context = c;
+	ret = srdma_ep_create(srv->dev, c->w->cq, srv->reg, &opts, &c->ep, err, sizeof(err));
+	if (ret) {
+		srdma_err("client #%llu: %s", (unsigned long long)c->id, err);
+		srdma__conn_close(c, SRDMA_ERR_RESOURCES, "server could not create RDMA resources");
+		return;
+	}
+	c->w->cq_budget -= need;
+	c->cq_share = need;
+	srdma__worker_qp_insert(c->w, c);
+	c->send_free = calloc(c->ep->send_depth, sizeof(*c->send_free));
+	if (!c->send_free) {
+		conn_fail(c, SRDMA_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	for (i = 0; i < c->ep->send_depth; i++)
+		c->send_free[c->send_free_len++] = c->ep->send_depth - 1 - i;
+
+	f.u.hello.features = 0;
+	f.u.hello.psn = c->local_psn;
+	srdma_debug("client #%llu: local PSN %06x, remote PSN %06x", (unsigned long long)c->id,
+		    c->local_psn, c->remote_psn);
+	if (send_frame(c, &f))
+		return;
+	f.type = SRDMA_FRAME_PARAMS;
+	srdma_ep_local_params(c->ep, &f.u.params);
+	if (send_frame(c, &f))
+		return;
+	c->state = SRDMA_CONN_PARAMS;
+}
+
+static void on_params(struct srdma_conn *c, const struct srdma_params *p)
+{
+	struct srdma_frame f = {.type = SRDMA_FRAME_READY};
+	char err[256];
+	int ret;
+
+	if (p->qpn == 0 || p->write_len != 0) {
+		conn_fail(c, SRDMA_ERR_PROTOCOL, "invalid PARAMS (QPN 0 or a write region)");
+		return;
+	}
+	c->remote = *p;
+	ret = srdma_ep_connect(c->ep, p, c->local_psn, c->remote_psn, err, sizeof(err));
+	if (ret) {
+		conn_fail(c, SRDMA_ERR_RDMA, "%s", err);
+		return;
+	}
+	if (send_frame(c, &f))
+		return;
+	c->state = SRDMA_CONN_READY;
+}
+
+static void on_ready(struct srdma_conn *c)
+{
+	struct srdma_msg m = {.type = SRDMA_MSG_WELCOME};
+	char text[SRDMA_MSG_TEXT_MAX];
+	int n;
+
+	c->state = SRDMA_CONN_ESTABLISHED;
+	c->deadline_ms = 0;
+	srdma_info("client #%llu (%s): connected (worker %u, RC QP ready, path MTU %d)",
+		   (unsigned long long)c->id, c->peer, c->w->id, 128 << c->ep->mtu);
+	n = snprintf(text, sizeof(text), "welcome to secure-rdma, client #%llu",
+		     (unsigned long long)c->id);
+	m.payload = (const uint8_t *)text;
+	m.len = (uint32_t)n;
+	(void)post_msg(c, &m);
+}
+
+static void on_frame(struct srdma_conn *c, const struct srdma_frame *f)
+{
+	if (f->type == SRDMA_FRAME_ERROR) {
+		srdma_warn("client #%llu (%s): client reported %s: %s", (unsigned long long)c->id,
+			   c->peer, srdma_error_code_name(f->u.error.code), f->u.error.msg);
+		srdma__conn_close(c, 0, NULL);
+		return;
+	}
+	if (c->state == SRDMA_CONN_HELLO && f->type == SRDMA_FRAME_HELLO)
+		on_hello(c, &f->u.hello);
+	else if (c->state == SRDMA_CONN_PARAMS && f->type == SRDMA_FRAME_PARAMS)
+		on_params(c, &f->u.params);
+	else if (c->state == SRDMA_CONN_READY && f->type == SRDMA_FRAME_READY)
+		on_ready(c);
+	else
+		conn_fail(c, SRDMA_ERR_PROTOCOL, "unexpected %s frame in state %s",
+			  srdma_frame_type_name(f->type), state_name(c->state));
+}
+
+static void on_recv_error(struct srdma_conn *c, int ret)
+{
+	if (ret == -ECONNRESET) {
+		if (c->state == SRDMA_CONN_ESTABLISHED)
+			srdma_info("client #%llu (%s): disconnected without QUIT",
+				   (unsigned long long)c->id, c->peer);
+		else
+			srdma_warn("client #%llu (%s): disconnected during %s",
+				   (unsigned long long)c->id, c->peer, state_name(c->state));
+		srdma__conn_close(c, 0, NULL);
+	} else if (ret == -EPROTONOSUPPORT) {
+		conn_fail(c, SRDMA_ERR_VERSION,
+			  "unsupported protocol version %u (this server speaks version %u)",
+			  c->chan.last_hdr.version, SRDMA_PROTO_VERSION);
+	} else if (ret == -EBADMSG || ret == -EMSGSIZE) {
+		conn_fail(c, SRDMA_ERR_PROTOCOL, "%s", c->chan.errmsg);
+	} else {
+		srdma_warn("client #%llu (%s): control channel failed: %s",
+			   (unsigned long long)c->id, c->peer, c->chan.errmsg);
+		srdma__conn_close(c, 0, NULL);
+	}
+}
+
+void srdma__conn_on_io(struct srdma_conn *c, uint32_t events)
+{
+	struct srdma_frame f;
+	char desc[96];
+	int ret;
+
+	if (c->state == SRDMA_CONN_CLOSED)
+		return;
+	if (c->state == SRDMA_CONN_TLS) {
+		ret = srdma_tls_handshake(c->tls);
+		if (ret == -EAGAIN) {
+			srdma__worker_update_events(c);
+			return;
+		}
+		if (ret) {
+			srdma_warn("client #%llu (%s): %s", (unsigned long long)c->id, c->peer,
+				   srdma_tls_errmsg(c->tls));
+			srdma__conn_close(c, 0, NULL);
+			return;
+		}
+		srdma_info("client #%llu (%s): TLS established (%s)", (unsigned long long)c->id,
+			   c->peer, srdma_tls_describe(c->tls, desc, sizeof(desc)));
+		c->state = SRDMA_CONN_HELLO;
+	}
+	if (srdma_chan_out_pending(&c->chan)) {
+		ret = srdma_chan_flush(&c->chan);
+		if (ret && ret != -EAGAIN) {
+			on_recv_error(c, ret);
+			return;
+		}
+	}
+	for (;;) {
+		ret = srdma_chan_recv(&c->chan, &f);
+		if (ret == 0)
+			break;
+		if (ret < 0) {
+			on_recv_error(c, ret);
+			return;
+		}
+		on_frame(c, &f);
+		if (c->state == SRDMA_CONN_CLOSED)
+			return;
+	}
+	srdma__worker_update_events(c);
+}
+
+void srdma__conn_on_timeout(struct srdma_conn *c)
+{
+	conn_fail(c, SRDMA_ERR_TIMEOUT, "connection set-up not finished within %u ms",
+		  c->w->srv->cfg.handshake_timeout_ms);
+}
+
+static void on_write_done(struct srdma_conn *c, const struct srdma_write_done *d)
+{
+	struct srdma_msg m = {.type = SRDMA_MSG_WRITE_RESULT};
+	struct srdma_write_result *r = &m.u.write_result;
+	struct srdma_ep *ep = c->ep;
+
+	r->offset = d->offset;
+	r->length = d->length;
+	if ((uint64_t)d->offset + d->length > ep->write_len) {
+		r->status = SRDMA_WRITE_RANGE;
+	} else if (srdma_crypto_sha256(ep->write_buf + d->offset, d->length, r->digest)) {
+		conn_fail(c, SRDMA_ERR_INTERNAL, "cannot hash the written region");
+		return;
+	} else {
+		r->status = memcmp(r->digest, d->digest, SRDMA_DIGEST_LEN) == 0
+				? SRDMA_WRITE_OK
+				: SRDMA_WRITE_MISMATCH;
+	}
+	if (r->status != SRDMA_WRITE_OK)
+		srdma_warn("client #%llu: RDMA write of %u bytes not verified (%s)",
+			   (unsigned long long)c->id, d->length,
+			   r->status == SRDMA_WRITE_RANGE ? "out of range" : "bytes differ");
+	(void)post_msg(c, &m);
+}
+
+/* Answer one request. Replies are built before the receive slot is reposted, so payloads
+ * pointing into it stay valid. */
+static void on_msg(struct srdma_conn *c, const struct srdma_msg *m)
+{
+	struct srdma_msg reply = {0};
+
+	switch (m->type) {
+	case SRDMA_MSG_DATA:
+		reply.type = SRDMA_MSG_ECHO;
+		reply.payload = m->payload;
+		reply.len = m->len;
+		(void)post_msg(c, &reply);
+		break;
+	case SRDMA_MSG_WRITE_DONE:
+		on_write_done(c, &m->u.write_done);
+		break;
+	case SRDMA_MSG_PING:
+		reply.type = SRDMA_MSG_PONG;
+		reply.u.token = m->u.token;
+		(void)post_msg(c, &reply);
+		break;
+	case SRDMA_MSG_QUIT:
+		reply.type = SRDMA_MSG_BYE;
+		if (post_msg(c, &reply) == 0)
+			c->bye_sent = 1;
+		break;
+	default:
+		conn_fail(c, SRDMA_ERR_PROTOCOL, "unexpected %s message from client",
+			  srdma_msg_type_name(m->type));
+		break;
+	}
+}
+
+static void on_recv(struct srdma_conn *c, const struct ibv_wc *wc)
+{
+	unsigned slot = SRDMA_WR_SLOT(wc->wr_id);
+	struct srdma_msg m;
+	int ret;
+
+	if (c->state != SRDMA_CONN_ESTABLISHED || c->bye_sent) {
+		conn_fail(c, SRDMA_ERR_PROTOCOL, "message received before READY or after QUIT");
+		return;
+	}
+	ret = srdma_msg_decode(srdma_ep_recv_slot(c->ep, slot), wc->byte_len,
+			       c->w->srv->cfg.max_msg, &m);
+	if (ret) {
+		conn_fail(c, SRDMA_ERR_PROTOCOL, "malformed message (%s)", strerror(-ret));
+		return;
+	}
+	if (m.seq != c->rx_seq) {
+		conn_fail(c, SRDMA_ERR_PROTOCOL, "message sequence error: expected %u, got %u",
+			  c->rx_seq, m.seq);
+		return;
+	}
+	c->rx_seq++;
+	c->msgs_in++;
+	on_msg(c, &m);
+	if (c->state == SRDMA_CONN_CLOSED)
+		return;
+	/* The payload has been copied out (echo) or consumed; the slot can take the next one. */
+	ret = srdma_ep_post_recv(c->ep, slot);
+	if (ret)
+		conn_fail(c, SRDMA_ERR_RDMA, "cannot repost a receive: %s", strerror(-ret));
+}
+
+void srdma__conn_on_wc(struct srdma_conn *c, const struct ibv_wc *wc)
+{
+	if (wc->status != IBV_WC_SUCCESS) {
+		conn_fail(c, SRDMA_ERR_RDMA, "RDMA completion failed: %s%s",
+			  ibv_wc_status_str(wc->status),
+			  wc->status == IBV_WC_WR_FLUSH_ERR ? " (queue pair in error state)" : "");
+		return;
+	}
+	switch (SRDMA_WR_KIND(wc->wr_id)) {
+	case SRDMA_WR_RECV:
+		on_recv(c, wc);
+		break;
+	case SRDMA_WR_SEND:
+		c->send_free[c->send_free_len++] = SRDMA_WR_SLOT(wc->wr_id);
+		if (c->bye_sent && c->send_free_len == c->ep->send_depth) {
+			srdma_info("client #%llu (%s): quit after %llu messages",
+				   (unsigned long long)c->id, c->peer,
+				   (unsigned long long)c->msgs_in);
+			srdma__conn_close(c, 0, NULL);
+		}
+		break;
+	default:
+		conn_fail(c, SRDMA_ERR_INTERNAL, "unexpected completion");
+		break;
+	}
+}
