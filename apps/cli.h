@@ -1,0 +1,44 @@
+/* Command-line handling shared by the programs: one option table drives getopt_long, the help
+ * text, and the config setter, so a flag and its config-file key are validated alike. */
+#ifndef SRDMA_APPS_CLI_H
+#define SRDMA_APPS_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct cli_opt {
+	const char *name; /* long option */
+	int short_name;	  /* 0 for none */
+	const char *arg;  /* argument name for the help, NULL for a switch */
+	const char *key;  /* config key set by this option; NULL: handled by the program */
+	const char *help;
+};
+
+typedef int (*cli_setter)(void *cfg, const char *key, const char *value, char *err, size_t errlen);
+typedef int (*cli_loader)(void *cfg, const char *path, char *err, size_t errlen);
+
+struct cli {
+	const char *prog;
+	const char *usage;   /* e.g. "[options] SERVER" */
+	const char *summary; /* one paragraph under the usage line */
+	const char *epilog;  /* printed after the options */
+	const struct cli_opt *opts;
+	cli_setter set;
+	cli_loader load;
+	void *cfg;
+};
+
+enum cli_result {
+	CLI_OK,
+	CLI_EXIT_OK,	/* --help or --version was printed */
+	CLI_EXIT_USAGE, /* a usage error was printed */
+};
+
+/* Parse argv: --config FILE first (loaded before any flag, so flags override it), then every
+ * flag through the setter; --help and --version are built in. Positional arguments are left in
+ * argv[*first_positional..argc). */
+enum cli_result cli_parse(const struct cli *cli, int argc, char **argv, int *first_positional);
+
+void cli_usage(const struct cli *cli, FILE *out);
+
+#endif

@@ -1,0 +1,223 @@
+/* srdma-client: connect, echo and verify messages, RDMA-write and verify, ping, idle, quit. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include <srdma/client.h>
+#include <srdma/config.h>
+#include <srdma/log.h>
+
+#include "cli.h"
+
+static const struct cli_opt opts[] = {
+    {"port", 'p', "PORT", "port", "server TCP port (default 4433)"},
+    {"ca", 0, "FILE", "ca", "CA certificate(s) that must sign the server's certificate (required)"},
+    {"server-name", 0, "NAME", "server_name",
+     "name to verify in the server certificate (default: SERVER)"},
+    {"cert", 0, "FILE", "cert", "client certificate, PEM (for servers requiring mutual TLS)"},
+    {"key", 0, "FILE", "key", "client private key, PEM"},
+    {"tls-min", 0, "1.2|1.3", "tls_min", "lowest TLS version accepted (default 1.3)"},
+    {"device", 'd', "DEV", "device", "RDMA device (default: the first one)"},
+    {"ib-port", 'i', "PORT", "ib_port", "RDMA port number (default 1)"},
+    {"gid-index", 'x', "INDEX", "gid_index",
+     "GID index (default: the first RoCE v2 IPv4-mapped GID)"},
+    {"pattern", 0, "STR", "pattern", "bytes to send, repeated to SIZE (default secure-rdma)"},
+    {"count", 'n', "COUNT", "count", "DATA messages to send and verify (default 1)"},
+    {"size", 's', "SIZE", "size", "bytes per message and per RDMA write (default 64)"},
+    {"writes", 0, "COUNT", "writes", "RDMA writes to make and have verified (default 0)"},
+    {"ping", 0, NULL, "ping", "measure one PING/PONG round trip"},
+    {"idle", 0, "SECONDS", "idle", "stay connected this long before quitting (default 0)"},
+    {"json", 0, NULL, "json", "print one JSON object with the results at the end"},
+    {"timeout-ms", 0, "MS", "timeout_ms", "deadline for each step (default 10000)"},
+    {"log-level", 0, "LEVEL", "log_level", "error, warn, info or debug (default warn)"},
+    {0},
+};
+
+struct results {
+	unsigned messages_verified;
+	unsigned writes_verified;
+	int pinged;
+	uint64_t ping_ns;
+	int have_info;
+	struct srdma_client_info info;
+	int error;
+	char errmsg[512];
+};
+
+static int set(void *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+	return srdma_client_config_set(cfg, key, value, err, errlen);
+}
+
+static int load(void *cfg, const char *path, char *err, size_t errlen)
+{
+	return srdma_client_config_load(cfg, path, err, errlen);
+}
+
+/* The pattern repeated to len bytes, starting `shift` bytes into it, so that consecutive
+ * messages differ and a stale buffer cannot pass for a fresh one. */
+static void fill(uint8_t *buf, uint32_t len, const char *pattern, unsigned shift)
+{
+	size_t plen = strlen(pattern);
+	uint32_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = (uint8_t)pattern[(shift + i) % plen];
+}
+
+static int run(const struct srdma_client_config *cfg, struct results *r)
+{
+	struct srdma_client *cl;
+	uint8_t *buf;
+	unsigned i;
+	int ret;
+
+	buf = malloc(cfg->size);
+	if (!buf) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
+		return -ENOMEM;
+	}
+	ret = srdma_client_connect(cfg, &cl, r->errmsg, sizeof(r->errmsg));
+	if (ret) {
+		free(buf);
+		return ret;
+	}
+	srdma_client_get_info(cl, &r->info);
+	r->have_info = 1;
+	if (!cfg->json)
+		printf("connected to %s port %u (%s) over %s, path MTU %d, in %.1f ms\n"
+		       "server says: %s\n",
+		       cfg->host, cfg->port, r->info.tls, r->info.device, r->info.path_mtu,
+		       (double)r->info.connect_us / 1000.0, r->info.welcome);
+
+	for (i = 0; i < cfg->count && !ret; i++) {
+		fill(buf, cfg->size, cfg->pattern, i);
+		ret = srdma_client_echo(cl, buf, cfg->size);
+		if (!ret)
+			r->messages_verified++;
+	}
+	for (i = 0; i < cfg->writes && !ret; i++) {
+		fill(buf, cfg->size, cfg->pattern, i + 1);
+		ret = srdma_client_write(cl, buf, cfg->size, 0);
+		if (!ret)
+			r->writes_verified++;
+	}
+	if (!ret && cfg->ping) {
+		ret = srdma_client_ping(cl, &r->ping_ns);
+		r->pinged = !ret;
+	}
+	if (!ret && cfg->idle_s)
+		ret = srdma_client_idle(cl, cfg->idle_s * 1000u);
+	if (!ret)
+		ret = srdma_client_quit(cl);
+	if (ret)
+		snprintf(r->errmsg, sizeof(r->errmsg), "%s", srdma_client_errmsg(cl));
+	srdma_client_close(cl);
+	free(buf);
+	return ret;
+}
+
+static void print_text(const struct srdma_client_config *cfg, const struct results *r, int ok)
+{
+	if (cfg->count)
+		printf("echo: %u of %u messages of %u bytes verified\n", r->messages_verified,
+		       cfg->count, cfg->size);
+	if (cfg->writes)
+		printf("rdma write: %u of %u writes of %u bytes verified\n", r->writes_verified,
+		       cfg->writes, cfg->size);
+	if (r->pinged)
+		printf("ping: round trip %.1f us\n", (double)r->ping_ns / 1000.0);
+	if (ok)
+		printf("ok: server said BYE\n");
+}
+
+static void print_json(const struct srdma_client_config *cfg, const struct results *r, int ok)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "ok", json_object_new_boolean(ok));
+	json_object_object_add(o, "server", json_object_new_string(cfg->host));
+	json_object_object_add(o, "pattern", json_object_new_string(cfg->pattern));
+	json_object_object_add(o, "size", json_object_new_int64(cfg->size));
+	json_object_object_add(o, "messages_requested", json_object_new_int64(cfg->count));
+	json_object_object_add(o, "messages_verified", json_object_new_int64(r->messages_verified));
+	json_object_object_add(o, "writes_requested", json_object_new_int64(cfg->writes));
+	json_object_object_add(o, "writes_verified", json_object_new_int64(r->writes_verified));
+	if (r->have_info) {
+		json_object_object_add(o, "local_psn", json_object_new_int64(r->info.local_psn));
+		json_object_object_add(o, "remote_psn", json_object_new_int64(r->info.remote_psn));
+		json_object_object_add(o, "connect_us",
+				       json_object_new_int64((int64_t)r->info.connect_us));
+		json_object_object_add(o, "tls", json_object_new_string(r->info.tls));
+		json_object_object_add(o, "device", json_object_new_string(r->info.device));
+		json_object_object_add(o, "welcome", json_object_new_string(r->info.welcome));
+	}
+	if (r->pinged)
+		json_object_object_add(o, "ping_rtt_us",
+				       json_object_new_double((double)r->ping_ns / 1000.0));
+	if (!ok)
+		json_object_object_add(o, "error", json_object_new_string(r->errmsg));
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+int main(int argc, char **argv)
+{
+	struct srdma_client_config cfg;
+	struct results r = {0};
+	struct cli cli = {
+	    .prog = "srdma-client",
+	    .usage = "[options] SERVER",
+	    .summary = "Connect to a secure-rdma server over TLS, set up an RDMA RC connection, "
+		       "and verify\nevery byte echoed and every RDMA write. Exit status 0 only "
+		       "if everything sent was verified.",
+	    .epilog = "Exit status: 0 all verified; 1 the session failed or a check failed; 2 "
+		      "usage error.\n",
+	    .opts = opts,
+	    .set = set,
+	    .load = load,
+	    .cfg = &cfg,
+	};
+	char err[512];
+	int first, ret, ok;
+
+	srdma_client_config_defaults(&cfg);
+	switch (cli_parse(&cli, argc, argv, &first)) {
+	case CLI_EXIT_OK:
+		return 0;
+	case CLI_EXIT_USAGE:
+		return 2;
+	case CLI_OK:
+		break;
+	}
+	if (argc - first > 1) {
+		fprintf(stderr, "srdma-client: one SERVER expected\nTry 'srdma-client --help'.\n");
+		return 2;
+	}
+	if (argc - first == 1 &&
+	    srdma_client_config_set(&cfg, "host", argv[first], err, sizeof(err))) {
+		fprintf(stderr, "srdma-client: %s\n", err);
+		return 2;
+	}
+	if (srdma_client_config_validate(&cfg, err, sizeof(err))) {
+		fprintf(stderr, "srdma-client: %s\nTry 'srdma-client --help'.\n", err);
+		return 2;
+	}
+	srdma_log_set_tag("srdma-client");
+	srdma_log_set_level((enum srdma_log_level)cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	ret = run(&cfg, &r);
+	ok = ret == 0;
+	if (cfg.json)
+		print_json(&cfg, &r, ok);
+	else
+		print_text(&cfg, &r, ok);
+	if (!ok)
+		fprintf(stderr, "srdma-client: %s\n", r.errmsg);
+	return ok ? 0 : 1;
+}

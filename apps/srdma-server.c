@@ -1,0 +1,96 @@
+/* srdma-server: argv -> config -> srdma_server_create/run/destroy. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <srdma/config.h>
+#include <srdma/log.h>
+#include <srdma/server.h>
+
+#include "cli.h"
+
+static const struct cli_opt opts[] = {
+    {"port", 'p', "PORT", "port", "TCP port of the TLS control channel (default 4433)"},
+    {"bind", 0, "ADDR", "bind", "address to listen on (default 0.0.0.0)"},
+    {"cert", 0, "FILE", "cert", "server certificate chain, PEM (required)"},
+    {"key", 0, "FILE", "key", "server private key, PEM (required)"},
+    {"client-ca", 0, "FILE", "client_ca", "require client certificates signed by this CA"},
+    {"tls-min", 0, "1.2|1.3", "tls_min", "lowest TLS version accepted (default 1.3)"},
+    {"device", 'd', "DEV", "device", "RDMA device (default: the first one)"},
+    {"ib-port", 'i', "PORT", "ib_port", "RDMA port number (default 1)"},
+    {"gid-index", 'x', "INDEX", "gid_index",
+     "GID index (default: the first RoCE v2 IPv4-mapped GID)"},
+    {"workers", 'w', "N", "workers", "worker threads (default: number of cores)"},
+    {"max-clients", 'm', "N", "max_clients", "clients served at once (default 10)"},
+    {"handshake-timeout-ms", 0, "MS", "handshake_timeout_ms",
+     "deadline for TLS and connection set-up (default 5000)"},
+    {"max-msg", 0, "BYTES", "max_msg", "largest data-plane message payload (default 65536)"},
+    {"write-size", 0, "BYTES", "write_size", "RDMA-write target region per client (default 65536)"},
+    {"recv-depth", 0, "N", "recv_depth", "receives posted per client (default 4)"},
+    {"log-level", 0, "LEVEL", "log_level", "error, warn, info or debug (default info)"},
+    {0},
+};
+
+static int set(void *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+	return srdma_server_config_set(cfg, key, value, err, errlen);
+}
+
+static int load(void *cfg, const char *path, char *err, size_t errlen)
+{
+	return srdma_server_config_load(cfg, path, err, errlen);
+}
+
+int main(int argc, char **argv)
+{
+	struct srdma_server_config cfg;
+	struct srdma_server *srv;
+	struct cli cli = {
+	    .prog = "srdma-server",
+	    .usage = "[options] --cert FILE --key FILE",
+	    .summary = "Serve secure-rdma clients: RDMA RC connections whose PSNs, QPNs, GIDs and "
+		       "memory keys\nare exchanged only inside TLS. Stops gracefully on SIGINT or "
+		       "SIGTERM; SIGUSR1 logs counts.",
+	    .epilog = "Config file keys are the long option names with '_' for '-' (e.g. "
+		      "max_clients = 10);\nTHREAD_POOL_SIZE and MAX_CONNECTIONS are accepted "
+		      "too. See the README.\n",
+	    .opts = opts,
+	    .set = set,
+	    .load = load,
+	    .cfg = &cfg,
+	};
+	char err[512];
+	int first, ret;
+
+	srdma_server_config_defaults(&cfg);
+	switch (cli_parse(&cli, argc, argv, &first)) {
+	case CLI_EXIT_OK:
+		return 0;
+	case CLI_EXIT_USAGE:
+		return 2;
+	case CLI_OK:
+		break;
+	}
+	if (first < argc) {
+		fprintf(stderr,
+			"srdma-server: unexpected argument \"%s\"\nTry 'srdma-server --help'.\n",
+			argv[first]);
+		return 2;
+	}
+	if (srdma_server_config_validate(&cfg, err, sizeof(err))) {
+		fprintf(stderr, "srdma-server: %s\nTry 'srdma-server --help'.\n", err);
+		return 2;
+	}
+	srdma_log_set_tag("srdma-server");
+	srdma_log_set_level((enum srdma_log_level)cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	ret = srdma_server_create(&cfg, &srv, err, sizeof(err));
+	if (ret) {
+		srdma_err("cannot start: %s", err);
+		return 1;
+	}
+	ret = srdma_server_run(srv);
+	srdma_server_destroy(srv);
+	return ret ? 1 : 0;
+}

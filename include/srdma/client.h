@@ -1,0 +1,67 @@
+/* The secure-rdma client: one session with a server, driven by blocking calls.
+ *
+ * srdma_client_connect() runs the whole set-up (TCP, TLS with certificate and name checks,
+ * HELLO, RDMA resources, PARAMS, INIT -> RTR -> RTS, READY, the server's WELCOME); then any
+ * number of echo/write/ping/idle calls; then quit and close. Every call waits at most the
+ * config's timeout_ms for the server. While waiting, the TLS control channel is watched too: an
+ * ERROR frame from the server (e.g. "server shutting down") or its closing ends the session with
+ * that reason. A session is used by one thread at a time; separate sessions are independent, so
+ * one process may hold many. The process must ignore SIGPIPE.
+ *
+ * Errors: negative errno, with a message from srdma_client_errmsg(). After a failure other than
+ * -EBADMSG on a verification, the session is unusable: close it. Nothing here logs above debug
+ * level. */
+#ifndef SRDMA_CLIENT_H
+#define SRDMA_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <srdma/config.h>
+#include <srdma/msg.h>
+
+struct srdma_client;
+
+struct srdma_client_info {
+	uint32_t local_psn;  /* secret: do not log or print unless asked to */
+	uint32_t remote_psn; /* secret */
+	uint64_t connect_us; /* from TCP connect to READY */
+	uint32_t server_max_msg;
+	uint32_t server_write_len;
+	char tls[96]; /* protocol and cipher */
+	char welcome[SRDMA_MSG_TEXT_MAX + 1];
+	char device[64];
+	int gid_index;
+	int path_mtu; /* bytes */
+};
+
+/* Connect. Returns 0, or e.g. -EBUSY (server full), -EPROTONOSUPPORT (version refused),
+ * -ESHUTDOWN (server shutting down), -EPROTO (TLS or protocol failure), -ETIMEDOUT,
+ * -ECONNREFUSED, -ENODEV (no RDMA device); err gets the reason either way. */
+int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_client **out,
+			 char *err, size_t errlen);
+
+/* Send len bytes as DATA and wait for the ECHO; 0 if every byte came back, -EBADMSG if not. */
+int srdma_client_echo(struct srdma_client *cl, const void *buf, uint32_t len);
+
+/* RDMA-write buf[0..len) to the server's target region at offset, then WRITE_DONE with its
+ * SHA-256; 0 if the server found exactly those bytes and reported the same digest, -EBADMSG if
+ * not (the session stays usable). */
+int srdma_client_write(struct srdma_client *cl, const void *buf, uint32_t len, uint32_t offset);
+
+/* PING/PONG; *rtt_ns (may be NULL) gets the round trip. */
+int srdma_client_ping(struct srdma_client *cl, uint64_t *rtt_ns);
+
+/* Stay connected for ms milliseconds, watching the control channel. */
+int srdma_client_idle(struct srdma_client *cl, unsigned ms);
+
+/* QUIT, then wait for BYE. */
+int srdma_client_quit(struct srdma_client *cl);
+
+/* Free everything (QP, MRs, PD, CQ, device, TLS). Accepts NULL. */
+void srdma_client_close(struct srdma_client *cl);
+
+void srdma_client_get_info(const struct srdma_client *cl, struct srdma_client_info *out);
+const char *srdma_client_errmsg(const struct srdma_client *cl);
+
+#endif

@@ -1,0 +1,749 @@
+/* One client session: set-up over TLS, then a lock-step data plane over the RC QP, with the
+ * control channel watched for the server's errors while waiting. */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <srdma/chan.h>
+#include <srdma/client.h>
+#include <srdma/crypto.h>
+#include <srdma/psn.h>
+#include <srdma/tls.h>
+#include <srdma/verbs.h>
+
+#define CLIENT_RECV_DEPTH 4
+#define CLIENT_SEND_DEPTH 4
+/* Busy-poll the CQ this long before sleeping on the completion channel. */
+#define SPIN_NS 50000
+
+struct srdma_client {
+	struct srdma_client_config cfg;
+	struct srdma_tls_ctx *tls_ctx;
+	struct srdma_tls *tls;
+	struct srdma_chan chan;
+	struct srdma_dev *dev;
+	struct srdma_cq *cq;
+	struct srdma_ep *ep;
+	struct srdma_params remote;
+	uint32_t tx_seq;
+	uint32_t rx_seq;
+	unsigned sends_inflight;
+	int write_inflight;
+	int armed;
+	int ctrl_lost; /* error seen on the control channel, reported once the CQ is drained */
+	uint64_t deadline_ns;
+	uint64_t next_token;
+	struct srdma_client_info info;
+	char errmsg[256];
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int fail(struct srdma_client *cl, int ret, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct srdma_client *cl, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cl->errmsg, sizeof(cl->errmsg), fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static void arm_deadline(struct srdma_client *cl)
+{
+	cl->deadline_ns = now_ns() + (uint64_t)cl->cfg.timeout_ms * 1000000ull;
+}
+
+static int remaining_ms(const struct srdma_client *cl)
+{
+	uint64_t now = now_ns();
+
+	if (now >= cl->deadline_ns)
+		return 0;
+	return (int)((cl->deadline_ns - now + 999999) / 1000000);
+}
+
+/* What an ERROR frame from the server means for the caller. */
+static int server_error(struct srdma_client *cl, const struct srdma_error *e)
+{
+	static const struct {
+		uint16_t code;
+		int err;
+	} map[] = {
+	    {SRDMA_ERR_SERVER_FULL, -EBUSY},  {SRDMA_ERR_VERSION, -EPROTONOSUPPORT},
+	    {SRDMA_ERR_PROTOCOL, -EPROTO},    {SRDMA_ERR_RESOURCES, -EAGAIN},
+	    {SRDMA_ERR_SHUTDOWN, -ESHUTDOWN}, {SRDMA_ERR_TIMEOUT, -ETIMEDOUT},
+	    {SRDMA_ERR_FEATURE, -ENOTSUP},    {SRDMA_ERR_RDMA, -EIO},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i].code == e->code)
+			return fail(cl, map[i].err, "server: %s", e->msg);
+	return fail(cl, -EIO, "server error %u: %s", e->code, e->msg);
+}
+
+static int chan_failed(struct srdma_client *cl, int ret)
+{
+	if (ret == -ECONNRESET)
+		return fail(cl, -ECONNRESET, "the server closed the connection");
+	return fail(cl, ret, "control channel: %s", cl->chan.errmsg);
+}
+
+/* Wait for the socket as TLS asks, until the deadline. */
+static int wait_tls(struct srdma_client *cl)
+{
+	struct pollfd p = {.fd = srdma_tls_fd(cl->tls)};
+	int n;
+
+	p.events = srdma_tls_want_write(cl->tls) ? POLLOUT : POLLIN;
+	do {
+		n = poll(&p, 1, remaining_ms(cl));
+	} while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return -ETIMEDOUT;
+	return n < 0 ? -errno : 0;
+}
+
+static int send_frame(struct srdma_client *cl, const struct srdma_frame *f)
+{
+	int ret = srdma_chan_send(&cl->chan, f);
+
+	while (ret == -EAGAIN) {
+		ret = wait_tls(cl);
+		if (ret)
+			return fail(cl, ret, "timed out sending %s",
+				    srdma_frame_type_name(f->type));
+		ret = srdma_chan_flush(&cl->chan);
+	}
+	return ret ? chan_failed(cl, ret) : 0;
+}
+
+/* Receive the next frame; an ERROR frame becomes the session's error. */
+static int recv_frame(struct srdma_client *cl, struct srdma_frame *f, enum srdma_frame_type want)
+{
+	int ret;
+
+	for (;;) {
+		ret = srdma_chan_recv(&cl->chan, f);
+		if (ret == 1)
+			break;
+		if (ret < 0)
+			return chan_failed(cl, ret);
+		ret = wait_tls(cl);
+		if (ret)
+			return fail(cl, ret, "no %s from the server within %u ms",
+				    srdma_frame_type_name(want), cl->cfg.timeout_ms);
+	}
+	if (f->type == SRDMA_FRAME_ERROR)
+		return server_error(cl, &f->u.error);
+	if (f->type != want)
+		return fail(cl, -EPROTO, "protocol error: expected %s, got %s",
+			    srdma_frame_type_name(want), srdma_frame_type_name(f->type));
+	return 0;
+}
+
+static int tcp_connect(struct srdma_client *cl, int *out)
+{
+	struct addrinfo hints = {0}, *res, *ai;
+	char port[16];
+	int fd = -1, ret, one = 1;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", cl->cfg.port);
+	ret = getaddrinfo(cl->cfg.host, port, &hints, &res);
+	if (ret)
+		return fail(cl, -EHOSTUNREACH, "cannot resolve %s: %s", cl->cfg.host,
+			    gai_strerror(ret));
+	ret = -ECONNREFUSED;
+	for (ai = res; ai; ai = ai->ai_next) {
+		struct pollfd p;
+		socklen_t sl = sizeof(int);
+		int soerr = 0;
+
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			ret = -errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		if (errno != EINPROGRESS) {
+			ret = -errno;
+			goto next;
+		}
+		p.fd = fd;
+		p.events = POLLOUT;
+		if (poll(&p, 1, remaining_ms(cl)) <= 0) {
+			ret = -ETIMEDOUT;
+			goto next;
+		}
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+		if (soerr == 0)
+			break;
+		ret = -soerr;
+	next:
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return fail(cl, ret, "cannot connect to %s port %u: %s", cl->cfg.host, cl->cfg.port,
+			    strerror(-ret));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	*out = fd;
+	return 0;
+}
+
+static int setup_tls(struct srdma_client *cl)
+{
+	struct srdma_tls_client_opts o = {
+	    .ca = cl->cfg.ca,
+	    .cert = cl->cfg.cert,
+	    .key = cl->cfg.key,
+	    .min_version = cl->cfg.tls_min,
+	};
+	const char *name = cl->cfg.server_name[0] ? cl->cfg.server_name : cl->cfg.host;
+	int fd, ret;
+
+	ret = srdma_tls_ctx_client_create(&o, &cl->tls_ctx, cl->errmsg, sizeof(cl->errmsg));
+	if (ret)
+		return ret;
+	ret = tcp_connect(cl, &fd);
+	if (ret)
+		return ret;
+	ret = srdma_tls_create(cl->tls_ctx, fd, name, &cl->tls);
+	if (ret)
+		return fail(cl, ret, "cannot set up TLS for server name \"%s\"", name);
+	srdma_chan_init(&cl->chan, cl->tls);
+	while ((ret = srdma_tls_handshake(cl->tls)) == -EAGAIN) {
+		ret = wait_tls(cl);
+		if (ret)
+			return fail(cl, ret, "TLS handshake with %s did not finish within %u ms",
+				    cl->cfg.host, cl->cfg.timeout_ms);
+	}
+	if (ret)
+		return fail(cl, ret, "%s", srdma_tls_errmsg(cl->tls));
+	srdma_tls_describe(cl->tls, cl->info.tls, sizeof(cl->info.tls));
+	return 0;
+}
+
+static int setup_rdma(struct srdma_client *cl)
+{
+	struct srdma_ep_opts opts = {0};
+	uint32_t max_msg = cl->cfg.size;
+	int ret;
+
+	ret = srdma_dev_open(cl->cfg.device, cl->cfg.ib_port, cl->cfg.gid_index, &cl->dev,
+			     cl->errmsg, sizeof(cl->errmsg));
+	if (ret)
+		return ret;
+	ret = srdma_cq_create(cl->dev, 2 * (CLIENT_RECV_DEPTH + CLIENT_SEND_DEPTH), NULL, &cl->cq);
+	if (ret)
+		return fail(cl, ret, "cannot create a completion queue on %s: %s", cl->dev->name,
+			    strerror(-ret));
+	if (max_msg < SRDMA_MSG_TEXT_MAX)
+		max_msg = SRDMA_MSG_TEXT_MAX;
+	opts.max_msg = max_msg;
+	opts.recv_depth = CLIENT_RECV_DEPTH;
+	opts.send_depth = CLIENT_SEND_DEPTH;
+	opts.write_len = cl->cfg.writes ? cl->cfg.size : 0;
+	opts.write_remote = 0;
+	return srdma_ep_create(cl->dev, cl->cq, NULL, &opts, &cl->ep, cl->errmsg,
+			       sizeof(cl->errmsg));
+}
+
+static int check_remote_params(struct srdma_client *cl, const struct srdma_params *p)
+{
+	if (p->qpn == 0)
+		return fail(cl, -EPROTO, "protocol error: server sent QPN 0");
+	if (cl->cfg.size > p->max_msg && cl->cfg.count)
+		return fail(cl, -EMSGSIZE,
+			    "message size %u exceeds the server's limit of %u bytes (lower -s)",
+			    cl->cfg.size, p->max_msg);
+	if (cl->cfg.writes && cl->cfg.size > p->write_len)
+		return fail(cl, -EMSGSIZE,
+			    "write size %u exceeds the server's RDMA-write region of %u bytes "
+			    "(lower -s)",
+			    cl->cfg.size, p->write_len);
+	return 0;
+}
+
+/* A frame arrived on the control channel while the data plane was in use: after set-up the
+ * server only speaks there to end the session. */
+static int check_control(struct srdma_client *cl)
+{
+	struct srdma_frame f;
+	int ret = srdma_chan_recv(&cl->chan, &f);
+
+	if (ret == 0)
+		return 0;
+	if (ret < 0)
+		return chan_failed(cl, ret);
+	if (f.type == SRDMA_FRAME_ERROR)
+		return server_error(cl, &f.u.error);
+	return fail(cl, -EPROTO, "protocol error: unexpected %s frame after set-up",
+		    srdma_frame_type_name(f.type));
+}
+
+/* The control channel closed or failed. The server closes it right after its last message
+ * (BYE) is acknowledged, so that message may already wait in the CQ: let the caller poll the CQ
+ * once more before the loss counts. */
+static int control_lost(struct srdma_client *cl, int ret)
+{
+	if (cl->ctrl_lost)
+		return cl->ctrl_lost;
+	cl->ctrl_lost = ret;
+	return 0;
+}
+
+/* Sleep until the CQ channel or the control socket has something, or the deadline. */
+static int sleep_on_events(struct srdma_client *cl)
+{
+	struct pollfd p[2] = {
+	    {.fd = srdma_cq_fd(cl->cq), .events = POLLIN},
+	    {.fd = srdma_tls_fd(cl->tls), .events = POLLIN},
+	};
+	int n, ret;
+
+	if (cl->ctrl_lost)
+		return cl->ctrl_lost;
+	if (cl->chan.in_len || srdma_tls_pending(cl->tls)) {
+		ret = check_control(cl);
+		if (ret)
+			return control_lost(cl, ret);
+	}
+	do {
+		n = poll(p, 2, remaining_ms(cl));
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return fail(cl, -errno, "poll: %s", strerror(errno));
+	if (n == 0)
+		return fail(cl, -ETIMEDOUT, "no answer from the server within %u ms",
+			    cl->cfg.timeout_ms);
+	if (p[0].revents) {
+		while (srdma_cq_take_event(cl->cq))
+			;
+		cl->armed = 0;
+	}
+	if (p[1].revents) {
+		ret = check_control(cl);
+		if (ret)
+			return control_lost(cl, ret);
+	}
+	return 0;
+}
+
+/* Take the next successful work completion, busy-polling briefly, then sleeping. */
+static int next_wc(struct srdma_client *cl, struct ibv_wc *wc)
+{
+	uint64_t spin_until = now_ns() + SPIN_NS;
+	int n, ret;
+
+	for (;;) {
+		n = ibv_poll_cq(cl->cq->cq, 1, wc);
+		if (n < 0)
+			return fail(cl, -EIO, "cannot poll the completion queue");
+		if (n == 1)
+			break;
+		if (now_ns() < spin_until)
+			continue;
+		if (!cl->armed) {
+			ret = srdma_cq_arm(cl->cq);
+			if (ret)
+				return fail(cl, ret, "cannot arm the completion queue");
+			/* Poll once more: a completion may have landed before the arm. */
+			cl->armed = 1;
+			continue;
+		}
+		ret = sleep_on_events(cl);
+		if (ret)
+			return ret;
+	}
+	if (wc->status != IBV_WC_SUCCESS) {
+		/* The server may have said why on the control channel. */
+		if (check_control(cl) < 0)
+			return -EIO;
+		return fail(cl, -EIO, "RDMA %s failed: %s",
+			    SRDMA_WR_KIND(wc->wr_id) == SRDMA_WR_WRITE	? "write"
+			    : SRDMA_WR_KIND(wc->wr_id) == SRDMA_WR_SEND ? "send"
+									: "receive",
+			    ibv_wc_status_str(wc->status));
+	}
+	return 0;
+}
+
+/* Wait for the next message from the server; *slot must be reposted with repost() after use. */
+static int wait_msg(struct srdma_client *cl, struct srdma_msg *m, unsigned *slot)
+{
+	struct ibv_wc wc;
+	int ret;
+
+	for (;;) {
+		ret = next_wc(cl, &wc);
+		if (ret)
+			return ret;
+		switch (SRDMA_WR_KIND(wc.wr_id)) {
+		case SRDMA_WR_SEND:
+			cl->sends_inflight--;
+			continue;
+		case SRDMA_WR_WRITE:
+			cl->write_inflight = 0;
+			continue;
+		case SRDMA_WR_RECV:
+			break;
+		default:
+			return fail(cl, -EIO, "unexpected completion");
+		}
+		*slot = SRDMA_WR_SLOT(wc.wr_id);
+		ret = srdma_msg_decode(srdma_ep_recv_slot(cl->ep, *slot), wc.byte_len,
+				       cl->ep->slot_size, m);
+		if (ret)
+			return fail(cl, -EPROTO, "malformed message from the server (%s)",
+				    strerror(-ret));
+		if (m->seq != cl->rx_seq)
+			return fail(
+			    cl, -EPROTO,
+			    "message sequence error: expected %u, got %u (lost or reordered)",
+			    cl->rx_seq, m->seq);
+		cl->rx_seq++;
+		return 0;
+	}
+}
+
+static int repost(struct srdma_client *cl, unsigned slot)
+{
+	int ret = srdma_ep_post_recv(cl->ep, slot);
+
+	return ret ? fail(cl, ret, "cannot repost a receive: %s", strerror(-ret)) : 0;
+}
+
+/* Wait for a message of type want, which the caller must release with repost(). */
+static int expect_msg(struct srdma_client *cl, enum srdma_msg_type want, struct srdma_msg *m,
+		      unsigned *slot)
+{
+	int ret;
+
+	arm_deadline(cl);
+	ret = wait_msg(cl, m, slot);
+	if (ret)
+		return ret;
+	if (m->type != want)
+		return fail(cl, -EPROTO, "protocol error: expected %s, got %s",
+			    srdma_msg_type_name(want), srdma_msg_type_name(m->type));
+	return 0;
+}
+
+static int send_msg(struct srdma_client *cl, struct srdma_msg *m)
+{
+	unsigned slot;
+	ssize_t n;
+	int ret;
+
+	/* Lock-step: at most one request of ours is outstanding, so a slot is free once the
+	 * completions of earlier sends are reaped. */
+	while (cl->sends_inflight >= cl->ep->send_depth) {
+		struct ibv_wc wc;
+
+		ret = next_wc(cl, &wc);
+		if (ret)
+			return ret;
+		if (SRDMA_WR_KIND(wc.wr_id) == SRDMA_WR_SEND)
+			cl->sends_inflight--;
+		else
+			return fail(cl, -EPROTO, "protocol error: unsolicited message");
+	}
+	slot = cl->tx_seq % cl->ep->send_depth;
+	m->seq = cl->tx_seq;
+	n = srdma_msg_encode(m, srdma_ep_send_slot(cl->ep, slot), cl->ep->slot_size);
+	if (n < 0)
+		return fail(cl, (int)n, "cannot encode %s", srdma_msg_type_name(m->type));
+	ret = srdma_ep_post_send(cl->ep, slot, (uint32_t)n);
+	if (ret)
+		return fail(cl, ret, "cannot post a send: %s", strerror(-ret));
+	cl->sends_inflight++;
+	cl->tx_seq++;
+	return 0;
+}
+
+static int wait_welcome(struct srdma_client *cl)
+{
+	struct srdma_msg m;
+	unsigned slot;
+	int ret;
+
+	ret = expect_msg(cl, SRDMA_MSG_WELCOME, &m, &slot);
+	if (ret)
+		return ret;
+	memcpy(cl->info.welcome, m.payload, m.len);
+	cl->info.welcome[m.len] = '\0';
+	return repost(cl, slot);
+}
+
+int srdma_client_echo(struct srdma_client *cl, const void *buf, uint32_t len)
+{
+	struct srdma_msg m = {.type = SRDMA_MSG_DATA, .payload = buf, .len = len};
+	unsigned slot;
+	int ret, same;
+
+	ret = send_msg(cl, &m);
+	if (!ret)
+		ret = expect_msg(cl, SRDMA_MSG_ECHO, &m, &slot);
+	if (ret)
+		return ret;
+	same = m.len == len && memcmp(m.payload, buf, len) == 0;
+	ret = repost(cl, slot);
+	if (ret)
+		return ret;
+	if (!same)
+		return fail(cl, -EBADMSG, "echo of message %u differs from what was sent",
+			    cl->tx_seq - 1);
+	return 0;
+}
+
+int srdma_client_write(struct srdma_client *cl, const void *buf, uint32_t len, uint32_t offset)
+{
+	struct srdma_msg m = {.type = SRDMA_MSG_WRITE_DONE};
+	uint8_t digest[SRDMA_DIGEST_LEN];
+	struct srdma_write_result r;
+	struct ibv_wc wc;
+	unsigned slot;
+	int ret;
+
+	if (!cl->ep->write_mr || len > cl->ep->write_len)
+		return fail(cl, -EINVAL, "write of %u bytes exceeds the local write buffer", len);
+	if ((uint64_t)offset + len > cl->remote.write_len)
+		return fail(cl, -ERANGE, "write outside the server's region");
+	memcpy(cl->ep->write_buf, buf, len);
+	ret = srdma_ep_post_write(cl->ep, 0, len, cl->remote.write_addr + offset,
+				  cl->remote.write_rkey);
+	if (ret)
+		return fail(cl, ret, "cannot post the RDMA write: %s", strerror(-ret));
+	cl->write_inflight = 1;
+	arm_deadline(cl);
+	/* RC completes in order: once the write is acknowledged, it is in the server's memory. */
+	while (cl->write_inflight) {
+		ret = next_wc(cl, &wc);
+		if (ret)
+			return ret;
+		if (SRDMA_WR_KIND(wc.wr_id) == SRDMA_WR_WRITE)
+			cl->write_inflight = 0;
+		else if (SRDMA_WR_KIND(wc.wr_id) == SRDMA_WR_SEND)
+			cl->sends_inflight--;
+		else
+			return fail(cl, -EPROTO, "protocol error: unsolicited message");
+	}
+	m.u.write_done.offset = offset;
+	m.u.write_done.length = len;
+	ret = srdma_crypto_sha256(buf, len, digest);
+	if (ret)
+		return fail(cl, ret, "cannot hash the written bytes");
+	memcpy(m.u.write_done.digest, digest, sizeof(digest));
+	ret = send_msg(cl, &m);
+	if (!ret)
+		ret = expect_msg(cl, SRDMA_MSG_WRITE_RESULT, &m, &slot);
+	if (ret)
+		return ret;
+	r = m.u.write_result;
+	ret = repost(cl, slot);
+	if (ret)
+		return ret;
+	if (r.status != SRDMA_WRITE_OK)
+		return fail(cl, -EBADMSG, "server found %s in its region after the RDMA write",
+			    r.status == SRDMA_WRITE_RANGE ? "the write out of range"
+							  : "other bytes than written");
+	/* Check what the server says it found, not only its verdict. */
+	if (r.offset != offset || r.length != len || memcmp(r.digest, digest, sizeof(digest)))
+		return fail(cl, -EBADMSG,
+			    "server's digest of the region differs from the bytes written");
+	return 0;
+}
+
+int srdma_client_ping(struct srdma_client *cl, uint64_t *rtt_ns)
+{
+	struct srdma_msg m = {.type = SRDMA_MSG_PING};
+	uint64_t token = ++cl->next_token, t0 = now_ns();
+	unsigned slot;
+	int ret;
+
+	m.u.token = token;
+	ret = send_msg(cl, &m);
+	if (!ret)
+		ret = expect_msg(cl, SRDMA_MSG_PONG, &m, &slot);
+	if (ret)
+		return ret;
+	if (rtt_ns)
+		*rtt_ns = now_ns() - t0;
+	ret = repost(cl, slot);
+	if (ret)
+		return ret;
+	if (m.u.token != token)
+		return fail(cl, -EBADMSG, "PONG carries another token than the PING");
+	return 0;
+}
+
+int srdma_client_idle(struct srdma_client *cl, unsigned ms)
+{
+	uint64_t end = now_ns() + (uint64_t)ms * 1000000ull;
+	struct pollfd p = {.fd = srdma_tls_fd(cl->tls), .events = POLLIN};
+
+	for (;;) {
+		uint64_t now = now_ns();
+		int n, ret;
+
+		if (now >= end)
+			return 0;
+		n = poll(&p, 1, (int)((end - now + 999999) / 1000000));
+		if (n < 0 && errno != EINTR)
+			return fail(cl, -errno, "poll: %s", strerror(errno));
+		if (n > 0) {
+			ret = check_control(cl);
+			if (ret)
+				return ret;
+		}
+	}
+}
+
+int srdma_client_quit(struct srdma_client *cl)
+{
+	struct srdma_msg m = {.type = SRDMA_MSG_QUIT};
+	unsigned slot;
+	int ret;
+
+	ret = send_msg(cl, &m);
+	if (!ret)
+		ret = expect_msg(cl, SRDMA_MSG_BYE, &m, &slot);
+	if (ret)
+		return ret;
+	srdma_tls_close_notify(cl->tls);
+	return 0;
+}
+
+int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_client **out,
+			 char *err, size_t errlen)
+{
+	struct srdma_client *cl;
+	struct srdma_frame f;
+	uint64_t t0 = now_ns();
+	int ret;
+
+	cl = calloc(1, sizeof(*cl));
+	if (!cl)
+		return -ENOMEM;
+	cl->cfg = *cfg;
+	arm_deadline(cl);
+
+	ret = setup_tls(cl);
+	if (ret)
+		goto err;
+
+	ret = srdma_psn_generate(&cl->info.local_psn);
+	if (ret) {
+		fail(cl, ret, "cannot draw a PSN from the random generator");
+		goto err;
+	}
+	memset(&f, 0, sizeof(f));
+	f.type = SRDMA_FRAME_HELLO;
+	f.u.hello.psn = cl->info.local_psn;
+	ret = send_frame(cl, &f);
+	if (!ret)
+		ret = recv_frame(cl, &f, SRDMA_FRAME_HELLO);
+	if (ret)
+		goto err;
+	cl->info.remote_psn = f.u.hello.psn;
+
+	ret = setup_rdma(cl);
+	if (ret) {
+		struct srdma_frame e;
+
+		srdma_frame_error(&e, SRDMA_ERR_RESOURCES,
+				  "client could not create RDMA resources");
+		(void)srdma_chan_send(&cl->chan, &e);
+		goto err;
+	}
+	memset(&f, 0, sizeof(f));
+	f.type = SRDMA_FRAME_PARAMS;
+	srdma_ep_local_params(cl->ep, &f.u.params);
+	ret = send_frame(cl, &f);
+	if (!ret)
+		ret = recv_frame(cl, &f, SRDMA_FRAME_PARAMS);
+	if (!ret)
+		ret = check_remote_params(cl, &f.u.params);
+	if (ret)
+		goto err;
+	cl->remote = f.u.params;
+	ret = srdma_ep_connect(cl->ep, &cl->remote, cl->info.local_psn, cl->info.remote_psn,
+			       cl->errmsg, sizeof(cl->errmsg));
+	if (ret)
+		goto err;
+	memset(&f, 0, sizeof(f));
+	f.type = SRDMA_FRAME_READY;
+	ret = send_frame(cl, &f);
+	if (!ret)
+		ret = recv_frame(cl, &f, SRDMA_FRAME_READY);
+	if (ret)
+		goto err;
+	cl->info.connect_us = (now_ns() - t0) / 1000;
+
+	ret = wait_welcome(cl);
+	if (ret)
+		goto err;
+	cl->info.server_max_msg = cl->remote.max_msg;
+	cl->info.server_write_len = cl->remote.write_len;
+	snprintf(cl->info.device, sizeof(cl->info.device), "%s", cl->dev->name);
+	cl->info.gid_index = cl->dev->gid_index;
+	cl->info.path_mtu = 128 << cl->ep->mtu;
+	*out = cl;
+	return 0;
+
+err:
+	if (errlen)
+		snprintf(err, errlen, "%s", cl->errmsg[0] ? cl->errmsg : strerror(-ret));
+	srdma_client_close(cl);
+	return ret;
+}
+
+void srdma_client_close(struct srdma_client *cl)
+{
+	if (!cl)
+		return;
+	/* Reverse order of creation: QP and MRs and PD, CQ, device, then TLS. */
+	srdma_ep_destroy(cl->ep);
+	srdma_cq_destroy(cl->cq);
+	srdma_dev_close(cl->dev);
+	if (cl->tls)
+		srdma_tls_close_notify(cl->tls);
+	srdma_tls_destroy(cl->tls);
+	srdma_tls_ctx_destroy(cl->tls_ctx);
+	free(cl);
+}
+
+void srdma_client_get_info(const struct srdma_client *cl, struct srdma_client_info *out)
+{
+	*out = cl->info;
+}
+
+const char *srdma_client_errmsg(const struct srdma_client *cl)
+{
+	return cl->errmsg;
+}
