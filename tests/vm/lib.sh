@@ -1,0 +1,108 @@
+# Helpers for the scenarios that run inside the Soft-RoCE VM (sourced, bash).
+# Needs: SRDMA_BIN (built programs), SRDMA_CERTS (scripts/gen-certs.sh output), and the VM's
+# SRDMA_RXE_ADDR / SRDMA_VM_OUT. Results: one "PASS name" / "FAIL name: why" line per test in
+# $SRDMA_VM_OUT/results.txt, and on stdout.
+
+BIN=${SRDMA_BIN:?SRDMA_BIN not set}
+CERTS=${SRDMA_CERTS:?SRDMA_CERTS not set}
+ADDR=${SRDMA_RXE_ADDR:-192.0.2.1}
+OUT=${SRDMA_VM_OUT:-/tmp}
+RESULTS=$OUT/results.txt
+SERVER_PID=
+SERVER_LOG=
+T_FAIL=
+
+# A test is a function; `run_test NAME FUNC` records its verdict. Inside, `check COND MSG`
+# records the first failed condition (the test goes on, so cleanup still happens).
+check() {
+	local msg=$1
+	shift
+	if ! "$@"; then
+		[ -n "$T_FAIL" ] || T_FAIL=$msg
+		echo "    check failed: $msg" >&2
+		return 1
+	fi
+}
+
+fail() {
+	[ -n "$T_FAIL" ] || T_FAIL=$1
+	echo "    $1" >&2
+}
+
+run_test() {
+	local name=$1 fn=$2 t0 t1
+	T_FAIL=
+	t0=$EPOCHREALTIME
+	echo "=== $name" >&2
+	"$fn" || [ -n "$T_FAIL" ] || T_FAIL="test function returned non-zero"
+	t1=$EPOCHREALTIME
+	if [ -z "$T_FAIL" ]; then
+		printf 'PASS %s (%.1fs)\n' "$name" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" | tee -a "$RESULTS"
+	else
+		printf 'FAIL %s: %s\n' "$name" "$T_FAIL" | tee -a "$RESULTS"
+	fi
+	stop_server_quietly
+}
+
+# start_server NAME [server options...]: start srdma-server and wait until it listens.
+start_server() {
+	local name=$1 i
+	shift
+	SERVER_LOG=$OUT/$name.server.log
+	"$BIN/srdma-server" --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@" \
+		>"$SERVER_LOG" 2>&1 &
+	SERVER_PID=$!
+	for i in $(seq 1 300); do
+		grep -q "listening on" "$SERVER_LOG" 2>/dev/null && return 0
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	fail "server did not start: $(tail -n 3 "$SERVER_LOG")"
+	return 1
+}
+
+# stop_server: SIGTERM, expect exit 0 and no live RDMA resource in the final count.
+stop_server() {
+	local rc=0
+	[ -n "$SERVER_PID" ] || return 0
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID" || rc=$?
+	SERVER_PID=
+	check "server exit status $rc after SIGTERM" [ "$rc" = 0 ]
+	check "server freed every PD, CQ, QP and MR" \
+		grep -q "shutdown complete: clients 0/[0-9]*, .*live PD 0, CQ 0, QP 0, MR 0; connections 0" \
+		"$SERVER_LOG"
+}
+
+stop_server_quietly() {
+	[ -n "$SERVER_PID" ] || return 0
+	kill -KILL "$SERVER_PID" 2>/dev/null
+	wait "$SERVER_PID" 2>/dev/null
+	SERVER_PID=
+}
+
+# client [options...]: run srdma-client against the VM's server, JSON on stdout.
+client() {
+	"$BIN/srdma-client" --ca "$CERTS/ca.pem" --json "$@" "$ADDR"
+}
+
+# wait_log PATTERN COUNT [SECONDS]: until the server log has COUNT lines matching PATTERN.
+wait_log() {
+	local pat=$1 want=$2 secs=${3:-60} i
+	for i in $(seq 1 $((secs * 10))); do
+		[ "$(grep -c -- "$pat" "$SERVER_LOG")" -ge "$want" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# json_ok FILE N_MSGS N_WRITES: the client's JSON says ok with exactly those counts verified.
+json_ok() {
+	jq -e --argjson m "$2" --argjson w "$3" \
+		'.ok == true and .messages_verified == $m and .writes_verified == $w' "$1" >/dev/null
+}
+
+# all_distinct VALUES...: no value repeats.
+all_distinct() {
+	[ "$(printf '%s\n' "$@" | sort | uniq -d | wc -l)" = 0 ]
+}

@@ -1,0 +1,458 @@
+#!/bin/bash
+#
+# vm-run.sh: run a command inside a QEMU VM that boots the distribution's
+# stock kernel with Soft-RoCE (rdma_rxe), chrooted into the host's own root
+# filesystem mounted read-only over 9p.  See tests/vm/README.md.
+
+set -euo pipefail
+
+readonly PROG=${0##*/}
+SCRIPT_DIR=$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")" && pwd -P)
+readonly SCRIPT_DIR
+readonly INIT_SRC=$SCRIPT_DIR/vm-init.sh
+readonly GUEST_SRC=$SCRIPT_DIR/vm-guest.sh
+readonly GUEST_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# Bump when the initramfs layout changes (part of the cache key).
+readonly INITRAMFS_FORMAT=1
+
+# Modules for virtio + 9p, loaded by /init in this order (paths relative to
+# /lib/modules/<version>/kernel, without the .ko suffix).
+readonly INITRAMFS_MODULES=(
+    drivers/virtio/virtio_ring
+    drivers/virtio/virtio
+    drivers/virtio/virtio_pci_modern_dev
+    drivers/virtio/virtio_pci_legacy_dev
+    drivers/virtio/virtio_pci
+    net/9p/9pnet
+    net/9p/9pnet_virtio
+    fs/netfs/netfs
+    fs/fscache/fscache
+    fs/9p/9p
+)
+# Busybox applets used by /init.
+readonly INITRAMFS_APPLETS=(sh mount mkdir insmod chroot env hostname poweroff sync sleep cat echo)
+
+usage() {
+    cat <<EOF
+Usage: $PROG [OPTIONS] -- COMMAND [ARGS...]
+
+Boot the stock kernel under QEMU (TCG) with Soft-RoCE (rdma_rxe) and run
+COMMAND inside it, chrooted into this machine's root filesystem (mounted
+read-only over 9p), as root, in the current directory.
+
+Options:
+  --timeout SEC  kill the VM after SEC seconds (default 600; exit status 124)
+  --mem MB       guest memory (default 2048)
+  --smp N        guest CPUs (default 2)
+  --out DIR      work directory shared read-write with the VM, mounted at
+                 /tmp/vmwork inside (default: a fresh temporary directory,
+                 removed afterwards unless the run fails or --keep is given)
+  --keep         keep the default temporary work directory
+  --netem        also load sch_netem
+  --rdma-cm      also load configfs, ib_cm, iw_cm, rdma_cm, rdma_ucm
+  -v, --verbose  print the kernel, timings and the prelude log on stderr
+  -h, --help     show this help
+
+Inside the VM the prelude creates veth0/veth1 (mtu 9000, 192.0.2.1/24 on
+veth0) and the rxe device rxe0 on veth0, then runs COMMAND with:
+  SRDMA_VM=1 SRDMA_VM_OUT=/tmp/vmwork SRDMA_RXE_DEV=rxe0
+  SRDMA_RXE_ADDR=192.0.2.1 SRDMA_RXE_GID_INDEX=1
+  SRDMA_VM_NETEM=0|1 SRDMA_VM_RDMA_CM=0|1
+and every SRDMA_* variable of the caller's environment.
+
+COMMAND's stdout and stderr are written to cmd.out and cmd.err in the work
+directory and copied to this script's stdout and stderr as they grow.
+Kernel console output goes to console.log (its tail is shown on failure).
+
+Exit status: COMMAND's exit status; 124 on timeout; 125 if the VM failed
+(boot, prelude or crash) before COMMAND's status was known.
+
+Environment:
+  SRDMA_VM_CACHE   cache base directory (default \$XDG_CACHE_HOME or ~/.cache);
+                   the initramfs is kept in <base>/secure-rdma-vm/<kernel>/
+  SRDMA_VM_KERNEL  kernel version to boot (default: the newest one in
+                   /lib/modules that has /boot/vmlinuz-<version> and rdma_rxe)
+EOF
+}
+
+msg() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() { msg "error: $*"; exit 125; }
+usage_error() { msg "$*"; msg "try '$PROG --help'"; exit 2; }
+
+# ---------------------------------------------------------------------------
+# Options
+
+timeout_sec=600
+mem_mb=2048
+smp=2
+out_dir=
+keep=0
+netem=0
+rdma_cm=0
+verbose=0
+
+need_arg() { (( $2 >= 2 )) || usage_error "option $1 needs an argument"; }
+need_uint() { [[ $2 =~ ^[1-9][0-9]*$ ]] || usage_error "option $1: '$2' is not a positive integer"; }
+
+while (( $# > 0 )); do
+    case $1 in
+        --timeout) need_arg "$1" $#; need_uint "$1" "$2"; timeout_sec=$2; shift 2 ;;
+        --timeout=*) need_uint --timeout "${1#*=}"; timeout_sec=${1#*=}; shift ;;
+        --mem) need_arg "$1" $#; need_uint "$1" "$2"; mem_mb=$2; shift 2 ;;
+        --mem=*) need_uint --mem "${1#*=}"; mem_mb=${1#*=}; shift ;;
+        --smp) need_arg "$1" $#; need_uint "$1" "$2"; smp=$2; shift 2 ;;
+        --smp=*) need_uint --smp "${1#*=}"; smp=${1#*=}; shift ;;
+        --out) need_arg "$1" $#; out_dir=$2; shift 2 ;;
+        --out=*) out_dir=${1#*=}; shift ;;
+        --keep) keep=1; shift ;;
+        --netem) netem=1; shift ;;
+        --rdma-cm) rdma_cm=1; shift ;;
+        -v|--verbose) verbose=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        --) shift; break ;;
+        -*) usage_error "unknown option '$1'" ;;
+        *) break ;;
+    esac
+done
+(( $# > 0 )) || usage_error "no COMMAND given"
+
+# ---------------------------------------------------------------------------
+# Prerequisites
+
+[[ -r $INIT_SRC && -r $GUEST_SRC ]] || die "missing $INIT_SRC or $GUEST_SRC"
+
+find_busybox() {
+    local b
+    for b in /bin/busybox /usr/bin/busybox; do
+        if [[ -x $b ]] && ! ldd "$b" >/dev/null 2>&1; then
+            echo "$b"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# pick_kernel: the newest version in /lib/modules with a kernel image and rdma_rxe.
+has_module() { compgen -G "/lib/modules/$1/kernel/$2.ko*" >/dev/null; }
+pick_kernel() {
+    local k best=
+    if [[ -n ${SRDMA_VM_KERNEL:-} ]]; then
+        echo "$SRDMA_VM_KERNEL"
+        return 0
+    fi
+    [[ -d /lib/modules ]] || return 1
+    while IFS= read -r k; do
+        if [[ -f /boot/vmlinuz-$k ]] && has_module "$k" drivers/infiniband/sw/rxe/rdma_rxe; then
+            best=$k
+        fi
+    done < <(find /lib/modules -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V)
+    [[ -n $best ]] || return 1
+    echo "$best"
+}
+
+missing_pkgs=()
+missing() { [[ " ${missing_pkgs[*]} " == *" $1 "* ]] || missing_pkgs+=("$1"); }
+guest_has() { PATH=$GUEST_PATH command -v "$1" >/dev/null 2>&1; }
+
+command -v qemu-system-x86_64 >/dev/null 2>&1 || missing qemu-system-x86
+BUSYBOX=$(find_busybox) || missing busybox-static
+command -v cpio >/dev/null 2>&1 || missing cpio
+command -v gzip >/dev/null 2>&1 || missing gzip
+command -v sha256sum >/dev/null 2>&1 || missing coreutils
+guest_has bash || missing bash
+guest_has ip || missing iproute2
+guest_has rdma || missing iproute2
+guest_has insmod || missing kmod
+guest_has ibv_devices || missing ibverbs-utils
+[[ -e /etc/libibverbs.d/rxe.driver ]] || missing ibverbs-providers
+KVER=$(pick_kernel) || missing linux-image-amd64
+if (( ${#missing_pkgs[@]} > 0 )); then
+    die "missing prerequisites; install them with: apt-get install ${missing_pkgs[*]}"
+fi
+readonly KVER BUSYBOX
+readonly KERNEL_IMAGE=/boot/vmlinuz-$KVER
+readonly MODDIR=/lib/modules/$KVER
+[[ -f $KERNEL_IMAGE ]] || die "no kernel image $KERNEL_IMAGE"
+[[ -r $KERNEL_IMAGE ]] || die "$KERNEL_IMAGE is not readable (run as root)"
+[[ -d $MODDIR/kernel ]] || die "no module tree $MODDIR"
+
+cwd=$(pwd -P)
+case $cwd/ in
+    /tmp/*|/run/*|/proc/*|/sys/*|/dev/*)
+        die "the current directory $cwd is not visible inside the VM (/tmp, /run, /proc, /sys and /dev are replaced there)" ;;
+esac
+
+# ---------------------------------------------------------------------------
+# Initramfs (cached per kernel version and content)
+
+# module_file REL: the module's file, or nothing if it is built in; fails if absent.
+module_file() {
+    local ext
+    for ext in .ko .ko.xz .ko.zst .ko.gz; do
+        if [[ -f $MODDIR/kernel/$1$ext ]]; then
+            echo "$MODDIR/kernel/$1$ext"
+            return 0
+        fi
+    done
+    grep -qxF "kernel/$1.ko" "$MODDIR/modules.builtin" 2>/dev/null && return 0
+    return 1
+}
+
+# decompress_module SRC DEST
+decompress_module() {
+    case $1 in
+        *.ko) cp -- "$1" "$2" ;;
+        *.ko.xz) xz -dc -- "$1" >"$2" ;;
+        *.ko.zst) zstd -qdc -- "$1" >"$2" ;;
+        *.ko.gz) gzip -dc -- "$1" >"$2" ;;
+    esac
+}
+
+check_initramfs_modules() {
+    local rel f
+    for rel in "${INITRAMFS_MODULES[@]}"; do
+        f=$(module_file "$rel") || die "kernel $KVER has no module $rel (not found in $MODDIR, not built in)"
+        case $f in
+            *.xz) command -v xz >/dev/null 2>&1 || die "$f is xz-compressed: install xz-utils" ;;
+            *.zst) command -v zstd >/dev/null 2>&1 || die "$f is zstd-compressed: install zstd" ;;
+        esac
+    done
+}
+
+initramfs_key() {
+    local rel f
+    {
+        echo "format $INITRAMFS_FORMAT kernel $KVER applets ${INITRAMFS_APPLETS[*]}"
+        sha256sum -- "$INIT_SRC" "$BUSYBOX"
+        for rel in "${INITRAMFS_MODULES[@]}"; do
+            f=$(module_file "$rel")
+            if [[ -n $f ]]; then sha256sum -- "$f"; else echo "builtin $rel"; fi
+        done
+    } | sha256sum | cut -c1-16
+}
+
+build_initramfs() (
+    local dest=$1 stage tmp rel f name a
+    stage=$(mktemp -d "$CACHE_DIR/.stage.XXXXXX")
+    tmp=$(mktemp "$CACHE_DIR/.initramfs.XXXXXX")
+    # shellcheck disable=SC2064  # expand now: the variables are local
+    trap "rm -rf -- '$stage' '$tmp'" EXIT
+    mkdir -p "$stage"/{bin,dev,etc,lib/modules,newroot,proc,sys,tmp}
+    cp -- "$BUSYBOX" "$stage/bin/busybox"
+    for a in "${INITRAMFS_APPLETS[@]}"; do
+        ln -s busybox "$stage/bin/$a"
+    done
+    install -m 0755 -- "$INIT_SRC" "$stage/init"
+    : >"$stage/etc/vm-modules"
+    for rel in "${INITRAMFS_MODULES[@]}"; do
+        f=$(module_file "$rel")
+        [[ -n $f ]] || continue # built in
+        name=${rel##*/}
+        decompress_module "$f" "$stage/lib/modules/$name.ko"
+        echo "$name" >>"$stage/etc/vm-modules"
+    done
+    (cd "$stage" && find . -print0 | LC_ALL=C sort -z \
+        | cpio --null --create --format=newc --owner=0:0 --quiet) | gzip -1 >"$tmp"
+    chmod 0644 "$tmp"
+    mv -f -- "$tmp" "$dest"
+)
+
+cache_base=${SRDMA_VM_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}}
+CACHE_DIR=$cache_base/secure-rdma-vm/$KVER
+readonly CACHE_DIR
+mkdir -p -- "$CACHE_DIR" || die "cannot create cache directory $CACHE_DIR"
+check_initramfs_modules
+INITRAMFS=$CACHE_DIR/initramfs-$(initramfs_key).cpio.gz
+readonly INITRAMFS
+if [[ ! -s $INITRAMFS ]]; then
+    (( verbose )) && msg "building $INITRAMFS"
+    build_initramfs "$INITRAMFS"
+    # Drop images of older contents and leftovers of interrupted builds
+    # (not touched for a day).
+    find "$CACHE_DIR" -maxdepth 1 -mindepth 1 -mmin +1440 ! -path "$INITRAMFS" \
+        \( -name 'initramfs-*.cpio.gz' -o -name '.initramfs.*' -o -name '.stage.*' \) \
+        -exec rm -rf -- {} + 2>/dev/null || true
+fi
+
+# ---------------------------------------------------------------------------
+# Work directory
+
+tmp_out=0
+if [[ -z $out_dir ]]; then
+    out_dir=$(mktemp -d "${TMPDIR:-/tmp}/secure-rdma-vm.XXXXXX")
+    tmp_out=1
+else
+    mkdir -p -- "$out_dir" || die "cannot create $out_dir"
+fi
+out_dir=$(cd -- "$out_dir" && pwd -P)
+readonly out_dir
+CTL=$out_dir/.vm
+rm -rf -- "$CTL"
+rm -f -- "$out_dir"/{cmd.out,cmd.err,console.log,prelude.log,qemu.log,exit-code}
+mkdir -- "$CTL"
+cp -- "$GUEST_SRC" "$CTL/guest.sh"
+{
+    printf 'NETEM=%q\n' "$netem"
+    printf 'RDMA_CM=%q\n' "$rdma_cm"
+    printf 'CWD=%q\n' "$cwd"
+} >"$CTL/config.sh"
+{
+    while IFS= read -r name; do
+        [[ $name =~ ^SRDMA_[A-Za-z0-9_]*$ ]] || continue
+        printf 'export %s=%q\n' "$name" "${!name}"
+    done < <(compgen -e)
+} >"$CTL/env.sh"
+{
+    printf 'cmd=('
+    printf ' %q' "$@"
+    printf ' )\n'
+} >"$CTL/cmd.sh"
+: >"$out_dir/cmd.out"
+: >"$out_dir/cmd.err"
+
+# ---------------------------------------------------------------------------
+# Run QEMU
+
+qemu_pid=
+declare -A offset=([cmd.out]=0 [cmd.err]=0)
+
+# QEMU option values: a comma is written as two commas.
+qemu_esc() { printf '%s' "${1//,/,,}"; }
+
+# copy_new NAME FD: copy the bytes appended to NAME since the last call to FD.
+copy_new() {
+    local file=$out_dir/$1 fd=$2 size off=${offset[$1]}
+    [[ -f $file ]] || return 0
+    size=$(stat -c %s -- "$file" 2>/dev/null) || return 0
+    (( size > off )) || return 0
+    dd if="$file" bs=65536 iflag=skip_bytes,count_bytes skip="$off" count=$((size - off)) \
+        status=none >&"$fd" || true
+    offset[$1]=$size
+}
+stream() {
+    copy_new cmd.out 1
+    copy_new cmd.err 2
+}
+
+kill_qemu() {
+    local _
+    [[ -n $qemu_pid ]] || return 0
+    kill -TERM "$qemu_pid" 2>/dev/null || return 0
+    for _ in $(seq 50); do
+        kill -0 "$qemu_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$qemu_pid" 2>/dev/null || true
+    wait "$qemu_pid" 2>/dev/null || true
+    qemu_pid=
+}
+
+status=125
+# shellcheck disable=SC2317  # called from the EXIT trap
+on_exit() {
+    kill_qemu
+    if (( tmp_out && !keep && status == 0 )); then
+        rm -rf -- "$out_dir"
+    elif (( tmp_out && status != 0 )); then
+        msg "work directory kept: $out_dir"
+    fi
+}
+trap on_exit EXIT
+trap 'msg "interrupted"; status=130; exit 130' INT
+trap 'msg "terminated"; status=143; exit 143' TERM HUP
+
+show_console() {
+    if [[ -s $out_dir/qemu.log ]]; then
+        msg "qemu output:"
+        tail -n 20 -- "$out_dir/qemu.log" >&2
+    fi
+    if [[ -s $out_dir/console.log ]]; then
+        msg "last 50 lines of $out_dir/console.log:"
+        # Drop the firmware's terminal control sequences (they would reset the terminal).
+        tail -n 50 -- "$out_dir/console.log" \
+            | sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[A-Za-z]//g' -e 's/\r//g' >&2
+    else
+        msg "the VM wrote nothing to its console"
+    fi
+}
+
+qemu_cmd=(
+    qemu-system-x86_64
+    -accel "tcg,thread=multi" -cpu max
+    -m "$mem_mb" -smp "$smp"
+    -nographic -no-reboot -nic none -monitor none
+    -chardev "file,id=console,path=$(qemu_esc "$out_dir/console.log")"
+    -serial chardev:console
+    -kernel "$KERNEL_IMAGE" -initrd "$INITRAMFS"
+    -append "console=ttyS0 quiet panic=-1"
+    -virtfs "local,path=/,mount_tag=rootfs,security_model=none,readonly=on,multidevs=remap,id=rootfs"
+    -virtfs "local,path=$(qemu_esc "$out_dir"),mount_tag=work,security_model=none,id=work"
+)
+
+(( verbose )) && msg "kernel $KVER, initramfs $INITRAMFS, work directory $out_dir"
+now_us() { local t=${EPOCHREALTIME//[.,]/}; echo "$((10#$t))"; }
+start_us=$(now_us)
+"${qemu_cmd[@]}" </dev/null >"$out_dir/qemu.log" 2>&1 &
+qemu_pid=$!
+
+timed_out=0
+deadline_us=$((start_us + timeout_sec * 1000000))
+while kill -0 "$qemu_pid" 2>/dev/null; do
+    stream
+    if (( $(now_us) >= deadline_us )); then
+        timed_out=1
+        kill_qemu
+        break
+    fi
+    sleep 0.2
+done
+qemu_status=0
+if [[ -n $qemu_pid ]]; then
+    wait "$qemu_pid" || qemu_status=$?
+    qemu_pid=
+fi
+end_us=$(now_us)
+stream
+
+if (( verbose )); then
+    msg "prelude log:"
+    sed 's/^/  /' "$out_dir/prelude.log" >&2 2>/dev/null || true
+    timing() { sed -n "s/^$1=//p" "$CTL/timing" 2>/dev/null | tail -n 1; }
+    msg "$(awk -v t="$(( (end_us - start_us) / 1000 ))" -v p="$(timing prelude_start)" \
+        -v c="$(timing cmd_start)" -v d="$(timing cmd_end)" 'BEGIN {
+            printf "timing: total %.1fs", t / 1000
+            if (p != "") printf ", boot to prelude %.1fs", p
+            if (c != "" && p != "") printf ", prelude %.1fs", c - p
+            if (d != "" && c != "") printf ", command %.1fs", d - c
+        }')"
+fi
+
+if (( timed_out )); then
+    msg "error: timed out after ${timeout_sec}s; the VM was killed"
+    show_console
+    status=124
+    exit 124
+fi
+if [[ -s $CTL/init-failed ]]; then
+    msg "error: VM init failed: $(cat -- "$CTL/init-failed")"
+    show_console
+    exit 125
+fi
+if [[ -s $CTL/prelude-failed ]]; then
+    msg "error: VM prelude failed: $(cat -- "$CTL/prelude-failed")"
+    msg "prelude log:"
+    sed 's/^/  /' "$out_dir/prelude.log" >&2 || true
+    show_console
+    exit 125
+fi
+rc=$(cat -- "$out_dir/exit-code" 2>/dev/null || true)
+if [[ ! $rc =~ ^[0-9]+$ ]]; then
+    msg "error: the VM stopped without reporting an exit status (qemu exit status $qemu_status)"
+    show_console
+    exit 125
+fi
+status=$rc
+if (( rc != 0 )); then
+    msg "command exited with status $rc"
+fi
+exit "$rc"
