@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Configure and build secure-rdma into build/ (or $SRDMA_BUILD_DIR), warnings as errors.
+# Extra arguments go to cmake's configure step, e.g. -DSRDMA_SANITIZE=ON.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+dir=${SRDMA_BUILD_DIR:-$top/build}
+cmake -S "$top" -B "$dir" -DSRDMA_WERROR=ON "$@" >/dev/null
+cmake --build "$dir" -j "$(nproc)" -- --no-print-directory >/dev/null
+echo "built secure-rdma in $dir"
