@@ -38,6 +38,7 @@ static const struct cli_opt opts[] = {
 };
 
 struct results {
+	unsigned sessions_ok;
 	unsigned messages_verified;
 	unsigned writes_verified;
 	int pinged;
@@ -69,7 +70,7 @@ static void fill(uint8_t *buf, uint32_t len, const char *pattern, unsigned shift
 		buf[i] = (uint8_t)pattern[(shift + i) % plen];
 }
 
-static int run(const struct srdma_client_config *cfg, struct results *r)
+static int run_session(const struct srdma_client_config *cfg, struct results *r)
 {
 	struct srdma_client *cl;
 	uint8_t *buf;
@@ -88,7 +89,7 @@ static int run(const struct srdma_client_config *cfg, struct results *r)
 	}
 	srdma_client_get_info(cl, &r->info);
 	r->have_info = 1;
-	if (!cfg->json)
+	if (!cfg->json && cfg->repeat == 1)
 		printf("connected to %s port %u (%s) over %s, path MTU %d, in %.1f ms\n"
 		       "server says: %s\n",
 		       cfg->host, cfg->port, r->info.tls, r->info.device, r->info.path_mtu,
@@ -114,6 +115,8 @@ static int run(const struct srdma_client_config *cfg, struct results *r)
 		ret = srdma_client_idle(cl, cfg->idle_s * 1000u);
 	if (!ret)
 		ret = srdma_client_quit(cl);
+	if (!ret)
+		r->sessions_ok++;
 	if (ret)
 		snprintf(r->errmsg, sizeof(r->errmsg), "%s", srdma_client_errmsg(cl));
 	srdma_client_close(cl);
@@ -121,14 +124,26 @@ static int run(const struct srdma_client_config *cfg, struct results *r)
 	return ret;
 }
 
+static int run(const struct srdma_client_config *cfg, struct results *r)
+{
+	unsigned i;
+	int ret = 0;
+
+	for (i = 0; i < cfg->repeat && !ret; i++)
+		ret = run_session(cfg, r);
+	return ret;
+}
+
 static void print_text(const struct srdma_client_config *cfg, const struct results *r, int ok)
 {
+	if (cfg->repeat > 1)
+		printf("sessions: %u of %u completed\n", r->sessions_ok, cfg->repeat);
 	if (cfg->count)
 		printf("echo: %u of %u messages of %u bytes verified\n", r->messages_verified,
-		       cfg->count, cfg->size);
+		       cfg->count * cfg->repeat, cfg->size);
 	if (cfg->writes)
 		printf("rdma write: %u of %u writes of %u bytes verified\n", r->writes_verified,
-		       cfg->writes, cfg->size);
+		       cfg->writes * cfg->repeat, cfg->size);
 	if (r->pinged)
 		printf("ping: round trip %.1f us\n", (double)r->ping_ns / 1000.0);
 	if (ok)
@@ -143,9 +158,13 @@ static void print_json(const struct srdma_client_config *cfg, const struct resul
 	json_object_object_add(o, "server", json_object_new_string(cfg->host));
 	json_object_object_add(o, "pattern", json_object_new_string(cfg->pattern));
 	json_object_object_add(o, "size", json_object_new_int64(cfg->size));
-	json_object_object_add(o, "messages_requested", json_object_new_int64(cfg->count));
+	json_object_object_add(o, "sessions_requested", json_object_new_int64(cfg->repeat));
+	json_object_object_add(o, "sessions_ok", json_object_new_int64(r->sessions_ok));
+	json_object_object_add(o, "messages_requested",
+			       json_object_new_int64((int64_t)cfg->count * cfg->repeat));
 	json_object_object_add(o, "messages_verified", json_object_new_int64(r->messages_verified));
-	json_object_object_add(o, "writes_requested", json_object_new_int64(cfg->writes));
+	json_object_object_add(o, "writes_requested",
+			       json_object_new_int64((int64_t)cfg->writes * cfg->repeat));
 	json_object_object_add(o, "writes_verified", json_object_new_int64(r->writes_verified));
 	if (r->have_info) {
 		json_object_object_add(o, "local_psn", json_object_new_int64(r->info.local_psn));
@@ -156,9 +175,13 @@ static void print_json(const struct srdma_client_config *cfg, const struct resul
 		json_object_object_add(o, "device", json_object_new_string(r->info.device));
 		json_object_object_add(o, "welcome", json_object_new_string(r->info.welcome));
 	}
-	if (r->pinged)
+	if (r->pinged) {
+		char rtt[32];
+
+		snprintf(rtt, sizeof(rtt), "%.1f", (double)r->ping_ns / 1000.0);
 		json_object_object_add(o, "ping_rtt_us",
-				       json_object_new_double((double)r->ping_ns / 1000.0));
+				       json_object_new_double_s((double)r->ping_ns / 1000.0, rtt));
+	}
 	if (!ok)
 		json_object_object_add(o, "error", json_object_new_string(r->errmsg));
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));

@@ -521,27 +521,18 @@ int srdma_client_echo(struct srdma_client *cl, const void *buf, uint32_t len)
 	return 0;
 }
 
-int srdma_client_write(struct srdma_client *cl, const void *buf, uint32_t len, uint32_t offset)
+/* Post an RDMA write from the start of the local write buffer and wait for its completion.
+ * RC completes in order: once the write is acknowledged it is in the server's memory. */
+static int write_and_wait(struct srdma_client *cl, uint32_t len, uint64_t raddr, uint32_t rkey)
 {
-	struct srdma_msg m = {.type = SRDMA_MSG_WRITE_DONE};
-	uint8_t digest[SRDMA_DIGEST_LEN];
-	struct srdma_write_result r;
 	struct ibv_wc wc;
-	unsigned slot;
 	int ret;
 
-	if (!cl->ep->write_mr || len > cl->ep->write_len)
-		return fail(cl, -EINVAL, "write of %u bytes exceeds the local write buffer", len);
-	if ((uint64_t)offset + len > cl->remote.write_len)
-		return fail(cl, -ERANGE, "write outside the server's region");
-	memcpy(cl->ep->write_buf, buf, len);
-	ret = srdma_ep_post_write(cl->ep, 0, len, cl->remote.write_addr + offset,
-				  cl->remote.write_rkey);
+	ret = srdma_ep_post_write(cl->ep, 0, len, raddr, rkey);
 	if (ret)
 		return fail(cl, ret, "cannot post the RDMA write: %s", strerror(-ret));
 	cl->write_inflight = 1;
 	arm_deadline(cl);
-	/* RC completes in order: once the write is acknowledged, it is in the server's memory. */
 	while (cl->write_inflight) {
 		ret = next_wc(cl, &wc);
 		if (ret)
@@ -553,11 +544,30 @@ int srdma_client_write(struct srdma_client *cl, const void *buf, uint32_t len, u
 		else
 			return fail(cl, -EPROTO, "protocol error: unsolicited message");
 	}
-	m.u.write_done.offset = offset;
-	m.u.write_done.length = len;
+	return 0;
+}
+
+int srdma_client_write_raw(struct srdma_client *cl, uint32_t len, uint64_t remote_addr,
+			   uint32_t rkey)
+{
+	if (!cl->ep->write_mr || len > cl->ep->write_len)
+		return fail(cl, -EINVAL, "write of %u bytes exceeds the local write buffer", len);
+	return write_and_wait(cl, len, remote_addr, rkey);
+}
+
+int srdma_client_verify(struct srdma_client *cl, const void *buf, uint32_t len, uint32_t offset)
+{
+	struct srdma_msg m = {.type = SRDMA_MSG_WRITE_DONE};
+	uint8_t digest[SRDMA_DIGEST_LEN];
+	struct srdma_write_result r;
+	unsigned slot;
+	int ret;
+
 	ret = srdma_crypto_sha256(buf, len, digest);
 	if (ret)
 		return fail(cl, ret, "cannot hash the written bytes");
+	m.u.write_done.offset = offset;
+	m.u.write_done.length = len;
 	memcpy(m.u.write_done.digest, digest, sizeof(digest));
 	ret = send_msg(cl, &m);
 	if (!ret)
@@ -569,14 +579,29 @@ int srdma_client_write(struct srdma_client *cl, const void *buf, uint32_t len, u
 	if (ret)
 		return ret;
 	if (r.status != SRDMA_WRITE_OK)
-		return fail(cl, -EBADMSG, "server found %s in its region after the RDMA write",
-			    r.status == SRDMA_WRITE_RANGE ? "the write out of range"
+		return fail(cl, -EBADMSG, "server found %s in its region",
+			    r.status == SRDMA_WRITE_RANGE ? "the range out of bounds"
 							  : "other bytes than written");
 	/* Check what the server says it found, not only its verdict. */
 	if (r.offset != offset || r.length != len || memcmp(r.digest, digest, sizeof(digest)))
 		return fail(cl, -EBADMSG,
 			    "server's digest of the region differs from the bytes written");
 	return 0;
+}
+
+int srdma_client_write(struct srdma_client *cl, const void *buf, uint32_t len, uint32_t offset)
+{
+	int ret;
+
+	if (!cl->ep->write_mr || len > cl->ep->write_len)
+		return fail(cl, -EINVAL, "write of %u bytes exceeds the local write buffer", len);
+	if ((uint64_t)offset + len > cl->remote.write_len)
+		return fail(cl, -ERANGE, "write outside the server's region");
+	memcpy(cl->ep->write_buf, buf, len);
+	ret = write_and_wait(cl, len, cl->remote.write_addr + offset, cl->remote.write_rkey);
+	if (ret)
+		return ret;
+	return srdma_client_verify(cl, buf, len, offset);
 }
 
 int srdma_client_ping(struct srdma_client *cl, uint64_t *rtt_ns)
@@ -746,4 +771,9 @@ void srdma_client_get_info(const struct srdma_client *cl, struct srdma_client_in
 const char *srdma_client_errmsg(const struct srdma_client *cl)
 {
 	return cl->errmsg;
+}
+
+void srdma_client_get_remote(const struct srdma_client *cl, struct srdma_params *out)
+{
+	*out = cl->remote;
 }

@@ -97,6 +97,7 @@ static const struct field client_fields[] = {
     CLI("writes", FT_UINT, writes, 0, 1000000000),
     CLI("ping", FT_BOOL, ping, 0, 1),
     CLI("idle", FT_UINT, idle_s, 0, 86400),
+    CLI("repeat", FT_UINT, repeat, 1, 1000000),
     CLI("json", FT_BOOL, json, 0, 1),
     CLI("timeout_ms", FT_UINT, timeout_ms, 100, 600000),
     CLI("log_level", FT_LOG, log_level, SRDMA_LOG_ERROR, SRDMA_LOG_DEBUG),
@@ -607,6 +608,7 @@ void srdma_client_config_defaults(struct srdma_client_config *c)
 	c->writes = 0;
 	c->ping = 0;
 	c->idle_s = 0;
+	c->repeat = 1;
 	c->json = 0;
 	c->timeout_ms = 10000;
 	c->log_level = SRDMA_LOG_WARN;

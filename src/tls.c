@@ -37,7 +37,12 @@ static void drain_openssl_errors(char *buf, size_t len)
 		snprintf(buf, len, "unknown TLS error");
 		return;
 	}
-	ERR_error_string_n(e, buf, len);
+	/* The reason alone ("peer did not return a certificate") reads better than the packed
+	 * "error:0A0000C7:SSL routines::..." form; fall back to it for unnamed reasons. */
+	if (ERR_reason_error_string(e))
+		snprintf(buf, len, "%s", ERR_reason_error_string(e));
+	else
+		ERR_error_string_n(e, buf, len);
 	ERR_clear_error();
 }
 
@@ -47,7 +52,7 @@ static void set_err(char *err, size_t errlen, const char *what, const char *path
 
 	drain_openssl_errors(ossl, sizeof(ossl));
 	if (errlen)
-		snprintf(err, errlen, "%s %s: %s", what, path, ossl);
+		snprintf(err, errlen, "%s%s%s: %s", what, path[0] ? " " : "", path, ossl);
 }
 
 static int set_min_version(SSL_CTX *c, enum srdma_tls_version v)

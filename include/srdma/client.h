@@ -19,6 +19,7 @@
 
 #include <srdma/config.h>
 #include <srdma/msg.h>
+#include <srdma/wire.h>
 
 struct srdma_client;
 
@@ -49,6 +50,17 @@ int srdma_client_echo(struct srdma_client *cl, const void *buf, uint32_t len);
  * not (the session stays usable). */
 int srdma_client_write(struct srdma_client *cl, const void *buf, uint32_t len, uint32_t offset);
 
+/* Ask the server whether its target region holds exactly buf[0..len) at offset, without
+ * writing: 0 if it does, -EBADMSG if not (the session stays usable). */
+int srdma_client_verify(struct srdma_client *cl, const void *buf, uint32_t len, uint32_t offset);
+
+/* RDMA-write the first len bytes of the local write buffer (filled by the last
+ * srdma_client_write, zero before) to any remote address and rkey, and wait for its completion,
+ * with no WRITE_DONE. For tests that play a hostile peer: a write the server did not grant
+ * fails with a remote access error and, as RC requires, breaks this session's QP. */
+int srdma_client_write_raw(struct srdma_client *cl, uint32_t len, uint64_t remote_addr,
+			   uint32_t rkey);
+
 /* PING/PONG; *rtt_ns (may be NULL) gets the round trip. */
 int srdma_client_ping(struct srdma_client *cl, uint64_t *rtt_ns);
 
@@ -60,6 +72,10 @@ int srdma_client_quit(struct srdma_client *cl);
 
 /* Free everything (QP, MRs, PD, CQ, device, TLS). Accepts NULL. */
 void srdma_client_close(struct srdma_client *cl);
+
+/* The server's PARAMS for this session (QPN, GID, write address and rkey): secrets, for tests
+ * and diagnostics only; never log them. */
+void srdma_client_get_remote(const struct srdma_client *cl, struct srdma_params *out);
 
 void srdma_client_get_info(const struct srdma_client *cl, struct srdma_client_info *out);
 const char *srdma_client_errmsg(const struct srdma_client *cl);

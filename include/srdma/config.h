@@ -66,6 +66,7 @@ struct srdma_client_config {
 	unsigned writes; /* "writes": RDMA writes to verify, 0..10^9, default 0 */
 	int ping;	 /* "ping": bool (1/0, true/false, yes/no, on/off), default 0 */
 	unsigned idle_s; /* "idle": seconds to stay connected before QUIT, 0..86400, default 0 */
+	unsigned repeat; /* "repeat": whole sessions to run one after another, 1..10^6, default 1 */
 	int json;	 /* "json": bool, default 0 */
 	unsigned timeout_ms; /* "timeout_ms": connect/handshake/reply deadline, 100..600000, default
 				10000 */

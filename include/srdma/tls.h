@@ -4,7 +4,9 @@
  * each srdma_tls belongs to one thread at a time. All calls are non-blocking: -EAGAIN means
  * "wait for the socket", and srdma_tls_want_write() says whether to wait for writability
  * (otherwise readability). Failures return a negative errno and leave a human-readable reason,
- * with OpenSSL's own diagnosis, in srdma_tls_errmsg(); nothing here logs. */
+ * with OpenSSL's own diagnosis, in srdma_tls_errmsg(); nothing here logs. OpenSSL writes to the
+ * socket with write(2): the process must ignore SIGPIPE, or a write to a vanished peer kills it
+ * instead of returning -EPIPE. */
 #ifndef SRDMA_TLS_H
 #define SRDMA_TLS_H
 
@@ -50,7 +52,9 @@ void srdma_tls_destroy(struct srdma_tls *t);
 int srdma_tls_fd(const struct srdma_tls *t);
 
 /* Drive the handshake. 0 when complete, -EAGAIN to be called again when the socket is ready,
- * -EPROTO (handshake or verification failure), -ECONNRESET (peer went away). */
+ * -EPROTO (handshake or verification failure), -ECONNRESET (peer went away). With TLS 1.3 a
+ * client's handshake completes before the server has checked the client's certificate: a
+ * refusal of that certificate shows up on the client's first read. */
 int srdma_tls_handshake(struct srdma_tls *t);
 
 /* Read up to len bytes: > 0 bytes read; -EAGAIN; -ECONNRESET when the peer closed (with or

@@ -106,3 +106,48 @@ json_ok() {
 all_distinct() {
 	[ "$(printf '%s\n' "$@" | sort | uniq -d | wc -l)" = 0 ]
 }
+
+# --- resource measurements -------------------------------------------------------------
+
+# rdma_res: the device's live object counts, e.g. "pd 1 cq 3 qp 1 cm_id 0 mr 0 ctx 1 srq 0".
+rdma_res() {
+	rdma res show | sed -n '1s/^[0-9]*: [^ ]* //p' | sed 's/ *$//'
+}
+
+# rdma_res_count KIND: one count from rdma_res (pd, cq, qp, mr, ctx).
+rdma_res_count() {
+	rdma_res | awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }'
+}
+
+server_fds() {
+	ls "/proc/$SERVER_PID/fd" | wc -l
+}
+
+server_rss_kb() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status"
+}
+
+# server_counts: the server's own counts, asked for with SIGUSR1, as
+# "clients N pd N cq N qp N mr N conns N" (cq counts the workers' CQs, one per worker).
+server_counts() {
+	local before i
+	before=$(grep -c " stats: " "$SERVER_LOG")
+	kill -USR1 "$SERVER_PID"
+	for i in $(seq 1 100); do
+		[ "$(grep -c " stats: " "$SERVER_LOG")" -gt "$before" ] && break
+		sleep 0.05
+	done
+	grep " stats: " "$SERVER_LOG" | tail -n 1 | sed -E \
+		's/.*clients ([0-9]+)\/[0-9]+.*PD ([0-9-]+), CQ ([0-9-]+), QP ([0-9-]+), MR ([0-9-]+); connections ([0-9]+).*/clients \1 pd \2 cq \3 qp \4 mr \5 conns \6/'
+}
+
+# wait_counts WANT SECONDS: until server_counts prints WANT.
+wait_counts() {
+	local want=$1 secs=$2 i
+	for i in $(seq 1 $((secs * 5))); do
+		[ "$(server_counts)" = "$want" ] && return 0
+		sleep 0.2
+	done
+	echo "    server counts: $(server_counts), wanted: $want" >&2
+	return 1
+}

@@ -1,0 +1,80 @@
+# Basic scenarios: sequential and concurrent clients, the client limit, SIGTERM.
+# shellcheck shell=bash
+
+# 3 clients one after another, each with its own pattern: data and writes verified, every
+# PSN (both sides of all three sessions) distinct.
+t_sequential() {
+	local i psns=()
+	start_server seq || return
+	for i in 1 2 3; do
+		client --pattern "sequential-$i" -n 5 -s 256 --writes 2 --ping >"$OUT/seq.$i.json" ||
+			fail "client $i failed: $(jq -r .error "$OUT/seq.$i.json")"
+		check "client $i verified 5 messages and 2 writes" json_ok "$OUT/seq.$i.json" 5 2
+		psns+=("$(jq -r .local_psn "$OUT/seq.$i.json")" "$(jq -r .remote_psn "$OUT/seq.$i.json")")
+	done
+	check "PSNs distinct: ${#psns[@]} values" all_distinct "${psns[@]}"
+	check "server saw 3 quits" wait_log "quit after" 3 5
+	stop_server
+}
+
+# 5 clients started at the same instant.
+t_concurrent() {
+	local i pids=() psns=()
+	start_server conc || return
+	for i in 1 2 3 4 5; do
+		client --pattern "concurrent-$i" -n 20 -s 1024 --writes 3 >"$OUT/conc.$i.json" &
+		pids+=($!)
+	done
+	for i in 1 2 3 4 5; do
+		wait "${pids[$((i - 1))]}" || fail "client $i failed: $(jq -r .error "$OUT/conc.$i.json")"
+		check "client $i verified 20 messages and 3 writes" json_ok "$OUT/conc.$i.json" 20 3
+		psns+=("$(jq -r .local_psn "$OUT/conc.$i.json")" "$(jq -r .remote_psn "$OUT/conc.$i.json")")
+	done
+	check "PSNs distinct: ${#psns[@]} values" all_distinct "${psns[@]}"
+	stop_server
+}
+
+# 10 clients connected (idle); the 11th is refused with "server full"; once the 10 are
+# gone, a new client gets in.
+t_max_clients() {
+	local i pids=() rc=0
+	start_server max --max-clients 10 || return
+	for i in $(seq 1 10); do
+		client --pattern "max-$i" -n 2 --idle 15 >"$OUT/max.$i.json" &
+		pids+=($!)
+	done
+	check "10 clients connected" wait_log "connected (worker" 10 60
+	client --pattern extra -n 1 >"$OUT/max.11.json" 2>"$OUT/max.11.err" || rc=$?
+	check "11th client exits non-zero" [ "$rc" != 0 ]
+	check "11th client says server full" grep -q "server full" "$OUT/max.11.err"
+	check "11th client JSON says not ok" jq -e '.ok == false' "$OUT/max.11.json" >/dev/null
+	check "server logged the refusal" grep -q "refused, server full" "$SERVER_LOG"
+	for i in $(seq 1 10); do
+		wait "${pids[$((i - 1))]}" || fail "client $i failed: $(jq -r .error "$OUT/max.$i.json")"
+		check "client $i verified" json_ok "$OUT/max.$i.json" 2 0
+	done
+	client --pattern after -n 1 >"$OUT/max.after.json" || fail "client after the 10 failed"
+	check "a client gets in once the others quit" json_ok "$OUT/max.after.json" 1 0
+	stop_server
+}
+
+# SIGTERM with clients connected: the server exits 0 having freed everything, and each
+# client exits non-zero saying the server shut down.
+t_sigterm() {
+	local i pids=() rc
+	start_server term || return
+	for i in 1 2 3 4; do
+		client --pattern "term-$i" -n 1 --idle 60 >"$OUT/term.$i.json" 2>"$OUT/term.$i.err" &
+		pids+=($!)
+	done
+	check "4 clients connected" wait_log "connected (worker" 4 60
+	stop_server
+	for i in 1 2 3 4; do
+		rc=0
+		wait "${pids[$((i - 1))]}" || rc=$?
+		check "client $i exits non-zero" [ "$rc" != 0 ]
+		check "client $i says the server shut down" grep -q "server shutting down" "$OUT/term.$i.err"
+	done
+}
+
+register sequential concurrent max_clients sigterm
