@@ -33,6 +33,8 @@ static const struct cli_opt opts[] = {
     {"idle", 0, "SECONDS", "idle", "stay connected this long before quitting (default 0)"},
     {"json", 0, NULL, "json", "print one JSON object with the results at the end"},
     {"timeout-ms", 0, "MS", "timeout_ms", "deadline for each step (default 10000)"},
+    {"dataplane", 0, "aead|plain", "dataplane",
+     "data-plane messages sealed with AES-256-GCM (default) or plain; must match the server"},
     {"log-level", 0, "LEVEL", "log_level", "error, warn, info or debug (default warn)"},
     {0},
 };
@@ -48,6 +50,27 @@ struct results {
 	int error;
 	char errmsg[512];
 };
+
+/* SIGINT/SIGTERM: stop after the current operation and quit the session cleanly. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void install_stop_handler(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: an idle wait must wake up. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
 
 static int set(void *cfg, const char *key, const char *value, char *err, size_t errlen)
 {
@@ -90,29 +113,34 @@ static int run_session(const struct srdma_client_config *cfg, struct results *r)
 	srdma_client_get_info(cl, &r->info);
 	r->have_info = 1;
 	if (!cfg->json && cfg->repeat == 1)
-		printf("connected to %s port %u (%s) over %s, path MTU %d, in %.1f ms\n"
-		       "server says: %s\n",
-		       cfg->host, cfg->port, r->info.tls, r->info.device, r->info.path_mtu,
-		       (double)r->info.connect_us / 1000.0, r->info.welcome);
+		printf(
+		    "connected to %s port %u (%s) over %s, path MTU %d, data plane %s, in %.1f ms\n"
+		    "server says: %s\n",
+		    cfg->host, cfg->port, r->info.tls, r->info.device, r->info.path_mtu,
+		    r->info.dataplane == SRDMA_DP_AEAD ? "sealed" : "plain",
+		    (double)r->info.connect_us / 1000.0, r->info.welcome);
 
-	for (i = 0; i < cfg->count && !ret; i++) {
+	for (i = 0; i < cfg->count && !ret && !stop_requested; i++) {
 		fill(buf, cfg->size, cfg->pattern, i);
 		ret = srdma_client_echo(cl, buf, cfg->size);
 		if (!ret)
 			r->messages_verified++;
 	}
-	for (i = 0; i < cfg->writes && !ret; i++) {
+	for (i = 0; i < cfg->writes && !ret && !stop_requested; i++) {
 		fill(buf, cfg->size, cfg->pattern, i + 1);
 		ret = srdma_client_write(cl, buf, cfg->size, 0);
 		if (!ret)
 			r->writes_verified++;
 	}
-	if (!ret && cfg->ping) {
+	if (!ret && cfg->ping && !stop_requested) {
 		ret = srdma_client_ping(cl, &r->ping_ns);
 		r->pinged = !ret;
 	}
-	if (!ret && cfg->idle_s)
+	if (!ret && cfg->idle_s && !stop_requested) {
 		ret = srdma_client_idle(cl, cfg->idle_s * 1000u);
+		if (ret == -EINTR && stop_requested)
+			ret = 0;
+	}
 	if (!ret)
 		ret = srdma_client_quit(cl);
 	if (!ret)
@@ -129,7 +157,7 @@ static int run(const struct srdma_client_config *cfg, struct results *r)
 	unsigned i;
 	int ret = 0;
 
-	for (i = 0; i < cfg->repeat && !ret; i++)
+	for (i = 0; i < cfg->repeat && !ret && !stop_requested; i++)
 		ret = run_session(cfg, r);
 	return ret;
 }
@@ -173,6 +201,9 @@ static void print_json(const struct srdma_client_config *cfg, const struct resul
 				       json_object_new_int64((int64_t)r->info.connect_us));
 		json_object_object_add(o, "tls", json_object_new_string(r->info.tls));
 		json_object_object_add(o, "device", json_object_new_string(r->info.device));
+		json_object_object_add(
+		    o, "dataplane",
+		    json_object_new_string(r->info.dataplane == SRDMA_DP_AEAD ? "aead" : "plain"));
 		json_object_object_add(o, "welcome", json_object_new_string(r->info.welcome));
 	}
 	if (r->pinged) {
@@ -233,9 +264,15 @@ int main(int argc, char **argv)
 	srdma_log_set_tag("srdma-client");
 	srdma_log_set_level((enum srdma_log_level)cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
+	install_stop_handler();
 
 	ret = run(&cfg, &r);
-	ok = ret == 0;
+	/* A stop request that cut the work short is not "everything verified". */
+	ok = ret == 0 && r.sessions_ok == cfg.repeat &&
+	     r.messages_verified == cfg.count * cfg.repeat &&
+	     r.writes_verified == cfg.writes * cfg.repeat;
+	if (ret == 0 && !ok)
+		snprintf(r.errmsg, sizeof(r.errmsg), "stopped by a signal before finishing");
 	if (cfg.json)
 		print_json(&cfg, &r, ok);
 	else

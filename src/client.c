@@ -16,6 +16,7 @@
 #include <srdma/chan.h>
 #include <srdma/client.h>
 #include <srdma/crypto.h>
+#include <srdma/dataplane.h>
 #include <srdma/psn.h>
 #include <srdma/tls.h>
 #include <srdma/verbs.h>
@@ -34,8 +35,7 @@ struct srdma_client {
 	struct srdma_cq *cq;
 	struct srdma_ep *ep;
 	struct srdma_params remote;
-	uint32_t tx_seq;
-	uint32_t rx_seq;
+	struct srdma_dataplane dp;
 	unsigned sends_inflight;
 	int write_inflight;
 	int armed;
@@ -134,6 +134,13 @@ static int send_frame(struct srdma_client *cl, const struct srdma_frame *f)
 				    srdma_frame_type_name(f->type));
 		ret = srdma_chan_flush(&cl->chan);
 	}
+	if (ret == -ECONNRESET || ret == -EPIPE) {
+		struct srdma_frame e;
+
+		/* The server closed while we were busy: it may have said why before it did. */
+		if (srdma_chan_recv(&cl->chan, &e) == 1 && e.type == SRDMA_FRAME_ERROR)
+			return server_error(cl, &e.u.error);
+	}
 	return ret ? chan_failed(cl, ret) : 0;
 }
 
@@ -224,7 +231,7 @@ static int setup_tls(struct srdma_client *cl)
 	    .min_version = cl->cfg.tls_min,
 	};
 	const char *name = cl->cfg.server_name[0] ? cl->cfg.server_name : cl->cfg.host;
-	int fd, ret;
+	int fd = -1, ret;
 
 	ret = srdma_tls_ctx_client_create(&o, &cl->tls_ctx, cl->errmsg, sizeof(cl->errmsg));
 	if (ret)
@@ -381,14 +388,21 @@ static int next_wc(struct srdma_client *cl, struct ibv_wc *wc)
 			return ret;
 	}
 	if (wc->status != IBV_WC_SUCCESS) {
-		/* The server may have said why on the control channel. */
-		if (check_control(cl) < 0)
-			return -EIO;
-		return fail(cl, -EIO, "RDMA %s failed: %s",
-			    SRDMA_WR_KIND(wc->wr_id) == SRDMA_WR_WRITE	? "write"
-			    : SRDMA_WR_KIND(wc->wr_id) == SRDMA_WR_SEND ? "send"
-									: "receive",
-			    ibv_wc_status_str(wc->status));
+		const char *what = SRDMA_WR_KIND(wc->wr_id) == SRDMA_WR_WRITE  ? "write"
+				   : SRDMA_WR_KIND(wc->wr_id) == SRDMA_WR_SEND ? "send"
+									       : "receive";
+		char local[128];
+
+		snprintf(local, sizeof(local), "RDMA %s failed: %s", what,
+			 ibv_wc_status_str(wc->status));
+		/* The server may have said why on the control channel: report both. */
+		if (!cl->ctrl_lost && check_control(cl) < 0 && cl->errmsg[0]) {
+			char server[sizeof(cl->errmsg)];
+
+			snprintf(server, sizeof(server), "%s", cl->errmsg);
+			return fail(cl, -EIO, "%s (%s)", local, server);
+		}
+		return fail(cl, -EIO, "%s", local);
 	}
 	return 0;
 }
@@ -416,17 +430,11 @@ static int wait_msg(struct srdma_client *cl, struct srdma_msg *m, unsigned *slot
 			return fail(cl, -EIO, "unexpected completion");
 		}
 		*slot = SRDMA_WR_SLOT(wc.wr_id);
-		ret = srdma_msg_decode(srdma_ep_recv_slot(cl->ep, *slot), wc.byte_len,
-				       cl->ep->slot_size, m);
+		ret =
+		    srdma_dp_get(&cl->dp, srdma_ep_recv_slot(cl->ep, *slot), wc.byte_len,
+				 cl->ep->slot_size - SRDMA_MSG_HDR_LEN - SRDMA_MSG_TRAILER_MAX, m);
 		if (ret)
-			return fail(cl, -EPROTO, "malformed message from the server (%s)",
-				    strerror(-ret));
-		if (m->seq != cl->rx_seq)
-			return fail(
-			    cl, -EPROTO,
-			    "message sequence error: expected %u, got %u (lost or reordered)",
-			    cl->rx_seq, m->seq);
-		cl->rx_seq++;
+			return fail(cl, -EPROTO, "from the server: %s", cl->dp.errmsg);
 		return 0;
 	}
 }
@@ -473,16 +481,14 @@ static int send_msg(struct srdma_client *cl, struct srdma_msg *m)
 		else
 			return fail(cl, -EPROTO, "protocol error: unsolicited message");
 	}
-	slot = cl->tx_seq % cl->ep->send_depth;
-	m->seq = cl->tx_seq;
-	n = srdma_msg_encode(m, srdma_ep_send_slot(cl->ep, slot), cl->ep->slot_size);
+	slot = cl->dp.tx_seq % cl->ep->send_depth;
+	n = srdma_dp_put(&cl->dp, m, srdma_ep_send_slot(cl->ep, slot), cl->ep->slot_size);
 	if (n < 0)
-		return fail(cl, (int)n, "cannot encode %s", srdma_msg_type_name(m->type));
+		return fail(cl, (int)n, "%s", cl->dp.errmsg);
 	ret = srdma_ep_post_send(cl->ep, slot, (uint32_t)n);
 	if (ret)
 		return fail(cl, ret, "cannot post a send: %s", strerror(-ret));
 	cl->sends_inflight++;
-	cl->tx_seq++;
 	return 0;
 }
 
@@ -517,7 +523,7 @@ int srdma_client_echo(struct srdma_client *cl, const void *buf, uint32_t len)
 		return ret;
 	if (!same)
 		return fail(cl, -EBADMSG, "echo of message %u differs from what was sent",
-			    cl->tx_seq - 1);
+			    cl->dp.tx_seq - 1);
 	return 0;
 }
 
@@ -558,14 +564,17 @@ int srdma_client_write_raw(struct srdma_client *cl, uint32_t len, uint64_t remot
 int srdma_client_verify(struct srdma_client *cl, const void *buf, uint32_t len, uint32_t offset)
 {
 	struct srdma_msg m = {.type = SRDMA_MSG_WRITE_DONE};
-	uint8_t digest[SRDMA_DIGEST_LEN];
+	uint8_t digest[SRDMA_DIGEST_LEN], sha[SRDMA_DIGEST_LEN];
 	struct srdma_write_result r;
 	unsigned slot;
 	int ret;
 
-	ret = srdma_crypto_sha256(buf, len, digest);
+	if (srdma_crypto_sha256(buf, len, sha))
+		return fail(cl, -EIO, "cannot hash the written bytes");
+	/* The tag covers the bytes under the sequence number this WRITE_DONE will carry. */
+	ret = srdma_dp_write_tag(&cl->dp, cl->dp.tx_seq, offset, buf, len, digest);
 	if (ret)
-		return fail(cl, ret, "cannot hash the written bytes");
+		return fail(cl, ret, "cannot compute the tag of the written bytes");
 	m.u.write_done.offset = offset;
 	m.u.write_done.length = len;
 	memcpy(m.u.write_done.digest, digest, sizeof(digest));
@@ -583,7 +592,7 @@ int srdma_client_verify(struct srdma_client *cl, const void *buf, uint32_t len, 
 			    r.status == SRDMA_WRITE_RANGE ? "the range out of bounds"
 							  : "other bytes than written");
 	/* Check what the server says it found, not only its verdict. */
-	if (r.offset != offset || r.length != len || memcmp(r.digest, digest, sizeof(digest)))
+	if (r.offset != offset || r.length != len || memcmp(r.digest, sha, sizeof(sha)))
 		return fail(cl, -EBADMSG,
 			    "server's digest of the region differs from the bytes written");
 	return 0;
@@ -639,7 +648,9 @@ int srdma_client_idle(struct srdma_client *cl, unsigned ms)
 		if (now >= end)
 			return 0;
 		n = poll(&p, 1, (int)((end - now + 999999) / 1000000));
-		if (n < 0 && errno != EINTR)
+		if (n < 0 && errno == EINTR)
+			return fail(cl, -EINTR, "idle interrupted by a signal");
+		if (n < 0)
 			return fail(cl, -errno, "poll: %s", strerror(errno));
 		if (n > 0) {
 			ret = check_control(cl);
@@ -676,6 +687,7 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 	if (!cl)
 		return -ENOMEM;
 	cl->cfg = *cfg;
+	srdma_dp_init(&cl->dp, (enum srdma_dp_mode)cfg->dataplane);
 	arm_deadline(cl);
 
 	ret = setup_tls(cl);
@@ -690,11 +702,17 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 	memset(&f, 0, sizeof(f));
 	f.type = SRDMA_FRAME_HELLO;
 	f.u.hello.psn = cl->info.local_psn;
+	f.u.hello.features = cfg->dataplane == SRDMA_DP_AEAD ? SRDMA_FEAT_AEAD : 0;
 	ret = send_frame(cl, &f);
 	if (!ret)
 		ret = recv_frame(cl, &f, SRDMA_FRAME_HELLO);
 	if (ret)
 		goto err;
+	if ((f.u.hello.features & SRDMA_FEAT_AEAD) !=
+	    (cfg->dataplane == SRDMA_DP_AEAD ? SRDMA_FEAT_AEAD : 0)) {
+		ret = fail(cl, -ENOTSUP, "the server answered with another data-plane mode");
+		goto err;
+	}
 	cl->info.remote_psn = f.u.hello.psn;
 
 	ret = setup_rdma(cl);
@@ -717,6 +735,12 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 	if (ret)
 		goto err;
 	cl->remote = f.u.params;
+	ret = srdma_dp_derive(&cl->dp, cl->tls, 1, cl->ep->qp->qp_num, cl->remote.qpn,
+			      cl->info.local_psn, cl->info.remote_psn);
+	if (ret) {
+		fail(cl, ret, "%s", cl->dp.errmsg);
+		goto err;
+	}
 	ret = srdma_ep_connect(cl->ep, &cl->remote, cl->info.local_psn, cl->info.remote_psn,
 			       cl->errmsg, sizeof(cl->errmsg));
 	if (ret)
@@ -738,6 +762,8 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 	snprintf(cl->info.device, sizeof(cl->info.device), "%s", cl->dev->name);
 	cl->info.gid_index = cl->dev->gid_index;
 	cl->info.path_mtu = 128 << cl->ep->mtu;
+	cl->info.dataplane = cfg->dataplane;
+	cl->info.local_qpn = cl->ep->qp->qp_num;
 	*out = cl;
 	return 0;
 
@@ -753,6 +779,7 @@ void srdma_client_close(struct srdma_client *cl)
 	if (!cl)
 		return;
 	/* Reverse order of creation: QP and MRs and PD, CQ, device, then TLS. */
+	srdma_dp_cleanup(&cl->dp);
 	srdma_ep_destroy(cl->ep);
 	srdma_cq_destroy(cl->cq);
 	srdma_dev_close(cl->dev);

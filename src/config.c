@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <ini.h>
 
@@ -21,6 +22,7 @@ enum field_type {
 	FT_BOOL, /* int, 0 or 1 */
 	FT_TLS,	 /* enum srdma_tls_version */
 	FT_LOG,	 /* int holding an enum srdma_log_level */
+	FT_DP,	 /* int holding an enum srdma_dp_mode: "aead" or "plain" */
 };
 
 struct field {
@@ -78,6 +80,7 @@ static const struct field server_fields[] = {
     SRV("write_size", NULL, FT_UINT, write_size, 0, SRDMA_MAX_WRITE_LEN),
     SRV("recv_depth", NULL, FT_UINT, recv_depth, 1, SRDMA_MAX_RECV_DEPTH),
     SRV("log_level", NULL, FT_LOG, log_level, SRDMA_LOG_ERROR, SRDMA_LOG_DEBUG),
+    SRV("dataplane", NULL, FT_DP, dataplane, SRDMA_DP_PLAIN, SRDMA_DP_AEAD),
 };
 
 static const struct field client_fields[] = {
@@ -101,6 +104,7 @@ static const struct field client_fields[] = {
     CLI("json", FT_BOOL, json, 0, 1),
     CLI("timeout_ms", FT_UINT, timeout_ms, 100, 600000),
     CLI("log_level", FT_LOG, log_level, SRDMA_LOG_ERROR, SRDMA_LOG_DEBUG),
+    CLI("dataplane", FT_DP, dataplane, SRDMA_DP_PLAIN, SRDMA_DP_AEAD),
 };
 
 static const struct config_table server_table = {
@@ -303,6 +307,18 @@ static int parse_number(const struct field *f, const char *value, long *out, cha
 			return 0;
 		}
 		set_err(err, errlen, "%s: %s is not a supported TLS version (1.2 or 1.3)", f->key,
+			shown);
+		return -EINVAL;
+	case FT_DP:
+		if (!strcasecmp(value, "aead")) {
+			*out = SRDMA_DP_AEAD;
+			return 0;
+		}
+		if (!strcasecmp(value, "plain")) {
+			*out = SRDMA_DP_PLAIN;
+			return 0;
+		}
+		set_err(err, errlen, "%s: %s is not a data-plane mode (aead or plain)", f->key,
 			shown);
 		return -EINVAL;
 	case FT_LOG:
@@ -557,6 +573,7 @@ void srdma_server_config_defaults(struct srdma_server_config *c)
 	c->write_size = 65536;
 	c->recv_depth = 4;
 	c->log_level = SRDMA_LOG_INFO;
+	c->dataplane = SRDMA_DP_AEAD;
 }
 
 int srdma_server_config_set(struct srdma_server_config *c, const char *key, const char *value,
@@ -612,6 +629,7 @@ void srdma_client_config_defaults(struct srdma_client_config *c)
 	c->json = 0;
 	c->timeout_ms = 10000;
 	c->log_level = SRDMA_LOG_WARN;
+	c->dataplane = SRDMA_DP_AEAD;
 }
 
 int srdma_client_config_set(struct srdma_client_config *c, const char *key, const char *value,

@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 
 #include <srdma/crypto.h>
+#include <srdma/dataplane.h>
 #include <srdma/log.h>
 #include <srdma/msg.h>
 
@@ -58,6 +59,7 @@ int srdma__conn_create(struct srdma_worker *w, int fd, struct srdma_conn **out)
 		return ret;
 	}
 	srdma_chan_init(&c->chan, c->tls);
+	srdma_dp_init(&c->dp, (enum srdma_dp_mode)srv->cfg.dataplane);
 	*out = c;
 	return 0;
 }
@@ -80,6 +82,7 @@ static void free_conn(struct srdma_conn *c)
 	}
 	if (c->has_slot)
 		srdma_registry_release(w->srv->reg, c->slot);
+	srdma_dp_cleanup(&c->dp);
 	srdma_tls_destroy(c->tls);
 	c->tls = NULL;
 	free(c->send_free);
@@ -172,12 +175,10 @@ static int post_msg(struct srdma_conn *c, struct srdma_msg *m)
 		return -ENOBUFS;
 	}
 	slot = c->send_free[--c->send_free_len];
-	m->seq = c->tx_seq;
-	n = srdma_msg_encode(m, srdma_ep_send_slot(ep, slot), ep->slot_size);
+	n = srdma_dp_put(&c->dp, m, srdma_ep_send_slot(ep, slot), ep->slot_size);
 	if (n < 0) {
 		c->send_free[c->send_free_len++] = slot;
-		conn_fail(c, SRDMA_ERR_INTERNAL, "cannot encode %s: %s",
-			  srdma_msg_type_name(m->type), strerror((int)-n));
+		conn_fail(c, SRDMA_ERR_INTERNAL, "%s", c->dp.errmsg);
 		return (int)n;
 	}
 	ret = srdma_ep_post_send(ep, slot, (uint32_t)n);
@@ -186,7 +187,6 @@ static int post_msg(struct srdma_conn *c, struct srdma_msg *m)
 		conn_fail(c, SRDMA_ERR_RDMA, "cannot post a send: %s", strerror(-ret));
 		return ret;
 	}
-	c->tx_seq++;
 	return 0;
 }
 
@@ -199,6 +199,15 @@ static void on_hello(struct srdma_conn *c, const struct srdma_hello *h)
 	unsigned need, i;
 	int ret;
 
+	if (!!(h->features & SRDMA_FEAT_AEAD) != (srv->cfg.dataplane == SRDMA_DP_AEAD)) {
+		const char *ours = srv->cfg.dataplane == SRDMA_DP_AEAD ? "aead" : "plain";
+
+		conn_fail(c, SRDMA_ERR_FEATURE,
+			  "data-plane mode mismatch: this server uses %s, the client asked for %s "
+			  "(use --dataplane %s)",
+			  ours, h->features & SRDMA_FEAT_AEAD ? "aead" : "plain", ours);
+		return;
+	}
 	ret = srdma_registry_acquire(srv->reg, &c->slot);
 	if (ret == -EBUSY) {
 		srdma_info("client #%llu (%s): refused, server full (%u clients)",
@@ -242,7 +251,7 @@ static void on_hello(struct srdma_conn *c, const struct srdma_hello *h)
 	for (i = 0; i < c->ep->send_depth; i++)
 		c->send_free[c->send_free_len++] = c->ep->send_depth - 1 - i;
 
-	f.u.hello.features = 0;
+	f.u.hello.features = srv->cfg.dataplane == SRDMA_DP_AEAD ? SRDMA_FEAT_AEAD : 0;
 	f.u.hello.psn = c->local_psn;
 	srdma_debug("client #%llu: local PSN %06x, remote PSN %06x", (unsigned long long)c->id,
 		    c->local_psn, c->remote_psn);
@@ -266,6 +275,12 @@ static void on_params(struct srdma_conn *c, const struct srdma_params *p)
 		return;
 	}
 	c->remote = *p;
+	ret = srdma_dp_derive(&c->dp, c->tls, 0, p->qpn, c->ep->qp->qp_num, c->remote_psn,
+			      c->local_psn);
+	if (ret) {
+		conn_fail(c, SRDMA_ERR_INTERNAL, "%s", c->dp.errmsg);
+		return;
+	}
 	ret = srdma_ep_connect(c->ep, p, c->local_psn, c->remote_psn, err, sizeof(err));
 	if (ret) {
 		conn_fail(c, SRDMA_ERR_RDMA, "%s", err);
@@ -284,8 +299,10 @@ static void on_ready(struct srdma_conn *c)
 
 	c->state = SRDMA_CONN_ESTABLISHED;
 	c->deadline_ms = 0;
-	srdma_info("client #%llu (%s): connected (worker %u, RC QP ready, path MTU %d)",
-		   (unsigned long long)c->id, c->peer, c->w->id, 128 << c->ep->mtu);
+	srdma_info("client #%llu (%s): connected (worker %u, RC QP ready, path MTU %d, data plane "
+		   "%s)",
+		   (unsigned long long)c->id, c->peer, c->w->id, 128 << c->ep->mtu,
+		   c->dp.mode == SRDMA_DP_AEAD ? "sealed" : "plain");
 	n = snprintf(text, sizeof(text), "welcome to secure-rdma, client #%llu",
 		     (unsigned long long)c->id);
 	m.payload = (const uint8_t *)text;
@@ -387,8 +404,9 @@ void srdma__conn_on_timeout(struct srdma_conn *c)
 		  c->w->srv->cfg.handshake_timeout_ms);
 }
 
-static void on_write_done(struct srdma_conn *c, const struct srdma_write_done *d)
+static void on_write_done(struct srdma_conn *c, const struct srdma_msg *wd)
 {
+	const struct srdma_write_done *d = &wd->u.write_done;
 	struct srdma_msg m = {.type = SRDMA_MSG_WRITE_RESULT};
 	struct srdma_write_result *r = &m.u.write_result;
 	struct srdma_ep *ep = c->ep;
@@ -397,11 +415,18 @@ static void on_write_done(struct srdma_conn *c, const struct srdma_write_done *d
 	r->length = d->length;
 	if ((uint64_t)d->offset + d->length > ep->write_len) {
 		r->status = SRDMA_WRITE_RANGE;
-	} else if (srdma_crypto_sha256(ep->write_buf + d->offset, d->length, r->digest)) {
-		conn_fail(c, SRDMA_ERR_INTERNAL, "cannot hash the written region");
-		return;
 	} else {
-		r->status = memcmp(r->digest, d->digest, SRDMA_DIGEST_LEN) == 0
+		const uint8_t *bytes = ep->write_buf + d->offset;
+		uint8_t tag[SRDMA_DIGEST_LEN];
+
+		/* The tag stays here; the answer carries the SHA-256 of what we found. */
+		if (srdma_dp_write_tag(&c->dp, wd->seq, d->offset, bytes, d->length, tag) ||
+		    srdma_crypto_sha256(bytes, d->length, r->digest)) {
+			conn_fail(c, SRDMA_ERR_INTERNAL,
+				  "cannot compute the tag of the written region");
+			return;
+		}
+		r->status = srdma_crypto_memcmp(tag, d->digest, SRDMA_DIGEST_LEN) == 0
 				? SRDMA_WRITE_OK
 				: SRDMA_WRITE_MISMATCH;
 	}
@@ -426,7 +451,7 @@ static void on_msg(struct srdma_conn *c, const struct srdma_msg *m)
 		(void)post_msg(c, &reply);
 		break;
 	case SRDMA_MSG_WRITE_DONE:
-		on_write_done(c, &m->u.write_done);
+		on_write_done(c, m);
 		break;
 	case SRDMA_MSG_PING:
 		reply.type = SRDMA_MSG_PONG;
@@ -455,18 +480,13 @@ static void on_recv(struct srdma_conn *c, const struct ibv_wc *wc)
 		conn_fail(c, SRDMA_ERR_PROTOCOL, "message received before READY or after QUIT");
 		return;
 	}
-	ret = srdma_msg_decode(srdma_ep_recv_slot(c->ep, slot), wc->byte_len,
-			       c->w->srv->cfg.max_msg, &m);
+	ret = srdma_dp_get(&c->dp, srdma_ep_recv_slot(c->ep, slot), wc->byte_len,
+			   c->w->srv->cfg.max_msg, &m);
 	if (ret) {
-		conn_fail(c, SRDMA_ERR_PROTOCOL, "malformed message (%s)", strerror(-ret));
+		/* Nothing of a message that fails here reaches the code that acts on messages. */
+		conn_fail(c, SRDMA_ERR_PROTOCOL, "%s", c->dp.errmsg);
 		return;
 	}
-	if (m.seq != c->rx_seq) {
-		conn_fail(c, SRDMA_ERR_PROTOCOL, "message sequence error: expected %u, got %u",
-			  c->rx_seq, m.seq);
-		return;
-	}
-	c->rx_seq++;
 	c->msgs_in++;
 	on_msg(c, &m);
 	if (c->state == SRDMA_CONN_CLOSED)
@@ -482,7 +502,10 @@ void srdma__conn_on_wc(struct srdma_conn *c, const struct ibv_wc *wc)
 	if (wc->status != IBV_WC_SUCCESS) {
 		conn_fail(c, SRDMA_ERR_RDMA, "RDMA completion failed: %s%s",
 			  ibv_wc_status_str(wc->status),
-			  wc->status == IBV_WC_WR_FLUSH_ERR ? " (queue pair in error state)" : "");
+			  wc->status == IBV_WC_WR_FLUSH_ERR
+			      ? " (the queue pair entered the error state: a transport or remote "
+				"access error on this session)"
+			      : "");
 		return;
 	}
 	switch (SRDMA_WR_KIND(wc->wr_id)) {

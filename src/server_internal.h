@@ -10,6 +10,7 @@
 
 #include <srdma/chan.h>
 #include <srdma/config.h>
+#include <srdma/dataplane.h>
 #include <srdma/registry.h>
 #include <srdma/tls.h>
 #include <srdma/verbs.h>
@@ -95,10 +96,9 @@ struct srdma_conn {
 	struct srdma_ep *ep;
 	unsigned cq_share; /* CQ entries this connection holds of the worker's budget */
 	struct srdma_params remote;
-	uint64_t deadline_ms; /* set-up deadline; 0 once established */
-	uint32_t tx_seq;
-	uint32_t rx_seq;
-	unsigned *send_free; /* stack of free send slots */
+	uint64_t deadline_ms;	   /* set-up deadline; 0 once established */
+	struct srdma_dataplane dp; /* sequence numbers and, in aead mode, the session keys */
+	unsigned *send_free;	   /* stack of free send slots */
 	unsigned send_free_len;
 	int bye_sent;
 	uint64_t msgs_in;

@@ -26,6 +26,7 @@ struct srdma_client;
 struct srdma_client_info {
 	uint32_t local_psn;  /* secret: do not log or print unless asked to */
 	uint32_t remote_psn; /* secret */
+	uint32_t local_qpn;  /* secret */
 	uint64_t connect_us; /* from TCP connect to READY */
 	uint32_t server_max_msg;
 	uint32_t server_write_len;
@@ -33,7 +34,8 @@ struct srdma_client_info {
 	char welcome[SRDMA_MSG_TEXT_MAX + 1];
 	char device[64];
 	int gid_index;
-	int path_mtu; /* bytes */
+	int path_mtu;  /* bytes */
+	int dataplane; /* enum srdma_dp_mode */
 };
 
 /* Connect. Returns 0, or e.g. -EBUSY (server full), -EPROTONOSUPPORT (version refused),
@@ -64,7 +66,9 @@ int srdma_client_write_raw(struct srdma_client *cl, uint32_t len, uint64_t remot
 /* PING/PONG; *rtt_ns (may be NULL) gets the round trip. */
 int srdma_client_ping(struct srdma_client *cl, uint64_t *rtt_ns);
 
-/* Stay connected for ms milliseconds, watching the control channel. */
+/* Stay connected for ms milliseconds, watching the control channel. Returns -EINTR early if a
+ * signal with a handler installed without SA_RESTART interrupts the wait; the session stays
+ * usable (quit it). */
 int srdma_client_idle(struct srdma_client *cl, unsigned ms);
 
 /* QUIT, then wait for BYE. */

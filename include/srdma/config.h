@@ -25,6 +25,13 @@ enum srdma_tls_version {
 	SRDMA_TLS_1_3 = 13,
 };
 
+/* How data-plane messages travel: sealed with AES-256-GCM (keys from the TLS exporter), or in
+ * the clear (for comparison and tests). Both sides must agree; HELLO negotiates it. */
+enum srdma_dp_mode {
+	SRDMA_DP_PLAIN = 0,
+	SRDMA_DP_AEAD = 1,
+};
+
 struct srdma_server_config {
 	char bind[SRDMA_NAME_MAX];	/* "bind": listen address, default "0.0.0.0" */
 	uint16_t port;			/* "port": TCP port, default 4433 */
@@ -46,6 +53,7 @@ struct srdma_server_config {
 	unsigned recv_depth; /* "recv_depth": receives posted per client, 1..SRDMA_MAX_RECV_DEPTH,
 				default 4 */
 	int log_level;	     /* "log_level": error|warn|info|debug, default info */
+	int dataplane;	     /* "dataplane": enum srdma_dp_mode, "aead" (default) or "plain" */
 };
 
 struct srdma_client_config {
@@ -71,6 +79,7 @@ struct srdma_client_config {
 	unsigned timeout_ms; /* "timeout_ms": connect/handshake/reply deadline, 100..600000, default
 				10000 */
 	int log_level;	     /* "log_level": default warn */
+	int dataplane;	     /* "dataplane": "aead" (default) or "plain"; must match the server */
 };
 
 void srdma_server_config_defaults(struct srdma_server_config *c);

@@ -12,4 +12,34 @@ int srdma_crypto_random(void *buf, size_t n);
 /* SHA-256 of buf[0..n) into out[32]. Returns 0 or -EIO. */
 int srdma_crypto_sha256(const void *buf, size_t n, uint8_t out[32]);
 
+/* AES-256-GCM with a fixed key and a per-message nonce: the 12-byte IV XOR the 64-bit
+ * sequence number (big-endian, in the last 8 bytes), as TLS 1.3 builds its nonces. A context
+ * either seals or opens, never both; one thread at a time. A sequence number must never be
+ * used twice with one key: callers derive it from a per-direction message counter. */
+#define SRDMA_AEAD_KEY_LEN 32
+#define SRDMA_AEAD_IV_LEN  12
+#define SRDMA_AEAD_TAG_LEN 16
+
+struct srdma_aead;
+
+int srdma_aead_create(const uint8_t key[SRDMA_AEAD_KEY_LEN], const uint8_t iv[SRDMA_AEAD_IV_LEN],
+		      int seal, struct srdma_aead **out);
+void srdma_aead_destroy(struct srdma_aead *a);
+
+/* Encrypt buf[0..len) in place, authenticating aad too; the tag goes to tag. 0 or -EIO. */
+int srdma_aead_seal(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, size_t aad_len,
+		    uint8_t *buf, size_t len, uint8_t tag[SRDMA_AEAD_TAG_LEN]);
+
+/* Check tag and decrypt buf[0..len) in place: 0, or -EBADMSG if anything (aad, ciphertext,
+ * tag, sequence number) differs from what was sealed; buf is then garbage. */
+int srdma_aead_open(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, size_t aad_len,
+		    uint8_t *buf, size_t len, const uint8_t tag[SRDMA_AEAD_TAG_LEN]);
+
+/* GMAC: the tag of aad followed by data (nothing encrypted), with a sealing context. */
+int srdma_aead_mac(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, size_t aad_len,
+		   const uint8_t *data, size_t len, uint8_t tag[SRDMA_AEAD_TAG_LEN]);
+
+/* Constant-time comparison: 0 if equal. */
+int srdma_crypto_memcmp(const void *a, const void *b, size_t n);
+
 #endif

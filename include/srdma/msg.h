@@ -9,9 +9,12 @@
  * any loss, duplicate or reorder is detected. Payloads by type:
  *   WELCOME      : printable text, 0..SRDMA_MSG_TEXT_MAX bytes
  *   DATA, ECHO   : opaque bytes, 0..max_msg
- *   WRITE_DONE   (40 bytes): u32 offset | u32 length | u8 sha256[32] of the bytes written
+ *   WRITE_DONE   (40 bytes): u32 offset | u32 length | u8 tag[32] of the bytes written
+ *                            (srdma_dp_write_tag: SHA-256 in plain mode, GMAC in aead mode)
  *   WRITE_RESULT (44 bytes): u32 status (enum srdma_write_status) | u32 offset | u32 length
  *                            | u8 sha256[32] of the bytes the receiver found
+ * flags: 0 once decoded; on the wire bit 0 (SRDMA_MSG_F_SEALED, dataplane.h) marks a sealed
+ * message, removed when it is opened.
  *   PING, PONG   (8 bytes): u64 opaque token, echoed
  *   QUIT, BYE    : empty
  */

@@ -1,0 +1,76 @@
+/* One session's data-plane state, shared by the client and the server side: the per-direction
+ * message sequence numbers and, in aead mode, the AES-256-GCM keys.
+ *
+ * Keys come from the TLS session (srdma_tls_export, label SRDMA_DP_LABEL) with a context that
+ * binds both QPNs and both PSNs, so a key belongs to exactly one RC connection. Messages are
+ * sealed with the header as additional data and the nonce made from the sender's sequence
+ * number; the receiver opens with the sequence number it expects, so a forged, altered,
+ * replayed or reordered message fails to open and is never decoded. An RDMA-written region is
+ * authenticated by a tag (GMAC under a third key, nonce from the WRITE_DONE's sequence number)
+ * over its offset, length and bytes; in plain mode the tag is the SHA-256 of the bytes. Only
+ * the client computes and sends a write tag (in its sealed WRITE_DONE); the server recomputes
+ * it to compare and answers with the SHA-256 of what it found, so no tag nonce ever covers two
+ * different byte strings on the wire. One thread at a time per session. Any error from
+ * srdma_dp_get ends the session: close it. */
+#ifndef SRDMA_DATAPLANE_H
+#define SRDMA_DATAPLANE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <srdma/config.h>
+#include <srdma/crypto.h>
+#include <srdma/msg.h>
+#include <srdma/tls.h>
+
+#define SRDMA_DP_LABEL "EXPORTER-secure-rdma-dataplane-v1"
+/* Exporter output: c2s key+IV, s2c key+IV, write-tag key+IV. */
+#define SRDMA_DP_KEY_MATERIAL (3 * (SRDMA_AEAD_KEY_LEN + SRDMA_AEAD_IV_LEN))
+/* Header flag of a sealed message: a tag follows the (encrypted) payload. */
+#define SRDMA_MSG_F_SEALED 0x01u
+
+struct srdma_dataplane {
+	enum srdma_dp_mode mode;
+	uint32_t tx_seq; /* sequence number of our next message */
+	uint32_t rx_seq; /* sequence number we expect next */
+	struct srdma_aead *tx;
+	struct srdma_aead *rx;
+	struct srdma_aead *wtag;
+	char errmsg[128];
+};
+
+void srdma_dp_init(struct srdma_dataplane *dp, enum srdma_dp_mode mode);
+/* Frees the keys; accepts a dp never given keys. */
+void srdma_dp_cleanup(struct srdma_dataplane *dp);
+
+/* Derive the keys (aead mode; plain: nothing to do). 0, -EPROTO (exporter) or -EIO. */
+int srdma_dp_derive(struct srdma_dataplane *dp, struct srdma_tls *tls, int is_client,
+		    uint32_t client_qpn, uint32_t server_qpn, uint32_t client_psn,
+		    uint32_t server_psn);
+
+/* Install keys from SRDMA_DP_KEY_MATERIAL bytes (what srdma_dp_derive does after exporting);
+ * for tests. */
+int srdma_dp_set_keys(struct srdma_dataplane *dp, int is_client,
+		      const uint8_t material[SRDMA_DP_KEY_MATERIAL]);
+
+/* Encode m as our next message into buf (cap bytes) and seal it in aead mode. Returns the
+ * number of bytes to send, or a negative errno (-ENOBUFS, -EINVAL (also: aead mode before keys
+ * were set), -EOVERFLOW when the sequence space is used up, -EIO). Advances tx_seq on success. */
+ssize_t srdma_dp_put(struct srdma_dataplane *dp, struct srdma_msg *m, uint8_t *buf, size_t cap);
+
+/* Check, open (in place) and decode the len bytes received in buf: 0 and *m (pointing into buf).
+ * Errors, with the reason in dp->errmsg: -EBADMSG for a message that fails authentication (in
+ * aead mode that includes every lost, duplicated, replayed or reordered message: the nonce no
+ * longer matches) or is malformed; -EPROTO for a sequence error that authentication did not
+ * catch (plain mode); -EINVAL in aead mode before keys were set. After an error buf holds
+ * unauthenticated bytes and *m is undefined; rx_seq advances on success only. */
+int srdma_dp_get(struct srdma_dataplane *dp, uint8_t *buf, size_t len, uint32_t max_payload,
+		 struct srdma_msg *m);
+
+/* The tag of a written region, for WRITE_DONE / WRITE_RESULT: aead: the 16-byte GMAC in
+ * out[0..16) and zeros after; plain: SHA-256. seq is the WRITE_DONE's sequence number. */
+int srdma_dp_write_tag(struct srdma_dataplane *dp, uint32_t seq, uint32_t offset,
+		       const uint8_t *bytes, uint32_t len, uint8_t out[SRDMA_DIGEST_LEN]);
+
+#endif

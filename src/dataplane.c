@@ -1,0 +1,173 @@
+/* Data-plane sequencing and sealing for one session. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <srdma/dataplane.h>
+#include <srdma/wire.h>
+
+#include "byteorder.h"
+
+#define FLAGS_OFFSET 3 /* the header's flags byte */
+
+void srdma_dp_init(struct srdma_dataplane *dp, enum srdma_dp_mode mode)
+{
+	memset(dp, 0, sizeof(*dp));
+	dp->mode = mode;
+}
+
+void srdma_dp_cleanup(struct srdma_dataplane *dp)
+{
+	srdma_aead_destroy(dp->tx);
+	srdma_aead_destroy(dp->rx);
+	srdma_aead_destroy(dp->wtag);
+	dp->tx = dp->rx = dp->wtag = NULL;
+}
+
+int srdma_dp_set_keys(struct srdma_dataplane *dp, int is_client,
+		      const uint8_t material[SRDMA_DP_KEY_MATERIAL])
+{
+	const size_t part = SRDMA_AEAD_KEY_LEN + SRDMA_AEAD_IV_LEN;
+	const uint8_t *c2s = material, *s2c = material + part, *wr = material + 2 * part;
+	const uint8_t *mine = is_client ? c2s : s2c, *theirs = is_client ? s2c : c2s;
+	int ret;
+
+	srdma_dp_cleanup(dp);
+	ret = srdma_aead_create(mine, mine + SRDMA_AEAD_KEY_LEN, 1, &dp->tx);
+	if (!ret)
+		ret = srdma_aead_create(theirs, theirs + SRDMA_AEAD_KEY_LEN, 0, &dp->rx);
+	if (!ret)
+		ret = srdma_aead_create(wr, wr + SRDMA_AEAD_KEY_LEN, 1, &dp->wtag);
+	if (ret)
+		srdma_dp_cleanup(dp);
+	return ret;
+}
+
+int srdma_dp_derive(struct srdma_dataplane *dp, struct srdma_tls *tls, int is_client,
+		    uint32_t client_qpn, uint32_t server_qpn, uint32_t client_psn,
+		    uint32_t server_psn)
+{
+	uint8_t context[16], material[SRDMA_DP_KEY_MATERIAL];
+	int ret;
+
+	if (dp->mode != SRDMA_DP_AEAD)
+		return 0;
+	srdma__put_u32(context, client_qpn);
+	srdma__put_u32(context + 4, server_qpn);
+	srdma__put_u32(context + 8, client_psn);
+	srdma__put_u32(context + 12, server_psn);
+	ret = srdma_tls_export(tls, SRDMA_DP_LABEL, context, sizeof(context), material,
+			       sizeof(material));
+	if (ret) {
+		snprintf(dp->errmsg, sizeof(dp->errmsg), "cannot derive data-plane keys: %s",
+			 srdma_tls_errmsg(tls));
+		return ret;
+	}
+	ret = srdma_dp_set_keys(dp, is_client, material);
+	explicit_bzero(material, sizeof(material));
+	if (ret)
+		snprintf(dp->errmsg, sizeof(dp->errmsg), "cannot set up data-plane keys");
+	return ret;
+}
+
+static int keys_missing(struct srdma_dataplane *dp)
+{
+	if (dp->mode != SRDMA_DP_AEAD || (dp->tx && dp->rx && dp->wtag))
+		return 0;
+	snprintf(dp->errmsg, sizeof(dp->errmsg), "data-plane keys not derived yet");
+	return 1;
+}
+
+ssize_t srdma_dp_put(struct srdma_dataplane *dp, struct srdma_msg *m, uint8_t *buf, size_t cap)
+{
+	ssize_t n;
+	int ret;
+
+	if (keys_missing(dp))
+		return -EINVAL;
+	if (dp->tx_seq == UINT32_MAX) {
+		snprintf(dp->errmsg, sizeof(dp->errmsg), "message sequence space used up");
+		return -EOVERFLOW;
+	}
+	m->seq = dp->tx_seq;
+	n = srdma_msg_encode(m, buf, cap);
+	if (n < 0) {
+		snprintf(dp->errmsg, sizeof(dp->errmsg), "cannot encode %s: %s",
+			 srdma_msg_type_name(m->type), strerror((int)-n));
+		return n;
+	}
+	if (dp->mode == SRDMA_DP_AEAD) {
+		if ((size_t)n + SRDMA_AEAD_TAG_LEN > cap) {
+			snprintf(dp->errmsg, sizeof(dp->errmsg), "no room for the tag");
+			return -ENOBUFS;
+		}
+		buf[FLAGS_OFFSET] = SRDMA_MSG_F_SEALED;
+		ret = srdma_aead_seal(dp->tx, dp->tx_seq, buf, SRDMA_MSG_HDR_LEN,
+				      buf + SRDMA_MSG_HDR_LEN, (size_t)n - SRDMA_MSG_HDR_LEN,
+				      buf + n);
+		if (ret) {
+			snprintf(dp->errmsg, sizeof(dp->errmsg), "cannot seal a message");
+			return ret;
+		}
+		n += SRDMA_AEAD_TAG_LEN;
+	}
+	dp->tx_seq++;
+	return n;
+}
+
+int srdma_dp_get(struct srdma_dataplane *dp, uint8_t *buf, size_t len, uint32_t max_payload,
+		 struct srdma_msg *m)
+{
+	int ret;
+
+	if (keys_missing(dp))
+		return -EINVAL;
+	if (dp->mode == SRDMA_DP_AEAD) {
+		if (len < SRDMA_MSG_HDR_LEN + SRDMA_AEAD_TAG_LEN ||
+		    buf[FLAGS_OFFSET] != SRDMA_MSG_F_SEALED) {
+			snprintf(dp->errmsg, sizeof(dp->errmsg),
+				 "unsealed or truncated message in aead mode");
+			return -EBADMSG;
+		}
+		len -= SRDMA_AEAD_TAG_LEN;
+		ret = srdma_aead_open(dp->rx, dp->rx_seq, buf, SRDMA_MSG_HDR_LEN,
+				      buf + SRDMA_MSG_HDR_LEN, len - SRDMA_MSG_HDR_LEN, buf + len);
+		if (ret) {
+			snprintf(dp->errmsg, sizeof(dp->errmsg),
+				 "message %u failed authentication (forged, altered, replayed or "
+				 "reordered)",
+				 dp->rx_seq);
+			return -EBADMSG;
+		}
+		buf[FLAGS_OFFSET] = 0;
+	}
+	ret = srdma_msg_decode(buf, len, max_payload, m);
+	if (ret) {
+		snprintf(dp->errmsg, sizeof(dp->errmsg), "malformed message (%s)", strerror(-ret));
+		return -EBADMSG;
+	}
+	if (m->seq != dp->rx_seq) {
+		snprintf(dp->errmsg, sizeof(dp->errmsg),
+			 "message sequence error: expected %u, got %u (lost, duplicated or "
+			 "reordered)",
+			 dp->rx_seq, m->seq);
+		return -EPROTO;
+	}
+	dp->rx_seq++;
+	return 0;
+}
+
+int srdma_dp_write_tag(struct srdma_dataplane *dp, uint32_t seq, uint32_t offset,
+		       const uint8_t *bytes, uint32_t len, uint8_t out[SRDMA_DIGEST_LEN])
+{
+	uint8_t aad[8];
+
+	if (dp->mode != SRDMA_DP_AEAD)
+		return srdma_crypto_sha256(bytes, len, out);
+	if (keys_missing(dp))
+		return -EINVAL;
+	srdma__put_u32(aad, offset);
+	srdma__put_u32(aad + 4, len);
+	memset(out, 0, SRDMA_DIGEST_LEN);
+	return srdma_aead_mac(dp->wtag, seq, aad, sizeof(aad), bytes, len, out);
+}

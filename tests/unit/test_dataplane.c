@@ -1,0 +1,825 @@
+/* Unit tests for data-plane sequencing and sealing (src/dataplane.c) and the AES-256-GCM
+ * primitive under it (srdma_aead_* in src/crypto.c). A client-side and a server-side
+ * struct srdma_dataplane are given the same key material, as srdma_dp_derive would give them
+ * from one TLS session, and messages travel between them through a copy, as over the wire. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "srdma/crypto.h"
+#include "srdma/dataplane.h"
+#include "srdma/msg.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define BUF_CAP	     8192u /* room for the largest message here (DATA 4096) and its tag */
+#define MAX_PAYLOAD  4096u
+#define KEY_PART     (SRDMA_AEAD_KEY_LEN + SRDMA_AEAD_IV_LEN)
+
+/* 64 printable bytes (WELCOME accepts them) that no ciphertext should ever show. */
+static const char pattern[] = "secure-rdma-plaintext-marker:0123456789abcdefghijklmnopqrstuvwxy";
+_Static_assert(sizeof(pattern) == 65, "the pattern is 64 bytes");
+
+struct pair {
+	struct srdma_dataplane client;
+	struct srdma_dataplane server;
+};
+
+static void fill_material(uint8_t material[SRDMA_DP_KEY_MATERIAL], uint8_t salt)
+{
+	for (size_t i = 0; i < SRDMA_DP_KEY_MATERIAL; i++)
+		material[i] = (uint8_t)(i * 7u + 3u + salt);
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void hex_to_bytes(const char *hex, uint8_t *out, size_t n)
+{
+	assert_int_equal(strlen(hex), 2 * n);
+	for (size_t i = 0; i < n; i++) {
+		char byte[3] = {hex[2 * i], hex[2 * i + 1], 0};
+
+		out[i] = (uint8_t)strtoul(byte, NULL, 16);
+	}
+}
+
+static void pair_key(struct pair *p, enum srdma_dp_mode mode, uint8_t salt)
+{
+	uint8_t material[SRDMA_DP_KEY_MATERIAL];
+
+	fill_material(material, salt);
+	srdma_dp_init(&p->client, mode);
+	srdma_dp_init(&p->server, mode);
+	assert_int_equal(srdma_dp_set_keys(&p->client, 1, material), 0);
+	assert_int_equal(srdma_dp_set_keys(&p->server, 0, material), 0);
+}
+
+static int setup_aead(void **state)
+{
+	struct pair *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -1;
+	pair_key(p, SRDMA_DP_AEAD, 0);
+	*state = p;
+	return 0;
+}
+
+/* Plain mode needs no keys (srdma_dp_derive installs none). */
+static int setup_plain(void **state)
+{
+	struct pair *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -1;
+	srdma_dp_init(&p->client, SRDMA_DP_PLAIN);
+	srdma_dp_init(&p->server, SRDMA_DP_PLAIN);
+	*state = p;
+	return 0;
+}
+
+static int teardown_pair(void **state)
+{
+	struct pair *p = *state;
+
+	srdma_dp_cleanup(&p->client);
+	srdma_dp_cleanup(&p->server);
+	free(p);
+	return 0;
+}
+
+/* A message of each kind, its payload taken from (or built around) the pattern. */
+struct msg_case {
+	enum srdma_msg_type type;
+	uint32_t len; /* WELCOME, DATA, ECHO */
+};
+
+static const struct msg_case all_cases[] = {
+    {SRDMA_MSG_WELCOME, 64},   {SRDMA_MSG_DATA, 0},	    {SRDMA_MSG_DATA, 1},
+    {SRDMA_MSG_DATA, 100},     {SRDMA_MSG_DATA, 4096},	    {SRDMA_MSG_ECHO, 100},
+    {SRDMA_MSG_WRITE_DONE, 0}, {SRDMA_MSG_WRITE_RESULT, 0}, {SRDMA_MSG_PING, 0},
+    {SRDMA_MSG_PONG, 0},       {SRDMA_MSG_QUIT, 0},	    {SRDMA_MSG_BYE, 0},
+};
+
+static void make_msg(const struct msg_case *c, uint8_t *storage, struct srdma_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = c->type;
+	for (uint32_t i = 0; i < c->len; i++)
+		storage[i] = (uint8_t)pattern[i % 64];
+	switch (c->type) {
+	case SRDMA_MSG_WELCOME:
+	case SRDMA_MSG_DATA:
+	case SRDMA_MSG_ECHO:
+		m->payload = storage;
+		m->len = c->len;
+		break;
+	case SRDMA_MSG_WRITE_DONE:
+		m->u.write_done.offset = 0x01020304u;
+		m->u.write_done.length = 4096;
+		memcpy(m->u.write_done.digest, pattern, SRDMA_DIGEST_LEN);
+		break;
+	case SRDMA_MSG_WRITE_RESULT:
+		m->u.write_result.status = SRDMA_WRITE_MISMATCH;
+		m->u.write_result.offset = 0x0a0b0c0du;
+		m->u.write_result.length = 77;
+		memcpy(m->u.write_result.digest, pattern + 32, SRDMA_DIGEST_LEN);
+		break;
+	case SRDMA_MSG_PING:
+		m->u.token = 0x0123456789abcdefull;
+		break;
+	case SRDMA_MSG_PONG:
+		m->u.token = 0xfedcba9876543210ull;
+		break;
+	case SRDMA_MSG_QUIT:
+	case SRDMA_MSG_BYE:
+		break;
+	}
+}
+
+static void assert_msg_equal(const struct srdma_msg *got, const struct srdma_msg *want)
+{
+	assert_int_equal(got->type, want->type);
+	assert_int_equal(got->seq, want->seq);
+	switch (want->type) {
+	case SRDMA_MSG_WELCOME:
+	case SRDMA_MSG_DATA:
+	case SRDMA_MSG_ECHO:
+		assert_int_equal(got->len, want->len);
+		if (want->len)
+			assert_memory_equal(got->payload, want->payload, want->len);
+		break;
+	case SRDMA_MSG_WRITE_DONE:
+		assert_int_equal(got->u.write_done.offset, want->u.write_done.offset);
+		assert_int_equal(got->u.write_done.length, want->u.write_done.length);
+		assert_memory_equal(got->u.write_done.digest, want->u.write_done.digest,
+				    SRDMA_DIGEST_LEN);
+		break;
+	case SRDMA_MSG_WRITE_RESULT:
+		assert_int_equal(got->u.write_result.status, want->u.write_result.status);
+		assert_int_equal(got->u.write_result.offset, want->u.write_result.offset);
+		assert_int_equal(got->u.write_result.length, want->u.write_result.length);
+		assert_memory_equal(got->u.write_result.digest, want->u.write_result.digest,
+				    SRDMA_DIGEST_LEN);
+		break;
+	case SRDMA_MSG_PING:
+	case SRDMA_MSG_PONG:
+		assert_true(got->u.token == want->u.token);
+		break;
+	case SRDMA_MSG_QUIT:
+	case SRDMA_MSG_BYE:
+		assert_int_equal(got->len, 0);
+		break;
+	}
+}
+
+/* Put one message of each kind from tx and get it at rx, checking what travels. */
+static void round_trip_all(struct srdma_dataplane *tx, struct srdma_dataplane *rx, int sealed)
+{
+	static uint8_t storage[MAX_PAYLOAD], wire[BUF_CAP], plain[BUF_CAP], rxbuf[BUF_CAP];
+	uint32_t seq0 = tx->tx_seq;
+
+	assert_int_equal(rx->rx_seq, seq0);
+	for (size_t i = 0; i < ARRAY_LEN(all_cases); i++) {
+		struct srdma_msg m, got;
+		ssize_t n, plain_n;
+		size_t plen;
+
+		make_msg(&all_cases[i], storage, &m);
+		n = srdma_dp_put(tx, &m, wire, sizeof(wire));
+		assert_true(n > 0);
+		assert_int_equal(m.seq, seq0 + i);
+		assert_int_equal(tx->tx_seq, seq0 + i + 1);
+
+		/* What the codec alone makes of the same message: the plaintext. */
+		plain_n = srdma_msg_encode(&m, plain, sizeof(plain));
+		assert_true(plain_n >= (ssize_t)SRDMA_MSG_HDR_LEN);
+		plen = (size_t)plain_n - SRDMA_MSG_HDR_LEN;
+		if (sealed) {
+			assert_int_equal(n, plain_n + SRDMA_AEAD_TAG_LEN);
+			/* The header travels in clear (authenticated as additional data) with
+			 * only the sealed flag set; the payload must not. */
+			assert_int_equal(wire[3], SRDMA_MSG_F_SEALED);
+			plain[3] = SRDMA_MSG_F_SEALED;
+			assert_memory_equal(wire, plain, SRDMA_MSG_HDR_LEN);
+			if (plen >= 8)
+				assert_null(
+				    memmem(wire, (size_t)n, plain + SRDMA_MSG_HDR_LEN, plen));
+			if (plen >= 64)
+				assert_null(memmem(wire, (size_t)n, pattern, 64));
+		} else {
+			assert_int_equal(n, plain_n);
+			assert_memory_equal(wire, plain, (size_t)n);
+		}
+
+		memcpy(rxbuf, wire, (size_t)n);
+		assert_int_equal(srdma_dp_get(rx, rxbuf, (size_t)n, MAX_PAYLOAD, &got), 0);
+		assert_int_equal(rx->rx_seq, seq0 + i + 1);
+		/* Opened in place: the payload points into the receive buffer. */
+		assert_ptr_equal(got.payload, rxbuf + SRDMA_MSG_HDR_LEN);
+		assert_msg_equal(&got, &m);
+	}
+}
+
+static void test_aead_round_trip(void **state)
+{
+	struct pair *p = *state;
+
+	round_trip_all(&p->client, &p->server, 1);
+	round_trip_all(&p->server, &p->client, 1);
+	/* And on: each direction keeps its own counters. */
+	round_trip_all(&p->client, &p->server, 1);
+	assert_int_equal(p->client.tx_seq, 2 * ARRAY_LEN(all_cases));
+	assert_int_equal(p->client.rx_seq, ARRAY_LEN(all_cases));
+}
+
+static void test_plain_round_trip(void **state)
+{
+	struct pair *p = *state;
+
+	round_trip_all(&p->client, &p->server, 0);
+	round_trip_all(&p->server, &p->client, 0);
+}
+
+/* Seal one message from tx into out; returns its length. */
+static size_t seal_one(struct srdma_dataplane *tx, const struct msg_case *c, uint8_t *out)
+{
+	uint8_t storage[MAX_PAYLOAD];
+	struct srdma_msg m;
+	ssize_t n;
+
+	make_msg(c, storage, &m);
+	n = srdma_dp_put(tx, &m, out, BUF_CAP);
+	assert_true(n > 0);
+	return (size_t)n;
+}
+
+/* The contract: a message that fails authentication is refused with -EBADMSG and rx_seq does
+ * not advance. The dataplane itself does not latch the failure (tearing the session down is
+ * the caller's decision), so the genuine message, delivered afterwards, must still open; that
+ * is asserted here so that an attacker's garbage cannot desynchronise the receiver either. */
+static void test_tamper_every_bit(void **state)
+{
+	static const struct msg_case small[] = {
+	    {SRDMA_MSG_PING, 0},  /* header, 8-byte payload, tag */
+	    {SRDMA_MSG_DATA, 17}, /* a payload that is not a whole AES block */
+	    {SRDMA_MSG_QUIT, 0},  /* header and tag only */
+	};
+	struct pair *p = *state;
+
+	for (size_t k = 0; k < ARRAY_LEN(small); k++) {
+		uint8_t sealed[BUF_CAP], rxbuf[BUF_CAP], storage[MAX_PAYLOAD];
+		struct srdma_msg want, got;
+		size_t n = seal_one(&p->client, &small[k], sealed);
+		uint32_t seq = p->server.rx_seq;
+
+		for (size_t bit = 0; bit < 8 * n; bit++) {
+			memcpy(rxbuf, sealed, n);
+			rxbuf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			assert_int_equal(srdma_dp_get(&p->server, rxbuf, n, MAX_PAYLOAD, &got),
+					 -EBADMSG);
+			assert_int_equal(p->server.rx_seq, seq);
+			assert_true(p->server.errmsg[0] != '\0');
+		}
+		memcpy(rxbuf, sealed, n);
+		assert_int_equal(srdma_dp_get(&p->server, rxbuf, n, MAX_PAYLOAD, &got), 0);
+		make_msg(&small[k], storage, &want);
+		want.seq = seq;
+		assert_msg_equal(&got, &want);
+		assert_int_equal(p->server.rx_seq, seq + 1);
+	}
+}
+
+/* Cutting or extending a sealed message moves where the tag is read from: refused. */
+static void test_truncated_or_extended(void **state)
+{
+	static const struct msg_case ping = {SRDMA_MSG_PING, 0};
+	struct pair *p = *state;
+	uint8_t sealed[BUF_CAP], rxbuf[BUF_CAP];
+	struct srdma_msg got;
+	size_t n = seal_one(&p->client, &ping, sealed);
+
+	for (size_t len = 0; len < n; len++) {
+		memcpy(rxbuf, sealed, n);
+		assert_int_equal(srdma_dp_get(&p->server, rxbuf, len, MAX_PAYLOAD, &got), -EBADMSG);
+	}
+	memcpy(rxbuf, sealed, n);
+	rxbuf[n] = 0;
+	assert_int_equal(srdma_dp_get(&p->server, rxbuf, n + 1, MAX_PAYLOAD, &got), -EBADMSG);
+	assert_int_equal(p->server.rx_seq, 0);
+	memcpy(rxbuf, sealed, n);
+	assert_int_equal(srdma_dp_get(&p->server, rxbuf, n, MAX_PAYLOAD, &got), 0);
+}
+
+/* Deliver a copy of msg (the wire keeps the original). */
+static int deliver(struct srdma_dataplane *rx, const uint8_t *msg, size_t n)
+{
+	uint8_t rxbuf[BUF_CAP];
+	struct srdma_msg got;
+
+	memcpy(rxbuf, msg, n);
+	return srdma_dp_get(rx, rxbuf, n, MAX_PAYLOAD, &got);
+}
+
+/* In aead mode a replayed, reordered or missing message is caught by the nonce (the receiver
+ * opens with the sequence number it expects), so it fails authentication: -EBADMSG. */
+static void test_aead_replay(void **state)
+{
+	static const struct msg_case c = {SRDMA_MSG_DATA, 100};
+	struct pair *p = *state;
+	uint8_t m0[BUF_CAP], m1[BUF_CAP];
+	size_t n0 = seal_one(&p->client, &c, m0), n1 = seal_one(&p->client, &c, m1);
+
+	assert_int_equal(deliver(&p->server, m0, n0), 0);
+	assert_int_equal(deliver(&p->server, m0, n0), -EBADMSG);
+	assert_int_equal(p->server.rx_seq, 1);
+	assert_int_equal(deliver(&p->server, m1, n1), 0);
+	assert_int_equal(deliver(&p->server, m1, n1), -EBADMSG);
+	assert_int_equal(deliver(&p->server, m0, n0), -EBADMSG);
+	assert_int_equal(p->server.rx_seq, 2);
+}
+
+static void test_aead_reorder(void **state)
+{
+	static const struct msg_case c = {SRDMA_MSG_PING, 0};
+	struct pair *p = *state;
+	uint8_t m0[BUF_CAP], m1[BUF_CAP];
+	size_t n0 = seal_one(&p->client, &c, m0), n1 = seal_one(&p->client, &c, m1);
+
+	assert_int_equal(deliver(&p->server, m1, n1), -EBADMSG);
+	assert_int_equal(p->server.rx_seq, 0);
+	/* The refusal did not disturb the receiver: in order, both open. */
+	assert_int_equal(deliver(&p->server, m0, n0), 0);
+	assert_int_equal(deliver(&p->server, m1, n1), 0);
+}
+
+static void test_aead_loss(void **state)
+{
+	static const struct msg_case c = {SRDMA_MSG_ECHO, 1};
+	struct pair *p = *state;
+	uint8_t m0[BUF_CAP], m1[BUF_CAP], m2[BUF_CAP];
+	size_t n1, n2;
+
+	(void)seal_one(&p->client, &c, m0); /* lost */
+	n1 = seal_one(&p->client, &c, m1);
+	n2 = seal_one(&p->client, &c, m2);
+	assert_int_equal(deliver(&p->server, m1, n1), -EBADMSG);
+	/* Nothing after a loss opens either: the receiver still waits for message 0. */
+	assert_int_equal(deliver(&p->server, m2, n2), -EBADMSG);
+	assert_int_equal(p->server.rx_seq, 0);
+}
+
+/* A key holder that seals under nonce 0 but writes another sequence number in the header gets
+ * past authentication and is then caught by the header check (-EPROTO). Also: a sealed message
+ * whose plaintext breaks the codec's rules opens and is refused as malformed. */
+static size_t seal_raw(uint8_t salt, int from_client, enum srdma_msg_type type, uint32_t hdr_seq,
+		       uint64_t nonce_seq, const uint8_t *payload, uint32_t plen, uint8_t *out)
+{
+	uint8_t material[SRDMA_DP_KEY_MATERIAL];
+	const uint8_t *part;
+	struct srdma_aead *a;
+
+	fill_material(material, salt);
+	part = material + (from_client ? 0 : KEY_PART);
+	assert_int_equal(srdma_aead_create(part, part + SRDMA_AEAD_KEY_LEN, 1, &a), 0);
+	srdma_msg_put_hdr(out, type, hdr_seq, plen);
+	out[3] = SRDMA_MSG_F_SEALED;
+	if (plen)
+		memcpy(out + SRDMA_MSG_HDR_LEN, payload, plen);
+	assert_int_equal(srdma_aead_seal(a, nonce_seq, out, SRDMA_MSG_HDR_LEN,
+					 out + SRDMA_MSG_HDR_LEN, plen,
+					 out + SRDMA_MSG_HDR_LEN + plen),
+			 0);
+	srdma_aead_destroy(a);
+	return SRDMA_MSG_HDR_LEN + plen + SRDMA_AEAD_TAG_LEN;
+}
+
+static void test_aead_authentic_but_wrong(void **state)
+{
+	struct pair *p = *state;
+	uint8_t msg[BUF_CAP], payload[128];
+	size_t n;
+
+	memset(payload, 'a', sizeof(payload));
+	/* Control: built by hand exactly as srdma_dp_put builds it, it opens. */
+	n = seal_raw(0, 1, SRDMA_MSG_DATA, 0, 0, payload, 10, msg);
+	assert_int_equal(deliver(&p->server, msg, n), 0);
+
+	n = seal_raw(0, 1, SRDMA_MSG_QUIT, 5, 1, NULL, 0, msg);
+	assert_int_equal(deliver(&p->server, msg, n), -EPROTO);
+	assert_int_equal(p->server.rx_seq, 1);
+
+	payload[0] = 0x1b; /* an escape in WELCOME text */
+	n = seal_raw(0, 1, SRDMA_MSG_WELCOME, 1, 1, payload, 4, msg);
+	assert_int_equal(deliver(&p->server, msg, n), -EBADMSG);
+	payload[0] = 'a';
+	n = seal_raw(0, 1, SRDMA_MSG_QUIT, 1, 1, payload, 1, msg);
+	assert_int_equal(deliver(&p->server, msg, n), -EBADMSG);
+	n = seal_raw(0, 1, SRDMA_MSG_DATA, 1, 1, payload, 100, msg);
+	{
+		uint8_t rxbuf[BUF_CAP];
+		struct srdma_msg got;
+
+		memcpy(rxbuf, msg, n);
+		assert_int_equal(srdma_dp_get(&p->server, rxbuf, n, 99, &got), -EBADMSG);
+	}
+	assert_int_equal(p->server.rx_seq, 1);
+	assert_int_equal(deliver(&p->server, msg, n), 0);
+	assert_int_equal(p->server.rx_seq, 2);
+}
+
+static void test_direction_separation(void **state)
+{
+	static const struct msg_case c = {SRDMA_MSG_DATA, 64};
+	struct pair *p = *state;
+	uint8_t from_client[BUF_CAP], from_server[BUF_CAP];
+	size_t nc = seal_one(&p->client, &c, from_client);
+	size_t ns = seal_one(&p->server, &c, from_server);
+
+	/* Reflected back to its sender, a message does not open: each direction has its own
+	 * key, and both sides are at sequence number 0, so only the key can tell them apart. */
+	assert_int_equal(deliver(&p->client, from_client, nc), -EBADMSG);
+	assert_int_equal(deliver(&p->server, from_server, ns), -EBADMSG);
+	assert_int_equal(p->client.rx_seq, 0);
+	assert_int_equal(p->server.rx_seq, 0);
+	assert_int_equal(deliver(&p->server, from_client, nc), 0);
+	assert_int_equal(deliver(&p->client, from_server, ns), 0);
+}
+
+static void test_other_session(void **state)
+{
+	static const struct msg_case c = {SRDMA_MSG_PING, 0};
+	struct pair *p = *state;
+	struct pair other;
+	uint8_t msg[BUF_CAP];
+	size_t n;
+
+	pair_key(&other, SRDMA_DP_AEAD, 1);
+	n = seal_one(&other.client, &c, msg);
+	assert_int_equal(deliver(&p->server, msg, n), -EBADMSG);
+	n = seal_one(&p->client, &c, msg);
+	assert_int_equal(deliver(&other.server, msg, n), -EBADMSG);
+	n = seal_one(&other.server, &c, msg);
+	assert_int_equal(deliver(&p->client, msg, n), -EBADMSG);
+	srdma_dp_cleanup(&other.client);
+	srdma_dp_cleanup(&other.server);
+}
+
+static void test_mode_mismatch(void **state)
+{
+	static const struct msg_case c = {SRDMA_MSG_DATA, 64};
+	struct pair *p = *state; /* aead */
+	struct srdma_dataplane plain_tx, plain_rx;
+	uint8_t msg[BUF_CAP];
+	size_t n;
+
+	srdma_dp_init(&plain_tx, SRDMA_DP_PLAIN);
+	srdma_dp_init(&plain_rx, SRDMA_DP_PLAIN);
+
+	/* Sealed to a plain receiver: the sealed flag is not a flag the codec accepts. */
+	n = seal_one(&p->client, &c, msg);
+	assert_int_equal(deliver(&plain_rx, msg, n), -EBADMSG);
+	assert_int_equal(plain_rx.rx_seq, 0);
+
+	/* Plain to an aead receiver: never decoded, whatever its sequence number. */
+	n = seal_one(&plain_tx, &c, msg);
+	assert_int_equal(deliver(&p->server, msg, n), -EBADMSG);
+	/* Even with the sealed flag forged on and 16 bytes of "tag" appended. */
+	msg[3] = SRDMA_MSG_F_SEALED;
+	memset(msg + n, 0, SRDMA_AEAD_TAG_LEN);
+	assert_int_equal(deliver(&p->server, msg, n + SRDMA_AEAD_TAG_LEN), -EBADMSG);
+	assert_int_equal(p->server.rx_seq, 0);
+
+	srdma_dp_cleanup(&plain_tx);
+	srdma_dp_cleanup(&plain_rx);
+}
+
+/* Plain mode has no cryptography: the header's sequence number is all there is, and a gap,
+ * duplicate or reorder is -EPROTO without advancing rx_seq. */
+static void test_plain_sequence(void **state)
+{
+	static const struct msg_case c = {SRDMA_MSG_PING, 0};
+	struct pair *p = *state;
+	uint8_t m0[BUF_CAP], m1[BUF_CAP], m2[BUF_CAP];
+	size_t n0 = seal_one(&p->client, &c, m0), n1 = seal_one(&p->client, &c, m1);
+	size_t n2 = seal_one(&p->client, &c, m2);
+
+	assert_int_equal(deliver(&p->server, m1, n1), -EPROTO);
+	assert_int_equal(deliver(&p->server, m2, n2), -EPROTO);
+	assert_int_equal(p->server.rx_seq, 0);
+	assert_int_equal(deliver(&p->server, m0, n0), 0);
+	assert_int_equal(deliver(&p->server, m0, n0), -EPROTO);
+	assert_int_equal(deliver(&p->server, m2, n2), -EPROTO);
+	assert_int_equal(deliver(&p->server, m1, n1), 0);
+	assert_int_equal(deliver(&p->server, m2, n2), 0);
+	assert_int_equal(p->server.rx_seq, 3);
+	/* Plain mode still refuses what the codec refuses. */
+	m0[0] ^= 1;
+	assert_int_equal(deliver(&p->server, m0, n0), -EBADMSG);
+}
+
+static void region(uint8_t *bytes, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		bytes[i] = (uint8_t)(i * 31u + 5u);
+}
+
+static void test_write_tag_aead(void **state)
+{
+	static const uint8_t zeros[SRDMA_DIGEST_LEN - SRDMA_AEAD_TAG_LEN];
+	struct pair *p = *state;
+	uint8_t bytes[1000], tc[SRDMA_DIGEST_LEN], ts[SRDMA_DIGEST_LEN], t[SRDMA_DIGEST_LEN];
+	uint8_t sha[SRDMA_DIGEST_LEN];
+	struct pair other;
+
+	region(bytes, sizeof(bytes));
+	assert_int_equal(srdma_dp_write_tag(&p->client, 7, 4096, bytes, sizeof(bytes), tc), 0);
+	assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4096, bytes, sizeof(bytes), ts), 0);
+	assert_memory_equal(tc, ts, SRDMA_DIGEST_LEN);
+	assert_memory_equal(tc + SRDMA_AEAD_TAG_LEN, zeros, sizeof(zeros));
+	assert_int_equal(srdma_crypto_sha256(bytes, sizeof(bytes), sha), 0);
+	assert_memory_not_equal(tc, sha, SRDMA_DIGEST_LEN);
+	assert_memory_not_equal(tc, sha, SRDMA_AEAD_TAG_LEN);
+	/* Computing a tag changes nothing in the session's message state. */
+	assert_int_equal(p->client.tx_seq, 0);
+	assert_int_equal(p->server.rx_seq, 0);
+
+	assert_int_equal(srdma_dp_write_tag(&p->server, 8, 4096, bytes, sizeof(bytes), t), 0);
+	assert_memory_not_equal(t, tc, SRDMA_AEAD_TAG_LEN);
+	assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4097, bytes, sizeof(bytes), t), 0);
+	assert_memory_not_equal(t, tc, SRDMA_AEAD_TAG_LEN);
+	assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4096, bytes, sizeof(bytes) - 1, t), 0);
+	assert_memory_not_equal(t, tc, SRDMA_AEAD_TAG_LEN);
+	for (size_t i = 0; i < sizeof(bytes); i += 111) {
+		bytes[i] ^= 0x80;
+		assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4096, bytes, sizeof(bytes), t),
+				 0);
+		assert_memory_not_equal(t, tc, SRDMA_AEAD_TAG_LEN);
+		bytes[i] ^= 0x80;
+	}
+	assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4096, bytes, sizeof(bytes), t), 0);
+	assert_memory_equal(t, tc, SRDMA_DIGEST_LEN);
+
+	/* An empty region still gets a keyed tag (of its offset and length). */
+	assert_int_equal(srdma_dp_write_tag(&p->client, 7, 4096, bytes, 0, tc), 0);
+	assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4096, bytes, 0, ts), 0);
+	assert_memory_equal(tc, ts, SRDMA_DIGEST_LEN);
+	assert_memory_equal(tc + SRDMA_AEAD_TAG_LEN, zeros, sizeof(zeros));
+
+	/* Another session's tag key gives another tag. */
+	pair_key(&other, SRDMA_DP_AEAD, 1);
+	assert_int_equal(srdma_dp_write_tag(&p->client, 7, 4096, bytes, sizeof(bytes), tc), 0);
+	assert_int_equal(srdma_dp_write_tag(&other.client, 7, 4096, bytes, sizeof(bytes), t), 0);
+	assert_memory_not_equal(t, tc, SRDMA_AEAD_TAG_LEN);
+	srdma_dp_cleanup(&other.client);
+	srdma_dp_cleanup(&other.server);
+}
+
+/* The tag is GMAC under the third key of the material (not either message key), nonce from
+ * seq, over be32 offset | be32 length | bytes: what both peers must compute alike. Checked
+ * through srdma_aead_seal with everything as additional data and nothing to encrypt. */
+static void test_write_tag_construction(void **state)
+{
+	struct pair *p = *state;
+	uint8_t material[SRDMA_DP_KEY_MATERIAL], bytes[300], aad[8 + sizeof(bytes)];
+	uint8_t tag[SRDMA_DIGEST_LEN], want[SRDMA_AEAD_TAG_LEN], none[1] = {0};
+
+	fill_material(material, 0);
+	region(bytes, sizeof(bytes));
+	put_be32(aad, 123);
+	put_be32(aad + 4, sizeof(bytes));
+	memcpy(aad + 8, bytes, sizeof(bytes));
+	assert_int_equal(srdma_dp_write_tag(&p->client, 42, 123, bytes, sizeof(bytes), tag), 0);
+	for (int k = 0; k < 3; k++) {
+		const uint8_t *part = material + k * KEY_PART;
+		struct srdma_aead *a;
+
+		assert_int_equal(srdma_aead_create(part, part + SRDMA_AEAD_KEY_LEN, 1, &a), 0);
+		assert_int_equal(srdma_aead_seal(a, 42, aad, sizeof(aad), none, 0, want), 0);
+		srdma_aead_destroy(a);
+		if (k == 2)
+			assert_memory_equal(tag, want, SRDMA_AEAD_TAG_LEN);
+		else
+			assert_memory_not_equal(tag, want, SRDMA_AEAD_TAG_LEN);
+	}
+}
+
+/* Plain mode: the SHA-256 of the bytes, whatever the sequence number and offset. */
+static void test_write_tag_plain(void **state)
+{
+	struct pair *p = *state;
+	uint8_t bytes[777], t1[SRDMA_DIGEST_LEN], t2[SRDMA_DIGEST_LEN], sha[SRDMA_DIGEST_LEN];
+
+	region(bytes, sizeof(bytes));
+	assert_int_equal(srdma_crypto_sha256(bytes, sizeof(bytes), sha), 0);
+	assert_int_equal(srdma_dp_write_tag(&p->client, 3, 64, bytes, sizeof(bytes), t1), 0);
+	assert_int_equal(srdma_dp_write_tag(&p->server, 3, 64, bytes, sizeof(bytes), t2), 0);
+	assert_memory_equal(t1, sha, SRDMA_DIGEST_LEN);
+	assert_memory_equal(t2, sha, SRDMA_DIGEST_LEN);
+	assert_int_equal(srdma_dp_write_tag(&p->server, 4, 65, bytes, sizeof(bytes), t2), 0);
+	assert_memory_equal(t2, sha, SRDMA_DIGEST_LEN);
+	bytes[500] ^= 1;
+	assert_int_equal(srdma_dp_write_tag(&p->server, 3, 64, bytes, sizeof(bytes), t2), 0);
+	assert_memory_not_equal(t2, sha, SRDMA_DIGEST_LEN);
+	assert_int_equal(srdma_dp_write_tag(&p->server, 3, 64, bytes, sizeof(bytes) - 1, t2), 0);
+	assert_memory_not_equal(t2, sha, SRDMA_DIGEST_LEN);
+}
+
+/* The last sequence number, UINT32_MAX, is never sent: put refuses with -EOVERFLOW (and keeps
+ * refusing) instead of wrapping to a nonce already used. */
+static void sequence_exhaustion(struct pair *p)
+{
+	static const struct msg_case c = {SRDMA_MSG_PING, 0};
+	uint8_t msg[BUF_CAP], storage[MAX_PAYLOAD];
+	struct srdma_msg m;
+	size_t n;
+
+	p->client.tx_seq = UINT32_MAX - 1;
+	p->server.rx_seq = UINT32_MAX - 1;
+	n = seal_one(&p->client, &c, msg);
+	assert_int_equal(p->client.tx_seq, UINT32_MAX);
+	assert_int_equal(deliver(&p->server, msg, n), 0);
+	assert_int_equal(p->server.rx_seq, UINT32_MAX);
+
+	make_msg(&c, storage, &m);
+	assert_int_equal(srdma_dp_put(&p->client, &m, msg, sizeof(msg)), -EOVERFLOW);
+	assert_int_equal(srdma_dp_put(&p->client, &m, msg, sizeof(msg)), -EOVERFLOW);
+	assert_int_equal(p->client.tx_seq, UINT32_MAX);
+	assert_true(p->client.errmsg[0] != '\0');
+}
+
+static void test_exhaustion_aead(void **state)
+{
+	sequence_exhaustion(*state);
+}
+
+static void test_exhaustion_plain(void **state)
+{
+	sequence_exhaustion(*state);
+}
+
+/* Errors from put leave tx_seq alone, so no sequence number (nonce) is skipped or reused. */
+static void test_put_errors(void **state)
+{
+	static const struct msg_case c = {SRDMA_MSG_DATA, 100};
+	struct pair *p = *state;
+	uint8_t msg[BUF_CAP], storage[MAX_PAYLOAD];
+	struct srdma_msg m;
+	const size_t need = SRDMA_MSG_HDR_LEN + 100 + SRDMA_AEAD_TAG_LEN;
+
+	make_msg(&c, storage, &m);
+	assert_int_equal(srdma_dp_put(&p->client, &m, msg, need - SRDMA_AEAD_TAG_LEN), -ENOBUFS);
+	assert_int_equal(srdma_dp_put(&p->client, &m, msg, need - 1), -ENOBUFS);
+	assert_int_equal(srdma_dp_put(&p->client, &m, msg, 10), -ENOBUFS);
+	assert_int_equal(p->client.tx_seq, 0);
+	m.type = (enum srdma_msg_type)0;
+	assert_int_equal(srdma_dp_put(&p->client, &m, msg, sizeof(msg)), -EINVAL);
+	assert_int_equal(p->client.tx_seq, 0);
+	make_msg(&c, storage, &m);
+	assert_int_equal(srdma_dp_put(&p->client, &m, msg, need), (ssize_t)need);
+	assert_int_equal(deliver(&p->server, msg, need), 0);
+}
+
+static void test_cleanup(void **state)
+{
+	static const struct msg_case c = {SRDMA_MSG_PING, 0};
+	uint8_t material[SRDMA_DP_KEY_MATERIAL], msg[BUF_CAP];
+	struct srdma_dataplane dp, rx;
+	size_t n;
+
+	(void)state;
+	srdma_dp_init(&dp, SRDMA_DP_AEAD);
+	srdma_dp_cleanup(&dp);
+	srdma_dp_cleanup(&dp);
+	srdma_dp_init(&dp, SRDMA_DP_PLAIN);
+	srdma_dp_cleanup(&dp);
+
+	fill_material(material, 0);
+	srdma_dp_init(&dp, SRDMA_DP_AEAD);
+	assert_int_equal(srdma_dp_set_keys(&dp, 1, material), 0);
+	/* Keys set again replace the old ones (LeakSanitizer checks they were freed). */
+	fill_material(material, 1);
+	assert_int_equal(srdma_dp_set_keys(&dp, 1, material), 0);
+	srdma_dp_init(&rx, SRDMA_DP_AEAD);
+	assert_int_equal(srdma_dp_set_keys(&rx, 0, material), 0);
+	n = seal_one(&dp, &c, msg);
+	assert_int_equal(deliver(&rx, msg, n), 0);
+	srdma_dp_cleanup(&dp);
+	assert_null(dp.tx);
+	assert_null(dp.rx);
+	assert_null(dp.wtag);
+	srdma_dp_cleanup(&dp);
+	srdma_dp_cleanup(&rx);
+	srdma_dp_cleanup(&rx);
+}
+
+/* McGrew and Viega, "The Galois/Counter Mode of Operation (GCM)", test case 16: AES-256,
+ * 96-bit IV, 20 bytes of additional data, 60 bytes of plaintext (not a whole block). */
+static const char tc16_key[] = "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308";
+static const char tc16_iv[] = "cafebabefacedbaddecaf888";
+static const char tc16_aad[] = "feedfacedeadbeeffeedfacedeadbeefabaddad2";
+static const char tc16_pt[] = "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+			      "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39";
+static const char tc16_ct[] = "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
+			      "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662";
+static const char tc16_tag[] = "76fc6ece0f4e1768cddf8853bb2d551b";
+/* Test case 13: AES-256, zero key and IV, nothing to encrypt or authenticate. */
+static const char tc13_tag[] = "530f8afbc74536b9a963b4f1c4cb738b";
+
+static void test_aead_known_answer(void **state)
+{
+	uint8_t key[32], iv[12], aad[20], pt[60], ct[60], tag[16], buf[60], out[16];
+	uint8_t zero_key[32] = {0}, zero_iv[12] = {0}, none[1] = {0};
+	const uint64_t seq = 0x0102030405060708ull;
+	struct srdma_aead *seal, *open;
+
+	(void)state;
+	hex_to_bytes(tc16_key, key, sizeof(key));
+	hex_to_bytes(tc16_iv, iv, sizeof(iv));
+	hex_to_bytes(tc16_aad, aad, sizeof(aad));
+	hex_to_bytes(tc16_pt, pt, sizeof(pt));
+	hex_to_bytes(tc16_ct, ct, sizeof(ct));
+	hex_to_bytes(tc16_tag, tag, sizeof(tag));
+
+	/* Sequence number 0: the nonce is the IV itself. */
+	assert_int_equal(srdma_aead_create(key, iv, 1, &seal), 0);
+	assert_int_equal(srdma_aead_create(key, iv, 0, &open), 0);
+	memcpy(buf, pt, sizeof(buf));
+	assert_int_equal(srdma_aead_seal(seal, 0, aad, sizeof(aad), buf, sizeof(buf), out), 0);
+	assert_memory_equal(buf, ct, sizeof(ct));
+	assert_memory_equal(out, tag, sizeof(tag));
+	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), tag), 0);
+	assert_memory_equal(buf, pt, sizeof(pt));
+	memcpy(buf, ct, sizeof(buf));
+	assert_int_equal(srdma_aead_open(open, 1, aad, sizeof(aad), buf, sizeof(buf), tag),
+			 -EBADMSG);
+	memcpy(buf, ct, sizeof(buf));
+	out[15] = tag[15] ^ 1;
+	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), out),
+			 -EBADMSG);
+	/* A context seals or opens, never both. */
+	assert_true(srdma_aead_open(seal, 0, aad, sizeof(aad), buf, sizeof(buf), tag) != 0);
+	assert_true(srdma_aead_seal(open, 0, aad, sizeof(aad), buf, sizeof(buf), out) != 0);
+	srdma_aead_destroy(seal);
+	srdma_aead_destroy(open);
+
+	/* The nonce is the IV XOR the big-endian sequence number in its last 8 bytes: an IV
+	 * pre-XORed with seq, used with seq, gives the vector again. */
+	for (int i = 0; i < 8; i++)
+		iv[11 - i] ^= (uint8_t)(seq >> (8 * i));
+	assert_int_equal(srdma_aead_create(key, iv, 1, &seal), 0);
+	memcpy(buf, pt, sizeof(buf));
+	assert_int_equal(srdma_aead_seal(seal, seq, aad, sizeof(aad), buf, sizeof(buf), out), 0);
+	assert_memory_equal(buf, ct, sizeof(ct));
+	assert_memory_equal(out, tag, sizeof(tag));
+	srdma_aead_destroy(seal);
+
+	/* GMAC of nothing at all is test case 13's tag. */
+	hex_to_bytes(tc13_tag, tag, sizeof(tag));
+	assert_int_equal(srdma_aead_create(zero_key, zero_iv, 1, &seal), 0);
+	assert_int_equal(srdma_aead_mac(seal, 0, NULL, 0, none, 0, out), 0);
+	assert_memory_equal(out, tag, sizeof(tag));
+	assert_int_equal(srdma_aead_seal(seal, 0, NULL, 0, none, 0, out), 0);
+	assert_memory_equal(out, tag, sizeof(tag));
+	srdma_aead_destroy(seal);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_aead_known_answer),
+	    cmocka_unit_test_setup_teardown(test_aead_round_trip, setup_aead, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_plain_round_trip, setup_plain, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_tamper_every_bit, setup_aead, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_truncated_or_extended, setup_aead, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_aead_replay, setup_aead, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_aead_reorder, setup_aead, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_aead_loss, setup_aead, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_aead_authentic_but_wrong, setup_aead,
+					    teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_direction_separation, setup_aead, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_other_session, setup_aead, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_mode_mismatch, setup_aead, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_plain_sequence, setup_plain, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_write_tag_aead, setup_aead, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_write_tag_construction, setup_aead, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_write_tag_plain, setup_plain, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_exhaustion_aead, setup_aead, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_exhaustion_plain, setup_plain, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_put_errors, setup_aead, teardown_pair),
+	    cmocka_unit_test(test_cleanup),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
