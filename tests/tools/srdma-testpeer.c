@@ -1,6 +1,7 @@
 /* srdma-testpeer: a client that misbehaves on purpose, or exposes its session, for tests.
  *
- *   srdma-testpeer [--ca FILE] [-p PORT] [-s SIZE] [--timeout-ms MS] MODE SERVER
+ *   srdma-testpeer [--ca FILE] [-p PORT] [-s SIZE] [--timeout-ms MS] [--dataplane aead|plain]
+ *                  MODE SERVER
  *
  * MODE:
  *   outside  RDMA-write just past the end of the session's own region (right rkey)
@@ -121,10 +122,10 @@ static int hold(void)
 
 	srdma_client_get_info(cl, &info);
 	srdma_client_get_remote(cl, &p);
-	printf("{\"server_qpn\":%u,\"rkey\":%u,\"addr\":%llu,\"write_len\":%u,\"local_psn\":%u,"
-	       "\"remote_psn\":%u}\n",
-	       p.qpn, p.write_rkey, (unsigned long long)p.write_addr, p.write_len, info.local_psn,
-	       info.remote_psn);
+	printf("{\"server_qpn\":%u,\"client_qpn\":%u,\"rkey\":%u,\"addr\":%llu,"
+	       "\"write_len\":%u,\"local_psn\":%u,\"remote_psn\":%u,\"dataplane\":\"%s\"}\n",
+	       p.qpn, info.local_qpn, p.write_rkey, (unsigned long long)p.write_addr, p.write_len,
+	       info.local_psn, info.remote_psn, info.dataplane == SRDMA_DP_AEAD ? "aead" : "plain");
 	fflush(stdout);
 	fill(buf, cfg.size, "held-session");
 	while (fgets(line, sizeof(line), stdin)) {
@@ -162,6 +163,7 @@ int main(int argc, char **argv)
 	    {"port", required_argument, NULL, 'p'},
 	    {"size", required_argument, NULL, 's'},
 	    {"timeout-ms", required_argument, NULL, 't'},
+	    {"dataplane", required_argument, NULL, 'D'},
 	    {0},
 	};
 	char err[512];
@@ -176,6 +178,7 @@ int main(int argc, char **argv)
 				  : c == 'p' ? "port"
 				  : c == 's' ? "size"
 				  : c == 't' ? "timeout_ms"
+				  : c == 'D' ? "dataplane"
 					     : NULL;
 
 		if (!key || srdma_client_config_set(&cfg, key, optarg, err, sizeof(err))) {
