@@ -105,6 +105,68 @@ static void test_duplicates_at_birthday_rate(void **state)
 	free(v);
 }
 
+#define QUALITY_DRAWS 1000000
+/* Standard normal quantile for a one-sided tail of 1e-6: a correct generator fails a bound
+ * about once in a million runs per bound. */
+#define Z_1E6 4.753
+
+/* Wilson-Hilferty: the chi-square value with df degrees of freedom at normal quantile z. */
+static double chi2_quantile(double df, double z)
+{
+	double a = 2.0 / (9.0 * df), t = 1.0 - a + z * root(a);
+
+	return df * t * t * t;
+}
+
+/* Chi-square statistic of the values (v >> shift) & (bins - 1) over n draws. */
+static double chi2_of(const uint32_t *v, size_t n, unsigned shift, unsigned bins)
+{
+	double expect = (double)n / bins, chi2 = 0;
+	size_t *count = calloc(bins, sizeof(*count));
+
+	assert_non_null(count);
+	for (size_t i = 0; i < n; i++)
+		count[(v[i] >> shift) & (bins - 1)]++;
+	for (unsigned b = 0; b < bins; b++) {
+		double d = (double)count[b] - expect;
+
+		chi2 += d * d / expect;
+	}
+	free(count);
+	return chi2;
+}
+
+/* 10^6 PSNs: each of the three bytes and the low 1, 4 and 12 bits are uniform. Both tails are
+ * checked: a counter or a short-period generator is too uniform, a biased one too lumpy. */
+static void test_chi_square(void **state)
+{
+	static const struct {
+		const char *what;
+		unsigned shift, bins;
+	} cases[] = {
+	    {"byte 0 (bits 0-7)", 0, 256},
+	    {"byte 1 (bits 8-15)", 8, 256},
+	    {"byte 2 (bits 16-23)", 16, 256},
+	    {"low bit", 0, 2},
+	    {"low 4 bits", 0, 16},
+	    {"low 12 bits", 0, 4096},
+	};
+	uint32_t *v = draw_many(QUALITY_DRAWS);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		double df = cases[i].bins - 1,
+		       chi2 = chi2_of(v, QUALITY_DRAWS, cases[i].shift, cases[i].bins);
+		double lo = df > 1 ? chi2_quantile(df, -Z_1E6) : 0, hi = chi2_quantile(df, Z_1E6);
+
+		print_message("chi-square %-20s df %4.0f: %9.2f (accepted %.2f..%.2f)\n",
+			      cases[i].what, df, chi2, lo, hi);
+		assert_true(chi2 >= lo);
+		assert_true(chi2 <= hi);
+	}
+	free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -112,6 +174,7 @@ int main(void)
 	    cmocka_unit_test(test_values_fit_24_bits),
 	    cmocka_unit_test(test_bits_balanced),
 	    cmocka_unit_test(test_duplicates_at_birthday_rate),
+	    cmocka_unit_test(test_chi_square),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -44,12 +44,15 @@ run_test() {
 	stop_server_quietly
 }
 
-# start_server NAME [server options...]: start srdma-server and wait until it listens.
+# start_server NAME [server options...]: start srdma-server and wait until it listens. The
+# set-up deadline is raised to 30 s (emulated CPUs under load can take seconds to open a device);
+# a test of the deadline passes its own --handshake-timeout-ms, which comes later and wins.
 start_server() {
 	local name=$1 i
 	shift
 	SERVER_LOG=$OUT/$name.server.log
-	"$BIN/srdma-server" --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@" \
+	"$BIN/srdma-server" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
+		--handshake-timeout-ms 30000 "$@" \
 		>"$SERVER_LOG" 2>&1 &
 	SERVER_PID=$!
 	for i in $(seq 1 300); do
@@ -84,6 +87,14 @@ stop_server_quietly() {
 # client [options...]: run srdma-client against the VM's server, JSON on stdout.
 client() {
 	"$BIN/srdma-client" --ca "$CERTS/ca.pem" --json "$@" "$ADDR"
+}
+
+# client_bg OUT ERR [options...]: the same in the background; $! is the client's own PID (so
+# signals reach it, not a subshell).
+client_bg() {
+	local out=$1 err=$2
+	shift 2
+	"$BIN/srdma-client" --ca "$CERTS/ca.pem" --json "$@" "$ADDR" >"$out" 2>"$err" &
 }
 
 # wait_log PATTERN COUNT [SECONDS]: until the server log has COUNT lines matching PATTERN.
@@ -139,6 +150,16 @@ server_counts() {
 	done
 	grep " stats: " "$SERVER_LOG" | tail -n 1 | sed -E \
 		's/.*clients ([0-9]+)\/[0-9]+.*PD ([0-9-]+), CQ ([0-9-]+), QP ([0-9-]+), MR ([0-9-]+); connections ([0-9]+).*/clients \1 pd \2 cq \3 qp \4 mr \5 conns \6/'
+}
+
+# wait_clients N SECONDS: until the server counts exactly N clients.
+wait_clients() {
+	local want=$1 secs=$2 i
+	for i in $(seq 1 $((secs * 5))); do
+		[ "$(server_counts | awk '{ print $2 }')" = "$want" ] && return 0
+		sleep 0.2
+	done
+	return 1
 }
 
 # wait_counts WANT SECONDS: until server_counts prints WANT.

@@ -34,42 +34,50 @@ t_concurrent() {
 	stop_server
 }
 
-# 10 clients connected (idle); the 11th is refused with "server full"; once the 10 are
-# gone, a new client gets in.
+# 10 clients connected and sending, then idle; the 11th is refused with "server full"; once one
+# quits (SIGINT makes a client end its idle time and quit cleanly), a new client gets in while
+# the other 9 stay connected.
 t_max_clients() {
 	local i pids=() rc=0
 	start_server max --max-clients 10 || return
 	for i in $(seq 1 10); do
-		client --pattern "max-$i" -n 2 --idle 15 >"$OUT/max.$i.json" &
+		client_bg "$OUT/max.$i.json" "$OUT/max.$i.err" --pattern "max-$i" -n 200 --idle 120
 		pids+=($!)
 	done
-	check "10 clients connected" wait_log "connected (worker" 10 60
+	check "10 clients connected" wait_log "connected (worker" 10 90
 	client --pattern extra -n 1 >"$OUT/max.11.json" 2>"$OUT/max.11.err" || rc=$?
 	check "11th client exits non-zero" [ "$rc" != 0 ]
 	check "11th client says server full" grep -q "server full" "$OUT/max.11.err"
 	check "11th client JSON says not ok" jq -e '.ok == false' "$OUT/max.11.json" >/dev/null
 	check "server logged the refusal" grep -q "refused, server full" "$SERVER_LOG"
-	for i in $(seq 1 10); do
+	kill -INT "${pids[0]}"
+	rc=0
+	wait "${pids[0]}" || rc=$?
+	check "client 1 quit cleanly on SIGINT (exit $rc)" [ "$rc" = 0 ]
+	check "client 1 verified its 200 messages" json_ok "$OUT/max.1.json" 200 0
+	client --pattern after -n 5 >"$OUT/max.after.json" || fail "the client after one quit failed"
+	check "a new client gets in once one quit" json_ok "$OUT/max.after.json" 5 0
+	check "the other 9 are still connected" wait_clients 9 10
+	for i in $(seq 2 10); do
+		kill -INT "${pids[$((i - 1))]}"
 		wait "${pids[$((i - 1))]}" || fail "client $i failed: $(jq -r .error "$OUT/max.$i.json")"
-		check "client $i verified" json_ok "$OUT/max.$i.json" 2 0
+		check "client $i verified" json_ok "$OUT/max.$i.json" 200 0
 	done
-	client --pattern after -n 1 >"$OUT/max.after.json" || fail "client after the 10 failed"
-	check "a client gets in once the others quit" json_ok "$OUT/max.after.json" 1 0
 	stop_server
 }
 
-# SIGTERM with clients connected: the server exits 0 having freed everything, and each
+# SIGTERM with 10 clients connected: the server exits 0 having freed everything, and each
 # client exits non-zero saying the server shut down.
 t_sigterm() {
 	local i pids=() rc
-	start_server term || return
-	for i in 1 2 3 4; do
-		client --pattern "term-$i" -n 1 --idle 60 >"$OUT/term.$i.json" 2>"$OUT/term.$i.err" &
+	start_server term --max-clients 10 || return
+	for i in $(seq 1 10); do
+		client_bg "$OUT/term.$i.json" "$OUT/term.$i.err" --pattern "term-$i" -n 1 --idle 120
 		pids+=($!)
 	done
-	check "4 clients connected" wait_log "connected (worker" 4 60
+	check "10 clients connected" wait_log "connected (worker" 10 90
 	stop_server
-	for i in 1 2 3 4; do
+	for i in $(seq 1 10); do
 		rc=0
 		wait "${pids[$((i - 1))]}" || rc=$?
 		check "client $i exits non-zero" [ "$rc" != 0 ]
