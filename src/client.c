@@ -43,6 +43,8 @@ struct srdma_client {
 	uint64_t deadline_ns;
 	uint64_t next_token;
 	struct srdma_client_info info;
+	struct srdma_client_timing timing;
+	uint64_t lap_ns; /* when the last timed set-up step ended */
 	char errmsg[256];
 };
 
@@ -52,6 +54,15 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* End the current set-up step: its duration goes to *us (srdma_client_get_timing). */
+static void lap(struct srdma_client *cl, uint64_t *us)
+{
+	uint64_t now = now_ns();
+
+	*us = (now - cl->lap_ns) / 1000;
+	cl->lap_ns = now;
 }
 
 static int fail(struct srdma_client *cl, int ret, const char *fmt, ...)
@@ -236,9 +247,11 @@ static int setup_tls(struct srdma_client *cl)
 	ret = srdma_tls_ctx_client_create(&o, &cl->tls_ctx, cl->errmsg, sizeof(cl->errmsg));
 	if (ret)
 		return ret;
+	lap(cl, &cl->timing.tls_ctx_us);
 	ret = tcp_connect(cl, &fd);
 	if (ret)
 		return ret;
+	lap(cl, &cl->timing.tcp_us);
 	ret = srdma_tls_create(cl->tls_ctx, fd, name, &cl->tls);
 	if (ret)
 		return fail(cl, ret, "cannot set up TLS for server name \"%s\"", name);
@@ -252,6 +265,7 @@ static int setup_tls(struct srdma_client *cl)
 	if (ret)
 		return fail(cl, ret, "%s", srdma_tls_errmsg(cl->tls));
 	srdma_tls_describe(cl->tls, cl->info.tls, sizeof(cl->info.tls));
+	lap(cl, &cl->timing.tls_us);
 	return 0;
 }
 
@@ -687,6 +701,7 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 	if (!cl)
 		return -ENOMEM;
 	cl->cfg = *cfg;
+	cl->lap_ns = t0;
 	srdma_dp_init(&cl->dp, (enum srdma_dp_mode)cfg->dataplane);
 	arm_deadline(cl);
 
@@ -694,6 +709,7 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 	if (ret)
 		goto err;
 
+	arm_deadline(cl);
 	ret = srdma_psn_generate(&cl->info.local_psn);
 	if (ret) {
 		fail(cl, ret, "cannot draw a PSN from the random generator");
@@ -706,6 +722,16 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 	ret = send_frame(cl, &f);
 	if (!ret)
 		ret = recv_frame(cl, &f, SRDMA_FRAME_HELLO);
+	if (ret == -EPROTO && strstr(cl->errmsg, "alert")) {
+		/* With TLS 1.3 a refused client certificate shows up here, after the handshake. */
+		char why[sizeof(cl->errmsg)];
+
+		snprintf(why, sizeof(why), "%s", cl->errmsg);
+		fail(cl, ret,
+		     "%s: the server refused the TLS session; if it requires client "
+		     "certificates, give one its CA signed (--cert, --key)",
+		     why);
+	}
 	if (ret)
 		goto err;
 	if ((f.u.hello.features & SRDMA_FEAT_AEAD) !=
@@ -714,7 +740,9 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 		goto err;
 	}
 	cl->info.remote_psn = f.u.hello.psn;
+	lap(cl, &cl->timing.hello_us);
 
+	arm_deadline(cl);
 	ret = setup_rdma(cl);
 	if (ret) {
 		struct srdma_frame e;
@@ -724,6 +752,7 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 		(void)srdma_chan_send(&cl->chan, &e);
 		goto err;
 	}
+	lap(cl, &cl->timing.resources_us);
 	memset(&f, 0, sizeof(f));
 	f.type = SRDMA_FRAME_PARAMS;
 	srdma_ep_local_params(cl->ep, &f.u.params);
@@ -735,16 +764,19 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 	if (ret)
 		goto err;
 	cl->remote = f.u.params;
+	arm_deadline(cl);
 	ret = srdma_dp_derive(&cl->dp, cl->tls, 1, cl->ep->qp->qp_num, cl->remote.qpn,
 			      cl->info.local_psn, cl->info.remote_psn);
 	if (ret) {
 		fail(cl, ret, "%s", cl->dp.errmsg);
 		goto err;
 	}
+	lap(cl, &cl->timing.params_us);
 	ret = srdma_ep_connect(cl->ep, &cl->remote, cl->info.local_psn, cl->info.remote_psn,
 			       cl->errmsg, sizeof(cl->errmsg));
 	if (ret)
 		goto err;
+	lap(cl, &cl->timing.qp_us);
 	memset(&f, 0, sizeof(f));
 	f.type = SRDMA_FRAME_READY;
 	ret = send_frame(cl, &f);
@@ -753,10 +785,14 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 	if (ret)
 		goto err;
 	cl->info.connect_us = (now_ns() - t0) / 1000;
+	lap(cl, &cl->timing.ready_us);
 
+	arm_deadline(cl);
 	ret = wait_welcome(cl);
 	if (ret)
 		goto err;
+	lap(cl, &cl->timing.welcome_us);
+	cl->timing.total_us = (cl->lap_ns - t0) / 1000;
 	cl->info.server_max_msg = cl->remote.max_msg;
 	cl->info.server_write_len = cl->remote.write_len;
 	snprintf(cl->info.device, sizeof(cl->info.device), "%s", cl->dev->name);
@@ -793,6 +829,11 @@ void srdma_client_close(struct srdma_client *cl)
 void srdma_client_get_info(const struct srdma_client *cl, struct srdma_client_info *out)
 {
 	*out = cl->info;
+}
+
+void srdma_client_get_timing(const struct srdma_client *cl, struct srdma_client_timing *out)
+{
+	*out = cl->timing;
 }
 
 const char *srdma_client_errmsg(const struct srdma_client *cl)

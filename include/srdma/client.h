@@ -2,8 +2,8 @@
  *
  * srdma_client_connect() runs the whole set-up (TCP, TLS with certificate and name checks,
  * HELLO, RDMA resources, PARAMS, INIT -> RTR -> RTS, READY, the server's WELCOME); then any
- * number of echo/write/ping/idle calls; then quit and close. Every call waits at most the
- * config's timeout_ms for the server. While waiting, the TLS control channel is watched too: an
+ * number of echo/write/ping/idle calls; then quit and close. Every step (each set-up step, each
+ * request) waits at most the config's timeout_ms for the server. While waiting, the TLS control channel is watched too: an
  * ERROR frame from the server (e.g. "server shutting down") or its closing ends the session with
  * that reason. A session is used by one thread at a time; separate sessions are independent, so
  * one process may hold many. The process must ignore SIGPIPE.
@@ -36,6 +36,21 @@ struct srdma_client_info {
 	int gid_index;
 	int path_mtu;  /* bytes */
 	int dataplane; /* enum srdma_dp_mode */
+};
+
+/* Where srdma_client_connect() spent its time, step after step, in microseconds
+ * (CLOCK_MONOTONIC); the steps follow one another and add up to total_us. */
+struct srdma_client_timing {
+	uint64_t tls_ctx_us;   /* TLS context: CA (and client certificate) loaded */
+	uint64_t tcp_us;       /* TCP connect */
+	uint64_t tls_us;       /* TLS handshake, certificate and name checks */
+	uint64_t hello_us;     /* PSN drawn, HELLO both ways */
+	uint64_t resources_us; /* device opened, CQ, PD, MRs, QP in INIT, receives posted */
+	uint64_t params_us;    /* PARAMS both ways, data-plane keys derived */
+	uint64_t qp_us;	       /* INIT -> RTR -> RTS */
+	uint64_t ready_us;     /* READY both ways (connect_us ends here) */
+	uint64_t welcome_us;   /* the server's WELCOME over RDMA */
+	uint64_t total_us;
 };
 
 /* Connect. Returns 0, or e.g. -EBUSY (server full), -EPROTONOSUPPORT (version refused),
@@ -82,6 +97,8 @@ void srdma_client_close(struct srdma_client *cl);
 void srdma_client_get_remote(const struct srdma_client *cl, struct srdma_params *out);
 
 void srdma_client_get_info(const struct srdma_client *cl, struct srdma_client_info *out);
+/* The set-up steps' durations of a connected session. */
+void srdma_client_get_timing(const struct srdma_client *cl, struct srdma_client_timing *out);
 const char *srdma_client_errmsg(const struct srdma_client *cl);
 
 #endif

@@ -84,9 +84,10 @@ stop_server_quietly() {
 	SERVER_PID=
 }
 
-# client [options...]: run srdma-client against the VM's server, JSON on stdout.
+# client [options...]: run srdma-client against the VM's server, JSON on stdout. Each step may
+# take 30 s (emulated CPUs under load); a test may pass its own --timeout-ms.
 client() {
-	"$BIN/srdma-client" --ca "$CERTS/ca.pem" --json "$@" "$ADDR"
+	"$BIN/srdma-client" --ca "$CERTS/ca.pem" --json --timeout-ms 30000 "$@" "$ADDR"
 }
 
 # client_bg OUT ERR [options...]: the same in the background; $! is the client's own PID (so
@@ -94,7 +95,8 @@ client() {
 client_bg() {
 	local out=$1 err=$2
 	shift 2
-	"$BIN/srdma-client" --ca "$CERTS/ca.pem" --json "$@" "$ADDR" >"$out" 2>"$err" &
+	"$BIN/srdma-client" --ca "$CERTS/ca.pem" --json --timeout-ms 30000 "$@" "$ADDR" \
+		>"$out" 2>"$err" &
 }
 
 # wait_log PATTERN COUNT [SECONDS]: until the server log has COUNT lines matching PATTERN.

@@ -342,9 +342,9 @@ t_inject_forged_message() {
 			psn=$(inj_field local_psn)
 			# "SM", DATA, flags, seq 0, length 16, reserved, then 16 bytes of payload.
 			if [ "$mode" = plain ]; then
-				hex=534d02000000000000000010000000004f524745442d4d4553534147452121
+				hex=534d0200000000000000001000000000464f524745442d4d4553534147452121
 			else
-				hex=534d02010000000000000010000000004f524745442d4d4553534147452121$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+				hex=534d0201000000000000001000000000464f524745442d4d4553534147452121$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 			fi
 			inj_snap "$b.0"
 			inj_inject "inj-msg-$mode.attack" --opcode send --psn "$psn" --payload-hex "$hex" \
