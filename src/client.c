@@ -722,7 +722,7 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 	ret = send_frame(cl, &f);
 	if (!ret)
 		ret = recv_frame(cl, &f, SRDMA_FRAME_HELLO);
-	if (ret == -EPROTO && strstr(cl->errmsg, "alert")) {
+	if ((ret == -EPROTO && strstr(cl->errmsg, "alert")) || ret == -ECONNRESET) {
 		/* With TLS 1.3 a refused client certificate shows up here, after the handshake. */
 		char why[sizeof(cl->errmsg)];
 

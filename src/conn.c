@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/epoll.h>
 
 #include <srdma/crypto.h>
@@ -64,6 +65,17 @@ int srdma__conn_create(struct srdma_worker *w, int fd, struct srdma_conn **out)
 	return 0;
 }
 
+/* Read and drop what the peer sent that we never read, so that close() sends FIN, not RST: an
+ * RST makes the peer's kernel drop our last bytes (an ERROR frame, a TLS alert) unread. */
+static void drain_input(int fd)
+{
+	char buf[4096];
+	int i;
+
+	for (i = 0; i < 16 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0; i++)
+		;
+}
+
 static void free_conn(struct srdma_conn *c)
 {
 	struct srdma_worker *w = c->w;
@@ -83,6 +95,7 @@ static void free_conn(struct srdma_conn *c)
 	if (c->has_slot)
 		srdma_registry_release(w->srv->reg, c->slot);
 	srdma_dp_cleanup(&c->dp);
+	drain_input(srdma_tls_fd(c->tls));
 	srdma_tls_destroy(c->tls);
 	c->tls = NULL;
 	free(c->send_free);
