@@ -17,6 +17,7 @@
 #include <srdma/client.h>
 #include <srdma/crypto.h>
 #include <srdma/dataplane.h>
+#include <srdma/net.h>
 #include <srdma/psn.h>
 #include <srdma/tls.h>
 #include <srdma/verbs.h>
@@ -179,60 +180,6 @@ static int recv_frame(struct srdma_client *cl, struct srdma_frame *f, enum srdma
 	return 0;
 }
 
-static int tcp_connect(struct srdma_client *cl, int *out)
-{
-	struct addrinfo hints = {0}, *res, *ai;
-	char port[16];
-	int fd = -1, ret, one = 1;
-
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%u", cl->cfg.port);
-	ret = getaddrinfo(cl->cfg.host, port, &hints, &res);
-	if (ret)
-		return fail(cl, -EHOSTUNREACH, "cannot resolve %s: %s", cl->cfg.host,
-			    gai_strerror(ret));
-	ret = -ECONNREFUSED;
-	for (ai = res; ai; ai = ai->ai_next) {
-		struct pollfd p;
-		socklen_t sl = sizeof(int);
-		int soerr = 0;
-
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			ret = -errno;
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno != EINPROGRESS) {
-			ret = -errno;
-			goto next;
-		}
-		p.fd = fd;
-		p.events = POLLOUT;
-		if (poll(&p, 1, remaining_ms(cl)) <= 0) {
-			ret = -ETIMEDOUT;
-			goto next;
-		}
-		getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-		if (soerr == 0)
-			break;
-		ret = -soerr;
-	next:
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		return fail(cl, ret, "cannot connect to %s port %u: %s", cl->cfg.host, cl->cfg.port,
-			    strerror(-ret));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	*out = fd;
-	return 0;
-}
-
 static int setup_tls(struct srdma_client *cl)
 {
 	struct srdma_tls_client_opts o = {
@@ -248,7 +195,8 @@ static int setup_tls(struct srdma_client *cl)
 	if (ret)
 		return ret;
 	lap(cl, &cl->timing.tls_ctx_us);
-	ret = tcp_connect(cl, &fd);
+	ret = srdma_tcp_connect(cl->cfg.host, cl->cfg.port, remaining_ms(cl), &fd, cl->errmsg,
+				sizeof(cl->errmsg));
 	if (ret)
 		return ret;
 	lap(cl, &cl->timing.tcp_us);

@@ -25,6 +25,7 @@ struct srdma_tls {
 	int fd;
 	int want_write;
 	int sent_close_notify;
+	int fatal; /* a fatal error happened: OpenSSL forbids SSL_shutdown after one */
 	char errmsg[ERRMSG_LEN];
 };
 
@@ -263,6 +264,7 @@ static int tls_fail(struct srdma_tls *t, int ret, const char *op)
 		snprintf(t->errmsg, sizeof(t->errmsg), "%s: peer closed the TLS connection", op);
 		return -ECONNRESET;
 	case SSL_ERROR_SYSCALL:
+		t->fatal = 1;
 		ERR_clear_error();
 		if (saved_errno == 0 || saved_errno == ECONNRESET || saved_errno == EPIPE) {
 			snprintf(t->errmsg, sizeof(t->errmsg), "%s: peer closed the connection",
@@ -275,6 +277,7 @@ static int tls_fail(struct srdma_tls *t, int ret, const char *op)
 		break;
 	}
 
+	t->fatal = 1;
 	e = ERR_peek_error();
 	if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
 	    ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
@@ -342,7 +345,7 @@ int srdma_tls_pending(const struct srdma_tls *t)
 
 void srdma_tls_close_notify(struct srdma_tls *t)
 {
-	if (t->sent_close_notify)
+	if (t->sent_close_notify || t->fatal)
 		return;
 	t->sent_close_notify = 1;
 	ERR_clear_error();

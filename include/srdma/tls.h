@@ -71,7 +71,7 @@ int srdma_tls_want_write(const struct srdma_tls *t);
 /* 1 if decrypted bytes are buffered inside OpenSSL (read again before waiting on the socket). */
 int srdma_tls_pending(const struct srdma_tls *t);
 
-/* Send close_notify, once, best effort (never blocks). */
+/* Send close_notify, once, best effort (never blocks); nothing after a fatal error. */
 void srdma_tls_close_notify(struct srdma_tls *t);
 
 /* Keying material exporter (RFC 8446 7.5 / RFC 5705) for the data-plane keys. 0 or -EPROTO. */
