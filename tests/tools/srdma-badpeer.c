@@ -1,0 +1,1158 @@
+/* srdma-badpeer: a peer that sends bad input to srdma-server on purpose, or stalls in the middle
+ * of the set-up, for the fault tests.
+ *
+ *   srdma-badpeer [--ca FILE] [-p PORT] [--server-name NAME] [--dataplane aead|plain]
+ *                 [--count N] [--timeout-ms MS] [--expect-close-within MS]
+ *                 [--expect-close-after MS] [--server-deadline-ms MS] [--seed N] [-v]
+ *                 MODE SERVER
+ *
+ * MODE: what each connection does -> what the server must do about it.
+ *   plain        TCP only: clear-text bytes (an HTTP request, an SSH banner or binary noise)
+ *                -> close (a TLS alert at most: TLS is not up, no ERROR frame is possible)
+ *   garbage      TLS, then something that is not a valid frame: noise, an unknown type, a known
+ *                type with a wrong length or a reserved field set, READY before HELLO
+ *                -> ERROR PROTOCOL, close
+ *   oversize     TLS, a frame header announcing more than SRDMA_FRAME_MAX_PAYLOAD bytes
+ *                -> ERROR PROTOCOL, close
+ *   badmagic     TLS, a HELLO with a wrong magic -> ERROR PROTOCOL, close
+ *   badversion   TLS, a HELLO of another protocol version -> ERROR VERSION, close
+ *   truncated    TLS, the first bytes of a HELLO, then silence (slowloris)
+ *                -> ERROR TIMEOUT at the set-up deadline, close
+ *   stall-tls    TCP, a whole TLS 1.3 ClientHello (written by hand); once the server's answer
+ *                arrives, silence: the server is left in the middle of its handshake -> close
+ *                at the deadline (no ERROR: TLS is not up)
+ *   stall-hello  TLS, HELLO; reads the server's HELLO and PARAMS (it now holds a slot, a PD, a
+ *                QP and MRs for us), then silence -> ERROR TIMEOUT at the deadline, close
+ *   mix          cycles through plain, garbage, oversize, badmagic, badversion and two kinds
+ *                that hang up (shutdown(SHUT_WR)) instead of waiting for the deadline: after
+ *                part of a HELLO, and after the whole or part of a ClientHello -> as above;
+ *                for the hang-ups a close (OpenSSL may send a fatal alert first)
+ *
+ * stall-tls and stall-hello without --expect-close-within print "stalling" once they are at
+ * their phase and then wait until they are killed; the server closing on them is a failure.
+ * Every other connection waits at most --timeout-ms (default 10000) for the server's answer
+ * and close. --expect-close-within MS and --expect-close-after MS bound the time between the
+ * TCP connection being established and the server closing it. --dataplane says which feature
+ * bits our HELLOs carry; it must match the server's (default aead, as for srdma-client).
+ * --server-deadline-ms MS is the server's set-up deadline: a connection whose TLS handshake
+ * took so long that the deadline cut it off before its bad input was judged is reported, not
+ * counted, and made again; more than 5 % of them (MAX_CUT_OFFS_PERCENT) is a failure.
+ *
+ * Prints one line per connection (with --count 1, -v, or when a connection did not get what it
+ * should), and a summary with --count > 1. Exit status: 0 the server behaved as expected on
+ * every connection, 1 it did not, 2 usage or set-up error. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <srdma/chan.h>
+#include <srdma/net.h>
+#include <srdma/psn.h>
+#include <srdma/tls.h>
+#include <srdma/wire.h>
+
+#define DEFAULT_TIMEOUT_MS 10000u
+/* A loop gives up after this many connections in a row that could not even be set up (the
+ * server is gone: no point in timing out 1,000 times). */
+#define MAX_SETUP_FAILURES_IN_A_ROW 20
+#define MAX_CUT_OFFS_PERCENT	    5
+#define TLS_RECORD_ALERT	    0x15
+#define TLS_RECORD_HANDSHAKE	    0x16
+#define CLIENT_HELLO_MAX	    256
+
+struct opts {
+	const char *ca;
+	const char *host;
+	const char *server_name;
+	unsigned port;
+	unsigned count;
+	unsigned timeout_ms;
+	unsigned close_within_ms; /* 0: not checked */
+	unsigned close_after_ms;  /* 0: not checked */
+	unsigned deadline_ms;	  /* the server's set-up deadline, 0: unknown */
+	unsigned seed;
+	uint32_t features; /* of our HELLOs */
+	int verbose;
+};
+
+/* What one connection saw. */
+struct outcome {
+	int setup_failed; /* could not connect or finish TLS: the test's problem or a dead server */
+	int got_error;	  /* an ERROR frame arrived */
+	uint16_t code;	  /* its code */
+	char msg[SRDMA_ERROR_MSG_MAX + 1];
+	double tls_ms;	     /* our TLS handshake ended (done or failed) this long after connect */
+	int closed;	     /* the server closed the connection */
+	double close_ms;     /* ... this long after the TCP connection was established */
+	size_t raw_bytes;    /* bytes read without TLS (plain, stall-tls) */
+	int raw_alert;	     /* ... and they started with a TLS alert record */
+	char close_how[256]; /* how the TLS channel ended when not by close_notify or EOF */
+	char sent[96];	     /* what was sent, for the report */
+	char anomaly[256];   /* anything else unexpected ("" if none) */
+};
+
+struct peer {
+	int fd; /* owned by tls once that exists */
+	struct srdma_tls *tls;
+	struct srdma_chan chan;
+	uint64_t t0_ns; /* TCP connection established */
+};
+
+struct run;
+
+struct kind {
+	const char *name;
+	int tls;	      /* needs a TLS context */
+	uint16_t expect_code; /* the ERROR code the server must send; 0: close without one */
+	int at_deadline;      /* the server's answer is its set-up deadline */
+	void (*fn)(struct run *r, struct peer *p, struct outcome *o);
+};
+
+struct run {
+	const struct opts *o;
+	struct srdma_tls_ctx *ctx;
+	uint64_t rng;
+	int stall_forever; /* stall-* without --expect-close-within */
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static double ms_since(uint64_t t0)
+{
+	return (double)(now_ns() - t0) / 1e6;
+}
+
+/* Remaining ms until deadline (0: passed); deadline 0 means none (-1 for poll). */
+static int remaining_ms(uint64_t deadline)
+{
+	uint64_t now = now_ns();
+
+	if (!deadline)
+		return -1;
+	if (now >= deadline)
+		return 0;
+	return (int)((deadline - now + 999999) / 1000000);
+}
+
+/* The test's own noise (not a secret): xorshift64*, seeded so that a failing run can be
+ * replayed with --seed. */
+static uint32_t rnd(struct run *r)
+{
+	r->rng ^= r->rng >> 12;
+	r->rng ^= r->rng << 25;
+	r->rng ^= r->rng >> 27;
+	return (uint32_t)((r->rng * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+static void rnd_fill(struct run *r, uint8_t *buf, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		buf[i] = (uint8_t)rnd(r);
+}
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* A frame header written by hand, for the frames the codec refuses to produce. */
+static void put_hdr(uint8_t *p, uint16_t magic, uint8_t version, uint8_t type, uint32_t len)
+{
+	put_u16(p, magic);
+	p[2] = version;
+	p[3] = type;
+	put_u32(p + 4, len);
+}
+
+/* A valid HELLO (our feature bits, a fresh PSN) into buf. */
+static size_t valid_hello(const struct opts *op, uint8_t *buf, size_t cap)
+{
+	struct srdma_frame f = {.type = SRDMA_FRAME_HELLO};
+	ssize_t n;
+
+	f.u.hello.features = op->features;
+	if (srdma_psn_generate(&f.u.hello.psn))
+		f.u.hello.psn = 1;
+	n = srdma_frame_encode(&f, buf, cap);
+	return n > 0 ? (size_t)n : 0;
+}
+
+static void note(struct outcome *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void note(struct outcome *o, const char *fmt, ...)
+{
+	size_t len = strlen(o->anomaly);
+	va_list ap;
+
+	if (len >= sizeof(o->anomaly) - 3)
+		return;
+	if (len) {
+		memcpy(o->anomaly + len, "; ", 3);
+		len += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(o->anomaly + len, sizeof(o->anomaly) - len, fmt, ap);
+	va_end(ap);
+}
+
+static void setup_failed(struct outcome *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void setup_failed(struct outcome *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	o->setup_failed = 1;
+	va_start(ap, fmt);
+	vsnprintf(o->anomaly, sizeof(o->anomaly), fmt, ap);
+	va_end(ap);
+}
+
+static int tcp_connect(const struct opts *op, struct peer *p, struct outcome *o)
+{
+	char err[256];
+	int fd, ret;
+
+	ret = srdma_tcp_connect(op->host, op->port, (int)op->timeout_ms, &fd, err, sizeof(err));
+	if (ret) {
+		setup_failed(o, "%s", err);
+		return ret;
+	}
+	p->fd = fd;
+	p->t0_ns = now_ns();
+	return 0;
+}
+
+/* Wait until fd is ready for events or the deadline passes: 0, -ETIMEDOUT or -errno. */
+static int wait_fd(int fd, short events, uint64_t deadline)
+{
+	struct pollfd pf = {.fd = fd, .events = events};
+	int n;
+
+	do {
+		n = poll(&pf, 1, remaining_ms(deadline));
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n ? 0 : -ETIMEDOUT;
+}
+
+static int tls_wait(struct peer *p, uint64_t deadline)
+{
+	return wait_fd(p->fd, srdma_tls_want_write(p->tls) ? POLLOUT : POLLIN, deadline);
+}
+
+static int tls_start(struct run *r, struct peer *p, struct outcome *o)
+{
+	const char *name = r->o->server_name ? r->o->server_name : r->o->host;
+	int ret;
+
+	ret = srdma_tls_create(r->ctx, p->fd, name, &p->tls);
+	if (ret) {
+		p->fd = -1; /* closed by srdma_tls_create */
+		setup_failed(o, "cannot set up TLS for \"%s\"", name);
+		return ret;
+	}
+	srdma_chan_init(&p->chan, p->tls);
+	return 0;
+}
+
+static int tls_connect(struct run *r, struct peer *p, struct outcome *o)
+{
+	uint64_t deadline = now_ns() + (uint64_t)r->o->timeout_ms * 1000000ull;
+	int ret;
+
+	if (tcp_connect(r->o, p, o) || tls_start(r, p, o))
+		return -1;
+	while ((ret = srdma_tls_handshake(p->tls)) == -EAGAIN) {
+		if (tls_wait(p, deadline)) {
+			setup_failed(o, "TLS handshake did not finish within %u ms",
+				     r->o->timeout_ms);
+			return -ETIMEDOUT;
+		}
+	}
+	o->tls_ms = ms_since(p->t0_ns);
+	if (ret)
+		setup_failed(o, "TLS handshake failed: %s", srdma_tls_errmsg(p->tls));
+	return ret;
+}
+
+/* Write bytes inside TLS, as they are (the codec is not involved). */
+static int tls_send(struct run *r, struct peer *p, struct outcome *o, const void *buf, size_t len)
+{
+	uint64_t deadline = now_ns() + (uint64_t)r->o->timeout_ms * 1000000ull;
+	ssize_t n;
+
+	while ((n = srdma_tls_write(p->tls, buf, len)) == -EAGAIN) {
+		if (tls_wait(p, deadline)) {
+			note(o, "could not send %zu bytes within %u ms", len, r->o->timeout_ms);
+			return -ETIMEDOUT;
+		}
+	}
+	if (n < 0) {
+		/* The server may already have closed: what it said is still to be read. */
+		note(o, "send failed: %s", srdma_tls_errmsg(p->tls));
+		return (int)n;
+	}
+	return 0;
+}
+
+static int raw_send(struct peer *p, struct outcome *o, const void *buf, size_t len)
+{
+	ssize_t n = send(p->fd, buf, len, MSG_NOSIGNAL);
+
+	/* A fresh socket's buffer takes these few bytes at once. */
+	if (n != (ssize_t)len) {
+		note(o, "send of %zu clear-text bytes failed: %s", len,
+		     n < 0 ? strerror(errno) : "short write");
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Read frames until the server closes: records the first ERROR frame, notes anything else.
+ * deadline 0: wait for ever. */
+static void await_tls_close(struct peer *p, struct outcome *o, uint64_t deadline)
+{
+	struct srdma_frame f;
+	int ret;
+
+	for (;;) {
+		ret = srdma_chan_recv(&p->chan, &f);
+		if (ret == 1) {
+			if (f.type == SRDMA_FRAME_ERROR && !o->got_error) {
+				o->got_error = 1;
+				o->code = f.u.error.code;
+				snprintf(o->msg, sizeof(o->msg), "%s", f.u.error.msg);
+			} else {
+				note(o, "server sent a %s frame", srdma_frame_type_name(f.type));
+			}
+			continue;
+		}
+		if (ret == -EBADMSG || ret == -EPROTONOSUPPORT || ret == -EMSGSIZE) {
+			note(o, "server sent a malformed frame: %s", p->chan.errmsg);
+			return;
+		}
+		if (ret < 0) {
+			/* EOF, close_notify or a reset; or a fatal TLS alert, which OpenSSL sends
+			 * by itself, e.g. "decode error" when we half-closed mid-stream. */
+			o->closed = 1;
+			o->close_ms = ms_since(p->t0_ns);
+			if (ret != -ECONNRESET)
+				snprintf(o->close_how, sizeof(o->close_how), "%s", p->chan.errmsg);
+			return;
+		}
+		ret = tls_wait(p, deadline);
+		if (ret) {
+			note(o, "server did not close the connection within %.0f ms",
+			     ms_since(p->t0_ns));
+			return;
+		}
+	}
+}
+
+/* Read the socket without TLS until the server closes it (plain, and a TLS handshake we
+ * abandoned). deadline 0: wait for ever. */
+static void await_raw_close(struct peer *p, struct outcome *o, uint64_t deadline)
+{
+	uint8_t buf[4096];
+
+	for (;;) {
+		ssize_t n = recv(p->fd, buf, sizeof(buf), 0);
+
+		if (n > 0) {
+			if (!o->raw_bytes)
+				o->raw_alert = buf[0] == TLS_RECORD_ALERT;
+			o->raw_bytes += (size_t)n;
+			continue;
+		}
+		if (n == 0 || errno == ECONNRESET) {
+			o->closed = 1;
+			o->close_ms = ms_since(p->t0_ns);
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN) {
+			note(o, "recv: %s", strerror(errno));
+			return;
+		}
+		if (wait_fd(p->fd, POLLIN, deadline)) {
+			note(o, "server did not close the connection within %.0f ms",
+			     ms_since(p->t0_ns));
+			return;
+		}
+	}
+}
+
+/* How long to wait for the server's answer and close. */
+static uint64_t answer_deadline(struct run *r)
+{
+	unsigned ms = r->o->timeout_ms;
+
+	if (r->o->close_within_ms && r->o->close_within_ms + 1000 > ms)
+		ms = r->o->close_within_ms + 1000;
+	return now_ns() + (uint64_t)ms * 1000000ull;
+}
+
+static void stalling(struct run *r, struct peer *p, const char *what)
+{
+	if (!r->stall_forever)
+		return;
+	printf("stalling: %s, %.0f ms after connect\n", what, ms_since(p->t0_ns));
+	fflush(stdout);
+}
+
+/* ---- the kinds of bad connection ------------------------------------------------------- */
+
+static void do_plain(struct run *r, struct peer *p, struct outcome *o)
+{
+	static const struct {
+		const char *name;
+		const char *bytes;
+	} texts[] = {
+	    {"an HTTP request", "GET / HTTP/1.1\r\nHost: srdma\r\n\r\n"},
+	    {"an SSH banner", "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"},
+	    {"a line of text", "HELLO secure-rdma, version 1\n"},
+	};
+	uint8_t noise[64];
+	unsigned pick = rnd(r) % 4;
+
+	if (tcp_connect(r->o, p, o))
+		return;
+	if (pick < 3) {
+		snprintf(o->sent, sizeof(o->sent), "%s in clear", texts[pick].name);
+		if (raw_send(p, o, texts[pick].bytes, strlen(texts[pick].bytes)))
+			return;
+	} else {
+		/* Noise that cannot pass for a TLS record (content types are 20..24). */
+		rnd_fill(r, noise, sizeof(noise));
+		noise[0] = (uint8_t)(0x80 | noise[0]);
+		snprintf(o->sent, sizeof(o->sent), "%zu bytes of binary noise", sizeof(noise));
+		if (raw_send(p, o, noise, sizeof(noise)))
+			return;
+	}
+	await_raw_close(p, o, answer_deadline(r));
+	if (o->raw_bytes && !o->raw_alert)
+		note(o, "server answered clear text with %zu bytes that are not a TLS alert",
+		     o->raw_bytes);
+}
+
+static void do_garbage(struct run *r, struct peer *p, struct outcome *o)
+{
+	static const uint8_t known[] = {SRDMA_FRAME_HELLO, SRDMA_FRAME_PARAMS, SRDMA_FRAME_READY};
+	static const uint32_t exact[] = {SRDMA_HELLO_LEN, SRDMA_PARAMS_LEN, 0};
+	uint8_t buf[SRDMA_FRAME_MAX_LEN];
+	size_t len;
+	uint32_t plen;
+	unsigned k;
+
+	if (tls_connect(r, p, o))
+		return;
+	switch (rnd(r) % 5) {
+	case 0: /* noise; the first byte rules out the magic */
+		len = SRDMA_FRAME_HDR_LEN + rnd(r) % (SRDMA_FRAME_MAX_PAYLOAD + 1);
+		rnd_fill(r, buf, len);
+		if (buf[0] == (SRDMA_WIRE_MAGIC >> 8))
+			buf[0] ^= 0xff;
+		snprintf(o->sent, sizeof(o->sent), "%zu bytes of noise", len);
+		break;
+	case 1: /* right magic and version, a type that does not exist */
+		k = rnd(r) % 252;
+		k = k == 0 ? 0 : k + SRDMA_FRAME_ERROR;
+		plen = rnd(r) % (SRDMA_FRAME_MAX_PAYLOAD + 1);
+		put_hdr(buf, SRDMA_WIRE_MAGIC, SRDMA_PROTO_VERSION, (uint8_t)k, plen);
+		rnd_fill(r, buf + SRDMA_FRAME_HDR_LEN, plen);
+		len = SRDMA_FRAME_HDR_LEN + plen;
+		snprintf(o->sent, sizeof(o->sent), "a frame of unknown type %u", k);
+		break;
+	case 2: /* a known type with a payload of the wrong length */
+		k = rnd(r) % 3;
+		do
+			plen = rnd(r) % (SRDMA_FRAME_MAX_PAYLOAD + 1);
+		while (plen == exact[k]);
+		put_hdr(buf, SRDMA_WIRE_MAGIC, SRDMA_PROTO_VERSION, known[k], plen);
+		rnd_fill(r, buf + SRDMA_FRAME_HDR_LEN, plen);
+		len = SRDMA_FRAME_HDR_LEN + plen;
+		snprintf(o->sent, sizeof(o->sent), "a %s frame of %u bytes",
+			 srdma_frame_type_name(known[k]), plen);
+		break;
+	case 3: /* a HELLO of the right length with its reserved word set */
+		len = valid_hello(r->o, buf, sizeof(buf));
+		put_u32(buf + SRDMA_FRAME_HDR_LEN + 8, rnd(r) | 1u);
+		snprintf(o->sent, sizeof(o->sent), "a HELLO with its reserved field set");
+		break;
+	default: /* well formed, but READY is not what opens a session */
+		put_hdr(buf, SRDMA_WIRE_MAGIC, SRDMA_PROTO_VERSION, SRDMA_FRAME_READY, 0);
+		len = SRDMA_FRAME_HDR_LEN;
+		snprintf(o->sent, sizeof(o->sent), "READY before HELLO");
+		break;
+	}
+	(void)tls_send(r, p, o, buf, len);
+	await_tls_close(p, o, answer_deadline(r));
+}
+
+static void do_oversize(struct run *r, struct peer *p, struct outcome *o)
+{
+	static const uint32_t lens[] = {SRDMA_FRAME_MAX_PAYLOAD + 1, 4096, 65536, 0x7fffffffu,
+					0xffffffffu};
+	uint8_t buf[SRDMA_FRAME_HDR_LEN + 64];
+	uint32_t plen = lens[rnd(r) % (sizeof(lens) / sizeof(lens[0]))];
+
+	if (tls_connect(r, p, o))
+		return;
+	/* The header and a little of the announced payload: the server must judge the header
+	 * alone rather than wait for the rest. */
+	put_hdr(buf, SRDMA_WIRE_MAGIC, SRDMA_PROTO_VERSION, SRDMA_FRAME_HELLO, plen);
+	rnd_fill(r, buf + SRDMA_FRAME_HDR_LEN, sizeof(buf) - SRDMA_FRAME_HDR_LEN);
+	snprintf(o->sent, sizeof(o->sent), "a HELLO header announcing %u bytes", plen);
+	(void)tls_send(r, p, o, buf, sizeof(buf));
+	await_tls_close(p, o, answer_deadline(r));
+}
+
+static void do_badmagic(struct run *r, struct peer *p, struct outcome *o)
+{
+	uint8_t buf[SRDMA_FRAME_MAX_LEN];
+	uint16_t magic;
+	size_t len;
+
+	if (tls_connect(r, p, o))
+		return;
+	len = valid_hello(r->o, buf, sizeof(buf));
+	switch (rnd(r) % 3) {
+	case 0:
+		magic = 0x5253; /* byte-swapped */
+		break;
+	case 1:
+		magic = 0;
+		break;
+	default:
+		do
+			magic = (uint16_t)rnd(r);
+		while (magic == SRDMA_WIRE_MAGIC);
+		break;
+	}
+	put_u16(buf, magic);
+	snprintf(o->sent, sizeof(o->sent), "a HELLO with magic 0x%04x", magic);
+	(void)tls_send(r, p, o, buf, len);
+	await_tls_close(p, o, answer_deadline(r));
+}
+
+static void do_badversion(struct run *r, struct peer *p, struct outcome *o)
+{
+	uint8_t buf[SRDMA_FRAME_MAX_LEN];
+	uint8_t version;
+	size_t len;
+
+	if (tls_connect(r, p, o))
+		return;
+	len = valid_hello(r->o, buf, sizeof(buf));
+	switch (rnd(r) % 3) {
+	case 0:
+		version = SRDMA_PROTO_VERSION + 1;
+		break;
+	case 1:
+		version = 0;
+		break;
+	default:
+		do
+			version = (uint8_t)rnd(r);
+		while (version == SRDMA_PROTO_VERSION);
+		break;
+	}
+	buf[2] = version;
+	snprintf(o->sent, sizeof(o->sent), "a HELLO of protocol version %u", version);
+	(void)tls_send(r, p, o, buf, len);
+	await_tls_close(p, o, answer_deadline(r));
+}
+
+/* The first bytes of a HELLO; then silence, or (hang_up) our end of the stream closed. */
+static void truncated(struct run *r, struct peer *p, struct outcome *o, int hang_up)
+{
+	uint8_t buf[SRDMA_FRAME_MAX_LEN];
+	size_t len, cut;
+
+	if (tls_connect(r, p, o))
+		return;
+	len = valid_hello(r->o, buf, sizeof(buf));
+	cut = 1 + rnd(r) % (len - 1);
+	snprintf(o->sent, sizeof(o->sent), "%zu of the %zu bytes of a HELLO%s", cut, len,
+		 hang_up ? ", then EOF" : "");
+	if (tls_send(r, p, o, buf, cut))
+		return;
+	if (hang_up)
+		shutdown(p->fd, SHUT_WR);
+	await_tls_close(p, o, answer_deadline(r));
+}
+
+static void do_truncated(struct run *r, struct peer *p, struct outcome *o)
+{
+	truncated(r, p, o, 0);
+}
+
+static void do_truncated_eof(struct run *r, struct peer *p, struct outcome *o)
+{
+	truncated(r, p, o, 1);
+}
+
+static uint8_t *put_bytes(uint8_t *p, const void *b, size_t n)
+{
+	memcpy(p, b, n);
+	return p + n;
+}
+
+/* A TLS 1.3 ClientHello written by hand (RFC 8446 4.1.2) rather than by OpenSSL, so that how
+ * far the handshake gets does not depend on timing: an OpenSSL client that finds the server's
+ * answer already there finishes the handshake in the same call. One X25519 key share (any 32
+ * bytes are a public key), the AES-GCM suites, ECDSA P-256 and RSA-PSS signatures. */
+static size_t client_hello(struct run *r, uint8_t *buf)
+{
+	static const uint8_t suites[] = {0x00, 0x06, 0x13, 0x01, 0x13, 0x02, 0x13, 0x03};
+	static const uint8_t ext[] = {
+	    0x00, 0x2b, 0x00, 0x03, 0x02, 0x03, 0x04,	    /* supported_versions: 1.3 */
+	    0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x1d, /* supported_groups: x25519 */
+	    0x00, 0x0d, 0x00, 0x06, 0x00, 0x04, 0x04, 0x03, 0x08, 0x04, /* signature_algorithms */
+	    0x00, 0x33, 0x00, 0x26, 0x00, 0x24, 0x00, 0x1d, 0x00, 0x20, /* key_share: x25519 */
+	};
+	uint8_t *p = buf + 9, *ext_start;
+	size_t body;
+
+	*p++ = 0x03; /* legacy_version TLS 1.2 */
+	*p++ = 0x03;
+	rnd_fill(r, p, 32); /* random */
+	p += 32;
+	*p++ = 32; /* legacy_session_id, as real clients send for middlebox compatibility */
+	rnd_fill(r, p, 32);
+	p += 32;
+	p = put_bytes(p, suites, sizeof(suites));
+	*p++ = 1; /* compression methods: null */
+	*p++ = 0;
+	ext_start = p + 2;
+	p = put_bytes(ext_start, ext, sizeof(ext));
+	rnd_fill(r, p, 32); /* ... and its 32-byte public key */
+	p += 32;
+	put_u16(ext_start - 2, (uint16_t)(p - ext_start));
+	body = (size_t)(p - buf) - 9;
+	buf[0] = TLS_RECORD_HANDSHAKE; /* legacy record version TLS 1.0 */
+	buf[1] = 0x03;
+	buf[2] = 0x01;
+	put_u16(buf + 3, (uint16_t)(body + 4));
+	buf[5] = 0x01; /* handshake: client_hello, 24-bit length */
+	buf[6] = 0;
+	put_u16(buf + 7, (uint16_t)body);
+	return (size_t)(p - buf);
+}
+
+/* A whole ClientHello and, once the server has answered, nothing more: the server is left in
+ * the middle of its handshake. With hang_up, the whole or part of a ClientHello, then EOF. */
+static void stall_tls(struct run *r, struct peer *p, struct outcome *o, int hang_up)
+{
+	uint8_t hello[CLIENT_HELLO_MAX];
+	size_t len = client_hello(r, hello), cut = len;
+	uint8_t first;
+
+	if (tcp_connect(r->o, p, o))
+		return;
+	if (hang_up && rnd(r) % 2)
+		cut = 1 + rnd(r) % (len - 1);
+	if (cut < len)
+		snprintf(o->sent, sizeof(o->sent),
+			 "%zu of the %zu bytes of a ClientHello, then EOF", cut, len);
+	else
+		snprintf(o->sent, sizeof(o->sent), "a ClientHello, then %s",
+			 hang_up ? "EOF" : "nothing");
+	if (raw_send(p, o, hello, cut))
+		return;
+	if (hang_up) {
+		shutdown(p->fd, SHUT_WR);
+	} else {
+		if (wait_fd(p->fd, POLLIN, now_ns() + (uint64_t)r->o->timeout_ms * 1000000ull)) {
+			setup_failed(o, "server did not answer the ClientHello within %u ms",
+				     r->o->timeout_ms);
+			return;
+		}
+		if (recv(p->fd, &first, 1, MSG_PEEK) != 1 || first != TLS_RECORD_HANDSHAKE) {
+			setup_failed(o, "server did not answer the ClientHello with a ServerHello");
+			return;
+		}
+		stalling(r, p, "server answered our ClientHello and waits for our Finished");
+	}
+	/* Whatever the server sends now (its handshake flight, an alert) is read as raw bytes. */
+	await_raw_close(p, o, r->stall_forever ? 0 : answer_deadline(r));
+}
+
+static void do_stall_tls(struct run *r, struct peer *p, struct outcome *o)
+{
+	stall_tls(r, p, o, 0);
+}
+
+static void do_stall_tls_eof(struct run *r, struct peer *p, struct outcome *o)
+{
+	stall_tls(r, p, o, 1);
+}
+
+static void do_stall_hello(struct run *r, struct peer *p, struct outcome *o)
+{
+	uint64_t deadline = now_ns() + (uint64_t)r->o->timeout_ms * 1000000ull;
+	struct srdma_frame f = {.type = SRDMA_FRAME_HELLO};
+	int got_hello = 0, got_params = 0, ret;
+
+	f.u.hello.features = r->o->features;
+	if (tls_connect(r, p, o))
+		return;
+	if (srdma_psn_generate(&f.u.hello.psn)) {
+		setup_failed(o, "cannot draw a PSN");
+		return;
+	}
+	snprintf(o->sent, sizeof(o->sent), "HELLO, then nothing");
+	ret = srdma_chan_send(&p->chan, &f);
+	while (ret == -EAGAIN) {
+		if (tls_wait(p, deadline))
+			break;
+		ret = srdma_chan_flush(&p->chan);
+	}
+	if (ret) {
+		setup_failed(o, "cannot send HELLO: %s", p->chan.errmsg);
+		return;
+	}
+	while (!got_params) {
+		ret = srdma_chan_recv(&p->chan, &f);
+		if (ret == 0) {
+			if (tls_wait(p, deadline)) {
+				setup_failed(o, "no HELLO and PARAMS from the server within %u ms",
+					     r->o->timeout_ms);
+				return;
+			}
+			continue;
+		}
+		if (ret < 0) {
+			setup_failed(o, "control channel: %s", p->chan.errmsg);
+			return;
+		}
+		if (f.type == SRDMA_FRAME_HELLO && !got_hello) {
+			got_hello = 1;
+		} else if (f.type == SRDMA_FRAME_PARAMS && got_hello) {
+			got_params = 1;
+		} else if (f.type == SRDMA_FRAME_ERROR && r->stall_forever) {
+			setup_failed(o, "server refused HELLO: %s: %s",
+				     srdma_error_code_name(f.u.error.code), f.u.error.msg);
+			return;
+		} else if (f.type == SRDMA_FRAME_ERROR) {
+			/* Already at the deadline (a slow handshake): that is the answer too. */
+			o->got_error = 1;
+			o->code = f.u.error.code;
+			snprintf(o->msg, sizeof(o->msg), "%s", f.u.error.msg);
+			break;
+		} else {
+			setup_failed(o, "unexpected %s frame", srdma_frame_type_name(f.type));
+			return;
+		}
+	}
+	stalling(r, p, "server sent HELLO and PARAMS and holds our resources");
+	await_tls_close(p, o, r->stall_forever ? 0 : answer_deadline(r));
+}
+
+enum kind_id {
+	K_PLAIN,
+	K_GARBAGE,
+	K_OVERSIZE,
+	K_BADMAGIC,
+	K_BADVERSION,
+	K_TRUNCATED,
+	K_STALL_TLS,
+	K_STALL_HELLO,
+	K_TRUNCATED_EOF, /* only in the mix */
+	K_STALL_TLS_EOF, /* only in the mix */
+	NKINDS
+};
+
+static const struct kind kinds[NKINDS] = {
+    [K_PLAIN] = {"plain", 0, 0, 0, do_plain},
+    [K_GARBAGE] = {"garbage", 1, SRDMA_ERR_PROTOCOL, 0, do_garbage},
+    [K_OVERSIZE] = {"oversize", 1, SRDMA_ERR_PROTOCOL, 0, do_oversize},
+    [K_BADMAGIC] = {"badmagic", 1, SRDMA_ERR_PROTOCOL, 0, do_badmagic},
+    [K_BADVERSION] = {"badversion", 1, SRDMA_ERR_VERSION, 0, do_badversion},
+    [K_TRUNCATED] = {"truncated", 1, SRDMA_ERR_TIMEOUT, 1, do_truncated},
+    [K_STALL_TLS] = {"stall-tls", 0, 0, 1, do_stall_tls},
+    [K_STALL_HELLO] = {"stall-hello", 1, SRDMA_ERR_TIMEOUT, 1, do_stall_hello},
+    [K_TRUNCATED_EOF] = {"truncated-eof", 1, 0, 0, do_truncated_eof},
+    [K_STALL_TLS_EOF] = {"stall-tls-eof", 0, 0, 0, do_stall_tls_eof},
+};
+
+static const enum kind_id mix[] = {K_PLAIN,	 K_GARBAGE,	  K_OVERSIZE,	  K_BADMAGIC,
+				   K_BADVERSION, K_TRUNCATED_EOF, K_STALL_TLS_EOF};
+
+#define NMIX (sizeof(mix) / sizeof(mix[0]))
+
+/* A mode given on the command line (the mix-only kinds are not modes). */
+static const struct kind *find_mode(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < K_TRUNCATED_EOF; i++)
+		if (strcmp(kinds[i].name, name) == 0)
+			return &kinds[i];
+	return NULL;
+}
+
+static void peer_close(struct peer *p)
+{
+	if (p->tls)
+		srdma_tls_destroy(p->tls); /* closes the socket */
+	else if (p->fd >= 0)
+		close(p->fd);
+	p->tls = NULL;
+	p->fd = -1;
+}
+
+/* Was the connection cut off by the server's set-up deadline before its bad input could be
+ * judged? That happens, rightly, when the TLS handshake alone takes about as long as the
+ * deadline (a loaded TCG host). Only a slow handshake excuses it: a server that does not answer
+ * bad input until its deadline must still fail. */
+static int cut_off(const struct opts *op, const struct kind *k, const struct outcome *o)
+{
+	double d = op->deadline_ms;
+
+	if (!op->deadline_ms || k->at_deadline || !k->tls || !o->tls_ms)
+		return 0;
+	if (o->setup_failed)
+		return o->tls_ms >= d; /* the server hung up on our handshake at its deadline */
+	return o->tls_ms >= d / 2 && o->closed && o->close_ms >= d &&
+	       (!o->got_error || o->code == SRDMA_ERR_TIMEOUT);
+}
+
+/* Did the server do what it must? NULL if so, else what it should have done. */
+static const char *fault(const struct opts *op, const struct kind *k, const struct outcome *o,
+			 char *buf, size_t len)
+{
+	if (o->setup_failed)
+		return "the connection could not even be set up";
+	if (o->anomaly[0])
+		return "see the note in brackets";
+	if (!o->closed ||
+	    (k->expect_code ? !o->got_error || o->code != k->expect_code : o->got_error)) {
+		if (k->expect_code)
+			snprintf(buf, len, "wanted ERROR %s and a close",
+				 srdma_error_code_name(k->expect_code));
+		else
+			snprintf(buf, len, "wanted a close without an ERROR frame");
+		return buf;
+	}
+	if (op->close_within_ms && o->close_ms > op->close_within_ms) {
+		snprintf(buf, len, "wanted the close within %u ms", op->close_within_ms);
+		return buf;
+	}
+	if (op->close_after_ms && o->close_ms < op->close_after_ms) {
+		snprintf(buf, len, "wanted the close %u ms after connect at the earliest",
+			 op->close_after_ms);
+		return buf;
+	}
+	return NULL;
+}
+
+static void report(unsigned i, const struct kind *k, const struct outcome *o, const char *why)
+{
+	printf("%s #%u: ", k->name, i + 1);
+	if (o->setup_failed) {
+		printf("set-up failed: %s: UNEXPECTED\n", o->anomaly);
+		return;
+	}
+	printf("sent %s; ", o->sent);
+	if (o->got_error)
+		printf("got ERROR %s \"%s\", ", srdma_error_code_name(o->code), o->msg);
+	else if (k->tls && k->expect_code)
+		printf("no ERROR frame, ");
+	if (o->raw_bytes)
+		printf("got %zu bytes%s, ", o->raw_bytes, o->raw_alert ? " (a TLS alert)" : "");
+	if (o->closed && o->close_how[0])
+		printf("closed by the server (%s) after %.0f ms", o->close_how, o->close_ms);
+	else if (o->closed)
+		printf("closed by the server after %.0f ms", o->close_ms);
+	else
+		printf("not closed");
+	if (o->anomaly[0])
+		printf(" [%s]", o->anomaly);
+	if (why)
+		printf(": UNEXPECTED (%s)\n", why);
+	else
+		printf(": as expected\n");
+}
+
+static void usage(int status)
+{
+	FILE *out = status ? stderr : stdout;
+	size_t i;
+
+	fprintf(out, "usage: srdma-badpeer [--ca FILE] [-p PORT] [--server-name NAME]\n"
+		     "                     [--dataplane aead|plain] [--count N] [--timeout-ms MS]\n"
+		     "                     [--expect-close-within MS] [--expect-close-after MS]\n"
+		     "                     [--server-deadline-ms MS] [--seed N] [-v] MODE SERVER\n"
+		     "MODE:");
+	for (i = 0; i < K_TRUNCATED_EOF; i++)
+		fprintf(out, " %s", kinds[i].name);
+	fprintf(out, " mix\n");
+	exit(status);
+}
+
+static unsigned parse_uint(const char *s, unsigned min, unsigned max)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max) {
+		fprintf(stderr, "srdma-badpeer: bad number \"%s\" (%u..%u)\n", s, min, max);
+		usage(2);
+	}
+	return (unsigned)v;
+}
+
+static void parse_args(int argc, char **argv, struct opts *op, const char **mode)
+{
+	static const struct option lo[] = {
+	    {"ca", required_argument, NULL, 'c'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"server-name", required_argument, NULL, 'n'},
+	    {"dataplane", required_argument, NULL, 'D'},
+	    {"count", required_argument, NULL, 'N'},
+	    {"timeout-ms", required_argument, NULL, 't'},
+	    {"expect-close-within", required_argument, NULL, 'W'},
+	    {"expect-close-after", required_argument, NULL, 'A'},
+	    {"server-deadline-ms", required_argument, NULL, 'T'},
+	    {"seed", required_argument, NULL, 'S'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	int c;
+
+	op->port = 4433;
+	op->count = 1;
+	op->timeout_ms = DEFAULT_TIMEOUT_MS;
+	op->features = SRDMA_FEAT_AEAD;
+	op->seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
+	while ((c = getopt_long(argc, argv, "p:vh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			op->ca = optarg;
+			break;
+		case 'p':
+			op->port = parse_uint(optarg, 1, 65535);
+			break;
+		case 'n':
+			op->server_name = optarg;
+			break;
+		case 'D':
+			if (strcmp(optarg, "aead") != 0 && strcmp(optarg, "plain") != 0)
+				usage(2);
+			op->features = strcmp(optarg, "aead") == 0 ? SRDMA_FEAT_AEAD : 0;
+			break;
+		case 'N':
+			op->count = parse_uint(optarg, 1, 10000000);
+			break;
+		case 't':
+			op->timeout_ms = parse_uint(optarg, 100, 600000);
+			break;
+		case 'W':
+			op->close_within_ms = parse_uint(optarg, 1, 600000);
+			break;
+		case 'A':
+			op->close_after_ms = parse_uint(optarg, 1, 600000);
+			break;
+		case 'T':
+			op->deadline_ms = parse_uint(optarg, 1, 600000);
+			break;
+		case 'S':
+			op->seed = parse_uint(optarg, 0, UINT_MAX);
+			break;
+		case 'v':
+			op->verbose = 1;
+			break;
+		case 'h':
+			usage(0);
+			break;
+		default:
+			usage(2);
+		}
+	}
+	if (argc - optind != 2)
+		usage(2);
+	*mode = argv[optind];
+	op->host = argv[optind + 1];
+}
+
+/* What a loop of connections came to. */
+struct tally {
+	unsigned done, ok, bad;
+	unsigned cut; /* cut off by the set-up deadline during a slow handshake, made again */
+	unsigned per_kind[NKINDS];
+	unsigned per_code[SRDMA_ERR_RDMA + 2]; /* ERROR frames by code; the last: other codes */
+	unsigned close_only;		       /* closed without an ERROR frame */
+	double slowest_close_ms;
+};
+
+static void tally_add(struct tally *t, const struct kind *k, const struct outcome *o, int ok)
+{
+	t->done++;
+	if (ok)
+		t->ok++;
+	else
+		t->bad++;
+	t->per_kind[k - kinds]++;
+	if (o->got_error)
+		t->per_code[o->code <= SRDMA_ERR_RDMA ? o->code : SRDMA_ERR_RDMA + 1]++;
+	else if (o->closed)
+		t->close_only++;
+	if (o->closed && o->close_ms > t->slowest_close_ms)
+		t->slowest_close_ms = o->close_ms;
+}
+
+static void print_summary(const struct opts *op, const char *mode, const struct tally *t,
+			  double secs)
+{
+	unsigned c;
+
+	printf("summary: %s, %u connections in %.1f s (%.1f ms each): %u as expected, %u not", mode,
+	       t->done, secs, t->done ? secs * 1000.0 / t->done : 0.0, t->ok, t->bad);
+	if (t->done < op->count)
+		printf(" (gave up before the other %u)", op->count - t->done);
+	if (t->cut)
+		printf("; %u more cut off by the set-up deadline during a slow TLS handshake, "
+		       "made again",
+		       t->cut);
+	printf("; kinds:");
+	for (c = 0; c < NKINDS; c++)
+		if (t->per_kind[c])
+			printf(" %s %u", kinds[c].name, t->per_kind[c]);
+	printf("; answers:");
+	for (c = 0; c <= SRDMA_ERR_RDMA; c++)
+		if (t->per_code[c])
+			printf(" ERROR %s %u", srdma_error_code_name(c), t->per_code[c]);
+	if (t->per_code[SRDMA_ERR_RDMA + 1])
+		printf(" ERROR (other codes) %u", t->per_code[SRDMA_ERR_RDMA + 1]);
+	printf(" close-only %u; slowest close %.0f ms; seed %u\n", t->close_only,
+	       t->slowest_close_ms, op->seed);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts op = {0};
+	struct run r = {.o = &op};
+	struct tally t = {0};
+	const struct kind *single = NULL;
+	unsigned i, fails_in_a_row = 0;
+	const char *mode;
+	char err[512];
+	uint64_t t0;
+	int is_mix, needs_tls = 0;
+
+	parse_args(argc, argv, &op, &mode);
+	is_mix = strcmp(mode, "mix") == 0;
+	if (!is_mix) {
+		single = find_mode(mode);
+		if (!single)
+			usage(2);
+		needs_tls = single->tls;
+	} else {
+		for (i = 0; i < NMIX; i++)
+			needs_tls |= kinds[mix[i]].tls;
+	}
+	r.stall_forever = single && strncmp(single->name, "stall-", 6) == 0 && !op.close_within_ms;
+	if (r.stall_forever && op.count > 1) {
+		fprintf(stderr,
+			"srdma-badpeer: %s stalls until killed: --count needs "
+			"--expect-close-within\n",
+			mode);
+		usage(2);
+	}
+	r.rng = op.seed * 0x9E3779B97F4A7C15ull + 1;
+	/* The server may close while we write: that must be an error return, not a death. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if (needs_tls) {
+		struct srdma_tls_client_opts to = {.ca = op.ca, .min_version = SRDMA_TLS_1_2};
+
+		if (!op.ca) {
+			fprintf(stderr, "srdma-badpeer: mode %s needs --ca\n", mode);
+			usage(2);
+		}
+		if (srdma_tls_ctx_client_create(&to, &r.ctx, err, sizeof(err))) {
+			fprintf(stderr, "srdma-badpeer: %s\n", err);
+			return 2;
+		}
+	}
+
+	t0 = now_ns();
+	for (i = 0; i < op.count;) {
+		const struct kind *k = is_mix ? &kinds[mix[i % NMIX]] : single;
+		struct peer p = {.fd = -1};
+		struct outcome o = {0};
+		char whybuf[96];
+		const char *why;
+
+		k->fn(&r, &p, &o);
+		peer_close(&p);
+		if (cut_off(&op, k, &o)) {
+			t.cut++;
+			printf(
+			    "%s #%u: cut off by the set-up deadline %.0f ms after connect, our TLS "
+			    "handshake having taken %.0f ms; again\n",
+			    k->name, i + 1, o.closed ? o.close_ms : o.tls_ms, o.tls_ms);
+			if (t.cut > 3 && t.cut * 100 > MAX_CUT_OFFS_PERCENT * op.count) {
+				printf("giving up: too many connections cut off by the deadline\n");
+				break;
+			}
+			continue;
+		}
+		i++;
+		/* A stall that is meant to end by SIGKILL must never come back. */
+		if (r.stall_forever && !o.setup_failed)
+			note(&o, "the server ended a connection it should have kept until we died");
+		why = fault(&op, k, &o, whybuf, sizeof(whybuf));
+		tally_add(&t, k, &o, !why);
+		if (op.count == 1 || op.verbose || why)
+			report(i - 1, k, &o, why);
+		fails_in_a_row = o.setup_failed ? fails_in_a_row + 1 : 0;
+		if (fails_in_a_row >= MAX_SETUP_FAILURES_IN_A_ROW) {
+			printf("giving up after %u connections in a row that could not be set up\n",
+			       fails_in_a_row);
+			break;
+		}
+	}
+	if (op.count > 1)
+		print_summary(&op, mode, &t, (double)(now_ns() - t0) / 1e9);
+	else if (t.bad)
+		printf("replay with --seed %u\n", op.seed);
+	srdma_tls_ctx_destroy(r.ctx);
+	return t.bad || t.done < op.count ? 1 : 0;
+}
