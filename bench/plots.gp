@@ -1,0 +1,62 @@
+# gnuplot script for bench/plot.sh (run in a result directory). Variables from the caller:
+# rc64, rc4k (ibv_rc_pingpong means, us) and cmtls (cmtime + TLS handshake, us); "" if unknown.
+
+set terminal pngcairo size 1000,620 font "DejaVu Sans,11"
+set datafile separator ","
+set grid
+set key bottom right
+
+# --- echo round-trip distribution -----------------------------------------------------------
+set output "latency-cdf.png"
+set title "Echo round trip (secure-rdma) vs ibv\\_rc\\_pingpong, same run (Soft-RoCE under TCG)"
+set xlabel "round trip [us] (log scale)"
+set ylabel "fraction of round trips <= x"
+set logscale x
+set yrange [0:1]
+if (rc64 ne "") { set arrow 1 from real(rc64), 0 to real(rc64), 1 nohead dt 2 lw 2 lc rgb "#1f77b4" }
+if (rc4k ne "") { set arrow 2 from real(rc4k), 0 to real(rc4k), 1 nohead dt 2 lw 2 lc rgb "#d62728" }
+plot \
+  "srdma-aead-lat64.samples.csv" every ::1 using 3:(1) smooth cnormal lw 2 lc rgb "#1f77b4" title "64 B aead", \
+  "srdma-plain-lat64.samples.csv" every ::1 using 3:(1) smooth cnormal lw 2 dt 3 lc rgb "#1f77b4" title "64 B plain", \
+  "srdma-aead-lat4k.samples.csv" every ::1 using 3:(1) smooth cnormal lw 2 lc rgb "#d62728" title "4 KiB aead", \
+  "srdma-plain-lat4k.samples.csv" every ::1 using 3:(1) smooth cnormal lw 2 dt 3 lc rgb "#d62728" title "4 KiB plain", \
+  NaN dt 2 lw 2 lc rgb "#555555" title "ibv\\_rc\\_pingpong mean (64 B, 4 KiB)"
+unset arrow
+unset logscale
+
+# --- throughput against message size -------------------------------------------------------
+set output "throughput-vs-size.png"
+set title "Throughput against message size, one session, one request in flight (Soft-RoCE under TCG)"
+set xlabel "message size [bytes]"
+set ylabel "MiB/s (log scale)"
+set logscale x 2
+set logscale y
+set yrange [*:*]
+set key top left
+set format x "%.0f"
+plot \
+  "srdma-aead-wbw-sweep.csv" every ::1 using 2:7 with linespoints lw 2 pt 7 lc rgb "#2ca02c" title "RDMA write, raw (aead session)", \
+  "srdma-plain-wbw-sweep.csv" every ::1 using 2:7 with linespoints lw 2 pt 6 dt 3 lc rgb "#2ca02c" title "RDMA write, raw (plain session)", \
+  "srdma-aead-lat-sweep.csv" every ::1 using 1:($1 * 1e6 / $4 / 1048576) with linespoints lw 2 pt 5 lc rgb "#9467bd" title "echo payload, aead (size / median round trip)", \
+  "srdma-plain-lat-sweep.csv" every ::1 using 1:($1 * 1e6 / $4 / 1048576) with linespoints lw 2 pt 4 dt 3 lc rgb "#9467bd" title "echo payload, plain", \
+  "ib_write_bw-sweep.dat" using 1:2 with points pt 9 ps 2 lc rgb "#ff7f0e" title "ib\\_write\\_bw -F (128 in flight)"
+unset logscale
+set format x "%g"
+
+# --- set-up breakdown ---------------------------------------------------------------------
+set output "setup-breakdown.png"
+set datafile separator whitespace
+set termoption noenhanced
+set title "Connection set-up, median per step (secure-rdma client side)"
+set xlabel ""
+set ylabel "us"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set key top right
+set xtics rotate by -30
+set yrange [0:*]
+if (cmtls ne "") { set label 1 sprintf("cmtime + TLS handshake: %.0f us per connection", real(cmtls)) at graph 0.02, graph 0.95 }
+plot "setup-breakdown.dat" using 2:xtic(1) title "aead" lc rgb "#1f77b4", \
+     "" using 3 title "plain" lc rgb "#aec7e8"
