@@ -27,6 +27,8 @@ static const struct cli_opt opts[] = {
     {"max-msg", 0, "BYTES", "max_msg", "largest data-plane message payload (default 65536)"},
     {"write-size", 0, "BYTES", "write_size", "RDMA-write target region per client (default 65536)"},
     {"recv-depth", 0, "N", "recv_depth", "receives posted per client (default 4)"},
+    {"busy-poll-us", 0, "US", "busy_poll_us",
+     "keep polling completions this long after the last one before sleeping (default 200)"},
     {"dataplane", 0, "aead|plain", "dataplane",
      "data-plane messages sealed with AES-256-GCM (default) or plain; must match the client"},
     {"log-level", 0, "LEVEL", "log_level", "error, warn, info or debug (default info)"},

@@ -24,8 +24,9 @@
 
 #define CLIENT_RECV_DEPTH 4
 #define CLIENT_SEND_DEPTH 4
-/* Busy-poll the CQ this long before sleeping on the completion channel. */
-#define SPIN_NS 50000
+/* Busy-poll the CQ this long before sleeping on the completion channel: a wake-up from sleep
+ * costs more than a round trip on a quiet path. */
+#define SPIN_NS 200000
 
 struct srdma_client {
 	struct srdma_client_config cfg;

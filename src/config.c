@@ -79,6 +79,7 @@ static const struct field server_fields[] = {
     SRV("max_msg", NULL, FT_UINT, max_msg, 64, SRDMA_MAX_MSG),
     SRV("write_size", NULL, FT_UINT, write_size, 0, SRDMA_MAX_WRITE_LEN),
     SRV("recv_depth", NULL, FT_UINT, recv_depth, 1, SRDMA_MAX_RECV_DEPTH),
+    SRV("busy_poll_us", NULL, FT_UINT, busy_poll_us, 0, 100000),
     SRV("log_level", NULL, FT_LOG, log_level, SRDMA_LOG_ERROR, SRDMA_LOG_DEBUG),
     SRV("dataplane", NULL, FT_DP, dataplane, SRDMA_DP_PLAIN, SRDMA_DP_AEAD),
 };
@@ -574,6 +575,7 @@ void srdma_server_config_defaults(struct srdma_server_config *c)
 	c->recv_depth = 4;
 	c->log_level = SRDMA_LOG_INFO;
 	c->dataplane = SRDMA_DP_AEAD;
+	c->busy_poll_us = 200;
 }
 
 int srdma_server_config_set(struct srdma_server_config *c, const char *key, const char *value,

@@ -163,8 +163,20 @@ static int on_wake(struct srdma_worker *w)
 	return stopping;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Drain the CQ. Adaptive: after completions arrive, keep polling for busy_poll_us more before
+ * going back to sleep on the channel, so a conversation in progress does not pay a wake-up per
+ * message; an idle worker never spins. */
 static void poll_cq(struct srdma_worker *w)
 {
+	uint64_t spin_ns = (uint64_t)w->srv->cfg.busy_poll_us * 1000, until = 0;
 	struct ibv_wc wc[WC_BATCH];
 	int n, i;
 
@@ -172,7 +184,7 @@ static void poll_cq(struct srdma_worker *w)
 		;
 	if (srdma_cq_arm(w->cq))
 		srdma_err("worker %u: cannot arm the completion queue", w->id);
-	do {
+	for (;;) {
 		n = ibv_poll_cq(w->cq->cq, WC_BATCH, wc);
 		if (n < 0) {
 			srdma_err("worker %u: ibv_poll_cq failed", w->id);
@@ -185,7 +197,14 @@ static void poll_cq(struct srdma_worker *w)
 			if (c)
 				srdma__conn_on_wc(c, &wc[i]);
 		}
-	} while (n == WC_BATCH);
+		if (n > 0) {
+			if (spin_ns)
+				until = now_ns() + spin_ns;
+			continue;
+		}
+		if (!until || now_ns() >= until)
+			return;
+	}
 }
 
 /* Expire set-up deadlines; return the epoll timeout until the next one (-1: none). */

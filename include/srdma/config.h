@@ -53,7 +53,9 @@ struct srdma_server_config {
 	unsigned recv_depth; /* "recv_depth": receives posted per client, 1..SRDMA_MAX_RECV_DEPTH,
 				default 4 */
 	int log_level;	     /* "log_level": error|warn|info|debug, default info */
-	int dataplane;	     /* "dataplane": enum srdma_dp_mode, "aead" (default) or "plain" */
+	unsigned busy_poll_us; /* "busy_poll_us": keep polling after completions, 0..100000, default
+				  200 */
+	int dataplane;	       /* "dataplane": enum srdma_dp_mode, "aead" (default) or "plain" */
 };
 
 struct srdma_client_config {
