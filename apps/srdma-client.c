@@ -31,6 +31,7 @@ static const struct cli_opt opts[] = {
     {"writes", 0, "COUNT", "writes", "RDMA writes to make and have verified (default 0)"},
     {"ping", 0, NULL, "ping", "measure one PING/PONG round trip"},
     {"idle", 0, "SECONDS", "idle", "stay connected this long before quitting (default 0)"},
+    {"repeat", 0, "N", "repeat", "run the whole session N times, one after another (default 1)"},
     {"json", 0, NULL, "json", "print one JSON object with the results at the end"},
     {"timeout-ms", 0, "MS", "timeout_ms", "deadline for each step (default 10000)"},
     {"dataplane", 0, "aead|plain", "dataplane",

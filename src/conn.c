@@ -345,7 +345,13 @@ static void on_frame(struct srdma_conn *c, const struct srdma_frame *f)
 static void on_recv_error(struct srdma_conn *c, int ret)
 {
 	if (ret == -ECONNRESET) {
-		if (c->state == SRDMA_CONN_ESTABLISHED)
+		if (c->bye_sent)
+			/* The client got our BYE and closed before its send completion was polled.
+			 */
+			srdma_info("client #%llu (%s): quit after %llu messages",
+				   (unsigned long long)c->id, c->peer,
+				   (unsigned long long)c->msgs_in);
+		else if (c->state == SRDMA_CONN_ESTABLISHED)
 			srdma_info("client #%llu (%s): disconnected without QUIT",
 				   (unsigned long long)c->id, c->peer);
 		else

@@ -109,9 +109,16 @@ wait_log() {
 	return 1
 }
 
+# jq_ok [jq options...] FILTER FILE: FILE holds JSON for which FILTER is true. (jq -e alone
+# exits 0 on an empty file, so a client that printed nothing would pass.)
+jq_ok() {
+	local file=${!#}
+	[ -s "$file" ] && jq -e "$@" >/dev/null
+}
+
 # json_ok FILE N_MSGS N_WRITES: the client's JSON says ok with exactly those counts verified.
 json_ok() {
-	jq -e --argjson m "$2" --argjson w "$3" \
+	jq_ok --argjson m "$2" --argjson w "$3" \
 		'.ok == true and .messages_verified == $m and .writes_verified == $w' "$1" >/dev/null
 }
 

@@ -48,7 +48,7 @@ t_max_clients() {
 	client --pattern extra -n 1 >"$OUT/max.11.json" 2>"$OUT/max.11.err" || rc=$?
 	check "11th client exits non-zero" [ "$rc" != 0 ]
 	check "11th client says server full" grep -q "server full" "$OUT/max.11.err"
-	check "11th client JSON says not ok" jq -e '.ok == false' "$OUT/max.11.json" >/dev/null
+	check "11th client JSON says not ok" jq_ok '.ok == false' "$OUT/max.11.json" >/dev/null
 	check "server logged the refusal" grep -q "refused, server full" "$SERVER_LOG"
 	kill -INT "${pids[0]}"
 	rc=0

@@ -150,11 +150,11 @@ faults_stop_client() {
 	wait "$pid" || rc=$?
 	echo "    $2: $(jq -c '{ok, sessions_ok, messages_verified, writes_verified, error}' "$json")" >&2
 	check "$2: quit cleanly after SIGTERM (exit $rc)" \
-		jq -e '.sessions_ok == 1 and (.ok or .error == "stopped by a signal before finishing")' \
+		jq_ok '.sessions_ok == 1 and (.ok or .error == "stopped by a signal before finishing")' \
 		"$json" >/dev/null
 	# shellcheck disable=SC2016 # $m is jq's
 	check "$2: verified at least $3 messages" \
-		jq -e --argjson m "$3" '.messages_verified >= $m' "$json" >/dev/null
+		jq_ok --argjson m "$3" '.messages_verified >= $m' "$json" >/dev/null
 }
 
 # --- a fork-free view of the server's counts, for timing -----------------------------------
@@ -372,6 +372,11 @@ t_client_dies() {
 # connection the deadline cut off during a slow handshake (at most 5 %, reported).
 t_bad_input() {
 	local base0 fd0 fd1 rss0 rss1 t0 secs rc k out ms p1 p2 steady moved ok total=1058
+	# Under AddressSanitizer freed memory waits in a quarantine (up to 256 MiB) before it is
+	# reused, which would read as growth here; without it the RSS check measures our own
+	# allocations again (leaks are LeakSanitizer's to find, at exit).
+	local ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0:thread_local_quarantine_size_kb=0
+	export ASAN_OPTIONS
 	start_server faults-bad --workers 2 --handshake-timeout-ms 2000 || return
 	base0=$(server_counts)
 	check "fresh server counts ($base0)" [ "$base0" = "clients 0 pd 0 cq 2 qp 0 mr 0 conns 0" ]
@@ -449,8 +454,13 @@ t_bad_input() {
 	echo "    after $total bad connections: open fds $fd0 -> $fd1, RSS $rss0 -> $rss1 KiB" \
 		"($((rss1 - rss0)) KiB); 1,000 in a row took $secs s" >&2
 	check "open fds back to the baseline ($fd0 -> $fd1)" [ "$fd1" = "$fd0" ]
-	check "RSS back within $FAULTS_RSS_SLACK_KB KiB of the baseline ($rss0 -> $rss1 KiB)" \
-		[ "$rss1" -le $((rss0 + FAULTS_RSS_SLACK_KB)) ]
+	# ASan's allocator keeps per-size-class caches and a stack depot that grow by a few MiB over
+	# a thousand connections even without its quarantine (6.6 MiB measured); leaks there are
+	# LeakSanitizer's to find at exit. The tight bound holds for the uninstrumented build.
+	local slack=$FAULTS_RSS_SLACK_KB
+	[ "${SRDMA_SANITIZED:-0}" = 1 ] && slack=16384
+	check "RSS back within $slack KiB of the baseline ($rss0 -> $rss1 KiB)" \
+		[ "$rss1" -le $((rss0 + slack)) ]
 	stop_server
 }
 

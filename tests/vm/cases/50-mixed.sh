@@ -25,7 +25,7 @@ t_mixed() {
 	rc=0
 	wait "$p_cycle" || rc=$?
 	check "cycle loop completed 40 sessions (exit $rc)" \
-		jq -e '.ok and .sessions_ok == 40 and .messages_verified == 80' "$OUT/mixed.cycle.json" >/dev/null
+		jq_ok '.ok and .sessions_ok == 40 and .messages_verified == 80' "$OUT/mixed.cycle.json" >/dev/null
 	check "two idle clients still connected" wait_clients 2 10
 	kill -INT "$p_idle1" "$p_idle2"
 	rc=0

@@ -146,7 +146,7 @@ inj_inject() {
 		>"$OUT/$name.json" 2>"$OUT/$name.err" || rc=$?
 	inj_say "roce-inject $*: $(cat "$OUT/$name.json")"
 	check "roce-inject ($name) sent every frame (exit $rc): $(cat "$OUT/$name.err")" \
-		jq -e '.ok == true and .sent == .count' "$OUT/$name.json" >/dev/null
+		jq_ok '.ok == true and .sent == .count' "$OUT/$name.json" >/dev/null
 	check "rxe worked through the injected frames" inj_drain
 }
 

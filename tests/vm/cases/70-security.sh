@@ -14,7 +14,7 @@ t_dataplane_modes() {
 	start_server dp-aead || return
 	client --pattern sealed -n 3 --writes 2 >"$OUT/dp.aead.json" || fail "aead client failed"
 	check "aead client verified, sealed" \
-		jq -e '.ok and .dataplane == "aead" and .messages_verified == 3 and .writes_verified == 2' \
+		jq_ok '.ok and .dataplane == "aead" and .messages_verified == 3 and .writes_verified == 2' \
 		"$OUT/dp.aead.json" >/dev/null
 	rc=0
 	client --dataplane plain -n 1 >"$OUT/dp.mis1.json" 2>"$OUT/dp.mis1.err" || rc=$?
@@ -26,7 +26,7 @@ t_dataplane_modes() {
 	start_server dp-plain --dataplane plain || return
 	client --dataplane plain --pattern clear -n 3 --writes 2 >"$OUT/dp.plain.json" || fail "plain client failed"
 	check "plain client verified" \
-		jq -e '.ok and .dataplane == "plain" and .messages_verified == 3 and .writes_verified == 2' \
+		jq_ok '.ok and .dataplane == "plain" and .messages_verified == 3 and .writes_verified == 2' \
 		"$OUT/dp.plain.json" >/dev/null
 	rc=0
 	client -n 1 >"$OUT/dp.mis2.json" 2>"$OUT/dp.mis2.err" || rc=$?
