@@ -3,10 +3,10 @@
  * srdma_client_connect() runs the whole set-up (TCP, TLS with certificate and name checks,
  * HELLO, RDMA resources, PARAMS, INIT -> RTR -> RTS, READY, the server's WELCOME); then any
  * number of echo/write/ping/idle calls; then quit and close. Every step (each set-up step, each
- * request) waits at most the config's timeout_ms for the server. While waiting, the TLS control channel is watched too: an
- * ERROR frame from the server (e.g. "server shutting down") or its closing ends the session with
- * that reason. A session is used by one thread at a time; separate sessions are independent, so
- * one process may hold many. The process must ignore SIGPIPE.
+ * request) waits at most the config's timeout_ms for the server. While waiting, the TLS control
+ * channel is watched too: an ERROR frame from the server (e.g. "server shutting down") or its
+ * closing ends the session with that reason. A session is used by one thread at a time; separate
+ * sessions are independent, so one process may hold many. The process must ignore SIGPIPE.
  *
  * Errors: negative errno, with a message from srdma_client_errmsg(). After a failure other than
  * -EBADMSG on a verification, the session is unusable: close it. Nothing here logs above debug
