@@ -38,21 +38,7 @@
 #define MiB			(1024.0 * 1024.0)
 
 static const struct cli_opt opts[] = {
-    {"port", 'p', "PORT", "port", "server TCP port (default 4433)"},
-    {"ca", 0, "FILE", "ca", "CA certificate(s) that must sign the server's certificate (required)"},
-    {"server-name", 0, "NAME", "server_name",
-     "name to verify in the server certificate (default: SERVER)"},
-    {"cert", 0, "FILE", "cert", "client certificate, PEM (for servers requiring mutual TLS)"},
-    {"key", 0, "FILE", "key", "client private key, PEM"},
-    {"tls-min", 0, "1.2|1.3", "tls_min", "lowest TLS version accepted (default 1.3)"},
-    {"device", 'd', "DEV", "device", "RDMA device (default: the first one)"},
-    {"ib-port", 'i', "PORT", "ib_port", "RDMA port number (default 1)"},
-    {"gid-index", 'x', "INDEX", "gid_index",
-     "GID index (default: the first RoCE v2 IPv4-mapped GID)"},
-    {"dataplane", 0, "aead|plain", "dataplane",
-     "data-plane messages sealed with AES-256-GCM (default) or plain; must match the server"},
-    {"timeout-ms", 0, "MS", "timeout_ms", "deadline for each step (default 10000)"},
-    {"log-level", 0, "LEVEL", "log_level", "error, warn, info or debug (default warn)"},
+    CLI_CLIENT_OPTS,
     {"size", 's', "BYTES", "b_size",
      "bytes per message or RDMA write (default 64; write-bw 65536); with -a the largest size"},
     {"iters", 'n', "N", "b_iters",

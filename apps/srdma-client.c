@@ -14,17 +14,7 @@
 #include "cli.h"
 
 static const struct cli_opt opts[] = {
-    {"port", 'p', "PORT", "port", "server TCP port (default 4433)"},
-    {"ca", 0, "FILE", "ca", "CA certificate(s) that must sign the server's certificate (required)"},
-    {"server-name", 0, "NAME", "server_name",
-     "name to verify in the server certificate (default: SERVER)"},
-    {"cert", 0, "FILE", "cert", "client certificate, PEM (for servers requiring mutual TLS)"},
-    {"key", 0, "FILE", "key", "client private key, PEM"},
-    {"tls-min", 0, "1.2|1.3", "tls_min", "lowest TLS version accepted (default 1.3)"},
-    {"device", 'd', "DEV", "device", "RDMA device (default: the first one)"},
-    {"ib-port", 'i', "PORT", "ib_port", "RDMA port number (default 1)"},
-    {"gid-index", 'x', "INDEX", "gid_index",
-     "GID index (default: the first RoCE v2 IPv4-mapped GID)"},
+    CLI_CLIENT_OPTS,
     {"pattern", 0, "STR", "pattern", "bytes to send, repeated to SIZE (default secure-rdma)"},
     {"count", 'n', "COUNT", "count", "DATA messages to send and verify (default 1)"},
     {"size", 's', "SIZE", "size", "bytes per message and per RDMA write (default 64)"},
@@ -33,10 +23,6 @@ static const struct cli_opt opts[] = {
     {"idle", 0, "SECONDS", "idle", "stay connected this long before quitting (default 0)"},
     {"repeat", 0, "N", "repeat", "run the whole session N times, one after another (default 1)"},
     {"json", 0, NULL, "json", "print one JSON object with the results at the end"},
-    {"timeout-ms", 0, "MS", "timeout_ms", "deadline for each step (default 10000)"},
-    {"dataplane", 0, "aead|plain", "dataplane",
-     "data-plane messages sealed with AES-256-GCM (default) or plain; must match the server"},
-    {"log-level", 0, "LEVEL", "log_level", "error, warn, info or debug (default warn)"},
     {0},
 };
 
