@@ -1,0 +1,418 @@
+/* srdma-bench: connection set-up time per step, and scale (many sessions held). */
+#include "bench.h"
+
+/* --- set-up time --------------------------------------------------------------------------- */
+
+static const char *const step_names[] = {"tls_ctx",   "tcp",	"tls",	   "hello",
+					 "resources", "params", "qp",	   "ready",
+					 "welcome",   "total",	"teardown"};
+#define NSTEPS (sizeof(step_names) / sizeof(step_names[0]))
+
+static void timing_steps(const struct srdma_client_timing *t, uint64_t us[NSTEPS])
+{
+	us[0] = t->tls_ctx_us;
+	us[1] = t->tcp_us;
+	us[2] = t->tls_us;
+	us[3] = t->hello_us;
+	us[4] = t->resources_us;
+	us[5] = t->params_us;
+	us[6] = t->qp_us;
+	us[7] = t->ready_us;
+	us[8] = t->welcome_us;
+	us[9] = t->total_us;
+}
+
+int run_setup(struct bench *b, FILE *csv)
+{
+	struct vec steps[NSTEPS] = {{0}};
+	struct json_object *o = json_object_new_object();
+	uint8_t buf[64];
+	unsigned i, k, done = 0;
+	int ret = 0;
+
+	if (b->samples) {
+		fprintf(b->samples, "conn");
+		for (k = 0; k < NSTEPS; k++)
+			fprintf(b->samples, ",%s_us", step_names[k]);
+		fprintf(b->samples, "\n");
+	}
+	for (i = 0; i < b->count && !bench_stopping(); i++) {
+		struct srdma_client_timing tm;
+		struct srdma_client *cl;
+		uint64_t us[NSTEPS], t0;
+		char err[512];
+
+		ret = session_open(b, sizeof(buf), 0, &cl, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "srdma-bench: connection %u: %s\n", i + 1, err);
+			break;
+		}
+		if (i == 0)
+			describe_session(b, cl);
+		srdma_client_get_timing(cl, &tm);
+		timing_steps(&tm, us);
+		/* Not timed: one echo proves the connection works. */
+		fill(buf, sizeof(buf), i, 0);
+		ret = srdma_client_echo(cl, buf, sizeof(buf));
+		t0 = now_ns();
+		if (!ret)
+			ret = srdma_client_quit(cl);
+		if (ret)
+			fprintf(stderr, "srdma-bench: connection %u: %s\n", i + 1,
+				srdma_client_errmsg(cl));
+		srdma_client_close(cl);
+		us[NSTEPS - 1] = (now_ns() - t0) / 1000;
+		if (ret)
+			break;
+		for (k = 0; k < NSTEPS; k++)
+			if (vec_push(&steps[k], us[k] * 1000))
+				ret = -ENOMEM;
+		if (b->samples) {
+			fprintf(b->samples, "%u", i);
+			for (k = 0; k < NSTEPS; k++)
+				fprintf(b->samples, ",%" PRIu64, us[k]);
+			fprintf(b->samples, "\n");
+		}
+		done++;
+	}
+	printf(" %-10s %10s %10s %10s %10s %10s %10s\n", "step", "min[usec]", "p50[usec]",
+	       "avg[usec]", "p99[usec]", "max[usec]", "stdev");
+	if (csv)
+		fprintf(csv, "step,n,min_us,t_typical_us,avg_us,p99_us,p99_9_us,max_us,stdev_us\n");
+	for (k = 0; k < NSTEPS; k++) {
+		struct stats st = summarize(&steps[k]);
+
+		printf(" %-10s %10.1f %10.1f %10.1f %10.1f %10.1f %10.1f\n", step_names[k], st.min,
+		       st.p50, st.avg, st.p99, st.max, st.stdev);
+		if (csv)
+			fprintf(csv, "%s,%zu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f\n", step_names[k],
+				st.n, st.min, st.p50, st.avg, st.p99, st.p999, st.max, st.stdev);
+		json_object_object_add(o, step_names[k], jstats(&st));
+		vec_free(&steps[k]);
+	}
+	printf(" %u of %u connections set up, verified with one echo and quit\n", done, b->count);
+	json_object_object_add(b->out, "steps", o);
+	jint(b->out, "connections", b->count);
+	jint(b->out, "connections_ok", done);
+	return ret;
+}
+
+/* --- scale --------------------------------------------------------------------------------- */
+
+struct proc_sample {
+	int ok;
+	uint64_t cpu_ticks; /* utime + stime */
+	long rss_kb;
+	long hwm_kb;
+	long threads;
+	long fds;
+};
+
+static void sample_proc(long pid, struct proc_sample *ps)
+{
+	char path[64], line[512];
+	FILE *f;
+	DIR *d;
+
+	memset(ps, 0, sizeof(*ps));
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fgets(line, sizeof(line), f)) {
+		/* Fields after the command name, which may hold spaces: skip past its ')'. */
+		char *p = strrchr(line, ')');
+		unsigned long ut = 0, st = 0;
+
+		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+				&st) == 2) {
+			ps->cpu_ticks = ut + st;
+			ps->ok = 1;
+		}
+	}
+	fclose(f);
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	f = fopen(path, "r");
+	if (f) {
+		while (fgets(line, sizeof(line), f)) {
+			sscanf(line, "VmRSS: %ld", &ps->rss_kb);
+			sscanf(line, "VmHWM: %ld", &ps->hwm_kb);
+			sscanf(line, "Threads: %ld", &ps->threads);
+		}
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
+	d = opendir(path);
+	if (d) {
+		struct dirent *e;
+
+		while ((e = readdir(d)))
+			if (e->d_name[0] != '.')
+				ps->fds++;
+		closedir(d);
+	}
+}
+
+static struct json_object *jproc(const struct proc_sample *ps)
+{
+	struct json_object *o = json_object_new_object();
+
+	jint(o, "rss_kib", ps->rss_kb);
+	jint(o, "hwm_kib", ps->hwm_kb);
+	jint(o, "threads", ps->threads);
+	jint(o, "fds", ps->fds);
+	jint(o, "cpu_ticks", (int64_t)ps->cpu_ticks);
+	return o;
+}
+
+struct scale {
+	struct bench *b;
+	struct srdma_client **cl;
+	uint64_t *connect_us;
+	atomic_uint opened, verified, verified_after, quit_ok, failed;
+	unsigned nthreads;
+	int phase; /* 0: open and verify, 1: verify again, quit and close */
+	pthread_mutex_t lock;
+	char first_err[640];
+};
+
+static void scale_error(struct scale *sc, unsigned idx, const char *what, const char *why)
+{
+	atomic_fetch_add(&sc->failed, 1);
+	pthread_mutex_lock(&sc->lock);
+	if (!sc->first_err[0])
+		snprintf(sc->first_err, sizeof(sc->first_err), "session %u: %s: %s", idx, what,
+			 why);
+	pthread_mutex_unlock(&sc->lock);
+}
+
+struct scale_arg {
+	struct scale *sc;
+	unsigned id;
+};
+
+static void *scale_thread(void *arg)
+{
+	struct scale_arg *a = arg;
+	struct scale *sc = a->sc;
+	uint8_t buf[64];
+	unsigned i;
+
+	for (i = a->id; i < sc->b->count && !bench_stopping(); i += sc->nthreads) {
+		struct srdma_client_info info;
+		char err[512];
+		int ret;
+
+		if (sc->phase == 0) {
+			ret = session_open(sc->b, sizeof(buf), 0, &sc->cl[i], err, sizeof(err));
+			if (ret) {
+				sc->cl[i] = NULL;
+				scale_error(sc, i, "connect", err);
+				continue;
+			}
+			atomic_fetch_add(&sc->opened, 1);
+			srdma_client_get_info(sc->cl[i], &info);
+			sc->connect_us[i] = info.connect_us;
+			fill(buf, sizeof(buf), i, 0);
+			ret = srdma_client_echo(sc->cl[i], buf, sizeof(buf));
+			if (ret) {
+				scale_error(sc, i, "echo", srdma_client_errmsg(sc->cl[i]));
+				srdma_client_close(sc->cl[i]);
+				sc->cl[i] = NULL;
+				continue;
+			}
+			atomic_fetch_add(&sc->verified, 1);
+			continue;
+		}
+		if (!sc->cl[i])
+			continue;
+		fill(buf, sizeof(buf), i, 1);
+		ret = srdma_client_echo(sc->cl[i], buf, sizeof(buf));
+		if (ret) {
+			scale_error(sc, i, "echo after idle", srdma_client_errmsg(sc->cl[i]));
+		} else {
+			atomic_fetch_add(&sc->verified_after, 1);
+			ret = srdma_client_quit(sc->cl[i]);
+			if (ret)
+				scale_error(sc, i, "quit", srdma_client_errmsg(sc->cl[i]));
+			else
+				atomic_fetch_add(&sc->quit_ok, 1);
+		}
+		srdma_client_close(sc->cl[i]);
+		sc->cl[i] = NULL;
+	}
+	return NULL;
+}
+
+static int scale_phase(struct scale *sc, int phase)
+{
+	pthread_t *th = calloc(sc->nthreads, sizeof(*th));
+	struct scale_arg *args = calloc(sc->nthreads, sizeof(*args));
+	unsigned i, started = 0;
+
+	if (!th || !args) {
+		free(th);
+		free(args);
+		return -ENOMEM;
+	}
+	sc->phase = phase;
+	for (i = 0; i < sc->nthreads; i++) {
+		args[i].sc = sc;
+		args[i].id = i;
+		if (pthread_create(&th[i], NULL, scale_thread, &args[i]))
+			break;
+		started++;
+	}
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	free(th);
+	free(args);
+	return started == sc->nthreads ? 0 : -EAGAIN;
+}
+
+static void self_sample(struct proc_sample *ps)
+{
+	sample_proc((long)getpid(), ps);
+}
+
+int run_scale(struct bench *b, FILE *csv)
+{
+	struct scale sc = {.b = b};
+	struct proc_sample s0, s1, s2, m0, m1;
+	struct json_object *o;
+	struct vec conn = {0};
+	struct stats cst;
+	uint64_t t0, t_open, t_idle0, t_idle1;
+	long hz = sysconf(_SC_CLK_TCK);
+	double idle_cpu = 0, self_cpu, per_conn_kib = 0;
+	unsigned i, n = b->count;
+	int ret;
+
+	sc.nthreads = b->threads ? b->threads : 4;
+	if (sc.nthreads > n)
+		sc.nthreads = n;
+	sc.cl = calloc(n, sizeof(*sc.cl));
+	sc.connect_us = calloc(n, sizeof(*sc.connect_us));
+	if (!sc.cl || !sc.connect_us) {
+		free(sc.cl);
+		free(sc.connect_us);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&sc.lock, NULL);
+	memset(&s0, 0, sizeof(s0));
+	if (b->server_pid)
+		sample_proc(b->server_pid, &s0);
+	self_sample(&m0);
+
+	printf(" opening %u sessions with %u threads\n", n, sc.nthreads);
+	t0 = now_ns();
+	ret = scale_phase(&sc, 0);
+	t_open = now_ns() - t0;
+	printf(" %u of %u sessions connected and verified in %.1f s (%u failed)\n",
+	       atomic_load(&sc.verified), n, (double)t_open / 1e9, atomic_load(&sc.failed));
+	if (sc.first_err[0])
+		fprintf(stderr, "srdma-bench: first failure: %s\n", sc.first_err);
+
+	memset(&s1, 0, sizeof(s1));
+	memset(&s2, 0, sizeof(s2));
+	if (b->server_pid)
+		sample_proc(b->server_pid, &s1);
+	self_sample(&m1);
+	t_idle0 = now_ns();
+	printf(" holding them idle for %u s\n", b->idle_s);
+	{
+		struct rusage r0, r1;
+
+		getrusage(RUSAGE_SELF, &r0);
+		/* Sleep through signals' EINTR until the end of the idle time. */
+		while (!bench_stopping() &&
+		       now_ns() - t_idle0 < (uint64_t)b->idle_s * 1000000000ull)
+			usleep(100000);
+		getrusage(RUSAGE_SELF, &r1);
+		self_cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec -
+				    r0.ru_stime.tv_sec) +
+			   (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec +
+				    r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) /
+			       1e6;
+	}
+	t_idle1 = now_ns();
+	if (b->server_pid)
+		sample_proc(b->server_pid, &s2);
+	if (s1.ok && s2.ok && hz > 0)
+		idle_cpu = 100.0 * (double)(s2.cpu_ticks - s1.cpu_ticks) / (double)hz /
+			   ((double)(t_idle1 - t_idle0) / 1e9);
+	self_cpu = 100.0 * self_cpu / ((double)(t_idle1 - t_idle0) / 1e9);
+	if (s0.ok && s1.ok && atomic_load(&sc.verified))
+		per_conn_kib = (double)(s1.rss_kb - s0.rss_kb) / atomic_load(&sc.verified);
+
+	if (!ret)
+		ret = scale_phase(&sc, 1);
+	printf(" after the idle time: %u verified again, %u quit cleanly\n",
+	       atomic_load(&sc.verified_after), atomic_load(&sc.quit_ok));
+	if (b->server_pid)
+		printf(
+		    " server: RSS %ld -> %ld KiB (%.1f KiB per connection), %ld descriptors, %ld "
+		    "threads; CPU while idle %.3f%% of a core\n",
+		    s0.rss_kb, s1.rss_kb, per_conn_kib, s1.fds, s1.threads, idle_cpu);
+	printf(" this process: RSS %ld -> %ld KiB (%.1f KiB per session), %ld descriptors; CPU "
+	       "while idle %.3f%%\n",
+	       m0.rss_kb, m1.rss_kb,
+	       atomic_load(&sc.verified)
+		   ? (double)(m1.rss_kb - m0.rss_kb) / atomic_load(&sc.verified)
+		   : 0,
+	       m1.fds, self_cpu);
+
+	for (i = 0; i < n; i++)
+		if (sc.connect_us[i] && vec_push(&conn, sc.connect_us[i] * 1000))
+			ret = -ENOMEM;
+	cst = summarize(&conn);
+	if (csv) {
+		fprintf(csv,
+			"sessions,connected,verified,verified_after_idle,quit_ok,failed,open_s,"
+			"server_rss0_kib,server_rss_kib,server_kib_per_conn,server_fds,"
+			"server_idle_cpu_pct,client_rss_kib,client_fds\n");
+		fprintf(csv, "%u,%u,%u,%u,%u,%u,%.3f,%ld,%ld,%.1f,%ld,%.3f,%ld,%ld\n", n,
+			atomic_load(&sc.opened), atomic_load(&sc.verified),
+			atomic_load(&sc.verified_after), atomic_load(&sc.quit_ok),
+			atomic_load(&sc.failed), (double)t_open / 1e9, s0.rss_kb, s1.rss_kb,
+			per_conn_kib, s1.fds, idle_cpu, m1.rss_kb, m1.fds);
+	}
+	o = b->out;
+	jint(o, "sessions", n);
+	jint(o, "threads", sc.nthreads);
+	jint(o, "connected", atomic_load(&sc.opened));
+	jint(o, "verified", atomic_load(&sc.verified));
+	jint(o, "verified_after_idle", atomic_load(&sc.verified_after));
+	jint(o, "quit_ok", atomic_load(&sc.quit_ok));
+	jint(o, "failed", atomic_load(&sc.failed));
+	if (sc.first_err[0])
+		jstr(o, "first_error", sc.first_err);
+	jdbl(o, "open_seconds", (double)t_open / 1e9);
+	jint(o, "idle_seconds", b->idle_s);
+	json_object_object_add(o, "connect", jstats(&cst));
+	if (b->server_pid) {
+		struct json_object *srv = json_object_new_object();
+
+		json_object_object_add(srv, "before", jproc(&s0));
+		json_object_object_add(srv, "connected", jproc(&s1));
+		json_object_object_add(srv, "after_idle", jproc(&s2));
+		jdbl(srv, "kib_per_connection", per_conn_kib);
+		jdbl(srv, "idle_cpu_pct_of_core", idle_cpu);
+		json_object_object_add(o, "server", srv);
+	}
+	{
+		struct json_object *me = json_object_new_object();
+
+		json_object_object_add(me, "before", jproc(&m0));
+		json_object_object_add(me, "connected", jproc(&m1));
+		jdbl(me, "idle_cpu_pct_of_core", self_cpu);
+		json_object_object_add(o, "client", me);
+	}
+	if (!ret && (atomic_load(&sc.failed) || atomic_load(&sc.quit_ok) != n))
+		ret = -EIO;
+	vec_free(&conn);
+	pthread_mutex_destroy(&sc.lock);
+	free(sc.cl);
+	free(sc.connect_us);
+	return ret;
+}
