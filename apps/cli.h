@@ -31,11 +31,18 @@ struct cli_opt {
 	{"ib-port", 'i', "PORT", "ib_port", "RDMA port number (default 1)"},		\
 	{"gid-index", 'x', "INDEX", "gid_index",					\
 	 "GID index (default: the first RoCE v2 IPv4-mapped GID)"},			\
-	{"dataplane", 0, "aead|plain", "dataplane",					\
-	 "data-plane messages sealed with AES-256-GCM (default) or plain; "		\
+	{"dataplane", 0, "aead|chacha20|plain", "dataplane",				\
+	 "data-plane messages sealed with AES-256-GCM (aead, default) or "		\
+	 "ChaCha20-Poly1305 (chacha20, faster without AES hardware), or plain; "	\
 	 "must match the server"},							\
 	{"timeout-ms", 0, "MS", "timeout_ms", "deadline for each step (default 10000)"},	\
-	{"log-level", 0, "LEVEL", "log_level", "error, warn, info or debug (default warn)"}
+	{"log-level", 0, "LEVEL", "log_level", "error, warn, info or debug (default warn)"},	\
+	{"busy-poll-us", 0, "US", "busy_poll_us",					\
+	 "poll for completions this long before sleeping while awaiting the server "	\
+	 "(default 200)"},								\
+	{"depth", 't', "N", "depth",							\
+	 "messages or RDMA writes kept in flight by pipelined operations, at most the "	\
+	 "server's recv_depth (default 4)"}
 /* clang-format on */
 
 typedef int (*cli_setter)(void *cfg, const char *key, const char *value, char *err, size_t errlen);

@@ -104,7 +104,7 @@ static int run_session(const struct srdma_client_config *cfg, struct results *r)
 		    "connected to %s port %u (%s) over %s, path MTU %d, data plane %s, in %.1f ms\n"
 		    "server says: %s\n",
 		    cfg->host, cfg->port, r->info.tls, r->info.device, r->info.path_mtu,
-		    r->info.dataplane == SRDMA_DP_AEAD ? "sealed" : "plain",
+		    r->info.dataplane != SRDMA_DP_PLAIN ? "sealed" : "plain",
 		    (double)r->info.connect_us / 1000.0, r->info.welcome);
 
 	for (i = 0; i < cfg->count && !ret && !stop_requested; i++) {
@@ -189,8 +189,7 @@ static void print_json(const struct srdma_client_config *cfg, const struct resul
 		json_object_object_add(o, "tls", json_object_new_string(r->info.tls));
 		json_object_object_add(o, "device", json_object_new_string(r->info.device));
 		json_object_object_add(
-		    o, "dataplane",
-		    json_object_new_string(r->info.dataplane == SRDMA_DP_AEAD ? "aead" : "plain"));
+		    o, "dataplane", json_object_new_string(srdma_dp_mode_name(r->info.dataplane)));
 		json_object_object_add(o, "welcome", json_object_new_string(r->info.welcome));
 	}
 	if (r->pinged) {

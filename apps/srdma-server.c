@@ -29,8 +29,9 @@ static const struct cli_opt opts[] = {
     {"recv-depth", 0, "N", "recv_depth", "receives posted per client (default 4)"},
     {"busy-poll-us", 0, "US", "busy_poll_us",
      "keep polling completions this long after the last one before sleeping (default 200)"},
-    {"dataplane", 0, "aead|plain", "dataplane",
-     "data-plane messages sealed with AES-256-GCM (default) or plain; must match the client"},
+    {"dataplane", 0, "aead|chacha20|plain", "dataplane",
+     "data-plane messages sealed with AES-256-GCM (aead, default) or ChaCha20-Poly1305 "
+     "(chacha20, faster without AES hardware), or plain; must match the client"},
     {"log-level", 0, "LEVEL", "log_level", "error, warn, info or debug (default info)"},
     {0},
 };

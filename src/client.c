@@ -22,11 +22,12 @@
 #include <srdma/tls.h>
 #include <srdma/verbs.h>
 
-#define CLIENT_RECV_DEPTH 4
-#define CLIENT_SEND_DEPTH 4
-/* Busy-poll the CQ this long before sleeping on the completion channel: a wake-up from sleep
- * costs more than a round trip on a quiet path. */
-#define SPIN_NS 200000
+/* Received messages not yet taken by the caller: completions of receives reaped while waiting
+ * for something else (a send slot, a write), kept in arrival order. At most recv_depth. */
+struct rx_queue {
+	struct ibv_wc *wc;
+	unsigned head, len, cap;
+};
 
 struct srdma_client {
 	struct srdma_client_config cfg;
@@ -39,7 +40,8 @@ struct srdma_client {
 	struct srdma_params remote;
 	struct srdma_dataplane dp;
 	unsigned sends_inflight;
-	int write_inflight;
+	unsigned writes_inflight;
+	struct rx_queue rxq;
 	int armed;
 	int ctrl_lost; /* error seen on the control channel, reported once the CQ is drained */
 	uint64_t deadline_ns;
@@ -228,17 +230,23 @@ static int setup_rdma(struct srdma_client *cl)
 			     cl->errmsg, sizeof(cl->errmsg));
 	if (ret)
 		return ret;
-	ret = srdma_cq_create(cl->dev, 2 * (CLIENT_RECV_DEPTH + CLIENT_SEND_DEPTH), NULL, &cl->cq);
+	/* Room for every receive, send and write that can be outstanding at once, twice over. */
+	ret = srdma_cq_create(cl->dev, 2 * 3 * (int)cl->cfg.depth, NULL, &cl->cq);
 	if (ret)
 		return fail(cl, ret, "cannot create a completion queue on %s: %s", cl->dev->name,
 			    strerror(-ret));
 	if (max_msg < SRDMA_MSG_TEXT_MAX)
 		max_msg = SRDMA_MSG_TEXT_MAX;
 	opts.max_msg = max_msg;
-	opts.recv_depth = CLIENT_RECV_DEPTH;
-	opts.send_depth = CLIENT_SEND_DEPTH;
+	opts.recv_depth = cl->cfg.depth;
+	opts.send_depth = cl->cfg.depth;
+	opts.write_depth = cl->cfg.depth;
 	opts.write_len = cl->cfg.writes ? cl->cfg.size : 0;
 	opts.write_remote = 0;
+	cl->rxq.cap = cl->cfg.depth;
+	cl->rxq.wc = calloc(cl->rxq.cap, sizeof(*cl->rxq.wc));
+	if (!cl->rxq.wc)
+		return fail(cl, -ENOMEM, "out of memory");
 	return srdma_ep_create(cl->dev, cl->cq, NULL, &opts, &cl->ep, cl->errmsg,
 			       sizeof(cl->errmsg));
 }
@@ -327,7 +335,7 @@ static int sleep_on_events(struct srdma_client *cl)
 /* Take the next successful work completion, busy-polling briefly, then sleeping. */
 static int next_wc(struct srdma_client *cl, struct ibv_wc *wc)
 {
-	uint64_t spin_until = now_ns() + SPIN_NS;
+	uint64_t spin_until = now_ns() + (uint64_t)cl->cfg.busy_poll_us * 1000;
 	int n, ret;
 
 	for (;;) {
@@ -370,36 +378,54 @@ static int next_wc(struct srdma_client *cl, struct ibv_wc *wc)
 	return 0;
 }
 
+/* Take the next completion and account for it: a send or write slot frees up, or a message
+ * joins the receive queue. */
+static int reap(struct srdma_client *cl)
+{
+	struct ibv_wc wc;
+	int ret;
+
+	ret = next_wc(cl, &wc);
+	if (ret)
+		return ret;
+	switch (SRDMA_WR_KIND(wc.wr_id)) {
+	case SRDMA_WR_SEND:
+		cl->sends_inflight--;
+		return 0;
+	case SRDMA_WR_WRITE:
+		cl->writes_inflight--;
+		return 0;
+	case SRDMA_WR_RECV:
+		/* Only recv_depth receives are ever posted, so the queue cannot overflow. */
+		if (cl->rxq.len == cl->rxq.cap)
+			return fail(cl, -EIO, "more receives completed than were posted");
+		cl->rxq.wc[(cl->rxq.head + cl->rxq.len++) % cl->rxq.cap] = wc;
+		return 0;
+	default:
+		return fail(cl, -EIO, "unexpected completion");
+	}
+}
+
 /* Wait for the next message from the server; *slot must be reposted with repost() after use. */
 static int wait_msg(struct srdma_client *cl, struct srdma_msg *m, unsigned *slot)
 {
 	struct ibv_wc wc;
 	int ret;
 
-	for (;;) {
-		ret = next_wc(cl, &wc);
+	while (!cl->rxq.len) {
+		ret = reap(cl);
 		if (ret)
 			return ret;
-		switch (SRDMA_WR_KIND(wc.wr_id)) {
-		case SRDMA_WR_SEND:
-			cl->sends_inflight--;
-			continue;
-		case SRDMA_WR_WRITE:
-			cl->write_inflight = 0;
-			continue;
-		case SRDMA_WR_RECV:
-			break;
-		default:
-			return fail(cl, -EIO, "unexpected completion");
-		}
-		*slot = SRDMA_WR_SLOT(wc.wr_id);
-		ret =
-		    srdma_dp_get(&cl->dp, srdma_ep_recv_slot(cl->ep, *slot), wc.byte_len,
-				 cl->ep->slot_size - SRDMA_MSG_HDR_LEN - SRDMA_MSG_TRAILER_MAX, m);
-		if (ret)
-			return fail(cl, -EPROTO, "from the server: %s", cl->dp.errmsg);
-		return 0;
 	}
+	wc = cl->rxq.wc[cl->rxq.head];
+	cl->rxq.head = (cl->rxq.head + 1) % cl->rxq.cap;
+	cl->rxq.len--;
+	*slot = SRDMA_WR_SLOT(wc.wr_id);
+	ret = srdma_dp_get(&cl->dp, srdma_ep_recv_slot(cl->ep, *slot), wc.byte_len,
+			   cl->ep->slot_size - SRDMA_MSG_HDR_LEN - SRDMA_MSG_TRAILER_MAX, m);
+	if (ret)
+		return fail(cl, -EPROTO, "from the server: %s", cl->dp.errmsg);
+	return 0;
 }
 
 static int repost(struct srdma_client *cl, unsigned slot)
@@ -431,18 +457,12 @@ static int send_msg(struct srdma_client *cl, struct srdma_msg *m)
 	ssize_t n;
 	int ret;
 
-	/* Lock-step: at most one request of ours is outstanding, so a slot is free once the
-	 * completions of earlier sends are reaped. */
+	/* Slots are used in turn, so the oldest send must have completed. Messages that arrive
+	 * meanwhile wait in the receive queue. */
 	while (cl->sends_inflight >= cl->ep->send_depth) {
-		struct ibv_wc wc;
-
-		ret = next_wc(cl, &wc);
+		ret = reap(cl);
 		if (ret)
 			return ret;
-		if (SRDMA_WR_KIND(wc.wr_id) == SRDMA_WR_SEND)
-			cl->sends_inflight--;
-		else
-			return fail(cl, -EPROTO, "protocol error: unsolicited message");
 	}
 	slot = cl->dp.tx_seq % cl->ep->send_depth;
 	n = srdma_dp_put(&cl->dp, m, srdma_ep_send_slot(cl->ep, slot), cl->ep->slot_size);
@@ -490,30 +510,42 @@ int srdma_client_echo(struct srdma_client *cl, const void *buf, uint32_t len)
 	return 0;
 }
 
-/* Post an RDMA write from the start of the local write buffer and wait for its completion.
- * RC completes in order: once the write is acknowledged it is in the server's memory. */
-static int write_and_wait(struct srdma_client *cl, uint32_t len, uint64_t raddr, uint32_t rkey)
+/* Wait until at most `most` RDMA writes are in flight. */
+static int writes_drain(struct srdma_client *cl, unsigned most)
 {
-	struct ibv_wc wc;
 	int ret;
 
+	while (cl->writes_inflight > most) {
+		ret = reap(cl);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Post an RDMA write from the start of the local write buffer, once there is room. */
+static int post_write(struct srdma_client *cl, uint32_t len, uint64_t raddr, uint32_t rkey)
+{
+	int ret = writes_drain(cl, cl->cfg.depth - 1);
+
+	if (ret)
+		return ret;
 	ret = srdma_ep_post_write(cl->ep, 0, len, raddr, rkey);
 	if (ret)
 		return fail(cl, ret, "cannot post the RDMA write: %s", strerror(-ret));
-	cl->write_inflight = 1;
-	arm_deadline(cl);
-	while (cl->write_inflight) {
-		ret = next_wc(cl, &wc);
-		if (ret)
-			return ret;
-		if (SRDMA_WR_KIND(wc.wr_id) == SRDMA_WR_WRITE)
-			cl->write_inflight = 0;
-		else if (SRDMA_WR_KIND(wc.wr_id) == SRDMA_WR_SEND)
-			cl->sends_inflight--;
-		else
-			return fail(cl, -EPROTO, "protocol error: unsolicited message");
-	}
+	cl->writes_inflight++;
 	return 0;
+}
+
+/* Post an RDMA write and wait for its completion. RC completes in order: once the write is
+ * acknowledged it is in the server's memory. */
+static int write_and_wait(struct srdma_client *cl, uint32_t len, uint64_t raddr, uint32_t rkey)
+{
+	int ret;
+
+	arm_deadline(cl);
+	ret = post_write(cl, len, raddr, rkey);
+	return ret ? ret : writes_drain(cl, 0);
 }
 
 int srdma_client_write_raw(struct srdma_client *cl, uint32_t len, uint64_t remote_addr,
@@ -574,6 +606,136 @@ int srdma_client_write(struct srdma_client *cl, const void *buf, uint32_t len, u
 	if (ret)
 		return ret;
 	return srdma_client_verify(cl, buf, len, offset);
+}
+
+/* Requests one session may have in flight: the receives each side keeps posted bound it. */
+static unsigned window(const struct srdma_client *cl)
+{
+	return cl->cfg.depth < cl->remote.recv_depth ? cl->cfg.depth : cl->remote.recv_depth;
+}
+
+int srdma_client_echo_pipelined(struct srdma_client *cl, const void *buf, uint32_t len,
+				uint64_t count)
+{
+	uint64_t sent = 0, got = 0;
+	unsigned w = window(cl), slot;
+	struct srdma_msg m;
+	int ret, same;
+
+	arm_deadline(cl);
+	while (got < count) {
+		while (sent < count && sent - got < w) {
+			m = (struct srdma_msg){.type = SRDMA_MSG_DATA, .payload = buf, .len = len};
+			ret = send_msg(cl, &m);
+			if (ret)
+				return ret;
+			sent++;
+		}
+		ret = wait_msg(cl, &m, &slot);
+		if (ret)
+			return ret;
+		if (m.type != SRDMA_MSG_ECHO)
+			return fail(cl, -EPROTO, "protocol error: expected %s, got %s",
+				    srdma_msg_type_name(SRDMA_MSG_ECHO),
+				    srdma_msg_type_name(m.type));
+		same = m.len == len && memcmp(m.payload, buf, len) == 0;
+		ret = repost(cl, slot);
+		if (ret)
+			return ret;
+		if (!same)
+			return fail(cl, -EBADMSG, "echo %llu of %llu differs from what was sent",
+				    (unsigned long long)got + 1, (unsigned long long)count);
+		got++;
+		arm_deadline(cl);
+	}
+	return 0;
+}
+
+/* PINGs of srdma_client_push in flight, oldest first, each closing a group of messages. */
+#define PUSH_GROUPS_MAX 8
+
+int srdma_client_push(struct srdma_client *cl, const void *buf, uint32_t len, uint64_t count)
+{
+	struct {
+		uint64_t token;
+		unsigned msgs; /* the group's PUSHes and its PING */
+	} ring[PUSH_GROUPS_MAX];
+	unsigned w = window(cl), group, head = 0, groups = 0, inflight = 0, open = 0;
+	uint64_t sent = 0, done = 0;
+	struct srdma_msg m;
+	unsigned slot;
+	int ret;
+
+	/* Every group of PUSHes ends with a PING: its PONG vouches for the whole group, so the
+	 * server's receives bound what is in flight. Two groups fit in the window, so the
+	 * pipe never drains while a PONG is on its way. */
+	if (w < 2)
+		return fail(
+		    cl, -EINVAL,
+		    "pushing needs 2 or more messages in flight (the depth and the server's "
+		    "recv_depth)");
+	group = w / 2 < 2 ? 2 : w / 2;
+	arm_deadline(cl);
+	while (done < count) {
+		while (inflight < w && (sent < count || open)) {
+			if (open == group - 1 || (sent == count && open)) {
+				if (groups == PUSH_GROUPS_MAX)
+					break;
+				m = (struct srdma_msg){.type = SRDMA_MSG_PING};
+				m.u.token = ++cl->next_token;
+				ret = send_msg(cl, &m);
+				if (ret)
+					return ret;
+				ring[(head + groups) % PUSH_GROUPS_MAX].token = m.u.token;
+				ring[(head + groups++) % PUSH_GROUPS_MAX].msgs = open + 1;
+				inflight++;
+				open = 0;
+				continue;
+			}
+			m = (struct srdma_msg){.type = SRDMA_MSG_PUSH, .payload = buf, .len = len};
+			ret = send_msg(cl, &m);
+			if (ret)
+				return ret;
+			sent++;
+			open++;
+			inflight++;
+		}
+		ret = wait_msg(cl, &m, &slot);
+		if (ret)
+			return ret;
+		ret = repost(cl, slot);
+		if (ret)
+			return ret;
+		if (m.type != SRDMA_MSG_PONG || !groups || m.u.token != ring[head].token)
+			return fail(cl, -EPROTO,
+				    "protocol error: expected the PONG of a push group, "
+				    "got %s",
+				    srdma_msg_type_name(m.type));
+		inflight -= ring[head].msgs;
+		done += ring[head].msgs - 1;
+		head = (head + 1) % PUSH_GROUPS_MAX;
+		groups--;
+		arm_deadline(cl);
+	}
+	return 0;
+}
+
+int srdma_client_write_burst(struct srdma_client *cl, uint32_t len, uint64_t count)
+{
+	uint64_t i;
+	int ret;
+
+	if (!cl->ep->write_mr || len > cl->ep->write_len)
+		return fail(cl, -EINVAL, "write of %u bytes exceeds the local write buffer", len);
+	if (len > cl->remote.write_len)
+		return fail(cl, -ERANGE, "write outside the server's region");
+	for (i = 0; i < count; i++) {
+		arm_deadline(cl);
+		ret = post_write(cl, len, cl->remote.write_addr, cl->remote.write_rkey);
+		if (ret)
+			return ret;
+	}
+	return writes_drain(cl, 0);
 }
 
 int srdma_client_ping(struct srdma_client *cl, uint64_t *rtt_ns)
@@ -667,7 +829,7 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 	memset(&f, 0, sizeof(f));
 	f.type = SRDMA_FRAME_HELLO;
 	f.u.hello.psn = cl->info.local_psn;
-	f.u.hello.features = cfg->dataplane == SRDMA_DP_AEAD ? SRDMA_FEAT_AEAD : 0;
+	f.u.hello.features = srdma_dp_features((enum srdma_dp_mode)cfg->dataplane);
 	ret = send_frame(cl, &f);
 	if (!ret)
 		ret = recv_frame(cl, &f, SRDMA_FRAME_HELLO);
@@ -683,8 +845,7 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 	}
 	if (ret)
 		goto err;
-	if ((f.u.hello.features & SRDMA_FEAT_AEAD) !=
-	    (cfg->dataplane == SRDMA_DP_AEAD ? SRDMA_FEAT_AEAD : 0)) {
+	if (f.u.hello.features != srdma_dp_features((enum srdma_dp_mode)cfg->dataplane)) {
 		ret = fail(cl, -ENOTSUP, "the server answered with another data-plane mode");
 		goto err;
 	}
@@ -744,6 +905,7 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 	cl->timing.total_us = (cl->lap_ns - t0) / 1000;
 	cl->info.server_max_msg = cl->remote.max_msg;
 	cl->info.server_write_len = cl->remote.write_len;
+	cl->info.window = window(cl);
 	snprintf(cl->info.device, sizeof(cl->info.device), "%s", cl->dev->name);
 	cl->info.gid_index = cl->dev->gid_index;
 	cl->info.path_mtu = 128 << cl->ep->mtu;
@@ -772,6 +934,7 @@ void srdma_client_close(struct srdma_client *cl)
 		srdma_tls_close_notify(cl->tls);
 	srdma_tls_destroy(cl->tls);
 	srdma_tls_ctx_destroy(cl->tls_ctx);
+	free(cl->rxq.wc);
 	free(cl);
 }
 

@@ -22,7 +22,7 @@ enum field_type {
 	FT_BOOL, /* int, 0 or 1 */
 	FT_TLS,	 /* enum srdma_tls_version */
 	FT_LOG,	 /* int holding an enum srdma_log_level */
-	FT_DP,	 /* int holding an enum srdma_dp_mode: "aead" or "plain" */
+	FT_DP,	 /* int holding an enum srdma_dp_mode: "aead", "chacha20" or "plain" */
 };
 
 struct field {
@@ -81,7 +81,7 @@ static const struct field server_fields[] = {
     SRV("recv_depth", NULL, FT_UINT, recv_depth, 1, SRDMA_MAX_RECV_DEPTH),
     SRV("busy_poll_us", NULL, FT_UINT, busy_poll_us, 0, 100000),
     SRV("log_level", NULL, FT_LOG, log_level, SRDMA_LOG_ERROR, SRDMA_LOG_DEBUG),
-    SRV("dataplane", NULL, FT_DP, dataplane, SRDMA_DP_PLAIN, SRDMA_DP_AEAD),
+    SRV("dataplane", NULL, FT_DP, dataplane, SRDMA_DP_PLAIN, SRDMA_DP_CHACHA20),
 };
 
 static const struct field client_fields[] = {
@@ -105,7 +105,9 @@ static const struct field client_fields[] = {
     CLI("json", FT_BOOL, json, 0, 1),
     CLI("timeout_ms", FT_UINT, timeout_ms, 100, 600000),
     CLI("log_level", FT_LOG, log_level, SRDMA_LOG_ERROR, SRDMA_LOG_DEBUG),
-    CLI("dataplane", FT_DP, dataplane, SRDMA_DP_PLAIN, SRDMA_DP_AEAD),
+    CLI("dataplane", FT_DP, dataplane, SRDMA_DP_PLAIN, SRDMA_DP_CHACHA20),
+    CLI("busy_poll_us", FT_UINT, busy_poll_us, 0, 100000),
+    CLI("depth", FT_UINT, depth, 1, SRDMA_MAX_RECV_DEPTH),
 };
 
 static const struct config_table server_table = {
@@ -259,6 +261,7 @@ static int parse_number(const struct field *f, const char *value, long *out, cha
 {
 	enum srdma_log_level level;
 	char shown[80];
+	int mode;
 
 	/* A value quoted in a message is cut, visibly, so that the rest of the message survives. */
 	snprintf(shown, sizeof(shown), "\"%.64s%s\"", value, strlen(value) > 64 ? "..." : "");
@@ -311,16 +314,13 @@ static int parse_number(const struct field *f, const char *value, long *out, cha
 			shown);
 		return -EINVAL;
 	case FT_DP:
-		if (!strcasecmp(value, "aead")) {
-			*out = SRDMA_DP_AEAD;
-			return 0;
-		}
-		if (!strcasecmp(value, "plain")) {
-			*out = SRDMA_DP_PLAIN;
-			return 0;
-		}
-		set_err(err, errlen, "%s: %s is not a data-plane mode (aead or plain)", f->key,
-			shown);
+		for (mode = SRDMA_DP_PLAIN; mode <= SRDMA_DP_CHACHA20; mode++)
+			if (!strcasecmp(value, srdma_dp_mode_name(mode))) {
+				*out = mode;
+				return 0;
+			}
+		set_err(err, errlen, "%s: %s is not a data-plane mode (aead, chacha20 or plain)",
+			f->key, shown);
 		return -EINVAL;
 	case FT_LOG:
 		if (srdma_log_parse_level(value, &level)) {
@@ -559,6 +559,20 @@ static int table_load(const struct config_table *t, void *cfg, const char *path,
 	return 0;
 }
 
+const char *srdma_dp_mode_name(int mode)
+{
+	switch (mode) {
+	case SRDMA_DP_PLAIN:
+		return "plain";
+	case SRDMA_DP_AEAD:
+		return "aead";
+	case SRDMA_DP_CHACHA20:
+		return "chacha20";
+	default:
+		return "unknown";
+	}
+}
+
 void srdma_server_config_defaults(struct srdma_server_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -632,6 +646,8 @@ void srdma_client_config_defaults(struct srdma_client_config *c)
 	c->timeout_ms = 10000;
 	c->log_level = SRDMA_LOG_WARN;
 	c->dataplane = SRDMA_DP_AEAD;
+	c->busy_poll_us = 200;
+	c->depth = 4;
 }
 
 int srdma_client_config_set(struct srdma_client_config *c, const char *key, const char *value,

@@ -100,6 +100,8 @@ static void free_conn(struct srdma_conn *c)
 	c->tls = NULL;
 	free(c->send_free);
 	c->send_free = NULL;
+	free(c->held);
+	c->held = NULL;
 	/* Events for c may still sit in the worker's current epoll batch: the worker frees it
 	 * after the batch. */
 	c->next = w->dead;
@@ -208,17 +210,21 @@ static void on_hello(struct srdma_conn *c, const struct srdma_hello *h)
 	struct srdma_server *srv = c->w->srv;
 	struct srdma_frame f = {.type = SRDMA_FRAME_HELLO};
 	struct srdma_ep_opts opts = {0};
+	enum srdma_dp_mode theirs;
 	char err[256];
 	unsigned need, i;
 	int ret;
 
-	if (!!(h->features & SRDMA_FEAT_AEAD) != (srv->cfg.dataplane == SRDMA_DP_AEAD)) {
-		const char *ours = srv->cfg.dataplane == SRDMA_DP_AEAD ? "aead" : "plain";
+	if (srdma_dp_mode_of(h->features, &theirs) || (int)theirs != srv->cfg.dataplane) {
+		const char *ours = srdma_dp_mode_name(srv->cfg.dataplane);
 
 		conn_fail(c, SRDMA_ERR_FEATURE,
 			  "data-plane mode mismatch: this server uses %s, the client asked for %s "
 			  "(use --dataplane %s)",
-			  ours, h->features & SRDMA_FEAT_AEAD ? "aead" : "plain", ours);
+			  ours,
+			  srdma_dp_mode_of(h->features, &theirs) ? "an invalid mode"
+								 : srdma_dp_mode_name(theirs),
+			  ours);
 		return;
 	}
 	ret = srdma_registry_acquire(srv->reg, &c->slot);
@@ -257,14 +263,15 @@ static void on_hello(struct srdma_conn *c, const struct srdma_hello *h)
 	c->cq_share = need;
 	srdma__worker_qp_insert(c->w, c);
 	c->send_free = calloc(c->ep->send_depth, sizeof(*c->send_free));
-	if (!c->send_free) {
+	c->held = calloc(c->ep->recv_depth, sizeof(*c->held));
+	if (!c->send_free || !c->held) {
 		conn_fail(c, SRDMA_ERR_INTERNAL, "out of memory");
 		return;
 	}
 	for (i = 0; i < c->ep->send_depth; i++)
 		c->send_free[c->send_free_len++] = c->ep->send_depth - 1 - i;
 
-	f.u.hello.features = srv->cfg.dataplane == SRDMA_DP_AEAD ? SRDMA_FEAT_AEAD : 0;
+	f.u.hello.features = srdma_dp_features((enum srdma_dp_mode)srv->cfg.dataplane);
 	f.u.hello.psn = c->local_psn;
 	srdma_debug("client #%llu: local PSN %06x, remote PSN %06x", (unsigned long long)c->id,
 		    c->local_psn, c->remote_psn);
@@ -315,7 +322,7 @@ static void on_ready(struct srdma_conn *c)
 	srdma_info("client #%llu (%s): connected (worker %u, RC QP ready, path MTU %d, data plane "
 		   "%s)",
 		   (unsigned long long)c->id, c->peer, c->w->id, 128 << c->ep->mtu,
-		   c->dp.mode == SRDMA_DP_AEAD ? "sealed" : "plain");
+		   c->dp.mode != SRDMA_DP_PLAIN ? "sealed" : "plain");
 	n = snprintf(text, sizeof(text), "welcome to secure-rdma, client #%llu",
 		     (unsigned long long)c->id);
 	m.payload = (const uint8_t *)text;
@@ -469,6 +476,10 @@ static void on_msg(struct srdma_conn *c, const struct srdma_msg *m)
 		reply.len = m->len;
 		(void)post_msg(c, &reply);
 		break;
+	case SRDMA_MSG_PUSH:
+		/* One-way: opened (sealed modes) and sequence-checked like any message, then
+		 * dropped; the reply to the client's next request acknowledges it. */
+		break;
 	case SRDMA_MSG_WRITE_DONE:
 		on_write_done(c, m);
 		break;
@@ -489,7 +500,8 @@ static void on_msg(struct srdma_conn *c, const struct srdma_msg *m)
 	}
 }
 
-static void on_recv(struct srdma_conn *c, const struct ibv_wc *wc)
+/* Decode, answer and repost one received message; a free send slot is needed. */
+static void answer(struct srdma_conn *c, const struct ibv_wc *wc)
 {
 	unsigned slot = SRDMA_WR_SLOT(wc->wr_id);
 	struct srdma_msg m;
@@ -516,6 +528,18 @@ static void on_recv(struct srdma_conn *c, const struct ibv_wc *wc)
 		conn_fail(c, SRDMA_ERR_RDMA, "cannot repost a receive: %s", strerror(-ret));
 }
 
+static void on_recv(struct srdma_conn *c, const struct ibv_wc *wc)
+{
+	/* Every request gets one reply: without a free send slot (the completion of an earlier
+	 * reply may not be reaped yet), hold the message until one frees up, behind any held
+	 * before it. Only recv_depth receives are posted, so at most that many are held. */
+	if (!c->send_free_len || c->held_len) {
+		c->held[(c->held_head + c->held_len++) % c->ep->recv_depth] = *wc;
+		return;
+	}
+	answer(c, wc);
+}
+
 void srdma__conn_on_wc(struct srdma_conn *c, const struct ibv_wc *wc)
 {
 	if (wc->status != IBV_WC_SUCCESS) {
@@ -533,6 +557,14 @@ void srdma__conn_on_wc(struct srdma_conn *c, const struct ibv_wc *wc)
 		break;
 	case SRDMA_WR_SEND:
 		c->send_free[c->send_free_len++] = SRDMA_WR_SLOT(wc->wr_id);
+		if (c->held_len) {
+			struct ibv_wc held = c->held[c->held_head];
+
+			c->held_head = (c->held_head + 1) % c->ep->recv_depth;
+			c->held_len--;
+			answer(c, &held);
+			break;
+		}
 		if (c->bye_sent && c->send_free_len == c->ep->send_depth) {
 			srdma_info("client #%llu (%s): quit after %llu messages",
 				   (unsigned long long)c->id, c->peer,

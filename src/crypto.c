@@ -61,9 +61,11 @@ struct srdma_aead {
 	int seal;
 };
 
-int srdma_aead_create(const uint8_t key[SRDMA_AEAD_KEY_LEN], const uint8_t iv[SRDMA_AEAD_IV_LEN],
-		      int seal, struct srdma_aead **out)
+int srdma_aead_create_alg(enum srdma_aead_alg alg, const uint8_t key[SRDMA_AEAD_KEY_LEN],
+			  const uint8_t iv[SRDMA_AEAD_IV_LEN], int seal, struct srdma_aead **out)
 {
+	const EVP_CIPHER *cipher =
+	    alg == SRDMA_AEAD_CHACHA20_POLY1305 ? EVP_chacha20_poly1305() : EVP_aes_256_gcm();
 	struct srdma_aead *a = calloc(1, sizeof(*a));
 
 	if (!a)
@@ -71,13 +73,20 @@ int srdma_aead_create(const uint8_t key[SRDMA_AEAD_KEY_LEN], const uint8_t iv[SR
 	a->seal = seal;
 	memcpy(a->iv, iv, sizeof(a->iv));
 	a->ctx = EVP_CIPHER_CTX_new();
-	if (!a->ctx || EVP_CipherInit_ex(a->ctx, EVP_aes_256_gcm(), NULL, key, NULL, seal) != 1) {
-		log_openssl_failure("AES-256-GCM set-up");
+	/* The key is set once here; each message then only sets its nonce. */
+	if (!a->ctx || EVP_CipherInit_ex(a->ctx, cipher, NULL, key, NULL, seal) != 1) {
+		log_openssl_failure("AEAD set-up");
 		srdma_aead_destroy(a);
 		return -EIO;
 	}
 	*out = a;
 	return 0;
+}
+
+int srdma_aead_create(const uint8_t key[SRDMA_AEAD_KEY_LEN], const uint8_t iv[SRDMA_AEAD_IV_LEN],
+		      int seal, struct srdma_aead **out)
+{
+	return srdma_aead_create_alg(SRDMA_AEAD_AES_256_GCM, key, iv, seal, out);
 }
 
 void srdma_aead_destroy(struct srdma_aead *a)
@@ -114,8 +123,8 @@ int srdma_aead_seal(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, size
 	if (!a->seal || len > INT_MAX || aead_start(a, seq, aad, aad_len) ||
 	    (len && EVP_EncryptUpdate(a->ctx, buf, &outl, buf, (int)len) != 1) ||
 	    EVP_EncryptFinal_ex(a->ctx, buf + outl, &fin) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_GCM_GET_TAG, SRDMA_AEAD_TAG_LEN, tag) != 1) {
-		log_openssl_failure("AES-256-GCM seal");
+	    EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, SRDMA_AEAD_TAG_LEN, tag) != 1) {
+		log_openssl_failure("AEAD seal");
 		return -EIO;
 	}
 	return 0;
@@ -128,9 +137,9 @@ int srdma_aead_open(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, size
 
 	if (a->seal || len > INT_MAX || aead_start(a, seq, aad, aad_len) ||
 	    (len && EVP_DecryptUpdate(a->ctx, buf, &outl, buf, (int)len) != 1) ||
-	    EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_GCM_SET_TAG, SRDMA_AEAD_TAG_LEN, (void *)tag) !=
+	    EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, SRDMA_AEAD_TAG_LEN, (void *)tag) !=
 		1) {
-		log_openssl_failure("AES-256-GCM open");
+		log_openssl_failure("AEAD open");
 		return -EIO;
 	}
 	/* A tag mismatch is the peer's doing, not ours: no log, just the verdict. */
@@ -150,8 +159,8 @@ int srdma_aead_mac(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, size_
 	if (!a->seal || len > INT_MAX || aead_start(a, seq, aad, aad_len) ||
 	    (len && EVP_EncryptUpdate(a->ctx, NULL, &outl, data, (int)len) != 1) ||
 	    EVP_EncryptFinal_ex(a->ctx, none, &fin) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_GCM_GET_TAG, SRDMA_AEAD_TAG_LEN, tag) != 1) {
-		log_openssl_failure("AES-256-GCM tag");
+	    EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, SRDMA_AEAD_TAG_LEN, tag) != 1) {
+		log_openssl_failure("AEAD tag");
 		return -EIO;
 	}
 	return 0;

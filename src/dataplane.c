@@ -10,6 +10,41 @@
 
 #define FLAGS_OFFSET 3 /* the header's flags byte */
 
+/* Both sealed modes work alike; only the algorithm (and the exporter label) differ. */
+static int sealed(const struct srdma_dataplane *dp)
+{
+	return dp->mode != SRDMA_DP_PLAIN;
+}
+
+uint32_t srdma_dp_features(enum srdma_dp_mode mode)
+{
+	switch (mode) {
+	case SRDMA_DP_AEAD:
+		return SRDMA_FEAT_AEAD;
+	case SRDMA_DP_CHACHA20:
+		return SRDMA_FEAT_AEAD | SRDMA_FEAT_CHACHA20;
+	default:
+		return 0;
+	}
+}
+
+int srdma_dp_mode_of(uint32_t features, enum srdma_dp_mode *out)
+{
+	switch (features & (SRDMA_FEAT_AEAD | SRDMA_FEAT_CHACHA20)) {
+	case 0:
+		*out = SRDMA_DP_PLAIN;
+		return 0;
+	case SRDMA_FEAT_AEAD:
+		*out = SRDMA_DP_AEAD;
+		return 0;
+	case SRDMA_FEAT_AEAD | SRDMA_FEAT_CHACHA20:
+		*out = SRDMA_DP_CHACHA20;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
 void srdma_dp_init(struct srdma_dataplane *dp, enum srdma_dp_mode mode)
 {
 	memset(dp, 0, sizeof(*dp));
@@ -30,14 +65,16 @@ int srdma_dp_set_keys(struct srdma_dataplane *dp, int is_client,
 	const size_t part = SRDMA_AEAD_KEY_LEN + SRDMA_AEAD_IV_LEN;
 	const uint8_t *c2s = material, *s2c = material + part, *wr = material + 2 * part;
 	const uint8_t *mine = is_client ? c2s : s2c, *theirs = is_client ? s2c : c2s;
+	enum srdma_aead_alg alg =
+	    dp->mode == SRDMA_DP_CHACHA20 ? SRDMA_AEAD_CHACHA20_POLY1305 : SRDMA_AEAD_AES_256_GCM;
 	int ret;
 
 	srdma_dp_cleanup(dp);
-	ret = srdma_aead_create(mine, mine + SRDMA_AEAD_KEY_LEN, 1, &dp->tx);
+	ret = srdma_aead_create_alg(alg, mine, mine + SRDMA_AEAD_KEY_LEN, 1, &dp->tx);
 	if (!ret)
-		ret = srdma_aead_create(theirs, theirs + SRDMA_AEAD_KEY_LEN, 0, &dp->rx);
+		ret = srdma_aead_create_alg(alg, theirs, theirs + SRDMA_AEAD_KEY_LEN, 0, &dp->rx);
 	if (!ret)
-		ret = srdma_aead_create(wr, wr + SRDMA_AEAD_KEY_LEN, 1, &dp->wtag);
+		ret = srdma_aead_create_alg(alg, wr, wr + SRDMA_AEAD_KEY_LEN, 1, &dp->wtag);
 	if (ret)
 		srdma_dp_cleanup(dp);
 	return ret;
@@ -50,14 +87,15 @@ int srdma_dp_derive(struct srdma_dataplane *dp, struct srdma_tls *tls, int is_cl
 	uint8_t context[16], material[SRDMA_DP_KEY_MATERIAL];
 	int ret;
 
-	if (dp->mode != SRDMA_DP_AEAD)
+	if (!sealed(dp))
 		return 0;
 	srdma__put_u32(context, client_qpn);
 	srdma__put_u32(context + 4, server_qpn);
 	srdma__put_u32(context + 8, client_psn);
 	srdma__put_u32(context + 12, server_psn);
-	ret = srdma_tls_export(tls, SRDMA_DP_LABEL, context, sizeof(context), material,
-			       sizeof(material));
+	ret = srdma_tls_export(
+	    tls, dp->mode == SRDMA_DP_CHACHA20 ? SRDMA_DP_LABEL_CHACHA20 : SRDMA_DP_LABEL, context,
+	    sizeof(context), material, sizeof(material));
 	if (ret) {
 		snprintf(dp->errmsg, sizeof(dp->errmsg), "cannot derive data-plane keys: %s",
 			 srdma_tls_errmsg(tls));
@@ -72,7 +110,7 @@ int srdma_dp_derive(struct srdma_dataplane *dp, struct srdma_tls *tls, int is_cl
 
 static int keys_missing(struct srdma_dataplane *dp)
 {
-	if (dp->mode != SRDMA_DP_AEAD || (dp->tx && dp->rx && dp->wtag))
+	if (!sealed(dp) || (dp->tx && dp->rx && dp->wtag))
 		return 0;
 	snprintf(dp->errmsg, sizeof(dp->errmsg), "data-plane keys not derived yet");
 	return 1;
@@ -96,7 +134,7 @@ ssize_t srdma_dp_put(struct srdma_dataplane *dp, struct srdma_msg *m, uint8_t *b
 			 srdma_msg_type_name(m->type), strerror((int)-n));
 		return n;
 	}
-	if (dp->mode == SRDMA_DP_AEAD) {
+	if (sealed(dp)) {
 		if ((size_t)n + SRDMA_AEAD_TAG_LEN > cap) {
 			snprintf(dp->errmsg, sizeof(dp->errmsg), "no room for the tag");
 			return -ENOBUFS;
@@ -122,11 +160,12 @@ int srdma_dp_get(struct srdma_dataplane *dp, uint8_t *buf, size_t len, uint32_t 
 
 	if (keys_missing(dp))
 		return -EINVAL;
-	if (dp->mode == SRDMA_DP_AEAD) {
+	if (sealed(dp)) {
 		if (len < SRDMA_MSG_HDR_LEN + SRDMA_AEAD_TAG_LEN ||
 		    buf[FLAGS_OFFSET] != SRDMA_MSG_F_SEALED) {
 			snprintf(dp->errmsg, sizeof(dp->errmsg),
-				 "unsealed or truncated message in aead mode");
+				 "unsealed or truncated message in %s mode",
+				 srdma_dp_mode_name(dp->mode));
 			return -EBADMSG;
 		}
 		len -= SRDMA_AEAD_TAG_LEN;
@@ -162,7 +201,7 @@ int srdma_dp_write_tag(struct srdma_dataplane *dp, uint32_t seq, uint32_t offset
 {
 	uint8_t aad[8];
 
-	if (dp->mode != SRDMA_DP_AEAD)
+	if (!sealed(dp))
 		return srdma_crypto_sha256(bytes, len, out);
 	if (keys_missing(dp))
 		return -EINVAL;

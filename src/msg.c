@@ -84,6 +84,7 @@ int srdma_msg_decode(const uint8_t *buf, size_t len, uint32_t max_payload, struc
 		return text_valid(p, plen) ? 0 : -EBADMSG;
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
+	case SRDMA_MSG_PUSH:
 		return plen <= max_payload ? 0 : -EMSGSIZE;
 	case SRDMA_MSG_WRITE_DONE:
 		if (plen != SRDMA_WRITE_DONE_LEN)
@@ -143,6 +144,7 @@ ssize_t srdma_msg_encode(const struct srdma_msg *m, uint8_t *buf, size_t cap)
 		break;
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
+	case SRDMA_MSG_PUSH:
 		/* The negotiated max_msg is the peer's to enforce; no peer may accept more than
 		 * SRDMA_MAX_MSG, so anything larger can only be a bug. */
 		if ((m->len > 0 && !m->payload) || m->len > SRDMA_MAX_MSG)
@@ -178,6 +180,7 @@ ssize_t srdma_msg_encode(const struct srdma_msg *m, uint8_t *buf, size_t cap)
 	case SRDMA_MSG_WELCOME:
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
+	case SRDMA_MSG_PUSH:
 		/* memmove: the caller may have built the payload in place, inside buf. */
 		if (plen > 0)
 			memmove(p, m->payload, plen);
@@ -215,6 +218,7 @@ static const char *const msg_type_names[] = {
     [SRDMA_MSG_PONG] = "PONG",
     [SRDMA_MSG_QUIT] = "QUIT",
     [SRDMA_MSG_BYE] = "BYE",
+    [SRDMA_MSG_PUSH] = "PUSH",
 };
 
 const char *srdma_msg_type_name(unsigned type)

@@ -100,6 +100,10 @@ struct srdma_conn {
 	struct srdma_dataplane dp; /* sequence numbers and, in aead mode, the session keys */
 	unsigned *send_free;	   /* stack of free send slots */
 	unsigned send_free_len;
+	/* Messages received while every send slot was busy, answered (in order) as slots free
+	 * up; their receive slots stay unposted meanwhile, which is the client's back-pressure. */
+	struct ibv_wc *held;
+	unsigned held_head, held_len;
 	int bye_sent;
 	uint64_t msgs_in;
 	struct srdma_conn *prev, *next;

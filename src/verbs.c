@@ -355,8 +355,8 @@ int srdma_ep_create(struct srdma_dev *dev, struct srdma_cq *cq, struct srdma_reg
 	init.recv_cq = cq->cq;
 	init.qp_type = IBV_QPT_RC;
 	init.sq_sig_all = 0;
-	/* One extra send slot for the RDMA write that may be in flight beside a message. */
-	init.cap.max_send_wr = ep->send_depth + 1;
+	/* Room for the RDMA writes that may be in flight beside the messages. */
+	init.cap.max_send_wr = ep->send_depth + (opts->write_depth ? opts->write_depth : 1);
 	init.cap.max_recv_wr = ep->recv_depth;
 	init.cap.max_send_sge = 1;
 	init.cap.max_recv_sge = 1;

@@ -30,7 +30,9 @@ struct srdma_client_info {
 	uint64_t connect_us; /* from TCP connect to READY */
 	uint32_t server_max_msg;
 	uint32_t server_write_len;
-	char tls[96]; /* protocol and cipher */
+	unsigned window; /* messages in flight in pipelined calls: depth, at most the server's
+			    recv_depth */
+	char tls[96];	 /* protocol and cipher */
 	char welcome[SRDMA_MSG_TEXT_MAX + 1];
 	char device[64];
 	int gid_index;
@@ -61,6 +63,25 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 
 /* Send len bytes as DATA and wait for the ECHO; 0 if every byte came back, -EBADMSG if not. */
 int srdma_client_echo(struct srdma_client *cl, const void *buf, uint32_t len);
+
+/* Pipelined echo: send count DATA messages of buf[0..len), keeping up to the window in flight
+ * (the config's depth, at most the server's recv_depth), and check that every ECHO carries
+ * exactly those bytes, in order. 0, or -EBADMSG if an echo differed (then the session is not
+ * usable: the window may still hold answers). */
+int srdma_client_echo_pipelined(struct srdma_client *cl, const void *buf, uint32_t len,
+				uint64_t count);
+
+/* One-way messages, as a message-rate test sends them: count PUSH messages of buf[0..len), up
+ * to the window in flight (which must be 2 or more), each opened and sequence-checked by the
+ * server but not answered; a PING closes every group of them and its PONG confirms the group.
+ * 0 once every PUSH is confirmed. */
+int srdma_client_push(struct srdma_client *cl, const void *buf, uint32_t len, uint64_t count);
+
+/* Pipelined RDMA writes: write the first len bytes of the local write buffer (filled by the
+ * last srdma_client_write) count times to the start of the server's target region, up to the
+ * config's depth in flight, and wait until all have completed. Nothing is verified: follow
+ * with srdma_client_verify(). Needs a session connected with writes enabled. */
+int srdma_client_write_burst(struct srdma_client *cl, uint32_t len, uint64_t count);
 
 /* RDMA-write buf[0..len) to the server's target region at offset, then WRITE_DONE with its
  * SHA-256; 0 if the server found exactly those bytes and reported the same digest, -EBADMSG if

@@ -25,12 +25,18 @@ enum srdma_tls_version {
 	SRDMA_TLS_1_3 = 13,
 };
 
-/* How data-plane messages travel: sealed with AES-256-GCM (keys from the TLS exporter), or in
- * the clear (for comparison and tests). Both sides must agree; HELLO negotiates it. */
+/* How data-plane messages travel: sealed (keys from the TLS exporter) with AES-256-GCM, the
+ * default and fastest where the CPU has AES instructions, or with ChaCha20-Poly1305, faster
+ * where it has none (or they are emulated); or in the clear (for comparison and tests). Both
+ * sides must agree; HELLO negotiates it. */
 enum srdma_dp_mode {
 	SRDMA_DP_PLAIN = 0,
 	SRDMA_DP_AEAD = 1,
+	SRDMA_DP_CHACHA20 = 2,
 };
+
+/* "plain", "aead" or "chacha20": the names the dataplane setting takes. */
+const char *srdma_dp_mode_name(int mode);
 
 struct srdma_server_config {
 	char bind[SRDMA_NAME_MAX];	/* "bind": listen address, default "0.0.0.0" */
@@ -55,7 +61,8 @@ struct srdma_server_config {
 	int log_level;	     /* "log_level": error|warn|info|debug, default info */
 	unsigned busy_poll_us; /* "busy_poll_us": keep polling after completions, 0..100000, default
 				  200 */
-	int dataplane;	       /* "dataplane": enum srdma_dp_mode, "aead" (default) or "plain" */
+	int dataplane;	       /* "dataplane": enum srdma_dp_mode, "aead" (default), "chacha20"
+				  or "plain" */
 };
 
 struct srdma_client_config {
@@ -81,7 +88,13 @@ struct srdma_client_config {
 	unsigned timeout_ms; /* "timeout_ms": connect/handshake/reply deadline, 100..600000, default
 				10000 */
 	int log_level;	     /* "log_level": default warn */
-	int dataplane;	     /* "dataplane": "aead" (default) or "plain"; must match the server */
+	int dataplane;	     /* "dataplane": "aead" (default), "chacha20" or "plain"; must
+				match the server */
+	unsigned busy_poll_us; /* "busy_poll_us": poll the CQ this long before sleeping while a
+				  reply is awaited, 0..100000, default 200 */
+	unsigned depth;	       /* "depth": messages (and RDMA writes) a session may keep in flight
+				  in the pipelined calls, 1..SRDMA_MAX_RECV_DEPTH, default 4; also
+				  bounded by the server's recv_depth */
 };
 
 void srdma_server_config_defaults(struct srdma_server_config *c);

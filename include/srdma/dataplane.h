@@ -1,14 +1,15 @@
 /* One session's data-plane state, shared by the client and the server side: the per-direction
- * message sequence numbers and, in aead mode, the AES-256-GCM keys.
+ * message sequence numbers and, in the sealed modes, the AEAD keys (AES-256-GCM in aead mode,
+ * ChaCha20-Poly1305 in chacha20 mode; everything below holds for both).
  *
  * Keys come from the TLS session (srdma_tls_export, label SRDMA_DP_LABEL) with a context that
  * binds both QPNs and both PSNs, so a key belongs to exactly one RC connection. Messages are
  * sealed with the header as additional data and the nonce made from the sender's sequence
  * number; the receiver opens with the sequence number it expects, so a forged, altered,
  * replayed or reordered message fails to open and is never decoded. An RDMA-written region is
- * authenticated by a tag (GMAC under a third key, nonce from the WRITE_DONE's sequence number)
- * over its offset, length and bytes; in plain mode the tag is the SHA-256 of the bytes. Only
- * the client computes and sends a write tag (in its sealed WRITE_DONE); the server recomputes
+ * authenticated by a tag (GMAC or Poly1305 under a third key, nonce from the WRITE_DONE's sequence
+ * number) over its offset, length and bytes; in plain mode the tag is the SHA-256 of the bytes.
+ * Only the client computes and sends a write tag (in its sealed WRITE_DONE); the server recomputes
  * it to compare and answers with the SHA-256 of what it found, so no tag nonce ever covers two
  * different byte strings on the wire. One thread at a time per session. Any error from
  * srdma_dp_get ends the session: close it. */
@@ -25,6 +26,8 @@
 #include <srdma/tls.h>
 
 #define SRDMA_DP_LABEL "EXPORTER-secure-rdma-dataplane-v1"
+/* chacha20 mode: its own label, so that no key ever serves two algorithms. */
+#define SRDMA_DP_LABEL_CHACHA20 "EXPORTER-secure-rdma-dataplane-chacha20-v1"
 /* Exporter output: c2s key+IV, s2c key+IV, write-tag key+IV. */
 #define SRDMA_DP_KEY_MATERIAL (3 * (SRDMA_AEAD_KEY_LEN + SRDMA_AEAD_IV_LEN))
 /* Header flag of a sealed message: a tag follows the (encrypted) payload. */
@@ -40,11 +43,16 @@ struct srdma_dataplane {
 	char errmsg[128];
 };
 
+/* HELLO feature bits of a mode, and the mode of feature bits (-EINVAL: CHACHA20 without
+ * AEAD). */
+uint32_t srdma_dp_features(enum srdma_dp_mode mode);
+int srdma_dp_mode_of(uint32_t features, enum srdma_dp_mode *out);
+
 void srdma_dp_init(struct srdma_dataplane *dp, enum srdma_dp_mode mode);
 /* Frees the keys; accepts a dp never given keys. */
 void srdma_dp_cleanup(struct srdma_dataplane *dp);
 
-/* Derive the keys (aead mode; plain: nothing to do). 0, -EPROTO (exporter) or -EIO. */
+/* Derive the keys (sealed modes; plain: nothing to do). 0, -EPROTO (exporter) or -EIO. */
 int srdma_dp_derive(struct srdma_dataplane *dp, struct srdma_tls *tls, int is_client,
 		    uint32_t client_qpn, uint32_t server_qpn, uint32_t client_psn,
 		    uint32_t server_psn);
@@ -54,22 +62,23 @@ int srdma_dp_derive(struct srdma_dataplane *dp, struct srdma_tls *tls, int is_cl
 int srdma_dp_set_keys(struct srdma_dataplane *dp, int is_client,
 		      const uint8_t material[SRDMA_DP_KEY_MATERIAL]);
 
-/* Encode m as our next message into buf (cap bytes) and seal it in aead mode. Returns the
- * number of bytes to send, or a negative errno (-ENOBUFS, -EINVAL (also: aead mode before keys
+/* Encode m as our next message into buf (cap bytes) and seal it in the sealed modes. Returns the
+ * number of bytes to send, or a negative errno (-ENOBUFS, -EINVAL (also: a sealed mode before keys
  * were set), -EOVERFLOW when the sequence space is used up, -EIO). Advances tx_seq on success. */
 ssize_t srdma_dp_put(struct srdma_dataplane *dp, struct srdma_msg *m, uint8_t *buf, size_t cap);
 
 /* Check, open (in place) and decode the len bytes received in buf: 0 and *m (pointing into buf).
  * Errors, with the reason in dp->errmsg: -EBADMSG for a message that fails authentication (in
- * aead mode that includes every lost, duplicated, replayed or reordered message: the nonce no
+ * a sealed mode that includes every lost, duplicated, replayed or reordered message: the nonce no
  * longer matches) or is malformed; -EPROTO for a sequence error that authentication did not
- * catch (plain mode); -EINVAL in aead mode before keys were set. After an error buf holds
+ * catch (plain mode); -EINVAL in a sealed mode before keys were set. After an error buf holds
  * unauthenticated bytes and *m is undefined; rx_seq advances on success only. */
 int srdma_dp_get(struct srdma_dataplane *dp, uint8_t *buf, size_t len, uint32_t max_payload,
 		 struct srdma_msg *m);
 
-/* The tag of a written region, for WRITE_DONE / WRITE_RESULT: aead: the 16-byte GMAC in
- * out[0..16) and zeros after; plain: SHA-256. seq is the WRITE_DONE's sequence number. */
+/* The tag of a written region, for WRITE_DONE / WRITE_RESULT: sealed modes: the 16-byte GMAC
+ * (aead) or Poly1305 tag (chacha20) in out[0..16) and zeros after; plain: SHA-256. seq is the
+ * WRITE_DONE's sequence number. */
 int srdma_dp_write_tag(struct srdma_dataplane *dp, uint32_t seq, uint32_t offset,
 		       const uint8_t *bytes, uint32_t len, uint8_t out[SRDMA_DIGEST_LEN]);
 

@@ -9,6 +9,9 @@
  * any loss, duplicate or reorder is detected. Payloads by type:
  *   WELCOME      : printable text, 0..SRDMA_MSG_TEXT_MAX bytes
  *   DATA, ECHO   : opaque bytes, 0..max_msg
+ *   PUSH         : opaque bytes, 0..max_msg: one-way data, consumed without a reply; the
+ *                  next reply (e.g. a PONG) vouches that every earlier PUSH was received,
+ *                  opened and its receive reposted, which is the sender's flow control
  *   WRITE_DONE   (40 bytes): u32 offset | u32 length | u8 tag[32] of the bytes written
  *                            (srdma_dp_write_tag: SHA-256 in plain mode, GMAC in aead mode)
  *   WRITE_RESULT (44 bytes): u32 status (enum srdma_write_status) | u32 offset | u32 length
@@ -43,6 +46,7 @@ enum srdma_msg_type {
 	SRDMA_MSG_PONG = 7,
 	SRDMA_MSG_QUIT = 8,
 	SRDMA_MSG_BYE = 9,
+	SRDMA_MSG_PUSH = 10,
 };
 
 enum srdma_write_status {
@@ -94,8 +98,9 @@ int srdma_msg_decode(const uint8_t *buf, size_t len, uint32_t max_payload, struc
 /* Write a header for (type, seq, payload_len) into buf[0..SRDMA_MSG_HDR_LEN). */
 void srdma_msg_put_hdr(uint8_t *buf, enum srdma_msg_type type, uint32_t seq, uint32_t payload_len);
 
-/* Encode a whole message into buf (cap bytes). payload/len are used for WELCOME, DATA and
- * ECHO; the union fields for the fixed-size types. Returns total length, -ENOBUFS or -EINVAL. */
+/* Encode a whole message into buf (cap bytes). payload/len are used for WELCOME, DATA, ECHO
+ * and PUSH; the union fields for the fixed-size types. Returns total length, -ENOBUFS or -EINVAL.
+ */
 ssize_t srdma_msg_encode(const struct srdma_msg *m, uint8_t *buf, size_t cap);
 
 const char *srdma_msg_type_name(unsigned type);

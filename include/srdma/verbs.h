@@ -68,13 +68,14 @@ enum srdma_wr_kind {
 #define SRDMA_MSG_TRAILER_MAX 16u
 
 struct srdma_ep_opts {
-	uint32_t max_msg;    /* largest payload a message of ours or the peer's may carry */
-	unsigned recv_depth; /* receives kept posted */
-	unsigned send_depth; /* sends in flight at most */
-	uint32_t write_len;  /* size of the RDMA-write region, 0 for none */
-	int write_remote;    /* 1: the region is a target the peer writes into (remote write
-			      * access); 0: a local source we RDMA-write from (no remote access) */
-	void *qp_context;    /* stored in ibv_qp->qp_context */
+	uint32_t max_msg;     /* largest payload a message of ours or the peer's may carry */
+	unsigned recv_depth;  /* receives kept posted */
+	unsigned send_depth;  /* sends in flight at most */
+	unsigned write_depth; /* RDMA writes in flight at most beside the sends (0 = 1) */
+	uint32_t write_len;   /* size of the RDMA-write region, 0 for none */
+	int write_remote;     /* 1: the region is a target the peer writes into (remote write
+			       * access); 0: a local source we RDMA-write from (no remote access) */
+	void *qp_context;     /* stored in ibv_qp->qp_context */
 };
 
 struct srdma_ep {

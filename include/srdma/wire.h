@@ -35,8 +35,9 @@
 #define SRDMA_MAX_WRITE_LEN	(1u << 30)
 
 /* Feature bits carried in HELLO. */
-#define SRDMA_FEAT_AEAD	 (1u << 0) /* sealed data plane (AES-256-GCM) */
-#define SRDMA_FEAT_KNOWN (SRDMA_FEAT_AEAD)
+#define SRDMA_FEAT_AEAD	    (1u << 0) /* sealed data plane (AES-256-GCM unless CHACHA20) */
+#define SRDMA_FEAT_CHACHA20 (1u << 1) /* with AEAD: sealed with ChaCha20-Poly1305 instead */
+#define SRDMA_FEAT_KNOWN    (SRDMA_FEAT_AEAD | SRDMA_FEAT_CHACHA20)
 
 enum srdma_frame_type {
 	SRDMA_FRAME_HELLO = 1,

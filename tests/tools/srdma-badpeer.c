@@ -1,7 +1,7 @@
 /* srdma-badpeer: a peer that sends bad input to srdma-server on purpose, or stalls in the middle
  * of the set-up, for the fault tests.
  *
- *   srdma-badpeer [--ca FILE] [-p PORT] [--server-name NAME] [--dataplane aead|plain]
+ *   srdma-badpeer [--ca FILE] [-p PORT] [--server-name NAME] [--dataplane aead|chacha20|plain]
  *                 [--count N] [--timeout-ms MS] [--expect-close-within MS]
  *                 [--expect-close-after MS] [--server-deadline-ms MS] [--seed N] [-v]
  *                 MODE SERVER
@@ -523,11 +523,13 @@ static void usage(int status)
 	FILE *out = status ? stderr : stdout;
 	size_t i;
 
-	fprintf(out, "usage: srdma-badpeer [--ca FILE] [-p PORT] [--server-name NAME]\n"
-		     "                     [--dataplane aead|plain] [--count N] [--timeout-ms MS]\n"
-		     "                     [--expect-close-within MS] [--expect-close-after MS]\n"
-		     "                     [--server-deadline-ms MS] [--seed N] [-v] MODE SERVER\n"
-		     "MODE:");
+	fprintf(
+	    out,
+	    "usage: srdma-badpeer [--ca FILE] [-p PORT] [--server-name NAME]\n"
+	    "                     [--dataplane aead|chacha20|plain] [--count N] [--timeout-ms MS]\n"
+	    "                     [--expect-close-within MS] [--expect-close-after MS]\n"
+	    "                     [--server-deadline-ms MS] [--seed N] [-v] MODE SERVER\n"
+	    "MODE:");
 	for (i = 0; i < K_TRUNCATED_EOF; i++)
 		fprintf(out, " %s", kinds[i].name);
 	fprintf(out, " mix\n");
@@ -584,9 +586,14 @@ static void parse_args(int argc, char **argv, struct opts *op, const char **mode
 			op->server_name = optarg;
 			break;
 		case 'D':
-			if (strcmp(optarg, "aead") != 0 && strcmp(optarg, "plain") != 0)
+			if (!strcmp(optarg, "chacha20"))
+				op->features = SRDMA_FEAT_AEAD | SRDMA_FEAT_CHACHA20;
+			else if (!strcmp(optarg, "aead"))
+				op->features = SRDMA_FEAT_AEAD;
+			else if (!strcmp(optarg, "plain"))
+				op->features = 0;
+			else
 				usage(2);
-			op->features = strcmp(optarg, "aead") == 0 ? SRDMA_FEAT_AEAD : 0;
 			break;
 		case 'N':
 			op->count = parse_uint(optarg, 1, 10000000);

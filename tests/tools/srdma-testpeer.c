@@ -1,7 +1,7 @@
 /* srdma-testpeer: a client that misbehaves on purpose, or exposes its session, for tests.
  *
- *   srdma-testpeer [--ca FILE] [-p PORT] [-s SIZE] [--timeout-ms MS] [--dataplane aead|plain]
- *                  MODE SERVER
+ *   srdma-testpeer [--ca FILE] [-p PORT] [-s SIZE] [--timeout-ms MS] [--dataplane
+ * aead|chacha20|plain] MODE SERVER
  *
  * MODE:
  *   outside  RDMA-write just past the end of the session's own region (right rkey)
@@ -125,7 +125,7 @@ static int hold(void)
 	printf("{\"server_qpn\":%u,\"client_qpn\":%u,\"rkey\":%u,\"addr\":%llu,"
 	       "\"write_len\":%u,\"local_psn\":%u,\"remote_psn\":%u,\"dataplane\":\"%s\"}\n",
 	       p.qpn, info.local_qpn, p.write_rkey, (unsigned long long)p.write_addr, p.write_len,
-	       info.local_psn, info.remote_psn, info.dataplane == SRDMA_DP_AEAD ? "aead" : "plain");
+	       info.local_psn, info.remote_psn, srdma_dp_mode_name(info.dataplane));
 	fflush(stdout);
 	fill(buf, cfg.size, "held-session");
 	while (fgets(line, sizeof(line), stdin)) {

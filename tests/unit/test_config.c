@@ -870,6 +870,83 @@ static void test_validate_client(void **state)
 	assert_int_equal(srdma_client_config_validate(&c, err, sizeof(err)), 0);
 }
 
+/* The data-plane mode: "plain", "aead" or "chacha20", in any case, for both programs, on the
+ * command line and in a file; anything else is refused naming all three. */
+static void check_dataplane(const struct which *w)
+{
+	static const struct {
+		const char *value;
+		int mode;
+	} good[] = {
+	    {"chacha20", SRDMA_DP_CHACHA20}, {"CHACHA20", SRDMA_DP_CHACHA20},
+	    {"ChaCha20", SRDMA_DP_CHACHA20}, {"aead", SRDMA_DP_AEAD},
+	    {"AEAD", SRDMA_DP_AEAD},	     {"plain", SRDMA_DP_PLAIN},
+	    {"Plain", SRDMA_DP_PLAIN},
+	};
+	static const char *const bad[] = {"",	       "chacha",    "chacha20-poly1305",
+					  "chacha 20", " chacha20", "chacha20 ",
+					  "2",	       "gcm",	    "aes-256-gcm"};
+	static const char *const keys[] = {"dataplane", "DATAPLANE", "DataPlane"};
+	char err[ERRLEN], want[ERRLEN];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+			void *cfg = defaults(w);
+			int *dp = w->server ? &((struct srdma_server_config *)cfg)->dataplane
+					    : &((struct srdma_client_config *)cfg)->dataplane;
+
+			assert_int_equal(*dp, SRDMA_DP_AEAD); /* the default */
+			if (set(w, cfg, keys[k], good[i].value, err))
+				fail_msg("%s = %s: %s", keys[k], good[i].value, err);
+			assert_int_equal(*dp, good[i].mode);
+			free(cfg);
+		}
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		void *cfg = defaults(w);
+		void *before = defaults(w);
+
+		assert_int_equal(set(w, cfg, "dataplane", bad[i], err), -EINVAL);
+		snprintf(want, sizeof(want),
+			 "dataplane: \"%s\" is not a data-plane mode (aead, chacha20 or plain)",
+			 bad[i]);
+		assert_string_equal(err, want);
+		assert_memory_equal(cfg, before, w->size);
+		free(before);
+		free(cfg);
+	}
+}
+
+static void test_dataplane_modes(void **state)
+{
+	struct srdma_server_config s;
+	struct srdma_client_config c;
+	char err[ERRLEN];
+	const char *path;
+
+	(void)state;
+	check_dataplane(&SERVER);
+	check_dataplane(&CLIENT);
+
+	/* From files, and a valid config either way. */
+	srdma_server_config_defaults(&s);
+	path = write_ini("[server]\ncert = s.pem\nkey = s.key\ndataplane = ChaCha20\n");
+	assert_int_equal(srdma_server_config_load(&s, path, err, sizeof(err)), 0);
+	assert_int_equal(s.dataplane, SRDMA_DP_CHACHA20);
+	assert_int_equal(srdma_server_config_validate(&s, err, sizeof(err)), 0);
+	srdma_client_config_defaults(&c);
+	path = write_ini("[client]\nhost = server\nca = ca.pem\ndataplane = chacha20\n");
+	assert_int_equal(srdma_client_config_load(&c, path, err, sizeof(err)), 0);
+	assert_int_equal(c.dataplane, SRDMA_DP_CHACHA20);
+	assert_int_equal(srdma_client_config_validate(&c, err, sizeof(err)), 0);
+	path = write_ini("[client]\n\ndataplane = xchacha20\n");
+	assert_int_equal(srdma_client_config_load(&c, path, err, sizeof(err)), -EINVAL);
+	assert_file_error(err, path, 3,
+			  "dataplane: \"xchacha20\" is not a data-plane mode (aead, chacha20 or "
+			  "plain)");
+	assert_int_equal(c.dataplane, SRDMA_DP_CHACHA20);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -887,6 +964,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_flags_override_file, remove_files),
 	    cmocka_unit_test(test_validate_server),
 	    cmocka_unit_test(test_validate_client),
+	    cmocka_unit_test_teardown(test_dataplane_modes, remove_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,9 @@
-/* Unit tests for data-plane sequencing and sealing (src/dataplane.c) and the AES-256-GCM
- * primitive under it (srdma_aead_* in src/crypto.c). A client-side and a server-side
- * struct srdma_dataplane are given the same key material, as srdma_dp_derive would give them
- * from one TLS session, and messages travel between them through a copy, as over the wire. */
+/* Unit tests for data-plane sequencing and sealing (src/dataplane.c) and the AEAD primitives
+ * under it, AES-256-GCM and ChaCha20-Poly1305 (srdma_aead_* in src/crypto.c). A client-side and
+ * a server-side struct srdma_dataplane are given the same key material, as srdma_dp_derive
+ * would give them from one TLS session, and messages travel between them through a copy, as
+ * over the wire. The tests of a sealed session run in both sealed modes (aead and chacha20),
+ * the same test body with another setup. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +17,7 @@
 #include "srdma/crypto.h"
 #include "srdma/dataplane.h"
 #include "srdma/msg.h"
+#include "srdma/wire.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define BUF_CAP	     8192u /* room for the largest message here (DATA 4096) and its tag */
@@ -65,15 +68,31 @@ static void pair_key(struct pair *p, enum srdma_dp_mode mode, uint8_t salt)
 	assert_int_equal(srdma_dp_set_keys(&p->server, 0, material), 0);
 }
 
-static int setup_aead(void **state)
+/* The algorithm a sealed mode uses, for the tests that build what it should send by hand. */
+static enum srdma_aead_alg alg_of(enum srdma_dp_mode mode)
+{
+	return mode == SRDMA_DP_CHACHA20 ? SRDMA_AEAD_CHACHA20_POLY1305 : SRDMA_AEAD_AES_256_GCM;
+}
+
+static int setup_sealed(void **state, enum srdma_dp_mode mode)
 {
 	struct pair *p = calloc(1, sizeof(*p));
 
 	if (!p)
 		return -1;
-	pair_key(p, SRDMA_DP_AEAD, 0);
+	pair_key(p, mode, 0);
 	*state = p;
 	return 0;
+}
+
+static int setup_aead(void **state)
+{
+	return setup_sealed(state, SRDMA_DP_AEAD);
+}
+
+static int setup_chacha20(void **state)
+{
+	return setup_sealed(state, SRDMA_DP_CHACHA20);
 }
 
 /* Plain mode needs no keys (srdma_dp_derive installs none). */
@@ -122,6 +141,7 @@ static void make_msg(const struct msg_case *c, uint8_t *storage, struct srdma_ms
 	case SRDMA_MSG_WELCOME:
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
+	case SRDMA_MSG_PUSH:
 		m->payload = storage;
 		m->len = c->len;
 		break;
@@ -156,6 +176,7 @@ static void assert_msg_equal(const struct srdma_msg *got, const struct srdma_msg
 	case SRDMA_MSG_WELCOME:
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
+	case SRDMA_MSG_PUSH:
 		assert_int_equal(got->len, want->len);
 		if (want->len)
 			assert_memory_equal(got->payload, want->payload, want->len);
@@ -383,8 +404,9 @@ static void test_aead_loss(void **state)
 /* A key holder that seals under nonce 0 but writes another sequence number in the header gets
  * past authentication and is then caught by the header check (-EPROTO). Also: a sealed message
  * whose plaintext breaks the codec's rules opens and is refused as malformed. */
-static size_t seal_raw(uint8_t salt, int from_client, enum srdma_msg_type type, uint32_t hdr_seq,
-		       uint64_t nonce_seq, const uint8_t *payload, uint32_t plen, uint8_t *out)
+static size_t seal_raw(enum srdma_aead_alg alg, uint8_t salt, int from_client,
+		       enum srdma_msg_type type, uint32_t hdr_seq, uint64_t nonce_seq,
+		       const uint8_t *payload, uint32_t plen, uint8_t *out)
 {
 	uint8_t material[SRDMA_DP_KEY_MATERIAL];
 	const uint8_t *part;
@@ -392,7 +414,7 @@ static size_t seal_raw(uint8_t salt, int from_client, enum srdma_msg_type type, 
 
 	fill_material(material, salt);
 	part = material + (from_client ? 0 : KEY_PART);
-	assert_int_equal(srdma_aead_create(part, part + SRDMA_AEAD_KEY_LEN, 1, &a), 0);
+	assert_int_equal(srdma_aead_create_alg(alg, part, part + SRDMA_AEAD_KEY_LEN, 1, &a), 0);
 	srdma_msg_put_hdr(out, type, hdr_seq, plen);
 	out[3] = SRDMA_MSG_F_SEALED;
 	if (plen)
@@ -408,25 +430,26 @@ static size_t seal_raw(uint8_t salt, int from_client, enum srdma_msg_type type, 
 static void test_aead_authentic_but_wrong(void **state)
 {
 	struct pair *p = *state;
+	enum srdma_aead_alg alg = alg_of(p->server.mode);
 	uint8_t msg[BUF_CAP], payload[128];
 	size_t n;
 
 	memset(payload, 'a', sizeof(payload));
 	/* Control: built by hand exactly as srdma_dp_put builds it, it opens. */
-	n = seal_raw(0, 1, SRDMA_MSG_DATA, 0, 0, payload, 10, msg);
+	n = seal_raw(alg, 0, 1, SRDMA_MSG_DATA, 0, 0, payload, 10, msg);
 	assert_int_equal(deliver(&p->server, msg, n), 0);
 
-	n = seal_raw(0, 1, SRDMA_MSG_QUIT, 5, 1, NULL, 0, msg);
+	n = seal_raw(alg, 0, 1, SRDMA_MSG_QUIT, 5, 1, NULL, 0, msg);
 	assert_int_equal(deliver(&p->server, msg, n), -EPROTO);
 	assert_int_equal(p->server.rx_seq, 1);
 
 	payload[0] = 0x1b; /* an escape in WELCOME text */
-	n = seal_raw(0, 1, SRDMA_MSG_WELCOME, 1, 1, payload, 4, msg);
+	n = seal_raw(alg, 0, 1, SRDMA_MSG_WELCOME, 1, 1, payload, 4, msg);
 	assert_int_equal(deliver(&p->server, msg, n), -EBADMSG);
 	payload[0] = 'a';
-	n = seal_raw(0, 1, SRDMA_MSG_QUIT, 1, 1, payload, 1, msg);
+	n = seal_raw(alg, 0, 1, SRDMA_MSG_QUIT, 1, 1, payload, 1, msg);
 	assert_int_equal(deliver(&p->server, msg, n), -EBADMSG);
-	n = seal_raw(0, 1, SRDMA_MSG_DATA, 1, 1, payload, 100, msg);
+	n = seal_raw(alg, 0, 1, SRDMA_MSG_DATA, 1, 1, payload, 100, msg);
 	{
 		uint8_t rxbuf[BUF_CAP];
 		struct srdma_msg got;
@@ -465,7 +488,7 @@ static void test_other_session(void **state)
 	uint8_t msg[BUF_CAP];
 	size_t n;
 
-	pair_key(&other, SRDMA_DP_AEAD, 1);
+	pair_key(&other, p->client.mode, 1);
 	n = seal_one(&other.client, &c, msg);
 	assert_int_equal(deliver(&p->server, msg, n), -EBADMSG);
 	n = seal_one(&p->client, &c, msg);
@@ -479,7 +502,7 @@ static void test_other_session(void **state)
 static void test_mode_mismatch(void **state)
 {
 	static const struct msg_case c = {SRDMA_MSG_DATA, 64};
-	struct pair *p = *state; /* aead */
+	struct pair *p = *state; /* sealed: aead or chacha20 */
 	struct srdma_dataplane plain_tx, plain_rx;
 	uint8_t msg[BUF_CAP];
 	size_t n;
@@ -492,7 +515,7 @@ static void test_mode_mismatch(void **state)
 	assert_int_equal(deliver(&plain_rx, msg, n), -EBADMSG);
 	assert_int_equal(plain_rx.rx_seq, 0);
 
-	/* Plain to an aead receiver: never decoded, whatever its sequence number. */
+	/* Plain to a sealed receiver: never decoded, whatever its sequence number. */
 	n = seal_one(&plain_tx, &c, msg);
 	assert_int_equal(deliver(&p->server, msg, n), -EBADMSG);
 	/* Even with the sealed flag forged on and 16 bytes of "tag" appended. */
@@ -578,7 +601,7 @@ static void test_write_tag_aead(void **state)
 	assert_memory_equal(tc + SRDMA_AEAD_TAG_LEN, zeros, sizeof(zeros));
 
 	/* Another session's tag key gives another tag. */
-	pair_key(&other, SRDMA_DP_AEAD, 1);
+	pair_key(&other, p->client.mode, 1);
 	assert_int_equal(srdma_dp_write_tag(&p->client, 7, 4096, bytes, sizeof(bytes), tc), 0);
 	assert_int_equal(srdma_dp_write_tag(&other.client, 7, 4096, bytes, sizeof(bytes), t), 0);
 	assert_memory_not_equal(t, tc, SRDMA_AEAD_TAG_LEN);
@@ -586,7 +609,8 @@ static void test_write_tag_aead(void **state)
 	srdma_dp_cleanup(&other.server);
 }
 
-/* The tag is GMAC under the third key of the material (not either message key), nonce from
+/* The tag is the mode's AEAD tag of nothing encrypted (GMAC in aead mode, Poly1305 in
+ * chacha20 mode) under the third key of the material (not either message key), nonce from
  * seq, over be32 offset | be32 length | bytes: what both peers must compute alike. Checked
  * through srdma_aead_seal with everything as additional data and nothing to encrypt. */
 static void test_write_tag_construction(void **state)
@@ -605,7 +629,9 @@ static void test_write_tag_construction(void **state)
 		const uint8_t *part = material + k * KEY_PART;
 		struct srdma_aead *a;
 
-		assert_int_equal(srdma_aead_create(part, part + SRDMA_AEAD_KEY_LEN, 1, &a), 0);
+		assert_int_equal(srdma_aead_create_alg(alg_of(p->client.mode), part,
+						       part + SRDMA_AEAD_KEY_LEN, 1, &a),
+				 0);
 		assert_int_equal(srdma_aead_seal(a, 42, aad, sizeof(aad), none, 0, want), 0);
 		srdma_aead_destroy(a);
 		if (k == 2)
@@ -795,6 +821,226 @@ static void test_aead_known_answer(void **state)
 	srdma_aead_destroy(seal);
 }
 
+/* RFC 8439, section 2.8.2: ChaCha20-Poly1305 with 12 bytes of additional data and 114 bytes of
+ * plaintext (not a whole 64-byte block). The RFC's nonce is the constant 07000000 followed by
+ * the 8-byte IV 4041...47; ours is our 12-byte IV XOR the sequence number, so with sequence
+ * number 0 the RFC's nonce is our IV. */
+static const char rfc8439_key[] =
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f";
+static const char rfc8439_nonce[] = "070000004041424344454647";
+static const char rfc8439_aad[] = "50515253c0c1c2c3c4c5c6c7";
+static const char rfc8439_pt[] = "Ladies and Gentlemen of the class of '99: If I could offer you "
+				 "only one tip for the future, sunscreen would be it.";
+static const char rfc8439_ct[] = "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d6"
+				 "3dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b36"
+				 "92ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc"
+				 "3ff4def08e4b7a9de576d26586cec64b6116";
+static const char rfc8439_tag[] = "1ae10b594f09e26a7e902ecbd0600691";
+_Static_assert(sizeof(rfc8439_pt) == 115, "the RFC's plaintext is 114 bytes");
+
+static void test_chacha20_known_answer(void **state)
+{
+	uint8_t key[32], iv[12], aad[12], pt[114], ct[114], tag[16], buf[114], out[16];
+	const uint64_t seq = 0x0102030405060708ull;
+	struct srdma_aead *seal, *open;
+
+	(void)state;
+	hex_to_bytes(rfc8439_key, key, sizeof(key));
+	hex_to_bytes(rfc8439_nonce, iv, sizeof(iv));
+	hex_to_bytes(rfc8439_aad, aad, sizeof(aad));
+	memcpy(pt, rfc8439_pt, sizeof(pt));
+	hex_to_bytes(rfc8439_ct, ct, sizeof(ct));
+	hex_to_bytes(rfc8439_tag, tag, sizeof(tag));
+
+	/* Sequence number 0: the nonce is the IV itself. */
+	assert_int_equal(srdma_aead_create_alg(SRDMA_AEAD_CHACHA20_POLY1305, key, iv, 1, &seal), 0);
+	assert_int_equal(srdma_aead_create_alg(SRDMA_AEAD_CHACHA20_POLY1305, key, iv, 0, &open), 0);
+	memcpy(buf, pt, sizeof(buf));
+	assert_int_equal(srdma_aead_seal(seal, 0, aad, sizeof(aad), buf, sizeof(buf), out), 0);
+	assert_memory_equal(buf, ct, sizeof(ct));
+	assert_memory_equal(out, tag, sizeof(tag));
+	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), tag), 0);
+	assert_memory_equal(buf, pt, sizeof(pt));
+
+	/* Another sequence number, additional data, ciphertext byte or tag: refused. */
+	memcpy(buf, ct, sizeof(buf));
+	assert_int_equal(srdma_aead_open(open, 1, aad, sizeof(aad), buf, sizeof(buf), tag),
+			 -EBADMSG);
+	memcpy(buf, ct, sizeof(buf));
+	aad[11] ^= 1;
+	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), tag),
+			 -EBADMSG);
+	aad[11] ^= 1;
+	memcpy(buf, ct, sizeof(buf));
+	buf[113] ^= 0x80;
+	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), tag),
+			 -EBADMSG);
+	memcpy(buf, ct, sizeof(buf));
+	memcpy(out, tag, sizeof(out));
+	out[0] ^= 1;
+	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), out),
+			 -EBADMSG);
+	/* The refusals left the context usable: the genuine message still opens. */
+	memcpy(buf, ct, sizeof(buf));
+	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), tag), 0);
+	assert_memory_equal(buf, pt, sizeof(pt));
+	/* A context seals or opens, never both. */
+	assert_true(srdma_aead_open(seal, 0, aad, sizeof(aad), buf, sizeof(buf), tag) != 0);
+	assert_true(srdma_aead_seal(open, 0, aad, sizeof(aad), buf, sizeof(buf), out) != 0);
+	srdma_aead_destroy(seal);
+	srdma_aead_destroy(open);
+
+	/* The nonce is the IV XOR the big-endian sequence number in its last 8 bytes: an IV
+	 * pre-XORed with seq, used with seq, gives the vector again. */
+	for (int i = 0; i < 8; i++)
+		iv[11 - i] ^= (uint8_t)(seq >> (8 * i));
+	assert_int_equal(srdma_aead_create_alg(SRDMA_AEAD_CHACHA20_POLY1305, key, iv, 1, &seal), 0);
+	memcpy(buf, pt, sizeof(buf));
+	assert_int_equal(srdma_aead_seal(seal, seq, aad, sizeof(aad), buf, sizeof(buf), out), 0);
+	assert_memory_equal(buf, ct, sizeof(ct));
+	assert_memory_equal(out, tag, sizeof(tag));
+	srdma_aead_destroy(seal);
+
+	/* Same key and nonce under AES-256-GCM: another ciphertext and tag, and an AES-256-GCM
+	 * opener refuses the ChaCha20-Poly1305 message. */
+	hex_to_bytes(rfc8439_nonce, iv, sizeof(iv));
+	assert_int_equal(srdma_aead_create_alg(SRDMA_AEAD_AES_256_GCM, key, iv, 1, &seal), 0);
+	assert_int_equal(srdma_aead_create_alg(SRDMA_AEAD_AES_256_GCM, key, iv, 0, &open), 0);
+	memcpy(buf, pt, sizeof(buf));
+	assert_int_equal(srdma_aead_seal(seal, 0, aad, sizeof(aad), buf, sizeof(buf), out), 0);
+	assert_memory_not_equal(buf, ct, sizeof(ct));
+	assert_memory_not_equal(out, tag, sizeof(tag));
+	memcpy(buf, ct, sizeof(buf));
+	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), tag),
+			 -EBADMSG);
+	srdma_aead_destroy(seal);
+	srdma_aead_destroy(open);
+}
+
+/* aead and chacha20 sessions given the very same key material: the key bytes are equal, the
+ * algorithm is not, so nothing sealed in one mode opens in the other, in either direction, and
+ * the write tags differ. (srdma_dp_derive exports with another label per mode, so real keys
+ * differ too; this checks the algorithm alone keeps the modes apart.) */
+static void test_chacha20_aead_mismatch(void **state)
+{
+	static const struct msg_case c = {SRDMA_MSG_DATA, 64};
+	struct pair *p = *state; /* chacha20 */
+	struct pair gcm;
+	uint8_t cc[BUF_CAP], ga[BUF_CAP], bytes[500];
+	uint8_t tc[SRDMA_DIGEST_LEN], tg[SRDMA_DIGEST_LEN], sha[SRDMA_DIGEST_LEN];
+	size_t nc, ng;
+
+	assert_int_equal(p->client.mode, SRDMA_DP_CHACHA20);
+	pair_key(&gcm, SRDMA_DP_AEAD, 0);
+
+	/* Client to server. Both messages are sequence number 0 under the same key bytes. */
+	nc = seal_one(&p->client, &c, cc);
+	ng = seal_one(&gcm.client, &c, ga);
+	assert_int_equal(nc, ng);
+	assert_memory_equal(cc, ga, SRDMA_MSG_HDR_LEN);
+	assert_memory_not_equal(cc + SRDMA_MSG_HDR_LEN, ga + SRDMA_MSG_HDR_LEN,
+				nc - SRDMA_MSG_HDR_LEN);
+	assert_int_equal(deliver(&gcm.server, cc, nc), -EBADMSG);
+	assert_true(gcm.server.errmsg[0] != '\0');
+	assert_int_equal(deliver(&p->server, ga, ng), -EBADMSG);
+	assert_true(p->server.errmsg[0] != '\0');
+	assert_int_equal(gcm.server.rx_seq, 0);
+	assert_int_equal(p->server.rx_seq, 0);
+	/* Each opens where it belongs. */
+	assert_int_equal(deliver(&p->server, cc, nc), 0);
+	assert_int_equal(deliver(&gcm.server, ga, ng), 0);
+
+	/* Server to client. */
+	nc = seal_one(&p->server, &c, cc);
+	ng = seal_one(&gcm.server, &c, ga);
+	assert_int_equal(deliver(&gcm.client, cc, nc), -EBADMSG);
+	assert_int_equal(deliver(&p->client, ga, ng), -EBADMSG);
+	assert_int_equal(deliver(&p->client, cc, nc), 0);
+	assert_int_equal(deliver(&gcm.client, ga, ng), 0);
+
+	/* Write tags: same tag key bytes, sequence number, offset and region; other tags, and
+	 * neither is the plain-mode SHA-256. */
+	region(bytes, sizeof(bytes));
+	assert_int_equal(srdma_dp_write_tag(&p->client, 9, 0, bytes, sizeof(bytes), tc), 0);
+	assert_int_equal(srdma_dp_write_tag(&gcm.client, 9, 0, bytes, sizeof(bytes), tg), 0);
+	assert_int_equal(srdma_crypto_sha256(bytes, sizeof(bytes), sha), 0);
+	assert_memory_not_equal(tc, tg, SRDMA_AEAD_TAG_LEN);
+	assert_memory_not_equal(tc, sha, SRDMA_AEAD_TAG_LEN);
+	assert_memory_not_equal(tg, sha, SRDMA_AEAD_TAG_LEN);
+
+	srdma_dp_cleanup(&gcm.client);
+	srdma_dp_cleanup(&gcm.server);
+}
+
+/* HELLO's feature bits: each mode has its own, srdma_dp_mode_of reads them back, and a
+ * CHACHA20 bit without AEAD is no mode at all. Bits outside SRDMA_FEAT_KNOWN (a newer peer's)
+ * do not change the mode read. */
+static void test_dp_features(void **state)
+{
+	static const enum srdma_dp_mode modes[] = {SRDMA_DP_PLAIN, SRDMA_DP_AEAD,
+						   SRDMA_DP_CHACHA20};
+	static const char *const names[] = {"plain", "aead", "chacha20"};
+	enum srdma_dp_mode got;
+
+	(void)state;
+	assert_int_equal(srdma_dp_features(SRDMA_DP_PLAIN), 0);
+	assert_int_equal(srdma_dp_features(SRDMA_DP_AEAD), SRDMA_FEAT_AEAD);
+	assert_int_equal(srdma_dp_features(SRDMA_DP_CHACHA20),
+			 SRDMA_FEAT_AEAD | SRDMA_FEAT_CHACHA20);
+	for (size_t i = 0; i < ARRAY_LEN(modes); i++) {
+		uint32_t f = srdma_dp_features(modes[i]);
+
+		assert_int_equal(f & ~SRDMA_FEAT_KNOWN, 0);
+		for (size_t j = 0; j < i; j++)
+			assert_true(f != srdma_dp_features(modes[j]));
+		got = (enum srdma_dp_mode)99;
+		assert_int_equal(srdma_dp_mode_of(f, &got), 0);
+		assert_int_equal(got, modes[i]);
+		got = (enum srdma_dp_mode)99;
+		assert_int_equal(srdma_dp_mode_of(f | ~SRDMA_FEAT_KNOWN, &got), 0);
+		assert_int_equal(got, modes[i]);
+		assert_string_equal(srdma_dp_mode_name(modes[i]), names[i]);
+	}
+	assert_int_equal(srdma_dp_mode_of(SRDMA_FEAT_CHACHA20, &got), -EINVAL);
+	assert_int_equal(srdma_dp_mode_of(SRDMA_FEAT_CHACHA20 | ~SRDMA_FEAT_KNOWN, &got), -EINVAL);
+	/* One exporter label per sealed mode, so that no key serves two algorithms. */
+	assert_string_not_equal(SRDMA_DP_LABEL, SRDMA_DP_LABEL_CHACHA20);
+}
+
+/* A sealed mode before its keys are set: put, get and write_tag refuse with -EINVAL and say
+ * why; nothing is sent in the clear instead. */
+static void test_sealed_needs_keys(void **state)
+{
+	static const enum srdma_dp_mode modes[] = {SRDMA_DP_AEAD, SRDMA_DP_CHACHA20};
+	static const struct msg_case c = {SRDMA_MSG_PING, 0};
+	uint8_t msg[BUF_CAP], storage[MAX_PAYLOAD], tag[SRDMA_DIGEST_LEN];
+	struct srdma_dataplane dp;
+	struct srdma_msg m, got;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(modes); i++) {
+		srdma_dp_init(&dp, modes[i]);
+		make_msg(&c, storage, &m);
+		assert_int_equal(srdma_dp_put(&dp, &m, msg, sizeof(msg)), -EINVAL);
+		assert_non_null(strstr(dp.errmsg, "keys"));
+		assert_int_equal(dp.tx_seq, 0);
+		srdma_msg_put_hdr(msg, SRDMA_MSG_QUIT, 0, 0);
+		dp.errmsg[0] = '\0';
+		assert_int_equal(srdma_dp_get(&dp, msg, SRDMA_MSG_HDR_LEN, MAX_PAYLOAD, &got),
+				 -EINVAL);
+		assert_non_null(strstr(dp.errmsg, "keys"));
+		assert_int_equal(dp.rx_seq, 0);
+		assert_int_equal(srdma_dp_write_tag(&dp, 0, 0, storage, 16, tag), -EINVAL);
+		srdma_dp_cleanup(&dp);
+	}
+}
+
+/* A sealed-session test run again in chacha20 mode, under its own name. */
+#define chacha20_test(title, f)                                                                    \
+	{                                                                                          \
+		title, f, setup_chacha20, teardown_pair, NULL                                      \
+	}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -819,6 +1065,24 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_exhaustion_plain, setup_plain, teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_put_errors, setup_aead, teardown_pair),
 	    cmocka_unit_test(test_cleanup),
+	    cmocka_unit_test(test_chacha20_known_answer),
+	    cmocka_unit_test(test_dp_features),
+	    cmocka_unit_test(test_sealed_needs_keys),
+	    chacha20_test("test_chacha20_round_trip", test_aead_round_trip),
+	    chacha20_test("test_chacha20_tamper_every_bit", test_tamper_every_bit),
+	    chacha20_test("test_chacha20_truncated_or_extended", test_truncated_or_extended),
+	    chacha20_test("test_chacha20_replay", test_aead_replay),
+	    chacha20_test("test_chacha20_reorder", test_aead_reorder),
+	    chacha20_test("test_chacha20_loss", test_aead_loss),
+	    chacha20_test("test_chacha20_authentic_but_wrong", test_aead_authentic_but_wrong),
+	    chacha20_test("test_chacha20_direction_separation", test_direction_separation),
+	    chacha20_test("test_chacha20_other_session", test_other_session),
+	    chacha20_test("test_chacha20_plain_mismatch", test_mode_mismatch),
+	    chacha20_test("test_chacha20_aead_mismatch", test_chacha20_aead_mismatch),
+	    chacha20_test("test_chacha20_write_tag", test_write_tag_aead),
+	    chacha20_test("test_chacha20_write_tag_construction", test_write_tag_construction),
+	    chacha20_test("test_chacha20_exhaustion", test_exhaustion_aead),
+	    chacha20_test("test_chacha20_put_errors", test_put_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

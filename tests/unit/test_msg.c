@@ -52,7 +52,7 @@ static const uint8_t welcome_golden[] = {
 
 static const uint8_t all_types[] = {
     SRDMA_MSG_WELCOME, SRDMA_MSG_DATA, SRDMA_MSG_ECHO, SRDMA_MSG_WRITE_DONE, SRDMA_MSG_WRITE_RESULT,
-    SRDMA_MSG_PING,    SRDMA_MSG_PONG, SRDMA_MSG_QUIT, SRDMA_MSG_BYE,
+    SRDMA_MSG_PING,    SRDMA_MSG_PONG, SRDMA_MSG_QUIT, SRDMA_MSG_BYE,	     SRDMA_MSG_PUSH,
 };
 
 static void put_be32(uint8_t *p, uint32_t v)
@@ -89,6 +89,7 @@ static void assert_msgs_equal(const struct srdma_msg *a, const struct srdma_msg 
 	case SRDMA_MSG_WELCOME:
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
+	case SRDMA_MSG_PUSH:
 		assert_int_equal(a->len, b->len);
 		if (a->len)
 			assert_memory_equal(a->payload, b->payload, a->len);
@@ -143,6 +144,7 @@ static size_t sample_msg(uint8_t type, struct srdma_msg *m)
 	case SRDMA_MSG_WELCOME:
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
+	case SRDMA_MSG_PUSH:
 		m->payload = text;
 		m->len = sizeof(text) - 1;
 		return SRDMA_MSG_HDR_LEN + m->len;
@@ -270,6 +272,8 @@ static void test_round_trip_bounds(void **state)
 				   m.len); /* max_payload inclusive */
 			m.type = SRDMA_MSG_ECHO;
 			round_trip(&m, SRDMA_MSG_HDR_LEN + m.len, SRDMA_MAX_MSG);
+			m.type = SRDMA_MSG_PUSH;
+			round_trip(&m, SRDMA_MSG_HDR_LEN + m.len, m.len);
 		}
 
 		memset(&m.u, 0, sizeof(m.u));
@@ -314,6 +318,7 @@ static int expected_for_len(uint8_t type, size_t plen, uint32_t max_payload)
 		return plen <= SRDMA_MSG_TEXT_MAX ? 0 : -EBADMSG;
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
+	case SRDMA_MSG_PUSH:
 		return plen <= max_payload ? 0 : -EMSGSIZE;
 	case SRDMA_MSG_WRITE_DONE:
 		return plen == SRDMA_WRITE_DONE_LEN ? 0 : -EBADMSG;
@@ -425,9 +430,9 @@ static void test_header_errors(void **state)
 		assert_int_equal(decode_exact(copy, n, UINT32_MAX, &m, NULL), -EBADMSG);
 	}
 
-	/* Unknown types, including 0 and everything above BYE. */
+	/* Unknown types, including 0 and everything above PUSH. */
 	for (unsigned t = 0; t < 256; t++) {
-		int known = t >= SRDMA_MSG_WELCOME && t <= SRDMA_MSG_BYE;
+		int known = t >= SRDMA_MSG_WELCOME && t <= SRDMA_MSG_PUSH;
 
 		if (known)
 			continue;
@@ -451,6 +456,9 @@ static void test_data_max_payload(void **state)
 			assert_int_equal(
 			    decode_exact(buf, SRDMA_MSG_HDR_LEN + plen, maxp, &m, NULL), want);
 			srdma_msg_put_hdr(buf, SRDMA_MSG_ECHO, 1, plen);
+			assert_int_equal(
+			    decode_exact(buf, SRDMA_MSG_HDR_LEN + plen, maxp, &m, NULL), want);
+			srdma_msg_put_hdr(buf, SRDMA_MSG_PUSH, 1, plen);
 			assert_int_equal(
 			    decode_exact(buf, SRDMA_MSG_HDR_LEN + plen, maxp, &m, NULL), want);
 		}
@@ -549,7 +557,7 @@ static void test_encode_einval(void **state)
 	m.len = UINT32_MAX;
 	assert_int_equal(srdma_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
 
-	static const unsigned bad_types[] = {0, 10, 255, 0x10000};
+	static const unsigned bad_types[] = {0, 11, 255, 0x10000};
 	for (size_t i = 0; i < ARRAY_LEN(bad_types); i++) {
 		memset(&m, 0, sizeof(m));
 		m.type = (enum srdma_msg_type)bad_types[i];
@@ -564,12 +572,12 @@ static void test_encode_fixed_types_ignore_payload(void **state)
 	uint8_t b[128];
 
 	(void)state;
-	/* payload/len belong to WELCOME, DATA and ECHO only (msg.h). */
+	/* payload/len belong to WELCOME, DATA, ECHO and PUSH only (msg.h). */
 	for (size_t t = 0; t < ARRAY_LEN(all_types); t++) {
 		struct srdma_msg m;
 		size_t n = sample_msg(all_types[t], &m);
 
-		if (all_types[t] <= SRDMA_MSG_ECHO)
+		if (all_types[t] <= SRDMA_MSG_ECHO || all_types[t] == SRDMA_MSG_PUSH)
 			continue;
 		assert_int_equal(srdma_msg_encode(&m, a, sizeof(a)), n);
 		m.payload = junk;
@@ -647,7 +655,7 @@ static void test_names(void **state)
 {
 	static const char *const names[] = {
 	    "unknown", "WELCOME", "DATA", "ECHO", "WRITE_DONE", "WRITE_RESULT",
-	    "PING",    "PONG",	  "QUIT", "BYE",  "unknown",
+	    "PING",    "PONG",	  "QUIT", "BYE",  "PUSH",	"unknown",
 	};
 
 	(void)state;

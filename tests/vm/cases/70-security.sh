@@ -35,6 +35,37 @@ t_dataplane_modes() {
 	stop_server
 }
 
+# chacha20 mode end to end, and its mismatch with aead (the default) refused in HELLO both ways.
+t_dataplane_chacha20() {
+	local rc
+	start_server dp-chacha20 --dataplane chacha20 || return
+	client --dataplane chacha20 --pattern chacha -n 3 --writes 2 --ping >"$OUT/dp.chacha20.json" ||
+		fail "chacha20 client failed"
+	check "chacha20 client verified echoes and writes" \
+		jq_ok '.ok and .dataplane == "chacha20" and .messages_verified == 3 and .writes_verified == 2' \
+		"$OUT/dp.chacha20.json"
+	rc=0
+	client -n 1 >"$OUT/dp.mis3.json" 2>"$OUT/dp.mis3.err" || rc=$?
+	check "aead client refused by a chacha20 server" [ "$rc" != 0 ]
+	check "it is told to use --dataplane chacha20" \
+		grep -q "data-plane mode mismatch.*asked for aead.*--dataplane chacha20" "$OUT/dp.mis3.err"
+	check "refused in HELLO, before any RDMA resource (1 slot ever taken)" accepted_is 1
+	check "server logged the refusal in HELLO" \
+		grep -q "ended in state HELLO: data-plane mode mismatch.*asked for aead" "$SERVER_LOG"
+	stop_server
+
+	start_server dp-aead-vs-chacha20 || return
+	rc=0
+	client --dataplane chacha20 -n 1 >"$OUT/dp.mis4.json" 2>"$OUT/dp.mis4.err" || rc=$?
+	check "chacha20 client refused by an aead server" [ "$rc" != 0 ]
+	check "it is told to use --dataplane aead" \
+		grep -q "data-plane mode mismatch.*asked for chacha20.*--dataplane aead" "$OUT/dp.mis4.err"
+	check "refused in HELLO, before any RDMA resource (no slot ever taken)" accepted_is 0
+	check "server logged the refusal in HELLO" \
+		grep -q "ended in state HELLO: data-plane mode mismatch.*asked for chacha20" "$SERVER_LOG"
+	stop_server
+}
+
 t_mutual_tls() {
 	local variant rc res0
 	start_server mtls --client-ca "$CERTS/ca.pem" || return
@@ -172,4 +203,4 @@ t_logs_no_secrets() {
 	done
 }
 
-register dataplane_modes mutual_tls capture_no_secrets logs_no_secrets
+register dataplane_modes dataplane_chacha20 mutual_tls capture_no_secrets logs_no_secrets
