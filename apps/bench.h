@@ -49,6 +49,7 @@ enum mode {
 enum op {
 	OP_ECHO,
 	OP_WRITE,
+	OP_PUSH, /* one-way messages (msg-rate), confirmed by a PING per group */
 };
 
 struct bench {
@@ -64,6 +65,7 @@ struct bench {
 	unsigned qps;
 	unsigned warmup;
 	enum op op;
+	int op_set; /* --op was given */
 	unsigned threads;
 	unsigned connect_at_once;
 	unsigned verified;

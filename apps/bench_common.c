@@ -150,5 +150,5 @@ void describe_session(struct bench *b, struct srdma_client *cl)
 	jstr(b->out, "tls", info.tls);
 	jstr(b->out, "device", info.device);
 	jint(b->out, "path_mtu", info.path_mtu);
-	jstr(b->out, "dataplane", info.dataplane == SRDMA_DP_AEAD ? "aead" : "plain");
+	jstr(b->out, "dataplane", srdma_dp_mode_name(info.dataplane));
 }

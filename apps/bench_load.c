@@ -98,7 +98,8 @@ struct lsess {
 	struct srdma_params remote;
 	uint64_t ops;
 	uint64_t connect_us;
-	int ok; /* connected and not failed */
+	unsigned window; /* messages this session keeps in flight */
+	int ok;		 /* connected and not failed */
 };
 
 struct lthread {
@@ -149,6 +150,7 @@ struct load {
 	const struct bench *b;
 	enum op op;
 	uint32_t size;
+	unsigned batch; /* operations per step: more than one are pipelined */
 	unsigned nsess, nthreads;
 	struct lsess *s;
 	struct lthread *t;
@@ -168,20 +170,34 @@ static int lsess_fail(struct lthread *t, struct lsess *s, const char *what, int 
 	return ret;
 }
 
-/* One operation on session idx: an echo verified byte for byte, or a raw RDMA write. */
+static const char *op_name(enum op op)
+{
+	return op == OP_ECHO ? "echo" : op == OP_WRITE ? "write" : "push";
+}
+
+/* One step on session idx: ld->batch echoes verified byte for byte, or raw RDMA writes; a
+ * batch of more than one is pipelined, up to the session's depth in flight. */
 static int do_op(struct lthread *t, unsigned idx, uint64_t i)
 {
 	struct load *ld = t->ld;
 	struct lsess *s = &ld->s[idx];
 
+	if (ld->op == OP_PUSH) {
+		memcpy(t->buf, &i, ld->size < sizeof(i) ? ld->size : sizeof(i));
+		return srdma_client_push(s->cl, t->buf, ld->size, ld->batch);
+	}
 	if (ld->op == OP_ECHO) {
-		/* Each message differs from the last in its first bytes (the session and the
-		 * operation number), cheaply: the rest was filled once. */
+		/* Each batch differs from the last in its first bytes (the session and the
+		 * step number), cheaply: the rest was filled once. */
 		uint64_t tag = i ^ ((uint64_t)idx << 40);
 
 		memcpy(t->buf, &tag, ld->size < sizeof(tag) ? ld->size : sizeof(tag));
+		if (ld->batch > 1)
+			return srdma_client_echo_pipelined(s->cl, t->buf, ld->size, ld->batch);
 		return srdma_client_echo(s->cl, t->buf, ld->size);
 	}
+	if (ld->batch > 1)
+		return srdma_client_write_burst(s->cl, ld->size, ld->batch);
 	return srdma_client_write_raw(s->cl, ld->size, s->remote.write_addr, s->remote.write_rkey);
 }
 
@@ -212,6 +228,7 @@ static void *load_thread(void *arg)
 		fill(t->buf, ld->size, idx, 0);
 		srdma_client_get_info(s->cl, &info);
 		s->connect_us = info.connect_us;
+		s->window = ld->batch == 1 ? 1 : ld->op == OP_WRITE ? b->cfg.depth : info.window;
 		srdma_client_get_remote(s->cl, &s->remote);
 		/* The write source is filled (and its landing verified) once, up front. */
 		if (ld->op == OP_WRITE) {
@@ -222,7 +239,7 @@ static void *load_thread(void *arg)
 				break;
 			}
 		}
-		for (i = 0; i < b->warmup && !t->ret; i++) {
+		for (i = 0; i * ld->batch < b->warmup && !t->ret; i++) {
 			ret = do_op(t, idx, i);
 			if (ret)
 				lsess_fail(t, s, "warm-up", ret);
@@ -234,18 +251,17 @@ static void *load_thread(void *arg)
 	for (i = 0; !t->ret && !atomic_load(&ld->failed) && !bench_stopping(); i++) {
 		uint64_t now;
 
-		if (b->iters_set ? i >= b->iters : now_ns() >= ld->deadline_ns)
+		if (b->iters_set ? i * ld->batch >= b->iters : now_ns() >= ld->deadline_ns)
 			break;
 		for (k = 0; k < t->n && !t->ret; k++) {
 			idx = t->first + k;
 			ret = do_op(t, idx, b->warmup + i);
 			if (ret) {
-				lsess_fail(t, &ld->s[idx], ld->op == OP_ECHO ? "echo" : "write",
-					   ret);
+				lsess_fail(t, &ld->s[idx], op_name(ld->op), ret);
 				break;
 			}
 			now = now_ns();
-			ld->s[idx].ops++;
+			ld->s[idx].ops += ld->batch;
 			if (vec_push(&t->stamps, now)) {
 				t->ret = -ENOMEM;
 				break;
@@ -294,8 +310,9 @@ static void *load_thread(void *arg)
 	return NULL;
 }
 
-/* Highest throughput over any run of `win` consecutive completions (ops per second). */
-static double peak_rate(struct vec *stamps, size_t win)
+/* Highest throughput over any run of `win` consecutive steps of `batch` operations each
+ * (operations per second). */
+static double peak_rate(struct vec *stamps, size_t win, unsigned batch)
 {
 	double best = 0;
 	size_t i;
@@ -306,8 +323,8 @@ static double peak_rate(struct vec *stamps, size_t win)
 	for (i = 0; i + win < stamps->n; i++) {
 		uint64_t dt = stamps->v[i + win] - stamps->v[i];
 
-		if (dt && (double)win * 1e9 / (double)dt > best)
-			best = (double)win * 1e9 / (double)dt;
+		if (dt && (double)win * batch * 1e9 / (double)dt > best)
+			best = (double)win * batch * 1e9 / (double)dt;
 	}
 	return best;
 }
@@ -331,6 +348,10 @@ static int run_load(struct bench *b, enum op op, uint32_t size, unsigned nsess, 
 		    FILE *csv)
 {
 	struct load ld = {.b = b, .op = op, .size = size, .nsess = nsess, .nthreads = nthreads};
+
+	/* write-bw and msg-rate keep the session's depth in flight, as perftest keeps its
+	 * tx-depth; clients mode stays lock-step (one request per session at a time). */
+	ld.batch = b->mode != MODE_CLIENTS && b->cfg.depth > 1 ? 8 * b->cfg.depth : 1;
 	struct vec all = {0}, per = {0}, conn = {0};
 	uint64_t ops = 0, end = 0, vwrites = 0, vwrite_ns = 0, verify_ns = 0;
 	double secs, rate, peak, per_min = 0, per_max = 0;
@@ -407,7 +428,7 @@ static int run_load(struct bench *b, enum op op, uint32_t size, unsigned nsess, 
 	}
 	secs = end > ld.start_ns ? (double)(end - ld.start_ns) / 1e9 : 0;
 	rate = secs > 0 ? (double)ops / secs : 0;
-	peak = peak_rate(&all, all.n / 50 > 8 ? all.n / 50 : 8);
+	peak = peak_rate(&all, all.n / 50 > 8 ? all.n / 50 : 8, ld.batch);
 	if (peak < rate)
 		peak = rate;
 	if (per.n) {
@@ -430,19 +451,19 @@ static int run_load(struct bench *b, enum op op, uint32_t size, unsigned nsess, 
 		       rate / nsess);
 	if (csv)
 		fprintf(csv, "%s,%u,%u,%" PRIu64 ",%.3f,%.3f,%.3f,%.6f,%.6f,%.3f,%.3f,%.3f\n",
-			op == OP_ECHO ? "echo" : "write", size, nsess, ops, secs, peak * size / MiB,
-			rate * size / MiB, rate * size * 8 / 1e9, rate / 1e6, rate / nsess, per_min,
-			per_max);
+			op_name(op), size, nsess, ops, secs, peak * size / MiB, rate * size / MiB,
+			rate * size * 8 / 1e9, rate / 1e6, rate / nsess, per_min, per_max);
 	if (b->samples)
 		for (i = 0; i < nsess; i++)
 			fprintf(b->samples, "%u,%u,%u,%" PRIu64 ",%.3f\n", size, nsess, i,
 				ld.s[i].ops, secs > 0 ? (double)ld.s[i].ops / secs : 0);
 
 	row = json_object_new_object();
-	jstr(row, "op", op == OP_ECHO ? "echo" : "write");
+	jstr(row, "op", op_name(op));
 	jint(row, "size", size);
 	jint(row, "sessions", nsess);
 	jint(row, "threads", nthreads);
+	jint(row, "in_flight", nsess ? ld.s[0].window : 0);
 	jint(row, "operations", (int64_t)ops);
 	jdbl(row, "seconds", secs);
 	jdbl(row, "ops_per_s", rate);
@@ -477,9 +498,13 @@ int run_loads(struct bench *b, FILE *csv)
 	uint32_t size, first = b->all ? 2 : b->size;
 	unsigned nsess = b->mode == MODE_CLIENTS ? b->count : b->qps;
 	unsigned nthreads = b->threads && b->threads < nsess ? b->threads : nsess;
-	enum op op = b->mode == MODE_WRITE_BW	? OP_WRITE
-		     : b->mode == MODE_MSG_RATE ? OP_ECHO
-						: b->op;
+	/* msg-rate sends one-way PUSHes, as ib_send_bw sends, when two or more may be in flight
+	 * (else, or with --op echo, echoes: pipelined when the depth allows). */
+	enum op op =
+	    b->mode == MODE_WRITE_BW ? OP_WRITE
+	    : b->mode == MODE_MSG_RATE
+		? (b->cfg.depth > 1 && !(b->op_set && b->op == OP_ECHO) ? OP_PUSH : OP_ECHO)
+		: b->op;
 	int ret = 0;
 
 	print_bw_header();
@@ -496,6 +521,6 @@ int run_loads(struct bench *b, FILE *csv)
 			break;
 	}
 	jint(b->out, "sessions", nsess);
-	jstr(b->out, "op", op == OP_ECHO ? "echo" : "write");
+	jstr(b->out, "op", op_name(op));
 	return ret;
 }

@@ -16,7 +16,9 @@ static const struct cli_opt opts[] = {
     {"all", 'a', NULL, "b_all", "every power of two from 2 bytes up to -s"},
     {"qps", 'q', "N", "b_qps", "sessions (RC QPs), one thread each, for write-bw and msg-rate"},
     {"warmup", 0, "N", "b_warmup", "untimed operations per session first (default 20)"},
-    {"op", 0, "echo|write", "b_op", "what each client does in clients mode (default echo)"},
+    {"op", 0, "echo|write", "b_op",
+     "clients mode: what each client does (default echo); msg-rate: echo measures "
+     "pipelined round trips instead of one-way PUSHes"},
     {"threads", 0, "N", "b_threads",
      "threads driving the sessions (clients: default one per session; scale: default 4)"},
     {"connect-at-once", 0, "N", "b_connect_at_once",
@@ -116,6 +118,7 @@ static int set(void *arg, const char *key, const char *value, char *err, size_t 
 		ret = parse_uint(value, 0, 1000000, &v, err, errlen);
 		b->warmup = (unsigned)v;
 	} else if (!strcmp(key, "op")) {
+		b->op_set = 1;
 		if (!strcmp(value, "echo"))
 			b->op = OP_ECHO;
 		else if (!strcmp(value, "write"))
@@ -262,9 +265,11 @@ int main(int argc, char **argv)
 		"  latency      echo round trips of -s bytes (-a: powers of two up to -s): min,\n"
 		"               median (t_typical), average, p99, p99.9, max\n"
 		"  write-bw     raw RDMA writes of -s bytes (default 65536) into the session's\n"
-		"               server region, one in flight; then a verification, and --verified\n"
-		"               writes checked one by one\n"
-		"  msg-rate     echo requests per second (lock-step) over -q sessions\n"
+		"               server region, --depth in flight; then a verification, and\n"
+		"               --verified writes checked one by one\n"
+		"  msg-rate     one-way messages (PUSH) per second over -q sessions, --depth in\n"
+		"               flight (at most the server's recv_depth), a PING closing each\n"
+		"               group; --depth 1: lock-step echoes\n"
 		"  clients N    N sessions at once, one thread each (or --threads), doing --op\n"
 		"  setup K      K connections one after another: time of each set-up step\n"
 		"  scale N      N sessions from --threads threads, each verified with one echo,\n"
@@ -321,7 +326,7 @@ int main(int argc, char **argv)
 	jstr(b.out, "version", SRDMA_VERSION);
 	jstr(b.out, "mode", mode_names[b.mode]);
 	jstr(b.out, "server", b.cfg.host);
-	jstr(b.out, "dataplane", b.cfg.dataplane == SRDMA_DP_AEAD ? "aead" : "plain");
+	jstr(b.out, "dataplane", srdma_dp_mode_name(b.cfg.dataplane));
 	if (b.label[0])
 		jstr(b.out, "label", b.label);
 	jint(b.out, "size", b.size);
