@@ -24,6 +24,8 @@
 
 #include <srdma/client.h>
 #include <srdma/config.h>
+#include <srdma/crypto.h>
+#include <srdma/dataplane.h>
 #include <srdma/log.h>
 
 #define DEFAULT_ITERS	   1000

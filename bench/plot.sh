@@ -1,7 +1,8 @@
 #!/bin/bash
 #
 # plot.sh DIR: PNG plots from a bench/side-by-side.sh result directory (needs gnuplot and jq):
-#   latency-cdf.png         distribution of echo round trips (64 B and 4 KiB, aead and plain),
+#   latency-cdf.png         distribution of echo round trips (64 B and 4 KiB; aead, chacha20
+#                           and plain),
 #                           with the ibv_rc_pingpong means of the same run
 #   throughput-vs-size.png  raw RDMA-write bandwidth and echo payload throughput against the
 #                           message size, with ib_write_bw

@@ -17,8 +17,10 @@ if (rc64 ne "") { set arrow 1 from real(rc64), 0 to real(rc64), 1 nohead dt 2 lw
 if (rc4k ne "") { set arrow 2 from real(rc4k), 0 to real(rc4k), 1 nohead dt 2 lw 2 lc rgb "#d62728" }
 plot \
   "srdma-aead-lat64.samples.csv" every ::1 using 3:(1) smooth cnormal lw 2 lc rgb "#1f77b4" title "64 B aead", \
+  "srdma-chacha20-lat64.samples.csv" every ::1 using 3:(1) smooth cnormal lw 2 dt 2 lc rgb "#1f77b4" title "64 B chacha20", \
   "srdma-plain-lat64.samples.csv" every ::1 using 3:(1) smooth cnormal lw 2 dt 3 lc rgb "#1f77b4" title "64 B plain", \
   "srdma-aead-lat4k.samples.csv" every ::1 using 3:(1) smooth cnormal lw 2 lc rgb "#d62728" title "4 KiB aead", \
+  "srdma-chacha20-lat4k.samples.csv" every ::1 using 3:(1) smooth cnormal lw 2 dt 2 lc rgb "#d62728" title "4 KiB chacha20", \
   "srdma-plain-lat4k.samples.csv" every ::1 using 3:(1) smooth cnormal lw 2 dt 3 lc rgb "#d62728" title "4 KiB plain", \
   NaN dt 2 lw 2 lc rgb "#555555" title "ibv\\_rc\\_pingpong mean (64 B, 4 KiB)"
 unset arrow
@@ -38,6 +40,7 @@ plot \
   "srdma-aead-wbw-sweep.csv" every ::1 using 2:7 with linespoints lw 2 pt 7 lc rgb "#2ca02c" title "RDMA write, raw (aead session)", \
   "srdma-plain-wbw-sweep.csv" every ::1 using 2:7 with linespoints lw 2 pt 6 dt 3 lc rgb "#2ca02c" title "RDMA write, raw (plain session)", \
   "srdma-aead-lat-sweep.csv" every ::1 using 1:($1 * 1e6 / $4 / 1048576) with linespoints lw 2 pt 5 lc rgb "#9467bd" title "echo payload, aead (size / median round trip)", \
+  "srdma-chacha20-lat-sweep.csv" every ::1 using 1:($1 * 1e6 / $4 / 1048576) with linespoints lw 2 pt 8 dt 2 lc rgb "#9467bd" title "echo payload, chacha20", \
   "srdma-plain-lat-sweep.csv" every ::1 using 1:($1 * 1e6 / $4 / 1048576) with linespoints lw 2 pt 4 dt 3 lc rgb "#9467bd" title "echo payload, plain", \
   "ib_write_bw-sweep.dat" using 1:2 with points pt 9 ps 2 lc rgb "#ff7f0e" title "ib\\_write\\_bw -F (128 in flight)"
 unset logscale
