@@ -39,6 +39,12 @@ static uint32_t be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* The types whose payload max_payload bounds. */
+static int bounded(enum srdma_msg_type t)
+{
+	return t == SRDMA_MSG_DATA || t == SRDMA_MSG_ECHO || t == SRDMA_MSG_PUSH;
+}
+
 static void check_fields(const struct srdma_msg *m)
 {
 	switch (m->type) {
@@ -49,6 +55,7 @@ static void check_fields(const struct srdma_msg *m)
 		break;
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
+	case SRDMA_MSG_PUSH:
 		break;
 	case SRDMA_MSG_WRITE_DONE:
 		CHECK(m->len == SRDMA_WRITE_DONE_LEN);
@@ -96,10 +103,9 @@ static void check_decode(const uint8_t *data, size_t size)
 		return;
 	}
 	if (ret_small == -EMSGSIZE)
-		CHECK((m.type == SRDMA_MSG_DATA || m.type == SRDMA_MSG_ECHO) && m.len > SMALL_MAX);
+		CHECK(bounded(m.type) && m.len > SMALL_MAX);
 	else
-		CHECK(ret_small == 0 && !((m.type == SRDMA_MSG_DATA || m.type == SRDMA_MSG_ECHO) &&
-					  m.len > SMALL_MAX));
+		CHECK(ret_small == 0 && !(bounded(m.type) && m.len > SMALL_MAX));
 
 	CHECK(size >= SRDMA_MSG_HDR_LEN);
 	CHECK(m.payload == data + SRDMA_MSG_HDR_LEN);
@@ -114,7 +120,7 @@ static void check_decode(const uint8_t *data, size_t size)
 	/* Exact-size heap buffer: an encoder overrun is an ASan report. */
 	re = malloc(size);
 	CHECK(re != NULL);
-	if ((m.type == SRDMA_MSG_DATA || m.type == SRDMA_MSG_ECHO) && m.len > SRDMA_MAX_MSG) {
+	if (bounded(m.type) && m.len > SRDMA_MAX_MSG) {
 		/* Decodable with a huge max_payload, but no peer may send it: encode refuses. */
 		CHECK(srdma_msg_encode(&m, re, size) == -EINVAL);
 	} else {
@@ -159,6 +165,7 @@ static int expect_valid(const struct srdma_msg *m)
 		return 1;
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
+	case SRDMA_MSG_PUSH:
 		return m->len <= (1u << 20);
 	case SRDMA_MSG_WRITE_RESULT:
 		return m->u.write_result.status <= 2;
@@ -185,7 +192,7 @@ static void check_encode(const uint8_t *data, size_t size)
 	ssize_t n;
 
 	memset(&m, 0, sizeof(m));
-	m.type = (enum srdma_msg_type)(take(&c, 1) % 11); /* 0 and 10 are invalid */
+	m.type = (enum srdma_msg_type)(take(&c, 1) % 12); /* 0 and 11 are invalid */
 	m.seq = (uint32_t)take(&c, 4);
 	m.u.write_result.status = (uint32_t)(take(&c, 1) % 4); /* 3 is invalid */
 	m.u.write_result.offset = (uint32_t)take(&c, 4);
@@ -199,6 +206,7 @@ static void check_encode(const uint8_t *data, size_t size)
 	case SRDMA_MSG_WELCOME:
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
+	case SRDMA_MSG_PUSH:
 		need = SRDMA_MSG_HDR_LEN + m.len;
 		break;
 	case SRDMA_MSG_WRITE_DONE:
@@ -233,6 +241,7 @@ static void check_encode(const uint8_t *data, size_t size)
 		case SRDMA_MSG_WELCOME:
 		case SRDMA_MSG_DATA:
 		case SRDMA_MSG_ECHO:
+		case SRDMA_MSG_PUSH:
 			CHECK(back.len == m.len);
 			CHECK(m.len == 0 || memcmp(back.payload, m.payload, m.len) == 0);
 			break;
