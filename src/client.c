@@ -41,6 +41,10 @@ struct srdma_client {
 	struct srdma_dataplane dp;
 	unsigned sends_inflight;
 	unsigned writes_inflight;
+	unsigned staged; /* messages encoded into send slots, not yet posted */
+	unsigned staged_slot[SRDMA_POST_LIST_MAX];
+	uint32_t staged_len[SRDMA_POST_LIST_MAX];
+	uint64_t spin_ns; /* current busy-poll budget, adapted by next_wc() */
 	struct rx_queue rxq;
 	int armed;
 	int ctrl_lost; /* error seen on the control channel, reported once the CQ is drained */
@@ -332,11 +336,14 @@ static int sleep_on_events(struct srdma_client *cl)
 	return 0;
 }
 
-/* Take the next successful work completion, busy-polling briefly, then sleeping. */
+/* Take the next successful work completion, busy-polling, then sleeping. The spin adapts:
+ * it halves each time it ends without a completion (answers take longer than it: spinning
+ * only burns a CPU others need, e.g. many sessions on few cores) and doubles, up to
+ * busy_poll_us, each time a completion arrives while spinning. */
 static int next_wc(struct srdma_client *cl, struct ibv_wc *wc)
 {
-	uint64_t spin_until = now_ns() + (uint64_t)cl->cfg.busy_poll_us * 1000;
-	int n, ret;
+	uint64_t max_ns = (uint64_t)cl->cfg.busy_poll_us * 1000, spin_until = 0;
+	int n, ret, spun = 0, slept = 0;
 
 	for (;;) {
 		n = ibv_poll_cq(cl->cq->cq, 1, wc);
@@ -344,8 +351,16 @@ static int next_wc(struct srdma_client *cl, struct ibv_wc *wc)
 			return fail(cl, -EIO, "cannot poll the completion queue");
 		if (n == 1)
 			break;
-		if (now_ns() < spin_until)
+		if (!spun) {
+			spun = 1;
+			spin_until = now_ns() + cl->spin_ns;
+		}
+		if (!slept && now_ns() < spin_until)
 			continue;
+		if (!slept) {
+			slept = 1;
+			cl->spin_ns = cl->spin_ns / 2 > max_ns / 32 ? cl->spin_ns / 2 : max_ns / 32;
+		}
 		if (!cl->armed) {
 			ret = srdma_cq_arm(cl->cq);
 			if (ret)
@@ -358,6 +373,8 @@ static int next_wc(struct srdma_client *cl, struct ibv_wc *wc)
 		if (ret)
 			return ret;
 	}
+	if (spun && !slept)
+		cl->spin_ns = 2 * cl->spin_ns < max_ns ? 2 * cl->spin_ns : max_ns;
 	if (wc->status != IBV_WC_SUCCESS) {
 		const char *what = SRDMA_WR_KIND(wc->wr_id) == SRDMA_WR_WRITE  ? "write"
 				   : SRDMA_WR_KIND(wc->wr_id) == SRDMA_WR_SEND ? "send"
@@ -383,6 +400,7 @@ static int next_wc(struct srdma_client *cl, struct ibv_wc *wc)
 static int reap(struct srdma_client *cl)
 {
 	struct ibv_wc wc;
+	unsigned covered;
 	int ret;
 
 	ret = next_wc(cl, &wc);
@@ -390,7 +408,11 @@ static int reap(struct srdma_client *cl)
 		return ret;
 	switch (SRDMA_WR_KIND(wc.wr_id)) {
 	case SRDMA_WR_SEND:
-		cl->sends_inflight--;
+		/* A list's completion stands for all of its sends (flush_sends). */
+		covered = SRDMA_WR_SLOT(wc.wr_id) >> 16;
+		if (!covered || covered > cl->sends_inflight)
+			return fail(cl, -EIO, "more sends completed than were posted");
+		cl->sends_inflight -= covered;
 		return 0;
 	case SRDMA_WR_WRITE:
 		cl->writes_inflight--;
@@ -406,11 +428,18 @@ static int reap(struct srdma_client *cl)
 	}
 }
 
-/* Wait for the next message from the server; *slot must be reposted with repost() after use. */
+static int flush_sends(struct srdma_client *cl);
+
+/* Wait for the next message from the server; *slot must be reposted with repost() after use.
+ * Staged messages are posted first: the answer may depend on them. */
 static int wait_msg(struct srdma_client *cl, struct srdma_msg *m, unsigned *slot)
 {
 	struct ibv_wc wc;
 	int ret;
+
+	ret = flush_sends(cl);
+	if (ret)
+		return ret;
 
 	while (!cl->rxq.len) {
 		ret = reap(cl);
@@ -451,7 +480,26 @@ static int expect_msg(struct srdma_client *cl, enum srdma_msg_type want, struct 
 	return 0;
 }
 
-static int send_msg(struct srdma_client *cl, struct srdma_msg *m)
+/* Post the staged messages as one list; the completion of the last stands for all (its
+ * wr_id carries how many, above the slot). */
+static int flush_sends(struct srdma_client *cl)
+{
+	unsigned n = cl->staged;
+	int ret;
+
+	if (!n)
+		return 0;
+	cl->staged = 0;
+	ret = srdma_ep_post_sends(cl->ep, cl->staged_slot, cl->staged_len, n,
+				  SRDMA_WR_ID(SRDMA_WR_SEND, cl->staged_slot[n - 1] | n << 16));
+	if (ret)
+		return fail(cl, ret, "cannot post a send: %s", strerror(-ret));
+	cl->sends_inflight += n;
+	return 0;
+}
+
+/* Encode (and seal) m into the next send slot; flush_sends() posts it. */
+static int stage_msg(struct srdma_client *cl, struct srdma_msg *m)
 {
 	unsigned slot;
 	ssize_t n;
@@ -459,8 +507,10 @@ static int send_msg(struct srdma_client *cl, struct srdma_msg *m)
 
 	/* Slots are used in turn, so the oldest send must have completed. Messages that arrive
 	 * meanwhile wait in the receive queue. */
-	while (cl->sends_inflight >= cl->ep->send_depth) {
-		ret = reap(cl);
+	while (cl->sends_inflight + cl->staged >= cl->ep->send_depth) {
+		ret = flush_sends(cl);
+		if (!ret)
+			ret = reap(cl);
 		if (ret)
 			return ret;
 	}
@@ -468,11 +518,16 @@ static int send_msg(struct srdma_client *cl, struct srdma_msg *m)
 	n = srdma_dp_put(&cl->dp, m, srdma_ep_send_slot(cl->ep, slot), cl->ep->slot_size);
 	if (n < 0)
 		return fail(cl, (int)n, "%s", cl->dp.errmsg);
-	ret = srdma_ep_post_send(cl->ep, slot, (uint32_t)n);
-	if (ret)
-		return fail(cl, ret, "cannot post a send: %s", strerror(-ret));
-	cl->sends_inflight++;
-	return 0;
+	cl->staged_slot[cl->staged] = slot;
+	cl->staged_len[cl->staged++] = (uint32_t)n;
+	return cl->staged == SRDMA_POST_LIST_MAX ? flush_sends(cl) : 0;
+}
+
+static int send_msg(struct srdma_client *cl, struct srdma_msg *m)
+{
+	int ret = stage_msg(cl, m);
+
+	return ret ? ret : flush_sends(cl);
 }
 
 static int wait_welcome(struct srdma_client *cl)
@@ -626,7 +681,7 @@ int srdma_client_echo_pipelined(struct srdma_client *cl, const void *buf, uint32
 	while (got < count) {
 		while (sent < count && sent - got < w) {
 			m = (struct srdma_msg){.type = SRDMA_MSG_DATA, .payload = buf, .len = len};
-			ret = send_msg(cl, &m);
+			ret = stage_msg(cl, &m);
 			if (ret)
 				return ret;
 			sent++;
@@ -683,7 +738,7 @@ int srdma_client_push(struct srdma_client *cl, const void *buf, uint32_t len, ui
 					break;
 				m = (struct srdma_msg){.type = SRDMA_MSG_PING};
 				m.u.token = ++cl->next_token;
-				ret = send_msg(cl, &m);
+				ret = stage_msg(cl, &m);
 				if (ret)
 					return ret;
 				ring[(head + groups) % PUSH_GROUPS_MAX].token = m.u.token;
@@ -692,8 +747,10 @@ int srdma_client_push(struct srdma_client *cl, const void *buf, uint32_t len, ui
 				open = 0;
 				continue;
 			}
+			/* Staged, then posted in lists of up to SRDMA_POST_LIST_MAX with one
+			 * completion each: one doorbell and one completion per list. */
 			m = (struct srdma_msg){.type = SRDMA_MSG_PUSH, .payload = buf, .len = len};
-			ret = send_msg(cl, &m);
+			ret = stage_msg(cl, &m);
 			if (ret)
 				return ret;
 			sent++;
@@ -812,6 +869,7 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 	if (!cl)
 		return -ENOMEM;
 	cl->cfg = *cfg;
+	cl->spin_ns = (uint64_t)cfg->busy_poll_us * 1000;
 	cl->lap_ns = t0;
 	srdma_dp_init(&cl->dp, (enum srdma_dp_mode)cfg->dataplane);
 	arm_deadline(cl);

@@ -58,6 +58,7 @@ struct srdma_worker {
 	struct srdma_watch wake_watch;
 	struct srdma_watch cq_watch;
 	struct srdma_cq *cq;
+	uint64_t spin_ns;     /* busy-poll budget after completions, adapted by poll_cq() */
 	unsigned cq_budget;   /* CQ entries not yet promised to a connection */
 	pthread_mutex_t lock; /* guards queue and stopping */
 	int *queue;

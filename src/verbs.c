@@ -564,6 +564,37 @@ int srdma_ep_post_send(struct srdma_ep *ep, unsigned slot, uint32_t len)
 	return -ibv_post_send(ep->qp, &wr, &bad);
 }
 
+int srdma_ep_post_sends(struct srdma_ep *ep, const unsigned *slots, const uint32_t *lens,
+			unsigned n, uint64_t last_wr_id)
+{
+	struct ibv_sge sge[SRDMA_POST_LIST_MAX];
+	struct ibv_send_wr wr[SRDMA_POST_LIST_MAX], *bad;
+	unsigned i;
+
+	if (n == 0 || n > SRDMA_POST_LIST_MAX)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (lens[i] > ep->slot_size)
+			return -EMSGSIZE;
+		sge[i] = (struct ibv_sge){
+		    .addr = (uintptr_t)srdma_ep_send_slot(ep, slots[i]),
+		    .length = lens[i],
+		    .lkey = ep->send_mr->lkey,
+		};
+		wr[i] = (struct ibv_send_wr){
+		    .wr_id = SRDMA_WR_ID(SRDMA_WR_SEND, slots[i]),
+		    .next = i + 1 < n ? &wr[i + 1] : NULL,
+		    .sg_list = &sge[i],
+		    .num_sge = 1,
+		    .opcode = IBV_WR_SEND,
+		};
+	}
+	/* RC completes a send queue in order: the last one's completion covers them all. */
+	wr[n - 1].wr_id = last_wr_id;
+	wr[n - 1].send_flags = IBV_SEND_SIGNALED;
+	return -ibv_post_send(ep->qp, wr, &bad);
+}
+
 int srdma_ep_post_write(struct srdma_ep *ep, uint32_t offset, uint32_t len, uint64_t raddr,
 			uint32_t rkey)
 {

@@ -171,12 +171,14 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Drain the CQ. Adaptive: after completions arrive, keep polling for busy_poll_us more before
- * going back to sleep on the channel, so a conversation in progress does not pay a wake-up per
- * message; an idle worker never spins. */
+/* Drain the CQ. Adaptive: after completions arrive, keep polling a while before going back to
+ * sleep on the channel, so a conversation in progress does not pay a wake-up per message; an
+ * idle worker never spins. The while is w->spin_ns: halved each time it passes without a
+ * completion (the clients are slower than that: spinning would only take CPU from them),
+ * doubled up to busy_poll_us each time one arrives within it. */
 static void poll_cq(struct srdma_worker *w)
 {
-	uint64_t spin_ns = (uint64_t)w->srv->cfg.busy_poll_us * 1000, until = 0;
+	uint64_t max_ns = (uint64_t)w->srv->cfg.busy_poll_us * 1000, until = 0;
 	struct ibv_wc wc[WC_BATCH];
 	int n, i;
 
@@ -198,12 +200,17 @@ static void poll_cq(struct srdma_worker *w)
 				srdma__conn_on_wc(c, &wc[i]);
 		}
 		if (n > 0) {
-			if (spin_ns)
-				until = now_ns() + spin_ns;
+			if (until)
+				w->spin_ns = 2 * w->spin_ns < max_ns ? 2 * w->spin_ns : max_ns;
+			until = w->spin_ns ? now_ns() + w->spin_ns : 0;
 			continue;
 		}
-		if (!until || now_ns() >= until)
+		if (!until)
 			return;
+		if (now_ns() >= until) {
+			w->spin_ns = w->spin_ns / 2 > max_ns / 32 ? w->spin_ns / 2 : max_ns / 32;
+			return;
+		}
 	}
 }
 
@@ -297,6 +304,7 @@ int srdma__worker_start(struct srdma_server *srv, struct srdma_worker *w, unsign
 
 	w->srv = srv;
 	w->id = id;
+	w->spin_ns = (uint64_t)srv->cfg.busy_poll_us * 1000;
 	w->epfd = -1;
 	w->wake_fd = -1;
 	pthread_mutex_init(&w->lock, NULL);

@@ -132,6 +132,11 @@ static inline uint8_t *srdma_ep_send_slot(const struct srdma_ep *ep, unsigned sl
 int srdma_ep_post_recv(struct srdma_ep *ep, unsigned slot);
 /* Send len bytes of send slot `slot` (signaled). */
 int srdma_ep_post_send(struct srdma_ep *ep, unsigned slot, uint32_t len);
+/* Send n slots (lens[i] bytes of slots[i]) with one ibv_post_send: only the last is signaled,
+ * with last_wr_id, and its completion stands for all n. n is 1..SRDMA_POST_LIST_MAX. */
+#define SRDMA_POST_LIST_MAX 32u
+int srdma_ep_post_sends(struct srdma_ep *ep, const unsigned *slots, const uint32_t *lens,
+			unsigned n, uint64_t last_wr_id);
 /* RDMA-write write_buf[offset..offset+len) to raddr/rkey on the peer (signaled). */
 int srdma_ep_post_write(struct srdma_ep *ep, uint32_t offset, uint32_t len, uint64_t raddr,
 			uint32_t rkey);
