@@ -22,6 +22,8 @@
 #include <srdma/tls.h>
 #include <srdma/verbs.h>
 
+#include "spin.h"
+
 /* Received messages not yet taken by the caller: completions of receives reaped while waiting
  * for something else (a send slot, a write), kept in arrival order. At most recv_depth. */
 struct rx_queue {
@@ -336,14 +338,12 @@ static int sleep_on_events(struct srdma_client *cl)
 	return 0;
 }
 
-/* Take the next successful work completion, busy-polling, then sleeping. The spin adapts:
- * it halves each time it ends without a completion (answers take longer than it: spinning
- * only burns a CPU others need, e.g. many sessions on few cores) and doubles, up to
- * busy_poll_us, each time a completion arrives while spinning. */
+/* Take the next successful work completion, busy-polling, then sleeping. The spin adapts to
+ * how long answers take (srdma__spin_after_sleep), within busy_poll_us. */
 static int next_wc(struct srdma_client *cl, struct ibv_wc *wc)
 {
-	uint64_t max_ns = (uint64_t)cl->cfg.busy_poll_us * 1000, spin_until = 0;
-	int n, ret, spun = 0, slept = 0;
+	uint64_t max_ns = (uint64_t)cl->cfg.busy_poll_us * 1000, start = 0;
+	int n, ret, slept = 0;
 
 	for (;;) {
 		n = ibv_poll_cq(cl->cq->cq, 1, wc);
@@ -351,16 +351,11 @@ static int next_wc(struct srdma_client *cl, struct ibv_wc *wc)
 			return fail(cl, -EIO, "cannot poll the completion queue");
 		if (n == 1)
 			break;
-		if (!spun) {
-			spun = 1;
-			spin_until = now_ns() + cl->spin_ns;
-		}
-		if (!slept && now_ns() < spin_until)
+		if (!start)
+			start = now_ns();
+		if (!slept && now_ns() - start < cl->spin_ns)
 			continue;
-		if (!slept) {
-			slept = 1;
-			cl->spin_ns = cl->spin_ns / 2 > max_ns / 32 ? cl->spin_ns / 2 : max_ns / 32;
-		}
+		slept = 1;
 		if (!cl->armed) {
 			ret = srdma_cq_arm(cl->cq);
 			if (ret)
@@ -373,8 +368,8 @@ static int next_wc(struct srdma_client *cl, struct ibv_wc *wc)
 		if (ret)
 			return ret;
 	}
-	if (spun && !slept)
-		cl->spin_ns = 2 * cl->spin_ns < max_ns ? 2 * cl->spin_ns : max_ns;
+	if (slept)
+		cl->spin_ns = srdma__spin_after_sleep(cl->spin_ns, max_ns, now_ns() - start);
 	if (wc->status != IBV_WC_SUCCESS) {
 		const char *what = SRDMA_WR_KIND(wc->wr_id) == SRDMA_WR_WRITE  ? "write"
 				   : SRDMA_WR_KIND(wc->wr_id) == SRDMA_WR_SEND ? "send"

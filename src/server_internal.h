@@ -59,6 +59,7 @@ struct srdma_worker {
 	struct srdma_watch cq_watch;
 	struct srdma_cq *cq;
 	uint64_t spin_ns;     /* busy-poll budget after completions, adapted by poll_cq() */
+	uint64_t idle_since;  /* when poll_cq() last saw a completion before sleeping, or 0 */
 	unsigned cq_budget;   /* CQ entries not yet promised to a connection */
 	pthread_mutex_t lock; /* guards queue and stopping */
 	int *queue;

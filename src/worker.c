@@ -16,6 +16,7 @@
 #include <srdma/log.h>
 
 #include "server_internal.h"
+#include "spin.h"
 
 #define MAX_EVENTS 64
 #define WC_BATCH   32
@@ -173,15 +174,18 @@ static uint64_t now_ns(void)
 
 /* Drain the CQ. Adaptive: after completions arrive, keep polling a while before going back to
  * sleep on the channel, so a conversation in progress does not pay a wake-up per message; an
- * idle worker never spins. The while is w->spin_ns: halved each time it passes without a
- * completion (the clients are slower than that: spinning would only take CPU from them),
- * doubled up to busy_poll_us each time one arrives within it. */
+ * idle worker never spins. The while (w->spin_ns) follows how long the next completion took
+ * to come after the worker went to sleep (srdma__spin_after_sleep), within busy_poll_us. */
 static void poll_cq(struct srdma_worker *w)
 {
-	uint64_t max_ns = (uint64_t)w->srv->cfg.busy_poll_us * 1000, until = 0;
+	uint64_t max_ns = (uint64_t)w->srv->cfg.busy_poll_us * 1000, last = 0;
 	struct ibv_wc wc[WC_BATCH];
 	int n, i;
 
+	if (w->idle_since) {
+		w->spin_ns = srdma__spin_after_sleep(w->spin_ns, max_ns, now_ns() - w->idle_since);
+		w->idle_since = 0;
+	}
 	while (srdma_cq_take_event(w->cq))
 		;
 	if (srdma_cq_arm(w->cq))
@@ -200,15 +204,12 @@ static void poll_cq(struct srdma_worker *w)
 				srdma__conn_on_wc(c, &wc[i]);
 		}
 		if (n > 0) {
-			if (until)
-				w->spin_ns = 2 * w->spin_ns < max_ns ? 2 * w->spin_ns : max_ns;
-			until = w->spin_ns ? now_ns() + w->spin_ns : 0;
+			last = now_ns();
 			continue;
 		}
-		if (!until)
-			return;
-		if (now_ns() >= until) {
-			w->spin_ns = w->spin_ns / 2 > max_ns / 32 ? w->spin_ns / 2 : max_ns / 32;
+		if (!last || now_ns() - last >= w->spin_ns) {
+			/* Going to sleep: how long until the next completion tells the spin. */
+			w->idle_since = last;
 			return;
 		}
 	}
