@@ -209,7 +209,7 @@ ratios() {
 			# Not a target: the p50 less what sealing and opening cost on this CPU
 			# (twice per round trip, measured by srdma-bench in the same run).
 			lat=$(jv "$OUT/srdma-$m-lat64.json" \
-				'.results[0].t_typical_us - 2 * .results[0].dataplane_us_per_message')
+				'(.results[0].t_typical_us - 2 * .results[0].dataplane_us_per_message) * 100 | round / 100')
 			row "echo 64 B p50 less 2 x seal+open (us) / ibv_rc_pingpong" "$m" \
 				"$lat" "$RC64" info -
 		fi
