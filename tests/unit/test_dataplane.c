@@ -763,53 +763,92 @@ static const char tc16_tag[] = "76fc6ece0f4e1768cddf8853bb2d551b";
 /* Test case 13: AES-256, zero key and IV, nothing to encrypt or authenticate. */
 static const char tc13_tag[] = "530f8afbc74536b9a963b4f1c4cb738b";
 
-static void test_aead_known_answer(void **state)
+/* A known-answer vector and what our AEAD contexts must do with it. */
+struct kat {
+	enum srdma_aead_alg alg;
+	uint8_t key[32], iv[12], tag[16];
+	const uint8_t *aad, *pt, *ct;
+	size_t aad_len, len;
+};
+
+/* Sealing at sequence number 0 (nonce = IV) gives the vector's ciphertext and tag; opening
+ * gives the plaintext back; another sequence number, additional data, ciphertext byte or tag is
+ * refused, and the context stays usable; a context seals or opens, never both; an IV
+ * pre-XORed with a sequence number, used with it, gives the vector again (the nonce is the IV
+ * XOR the big-endian sequence number in its last 8 bytes). */
+static void check_vector(const struct kat *v)
 {
-	uint8_t key[32], iv[12], aad[20], pt[60], ct[60], tag[16], buf[60], out[16];
-	uint8_t zero_key[32] = {0}, zero_iv[12] = {0}, none[1] = {0};
 	const uint64_t seq = 0x0102030405060708ull;
+	uint8_t *buf = malloc(v->len), *aad = malloc(v->aad_len), iv[12], out[16];
 	struct srdma_aead *seal, *open;
 
-	(void)state;
-	hex_to_bytes(tc16_key, key, sizeof(key));
-	hex_to_bytes(tc16_iv, iv, sizeof(iv));
-	hex_to_bytes(tc16_aad, aad, sizeof(aad));
-	hex_to_bytes(tc16_pt, pt, sizeof(pt));
-	hex_to_bytes(tc16_ct, ct, sizeof(ct));
-	hex_to_bytes(tc16_tag, tag, sizeof(tag));
+	assert_non_null(buf);
+	assert_non_null(aad);
+	memcpy(aad, v->aad, v->aad_len);
+	assert_int_equal(srdma_aead_create_alg(v->alg, v->key, v->iv, 1, &seal), 0);
+	assert_int_equal(srdma_aead_create_alg(v->alg, v->key, v->iv, 0, &open), 0);
+	memcpy(buf, v->pt, v->len);
+	assert_int_equal(srdma_aead_seal(seal, 0, aad, v->aad_len, buf, v->len, out), 0);
+	assert_memory_equal(buf, v->ct, v->len);
+	assert_memory_equal(out, v->tag, sizeof(out));
+	assert_int_equal(srdma_aead_open(open, 0, aad, v->aad_len, buf, v->len, v->tag), 0);
+	assert_memory_equal(buf, v->pt, v->len);
 
-	/* Sequence number 0: the nonce is the IV itself. */
-	assert_int_equal(srdma_aead_create(key, iv, 1, &seal), 0);
-	assert_int_equal(srdma_aead_create(key, iv, 0, &open), 0);
-	memcpy(buf, pt, sizeof(buf));
-	assert_int_equal(srdma_aead_seal(seal, 0, aad, sizeof(aad), buf, sizeof(buf), out), 0);
-	assert_memory_equal(buf, ct, sizeof(ct));
-	assert_memory_equal(out, tag, sizeof(tag));
-	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), tag), 0);
-	assert_memory_equal(buf, pt, sizeof(pt));
-	memcpy(buf, ct, sizeof(buf));
-	assert_int_equal(srdma_aead_open(open, 1, aad, sizeof(aad), buf, sizeof(buf), tag),
-			 -EBADMSG);
-	memcpy(buf, ct, sizeof(buf));
-	out[15] = tag[15] ^ 1;
-	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), out),
-			 -EBADMSG);
-	/* A context seals or opens, never both. */
-	assert_true(srdma_aead_open(seal, 0, aad, sizeof(aad), buf, sizeof(buf), tag) != 0);
-	assert_true(srdma_aead_seal(open, 0, aad, sizeof(aad), buf, sizeof(buf), out) != 0);
+	memcpy(buf, v->ct, v->len);
+	assert_int_equal(srdma_aead_open(open, 1, aad, v->aad_len, buf, v->len, v->tag), -EBADMSG);
+	memcpy(buf, v->ct, v->len);
+	aad[v->aad_len - 1] ^= 1;
+	assert_int_equal(srdma_aead_open(open, 0, aad, v->aad_len, buf, v->len, v->tag), -EBADMSG);
+	aad[v->aad_len - 1] ^= 1;
+	memcpy(buf, v->ct, v->len);
+	buf[v->len - 1] ^= 0x80;
+	assert_int_equal(srdma_aead_open(open, 0, aad, v->aad_len, buf, v->len, v->tag), -EBADMSG);
+	memcpy(buf, v->ct, v->len);
+	memcpy(out, v->tag, sizeof(out));
+	out[0] ^= 1;
+	assert_int_equal(srdma_aead_open(open, 0, aad, v->aad_len, buf, v->len, out), -EBADMSG);
+	memcpy(buf, v->ct, v->len);
+	assert_int_equal(srdma_aead_open(open, 0, aad, v->aad_len, buf, v->len, v->tag), 0);
+	assert_memory_equal(buf, v->pt, v->len);
+
+	assert_true(srdma_aead_open(seal, 0, aad, v->aad_len, buf, v->len, v->tag) != 0);
+	assert_true(srdma_aead_seal(open, 0, aad, v->aad_len, buf, v->len, out) != 0);
 	srdma_aead_destroy(seal);
 	srdma_aead_destroy(open);
 
-	/* The nonce is the IV XOR the big-endian sequence number in its last 8 bytes: an IV
-	 * pre-XORed with seq, used with seq, gives the vector again. */
+	memcpy(iv, v->iv, sizeof(iv));
 	for (int i = 0; i < 8; i++)
 		iv[11 - i] ^= (uint8_t)(seq >> (8 * i));
-	assert_int_equal(srdma_aead_create(key, iv, 1, &seal), 0);
-	memcpy(buf, pt, sizeof(buf));
-	assert_int_equal(srdma_aead_seal(seal, seq, aad, sizeof(aad), buf, sizeof(buf), out), 0);
-	assert_memory_equal(buf, ct, sizeof(ct));
-	assert_memory_equal(out, tag, sizeof(tag));
+	assert_int_equal(srdma_aead_create_alg(v->alg, v->key, iv, 1, &seal), 0);
+	memcpy(buf, v->pt, v->len);
+	assert_int_equal(srdma_aead_seal(seal, seq, aad, v->aad_len, buf, v->len, out), 0);
+	assert_memory_equal(buf, v->ct, v->len);
+	assert_memory_equal(out, v->tag, sizeof(out));
 	srdma_aead_destroy(seal);
+	free(buf);
+	free(aad);
+}
+
+static void test_aead_known_answer(void **state)
+{
+	uint8_t aad[20], pt[60], ct[60], out[16], tag[16];
+	uint8_t zero_key[32] = {0}, zero_iv[12] = {0}, none[1] = {0};
+	struct kat v = {.alg = SRDMA_AEAD_AES_256_GCM,
+			.aad = aad,
+			.aad_len = sizeof(aad),
+			.pt = pt,
+			.ct = ct,
+			.len = sizeof(pt)};
+	struct srdma_aead *seal;
+
+	(void)state;
+	hex_to_bytes(tc16_key, v.key, sizeof(v.key));
+	hex_to_bytes(tc16_iv, v.iv, sizeof(v.iv));
+	hex_to_bytes(tc16_aad, aad, sizeof(aad));
+	hex_to_bytes(tc16_pt, pt, sizeof(pt));
+	hex_to_bytes(tc16_ct, ct, sizeof(ct));
+	hex_to_bytes(tc16_tag, v.tag, sizeof(v.tag));
+	check_vector(&v);
 
 	/* GMAC of nothing at all is test case 13's tag. */
 	hex_to_bytes(tc13_tag, tag, sizeof(tag));
@@ -840,78 +879,34 @@ _Static_assert(sizeof(rfc8439_pt) == 115, "the RFC's plaintext is 114 bytes");
 
 static void test_chacha20_known_answer(void **state)
 {
-	uint8_t key[32], iv[12], aad[12], pt[114], ct[114], tag[16], buf[114], out[16];
-	const uint64_t seq = 0x0102030405060708ull;
+	uint8_t aad[12], pt[114], ct[114], buf[114], out[16];
+	struct kat v = {.alg = SRDMA_AEAD_CHACHA20_POLY1305,
+			.aad = aad,
+			.aad_len = sizeof(aad),
+			.pt = pt,
+			.ct = ct,
+			.len = sizeof(pt)};
 	struct srdma_aead *seal, *open;
 
 	(void)state;
-	hex_to_bytes(rfc8439_key, key, sizeof(key));
-	hex_to_bytes(rfc8439_nonce, iv, sizeof(iv));
+	hex_to_bytes(rfc8439_key, v.key, sizeof(v.key));
+	hex_to_bytes(rfc8439_nonce, v.iv, sizeof(v.iv));
 	hex_to_bytes(rfc8439_aad, aad, sizeof(aad));
 	memcpy(pt, rfc8439_pt, sizeof(pt));
 	hex_to_bytes(rfc8439_ct, ct, sizeof(ct));
-	hex_to_bytes(rfc8439_tag, tag, sizeof(tag));
-
-	/* Sequence number 0: the nonce is the IV itself. */
-	assert_int_equal(srdma_aead_create_alg(SRDMA_AEAD_CHACHA20_POLY1305, key, iv, 1, &seal), 0);
-	assert_int_equal(srdma_aead_create_alg(SRDMA_AEAD_CHACHA20_POLY1305, key, iv, 0, &open), 0);
-	memcpy(buf, pt, sizeof(buf));
-	assert_int_equal(srdma_aead_seal(seal, 0, aad, sizeof(aad), buf, sizeof(buf), out), 0);
-	assert_memory_equal(buf, ct, sizeof(ct));
-	assert_memory_equal(out, tag, sizeof(tag));
-	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), tag), 0);
-	assert_memory_equal(buf, pt, sizeof(pt));
-
-	/* Another sequence number, additional data, ciphertext byte or tag: refused. */
-	memcpy(buf, ct, sizeof(buf));
-	assert_int_equal(srdma_aead_open(open, 1, aad, sizeof(aad), buf, sizeof(buf), tag),
-			 -EBADMSG);
-	memcpy(buf, ct, sizeof(buf));
-	aad[11] ^= 1;
-	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), tag),
-			 -EBADMSG);
-	aad[11] ^= 1;
-	memcpy(buf, ct, sizeof(buf));
-	buf[113] ^= 0x80;
-	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), tag),
-			 -EBADMSG);
-	memcpy(buf, ct, sizeof(buf));
-	memcpy(out, tag, sizeof(out));
-	out[0] ^= 1;
-	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), out),
-			 -EBADMSG);
-	/* The refusals left the context usable: the genuine message still opens. */
-	memcpy(buf, ct, sizeof(buf));
-	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), tag), 0);
-	assert_memory_equal(buf, pt, sizeof(pt));
-	/* A context seals or opens, never both. */
-	assert_true(srdma_aead_open(seal, 0, aad, sizeof(aad), buf, sizeof(buf), tag) != 0);
-	assert_true(srdma_aead_seal(open, 0, aad, sizeof(aad), buf, sizeof(buf), out) != 0);
-	srdma_aead_destroy(seal);
-	srdma_aead_destroy(open);
-
-	/* The nonce is the IV XOR the big-endian sequence number in its last 8 bytes: an IV
-	 * pre-XORed with seq, used with seq, gives the vector again. */
-	for (int i = 0; i < 8; i++)
-		iv[11 - i] ^= (uint8_t)(seq >> (8 * i));
-	assert_int_equal(srdma_aead_create_alg(SRDMA_AEAD_CHACHA20_POLY1305, key, iv, 1, &seal), 0);
-	memcpy(buf, pt, sizeof(buf));
-	assert_int_equal(srdma_aead_seal(seal, seq, aad, sizeof(aad), buf, sizeof(buf), out), 0);
-	assert_memory_equal(buf, ct, sizeof(ct));
-	assert_memory_equal(out, tag, sizeof(tag));
-	srdma_aead_destroy(seal);
+	hex_to_bytes(rfc8439_tag, v.tag, sizeof(v.tag));
+	check_vector(&v);
 
 	/* Same key and nonce under AES-256-GCM: another ciphertext and tag, and an AES-256-GCM
 	 * opener refuses the ChaCha20-Poly1305 message. */
-	hex_to_bytes(rfc8439_nonce, iv, sizeof(iv));
-	assert_int_equal(srdma_aead_create_alg(SRDMA_AEAD_AES_256_GCM, key, iv, 1, &seal), 0);
-	assert_int_equal(srdma_aead_create_alg(SRDMA_AEAD_AES_256_GCM, key, iv, 0, &open), 0);
+	assert_int_equal(srdma_aead_create_alg(SRDMA_AEAD_AES_256_GCM, v.key, v.iv, 1, &seal), 0);
+	assert_int_equal(srdma_aead_create_alg(SRDMA_AEAD_AES_256_GCM, v.key, v.iv, 0, &open), 0);
 	memcpy(buf, pt, sizeof(buf));
 	assert_int_equal(srdma_aead_seal(seal, 0, aad, sizeof(aad), buf, sizeof(buf), out), 0);
 	assert_memory_not_equal(buf, ct, sizeof(ct));
-	assert_memory_not_equal(out, tag, sizeof(tag));
+	assert_memory_not_equal(out, v.tag, sizeof(out));
 	memcpy(buf, ct, sizeof(buf));
-	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), tag),
+	assert_int_equal(srdma_aead_open(open, 0, aad, sizeof(aad), buf, sizeof(buf), v.tag),
 			 -EBADMSG);
 	srdma_aead_destroy(seal);
 	srdma_aead_destroy(open);
