@@ -29,6 +29,9 @@ static const struct cli_opt opts[] = {
     {"recv-depth", 0, "N", "recv_depth", "receives posted per client (default 4)"},
     {"busy-poll-us", 0, "US", "busy_poll_us",
      "keep polling completions this long after the last one before sleeping (default 200)"},
+    {"max-msg-rate", 0, "N", "max_msg_rate",
+     "data-plane messages per second one client may send on average, in bursts of recv-depth; "
+     "a faster client is slowed down (its requests wait), not cut off (default 0: no limit)"},
     {"dataplane", 0, "aead|chacha20|plain", "dataplane",
      "data-plane messages sealed with AES-256-GCM (aead, default) or ChaCha20-Poly1305 "
      "(chacha20, faster without AES hardware), or plain; must match the client"},

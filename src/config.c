@@ -80,6 +80,7 @@ static const struct field server_fields[] = {
     SRV("write_size", NULL, FT_UINT, write_size, 0, SRDMA_MAX_WRITE_LEN),
     SRV("recv_depth", NULL, FT_UINT, recv_depth, 1, SRDMA_MAX_RECV_DEPTH),
     SRV("busy_poll_us", NULL, FT_UINT, busy_poll_us, 0, 100000),
+    SRV("max_msg_rate", NULL, FT_UINT, max_msg_rate, 0, 100000000),
     SRV("log_level", NULL, FT_LOG, log_level, SRDMA_LOG_ERROR, SRDMA_LOG_DEBUG),
     SRV("dataplane", NULL, FT_DP, dataplane, SRDMA_DP_PLAIN, SRDMA_DP_CHACHA20),
 };

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/epoll.h>
@@ -15,6 +16,7 @@
 #include <srdma/log.h>
 #include <srdma/msg.h>
 
+#include "ratelimit.h"
 #include "server_internal.h"
 
 static const char *state_name(enum srdma_conn_state s)
@@ -528,16 +530,58 @@ static void answer(struct srdma_conn *c, const struct ibv_wc *wc)
 		conn_fail(c, SRDMA_ERR_RDMA, "cannot repost a receive: %s", strerror(-ret));
 }
 
+/* Whether the next message may be answered now: a send slot is free (every request gets one
+ * reply, and the completion of an earlier reply may not be reaped yet) and, with max_msg_rate,
+ * the client is within its rate, which this takes its share of. If not, the message waits,
+ * held; a rate wait arms throttle_until_ms, when the worker calls srdma__conn_on_throttle. */
+static int may_answer(struct srdma_conn *c)
+{
+	unsigned rate = c->w->srv->cfg.max_msg_rate;
+	struct timespec ts;
+	uint64_t wait;
+
+	if (!c->send_free_len)
+		return 0;
+	if (!rate)
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	wait = srdma__rate_take(&c->rate_tat,
+				(uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
+				1000000000ull / rate, c->ep->recv_depth);
+	if (!wait)
+		return 1;
+	c->throttle_until_ms = srdma__now_ms() + (wait + 999999) / 1000000;
+	return 0;
+}
+
+/* Answer held messages, in order, while they may be. */
+static void drain_held(struct srdma_conn *c)
+{
+	while (c->held_len && c->state != SRDMA_CONN_CLOSED && may_answer(c)) {
+		struct ibv_wc held = c->held[c->held_head];
+
+		c->held_head = (c->held_head + 1) % c->ep->recv_depth;
+		c->held_len--;
+		answer(c, &held);
+	}
+}
+
 static void on_recv(struct srdma_conn *c, const struct ibv_wc *wc)
 {
-	/* Every request gets one reply: without a free send slot (the completion of an earlier
-	 * reply may not be reaped yet), hold the message until one frees up, behind any held
-	 * before it. Only recv_depth receives are posted, so at most that many are held. */
-	if (!c->send_free_len || c->held_len) {
+	/* A message that may not be answered yet waits behind any held before it, its receive
+	 * not reposted: the client is slowed down (its next sends wait for receives), nobody
+	 * else is. Only recv_depth receives are posted, so at most that many are held. */
+	if (c->held_len || !may_answer(c)) {
 		c->held[(c->held_head + c->held_len++) % c->ep->recv_depth] = *wc;
 		return;
 	}
 	answer(c, wc);
+}
+
+void srdma__conn_on_throttle(struct srdma_conn *c)
+{
+	c->throttle_until_ms = 0;
+	drain_held(c);
 }
 
 void srdma__conn_on_wc(struct srdma_conn *c, const struct ibv_wc *wc)
@@ -558,11 +602,7 @@ void srdma__conn_on_wc(struct srdma_conn *c, const struct ibv_wc *wc)
 	case SRDMA_WR_SEND:
 		c->send_free[c->send_free_len++] = SRDMA_WR_SLOT(wc->wr_id);
 		if (c->held_len) {
-			struct ibv_wc held = c->held[c->held_head];
-
-			c->held_head = (c->held_head + 1) % c->ep->recv_depth;
-			c->held_len--;
-			answer(c, &held);
+			drain_held(c);
 			break;
 		}
 		if (c->bye_sent && c->send_free_len == c->ep->send_depth) {

@@ -106,6 +106,8 @@ struct srdma_conn {
 	 * up; their receive slots stay unposted meanwhile, which is the client's back-pressure. */
 	struct ibv_wc *held;
 	unsigned held_head, held_len;
+	uint64_t rate_tat;	    /* max_msg_rate: theoretical arrival time (src/ratelimit.h) */
+	uint64_t throttle_until_ms; /* held messages wait for the rate limit until then; 0: no */
 	int bye_sent;
 	uint64_t msgs_in;
 	struct srdma_conn *prev, *next;
@@ -134,6 +136,8 @@ void srdma__conn_on_io(struct srdma_conn *c, uint32_t events);
 void srdma__conn_on_wc(struct srdma_conn *c, const struct ibv_wc *wc);
 /* The set-up deadline passed. */
 void srdma__conn_on_timeout(struct srdma_conn *c);
+/* throttle_until_ms passed: answer the messages the rate limit held. */
+void srdma__conn_on_throttle(struct srdma_conn *c);
 /* End the session: optional ERROR frame (code 0: none), close_notify, free everything. */
 void srdma__conn_close(struct srdma_conn *c, uint16_t code, const char *why);
 

@@ -215,7 +215,8 @@ static void poll_cq(struct srdma_worker *w)
 	}
 }
 
-/* Expire set-up deadlines; return the epoll timeout until the next one (-1: none). */
+/* Expire set-up deadlines and rate-limit waits; return the epoll timeout until the next one
+ * (-1: none). */
 static int check_deadlines(struct srdma_worker *w)
 {
 	uint64_t now = srdma__now_ms(), next = 0;
@@ -223,7 +224,12 @@ static int check_deadlines(struct srdma_worker *w)
 
 	for (c = w->conns; c; c = nx) {
 		nx = c->next;
-		if (!c->deadline_ms)
+		if (c->throttle_until_ms && c->throttle_until_ms <= now)
+			srdma__conn_on_throttle(c);
+		if (c->state != SRDMA_CONN_CLOSED && c->throttle_until_ms &&
+		    (!next || c->throttle_until_ms < next))
+			next = c->throttle_until_ms;
+		if (!c->deadline_ms || c->state == SRDMA_CONN_CLOSED)
 			continue;
 		if (c->deadline_ms <= now) {
 			srdma__conn_on_timeout(c);

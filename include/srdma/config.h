@@ -61,6 +61,9 @@ struct srdma_server_config {
 	int log_level;	     /* "log_level": error|warn|info|debug, default info */
 	unsigned busy_poll_us; /* "busy_poll_us": keep polling after completions, 0..100000, default
 				  200 */
+	unsigned max_msg_rate; /* "max_msg_rate": data-plane messages per second one client may
+				  send on average (bursts of recv_depth), 0..10^8, default 0 = no
+				  limit; faster clients are slowed down, not cut off */
 	int dataplane;	       /* "dataplane": enum srdma_dp_mode, "aead" (default), "chacha20"
 				  or "plain" */
 };

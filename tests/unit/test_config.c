@@ -54,6 +54,8 @@ static const struct key_case server_keys[] = {
     {"max_msg", "max-msg", K_U32, S(max_msg), "1048576", 1048576},
     {"write_size", "write-size", K_U32, S(write_size), "0", 0},
     {"recv_depth", "recv-depth", K_U32, S(recv_depth), "1024", 1024},
+    {"busy_poll_us", "busy-poll-us", K_U32, S(busy_poll_us), "0", 0},
+    {"max_msg_rate", "max-msg-rate", K_U32, S(max_msg_rate), "100000000", 100000000},
     {"log_level", "log-level", K_INT, S(log_level), "debug", SRDMA_LOG_DEBUG},
 };
 
@@ -76,6 +78,8 @@ static const struct key_case client_keys[] = {
     {"idle", "idle", K_U32, C(idle_s), "86400", 86400},
     {"json", "json", K_INT, C(json), "on", 1},
     {"timeout_ms", "timeout-ms", K_U32, C(timeout_ms), "600000", 600000},
+    {"busy_poll_us", "busy-poll-us", K_U32, C(busy_poll_us), "100000", 100000},
+    {"depth", "depth", K_U32, C(depth), "1024", 1024},
     {"log_level", "log-level", K_INT, C(log_level), "error", SRDMA_LOG_ERROR},
 };
 
@@ -188,6 +192,8 @@ static void test_server_defaults(void **state)
 	assert_int_equal(c.max_msg, 65536);
 	assert_int_equal(c.write_size, 65536);
 	assert_int_equal(c.recv_depth, 4);
+	assert_int_equal(c.busy_poll_us, 200);
+	assert_int_equal(c.max_msg_rate, 0);
 	assert_int_equal(c.log_level, SRDMA_LOG_INFO);
 
 	/* The defaults plus the two required files are a valid config. */

@@ -48,4 +48,35 @@ t_isolation() {
 	stop_server
 }
 
-register hostile_writes isolation
+# --max-msg-rate: a client that floods one-way messages is slowed down to the rate (not cut
+# off), one that asks for echoes is paced at it, and another client is served meanwhile. Only
+# bounds the limit guarantees are checked (a slow machine can only lower the rates).
+t_rate_limit() {
+	local t0 secs rc=0
+	start_server rate --max-msg-rate 200 --recv-depth 16 || return
+	# 16 in flight: groups of 7 PUSHes and a PING, all 8 counted by the limit.
+	bench msg-rate -t 16 -D 3 --json "$OUT/rate.flood.json" >"$OUT/rate.flood.out" 2>&1 &
+	local flood=$!
+	client --pattern bystander -n 50 --writes 2 >"$OUT/rate.other.json" ||
+		fail "the other client failed: $(jq -r .error "$OUT/rate.other.json")"
+	check "another client verified its 50 echoes and 2 writes during the flood" \
+		json_ok "$OUT/rate.other.json" 50 2
+	wait "$flood" || rc=$?
+	check "the flooding session was slowed down, not cut off (exit $rc)" \
+		jq_ok '.results[0].ok and .results[0].operations > 0' "$OUT/rate.flood.json"
+	check "its messages stayed within 200/s (+ one burst of 16 over the run)" \
+		jq_ok '.results[0].in_flight == 16 and
+			.results[0].ops_per_s * 8 / 7 <= 200 * 1.02 + 16 / .results[0].seconds' \
+		"$OUT/rate.flood.json"
+	t0=$EPOCHREALTIME
+	client --pattern paced -n 300 >"$OUT/rate.paced.json" ||
+		fail "the paced client failed: $(jq -r .error "$OUT/rate.paced.json")"
+	secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')
+	check "300 echoes verified at 200 messages/s" json_ok "$OUT/rate.paced.json" 300 0
+	# 300 DATA and a QUIT, 16 of them in the first burst: at least 285 x 5 ms.
+	check "they took at least 1.425 s (took $secs s)" awk -v s="$secs" 'BEGIN { exit !(s >= 1.425) }'
+	check "no session was ended by the server" bash -c "! grep -q 'ended in state' '$SERVER_LOG'"
+	stop_server
+}
+
+register hostile_writes isolation rate_limit
