@@ -1,5 +1,6 @@
-/* One client session: set-up over TLS, then a lock-step data plane over the RC QP, with the
- * control channel watched for the server's errors while waiting. */
+/* One client session: set-up over TLS, the completion and message plumbing of its RC QP
+ * (the requests themselves are in client_ops.c), and the control channel, watched for the
+ * server's errors while waiting. */
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -22,43 +23,10 @@
 #include <srdma/tls.h>
 #include <srdma/verbs.h>
 
+#include "client_internal.h"
 #include "spin.h"
 
-/* Received messages not yet taken by the caller: completions of receives reaped while waiting
- * for something else (a send slot, a write), kept in arrival order. At most recv_depth. */
-struct rx_queue {
-	struct ibv_wc *wc;
-	unsigned head, len, cap;
-};
-
-struct srdma_client {
-	struct srdma_client_config cfg;
-	struct srdma_tls_ctx *tls_ctx;
-	struct srdma_tls *tls;
-	struct srdma_chan chan;
-	struct srdma_dev *dev;
-	struct srdma_cq *cq;
-	struct srdma_ep *ep;
-	struct srdma_params remote;
-	struct srdma_dataplane dp;
-	unsigned sends_inflight;
-	unsigned writes_inflight;
-	unsigned staged; /* messages encoded into send slots, not yet posted */
-	unsigned staged_slot[SRDMA_POST_LIST_MAX];
-	uint32_t staged_len[SRDMA_POST_LIST_MAX];
-	uint64_t spin_ns; /* current busy-poll budget, adapted by next_wc() */
-	struct rx_queue rxq;
-	int armed;
-	int ctrl_lost; /* error seen on the control channel, reported once the CQ is drained */
-	uint64_t deadline_ns;
-	uint64_t next_token;
-	struct srdma_client_info info;
-	struct srdma_client_timing timing;
-	uint64_t lap_ns; /* when the last timed set-up step ended */
-	char errmsg[256];
-};
-
-static uint64_t now_ns(void)
+uint64_t srdma__client_now_ns(void)
 {
 	struct timespec ts;
 
@@ -69,16 +37,13 @@ static uint64_t now_ns(void)
 /* End the current set-up step: its duration goes to *us (srdma_client_get_timing). */
 static void lap(struct srdma_client *cl, uint64_t *us)
 {
-	uint64_t now = now_ns();
+	uint64_t now = srdma__client_now_ns();
 
 	*us = (now - cl->lap_ns) / 1000;
 	cl->lap_ns = now;
 }
 
-static int fail(struct srdma_client *cl, int ret, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(struct srdma_client *cl, int ret, const char *fmt, ...)
+int srdma__client_fail(struct srdma_client *cl, int ret, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -88,14 +53,14 @@ static int fail(struct srdma_client *cl, int ret, const char *fmt, ...)
 	return ret;
 }
 
-static void arm_deadline(struct srdma_client *cl)
+void srdma__client_arm_deadline(struct srdma_client *cl)
 {
-	cl->deadline_ns = now_ns() + (uint64_t)cl->cfg.timeout_ms * 1000000ull;
+	cl->deadline_ns = srdma__client_now_ns() + (uint64_t)cl->cfg.timeout_ms * 1000000ull;
 }
 
 static int remaining_ms(const struct srdma_client *cl)
 {
-	uint64_t now = now_ns();
+	uint64_t now = srdma__client_now_ns();
 
 	if (now >= cl->deadline_ns)
 		return 0;
@@ -118,15 +83,15 @@ static int server_error(struct srdma_client *cl, const struct srdma_error *e)
 
 	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (map[i].code == e->code)
-			return fail(cl, map[i].err, "server: %s", e->msg);
-	return fail(cl, -EIO, "server error %u: %s", e->code, e->msg);
+			return srdma__client_fail(cl, map[i].err, "server: %s", e->msg);
+	return srdma__client_fail(cl, -EIO, "server error %u: %s", e->code, e->msg);
 }
 
 static int chan_failed(struct srdma_client *cl, int ret)
 {
 	if (ret == -ECONNRESET)
-		return fail(cl, -ECONNRESET, "the server closed the connection");
-	return fail(cl, ret, "control channel: %s", cl->chan.errmsg);
+		return srdma__client_fail(cl, -ECONNRESET, "the server closed the connection");
+	return srdma__client_fail(cl, ret, "control channel: %s", cl->chan.errmsg);
 }
 
 /* Wait for the socket as TLS asks, until the deadline. */
@@ -151,8 +116,8 @@ static int send_frame(struct srdma_client *cl, const struct srdma_frame *f)
 	while (ret == -EAGAIN) {
 		ret = wait_tls(cl);
 		if (ret)
-			return fail(cl, ret, "timed out sending %s",
-				    srdma_frame_type_name(f->type));
+			return srdma__client_fail(cl, ret, "timed out sending %s",
+						  srdma_frame_type_name(f->type));
 		ret = srdma_chan_flush(&cl->chan);
 	}
 	if (ret == -ECONNRESET || ret == -EPIPE) {
@@ -178,14 +143,15 @@ static int recv_frame(struct srdma_client *cl, struct srdma_frame *f, enum srdma
 			return chan_failed(cl, ret);
 		ret = wait_tls(cl);
 		if (ret)
-			return fail(cl, ret, "no %s from the server within %u ms",
-				    srdma_frame_type_name(want), cl->cfg.timeout_ms);
+			return srdma__client_fail(cl, ret, "no %s from the server within %u ms",
+						  srdma_frame_type_name(want), cl->cfg.timeout_ms);
 	}
 	if (f->type == SRDMA_FRAME_ERROR)
 		return server_error(cl, &f->u.error);
 	if (f->type != want)
-		return fail(cl, -EPROTO, "protocol error: expected %s, got %s",
-			    srdma_frame_type_name(want), srdma_frame_type_name(f->type));
+		return srdma__client_fail(cl, -EPROTO, "protocol error: expected %s, got %s",
+					  srdma_frame_type_name(want),
+					  srdma_frame_type_name(f->type));
 	return 0;
 }
 
@@ -211,16 +177,18 @@ static int setup_tls(struct srdma_client *cl)
 	lap(cl, &cl->timing.tcp_us);
 	ret = srdma_tls_create(cl->tls_ctx, fd, name, &cl->tls);
 	if (ret)
-		return fail(cl, ret, "cannot set up TLS for server name \"%s\"", name);
+		return srdma__client_fail(cl, ret, "cannot set up TLS for server name \"%s\"",
+					  name);
 	srdma_chan_init(&cl->chan, cl->tls);
 	while ((ret = srdma_tls_handshake(cl->tls)) == -EAGAIN) {
 		ret = wait_tls(cl);
 		if (ret)
-			return fail(cl, ret, "TLS handshake with %s did not finish within %u ms",
-				    cl->cfg.host, cl->cfg.timeout_ms);
+			return srdma__client_fail(
+			    cl, ret, "TLS handshake with %s did not finish within %u ms",
+			    cl->cfg.host, cl->cfg.timeout_ms);
 	}
 	if (ret)
-		return fail(cl, ret, "%s", srdma_tls_errmsg(cl->tls));
+		return srdma__client_fail(cl, ret, "%s", srdma_tls_errmsg(cl->tls));
 	srdma_tls_describe(cl->tls, cl->info.tls, sizeof(cl->info.tls));
 	lap(cl, &cl->timing.tls_us);
 	return 0;
@@ -239,8 +207,8 @@ static int setup_rdma(struct srdma_client *cl)
 	/* Room for every receive, send and write that can be outstanding at once, twice over. */
 	ret = srdma_cq_create(cl->dev, 2 * 3 * (int)cl->cfg.depth, NULL, &cl->cq);
 	if (ret)
-		return fail(cl, ret, "cannot create a completion queue on %s: %s", cl->dev->name,
-			    strerror(-ret));
+		return srdma__client_fail(cl, ret, "cannot create a completion queue on %s: %s",
+					  cl->dev->name, strerror(-ret));
 	if (max_msg < SRDMA_MSG_TEXT_MAX)
 		max_msg = SRDMA_MSG_TEXT_MAX;
 	opts.max_msg = max_msg;
@@ -252,7 +220,7 @@ static int setup_rdma(struct srdma_client *cl)
 	cl->rxq.cap = cl->cfg.depth;
 	cl->rxq.wc = calloc(cl->rxq.cap, sizeof(*cl->rxq.wc));
 	if (!cl->rxq.wc)
-		return fail(cl, -ENOMEM, "out of memory");
+		return srdma__client_fail(cl, -ENOMEM, "out of memory");
 	return srdma_ep_create(cl->dev, cl->cq, NULL, &opts, &cl->ep, cl->errmsg,
 			       sizeof(cl->errmsg));
 }
@@ -260,16 +228,18 @@ static int setup_rdma(struct srdma_client *cl)
 static int check_remote_params(struct srdma_client *cl, const struct srdma_params *p)
 {
 	if (p->qpn == 0)
-		return fail(cl, -EPROTO, "protocol error: server sent QPN 0");
+		return srdma__client_fail(cl, -EPROTO, "protocol error: server sent QPN 0");
 	if (cl->cfg.size > p->max_msg && cl->cfg.count)
-		return fail(cl, -EMSGSIZE,
-			    "message size %u exceeds the server's limit of %u bytes (lower -s)",
-			    cl->cfg.size, p->max_msg);
+		return srdma__client_fail(
+		    cl, -EMSGSIZE,
+		    "message size %u exceeds the server's limit of %u bytes (lower -s)",
+		    cl->cfg.size, p->max_msg);
 	if (cl->cfg.writes && cl->cfg.size > p->write_len)
-		return fail(cl, -EMSGSIZE,
-			    "write size %u exceeds the server's RDMA-write region of %u bytes "
-			    "(lower -s)",
-			    cl->cfg.size, p->write_len);
+		return srdma__client_fail(
+		    cl, -EMSGSIZE,
+		    "write size %u exceeds the server's RDMA-write region of %u bytes "
+		    "(lower -s)",
+		    cl->cfg.size, p->write_len);
 	return 0;
 }
 
@@ -286,8 +256,8 @@ static int check_control(struct srdma_client *cl)
 		return chan_failed(cl, ret);
 	if (f.type == SRDMA_FRAME_ERROR)
 		return server_error(cl, &f.u.error);
-	return fail(cl, -EPROTO, "protocol error: unexpected %s frame after set-up",
-		    srdma_frame_type_name(f.type));
+	return srdma__client_fail(cl, -EPROTO, "protocol error: unexpected %s frame after set-up",
+				  srdma_frame_type_name(f.type));
 }
 
 /* The control channel closed or failed. The server closes it right after its last message
@@ -321,10 +291,10 @@ static int sleep_on_events(struct srdma_client *cl)
 		n = poll(p, 2, remaining_ms(cl));
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return fail(cl, -errno, "poll: %s", strerror(errno));
+		return srdma__client_fail(cl, -errno, "poll: %s", strerror(errno));
 	if (n == 0)
-		return fail(cl, -ETIMEDOUT, "no answer from the server within %u ms",
-			    cl->cfg.timeout_ms);
+		return srdma__client_fail(cl, -ETIMEDOUT, "no answer from the server within %u ms",
+					  cl->cfg.timeout_ms);
 	if (p[0].revents) {
 		while (srdma_cq_take_event(cl->cq))
 			;
@@ -348,18 +318,19 @@ static int next_wc(struct srdma_client *cl, struct ibv_wc *wc)
 	for (;;) {
 		n = ibv_poll_cq(cl->cq->cq, 1, wc);
 		if (n < 0)
-			return fail(cl, -EIO, "cannot poll the completion queue");
+			return srdma__client_fail(cl, -EIO, "cannot poll the completion queue");
 		if (n == 1)
 			break;
 		if (!start)
-			start = now_ns();
-		if (!slept && now_ns() - start < cl->spin_ns)
+			start = srdma__client_now_ns();
+		if (!slept && srdma__client_now_ns() - start < cl->spin_ns)
 			continue;
 		slept = 1;
 		if (!cl->armed) {
 			ret = srdma_cq_arm(cl->cq);
 			if (ret)
-				return fail(cl, ret, "cannot arm the completion queue");
+				return srdma__client_fail(cl, ret,
+							  "cannot arm the completion queue");
 			/* Poll once more: a completion may have landed before the arm. */
 			cl->armed = 1;
 			continue;
@@ -369,7 +340,8 @@ static int next_wc(struct srdma_client *cl, struct ibv_wc *wc)
 			return ret;
 	}
 	if (slept)
-		cl->spin_ns = srdma__spin_after_sleep(cl->spin_ns, max_ns, now_ns() - start);
+		cl->spin_ns =
+		    srdma__spin_after_sleep(cl->spin_ns, max_ns, srdma__client_now_ns() - start);
 	if (wc->status != IBV_WC_SUCCESS) {
 		const char *what = SRDMA_WR_KIND(wc->wr_id) == SRDMA_WR_WRITE  ? "write"
 				   : SRDMA_WR_KIND(wc->wr_id) == SRDMA_WR_SEND ? "send"
@@ -383,16 +355,16 @@ static int next_wc(struct srdma_client *cl, struct ibv_wc *wc)
 			char server[sizeof(cl->errmsg)];
 
 			snprintf(server, sizeof(server), "%s", cl->errmsg);
-			return fail(cl, -EIO, "%s (%s)", local, server);
+			return srdma__client_fail(cl, -EIO, "%s (%s)", local, server);
 		}
-		return fail(cl, -EIO, "%s", local);
+		return srdma__client_fail(cl, -EIO, "%s", local);
 	}
 	return 0;
 }
 
 /* Take the next completion and account for it: a send or write slot frees up, or a message
  * joins the receive queue. */
-static int reap(struct srdma_client *cl)
+int srdma__client_reap(struct srdma_client *cl)
 {
 	struct ibv_wc wc;
 	unsigned covered;
@@ -406,7 +378,8 @@ static int reap(struct srdma_client *cl)
 		/* A list's completion stands for all of its sends (flush_sends). */
 		covered = SRDMA_WR_SLOT(wc.wr_id) >> 16;
 		if (!covered || covered > cl->sends_inflight)
-			return fail(cl, -EIO, "more sends completed than were posted");
+			return srdma__client_fail(cl, -EIO,
+						  "more sends completed than were posted");
 		cl->sends_inflight -= covered;
 		return 0;
 	case SRDMA_WR_WRITE:
@@ -415,64 +388,13 @@ static int reap(struct srdma_client *cl)
 	case SRDMA_WR_RECV:
 		/* Only recv_depth receives are ever posted, so the queue cannot overflow. */
 		if (cl->rxq.len == cl->rxq.cap)
-			return fail(cl, -EIO, "more receives completed than were posted");
+			return srdma__client_fail(cl, -EIO,
+						  "more receives completed than were posted");
 		cl->rxq.wc[(cl->rxq.head + cl->rxq.len++) % cl->rxq.cap] = wc;
 		return 0;
 	default:
-		return fail(cl, -EIO, "unexpected completion");
+		return srdma__client_fail(cl, -EIO, "unexpected completion");
 	}
-}
-
-static int flush_sends(struct srdma_client *cl);
-
-/* Wait for the next message from the server; *slot must be reposted with repost() after use.
- * Staged messages are posted first: the answer may depend on them. */
-static int wait_msg(struct srdma_client *cl, struct srdma_msg *m, unsigned *slot)
-{
-	struct ibv_wc wc;
-	int ret;
-
-	ret = flush_sends(cl);
-	if (ret)
-		return ret;
-
-	while (!cl->rxq.len) {
-		ret = reap(cl);
-		if (ret)
-			return ret;
-	}
-	wc = cl->rxq.wc[cl->rxq.head];
-	cl->rxq.head = (cl->rxq.head + 1) % cl->rxq.cap;
-	cl->rxq.len--;
-	*slot = SRDMA_WR_SLOT(wc.wr_id);
-	ret = srdma_dp_get(&cl->dp, srdma_ep_recv_slot(cl->ep, *slot), wc.byte_len,
-			   cl->ep->slot_size - SRDMA_MSG_HDR_LEN - SRDMA_MSG_TRAILER_MAX, m);
-	if (ret)
-		return fail(cl, -EPROTO, "from the server: %s", cl->dp.errmsg);
-	return 0;
-}
-
-static int repost(struct srdma_client *cl, unsigned slot)
-{
-	int ret = srdma_ep_post_recv(cl->ep, slot);
-
-	return ret ? fail(cl, ret, "cannot repost a receive: %s", strerror(-ret)) : 0;
-}
-
-/* Wait for a message of type want, which the caller must release with repost(). */
-static int expect_msg(struct srdma_client *cl, enum srdma_msg_type want, struct srdma_msg *m,
-		      unsigned *slot)
-{
-	int ret;
-
-	arm_deadline(cl);
-	ret = wait_msg(cl, m, slot);
-	if (ret)
-		return ret;
-	if (m->type != want)
-		return fail(cl, -EPROTO, "protocol error: expected %s, got %s",
-			    srdma_msg_type_name(want), srdma_msg_type_name(m->type));
-	return 0;
 }
 
 /* Post the staged messages as one list; the completion of the last stands for all (its
@@ -488,13 +410,63 @@ static int flush_sends(struct srdma_client *cl)
 	ret = srdma_ep_post_sends(cl->ep, cl->staged_slot, cl->staged_len, n,
 				  SRDMA_WR_ID(SRDMA_WR_SEND, cl->staged_slot[n - 1] | n << 16));
 	if (ret)
-		return fail(cl, ret, "cannot post a send: %s", strerror(-ret));
+		return srdma__client_fail(cl, ret, "cannot post a send: %s", strerror(-ret));
 	cl->sends_inflight += n;
 	return 0;
 }
 
+/* Wait for the next message from the server; *slot must be reposted with srdma__client_repost()
+ * after use. Staged messages are posted first: the answer may depend on them. */
+int srdma__client_wait_msg(struct srdma_client *cl, struct srdma_msg *m, unsigned *slot)
+{
+	struct ibv_wc wc;
+	int ret;
+
+	ret = flush_sends(cl);
+	if (ret)
+		return ret;
+
+	while (!cl->rxq.len) {
+		ret = srdma__client_reap(cl);
+		if (ret)
+			return ret;
+	}
+	wc = cl->rxq.wc[cl->rxq.head];
+	cl->rxq.head = (cl->rxq.head + 1) % cl->rxq.cap;
+	cl->rxq.len--;
+	*slot = SRDMA_WR_SLOT(wc.wr_id);
+	ret = srdma_dp_get(&cl->dp, srdma_ep_recv_slot(cl->ep, *slot), wc.byte_len,
+			   cl->ep->slot_size - SRDMA_MSG_HDR_LEN - SRDMA_MSG_TRAILER_MAX, m);
+	if (ret)
+		return srdma__client_fail(cl, -EPROTO, "from the server: %s", cl->dp.errmsg);
+	return 0;
+}
+
+int srdma__client_repost(struct srdma_client *cl, unsigned slot)
+{
+	int ret = srdma_ep_post_recv(cl->ep, slot);
+
+	return ret ? srdma__client_fail(cl, ret, "cannot repost a receive: %s", strerror(-ret)) : 0;
+}
+
+/* Wait for a message of type want, which the caller must release with srdma__client_repost(). */
+int srdma__client_expect(struct srdma_client *cl, enum srdma_msg_type want, struct srdma_msg *m,
+			 unsigned *slot)
+{
+	int ret;
+
+	srdma__client_arm_deadline(cl);
+	ret = srdma__client_wait_msg(cl, m, slot);
+	if (ret)
+		return ret;
+	if (m->type != want)
+		return srdma__client_fail(cl, -EPROTO, "protocol error: expected %s, got %s",
+					  srdma_msg_type_name(want), srdma_msg_type_name(m->type));
+	return 0;
+}
+
 /* Encode (and seal) m into the next send slot; flush_sends() posts it. */
-static int stage_msg(struct srdma_client *cl, struct srdma_msg *m)
+int srdma__client_stage(struct srdma_client *cl, struct srdma_msg *m)
 {
 	unsigned slot;
 	ssize_t n;
@@ -505,22 +477,22 @@ static int stage_msg(struct srdma_client *cl, struct srdma_msg *m)
 	while (cl->sends_inflight + cl->staged >= cl->ep->send_depth) {
 		ret = flush_sends(cl);
 		if (!ret)
-			ret = reap(cl);
+			ret = srdma__client_reap(cl);
 		if (ret)
 			return ret;
 	}
 	slot = cl->dp.tx_seq % cl->ep->send_depth;
 	n = srdma_dp_put(&cl->dp, m, srdma_ep_send_slot(cl->ep, slot), cl->ep->slot_size);
 	if (n < 0)
-		return fail(cl, (int)n, "%s", cl->dp.errmsg);
+		return srdma__client_fail(cl, (int)n, "%s", cl->dp.errmsg);
 	cl->staged_slot[cl->staged] = slot;
 	cl->staged_len[cl->staged++] = (uint32_t)n;
 	return cl->staged == SRDMA_POST_LIST_MAX ? flush_sends(cl) : 0;
 }
 
-static int send_msg(struct srdma_client *cl, struct srdma_msg *m)
+int srdma__client_send(struct srdma_client *cl, struct srdma_msg *m)
 {
-	int ret = stage_msg(cl, m);
+	int ret = srdma__client_stage(cl, m);
 
 	return ret ? ret : flush_sends(cl);
 }
@@ -531,304 +503,30 @@ static int wait_welcome(struct srdma_client *cl)
 	unsigned slot;
 	int ret;
 
-	ret = expect_msg(cl, SRDMA_MSG_WELCOME, &m, &slot);
+	ret = srdma__client_expect(cl, SRDMA_MSG_WELCOME, &m, &slot);
 	if (ret)
 		return ret;
 	memcpy(cl->info.welcome, m.payload, m.len);
 	cl->info.welcome[m.len] = '\0';
-	return repost(cl, slot);
-}
-
-int srdma_client_echo(struct srdma_client *cl, const void *buf, uint32_t len)
-{
-	struct srdma_msg m = {.type = SRDMA_MSG_DATA, .payload = buf, .len = len};
-	unsigned slot;
-	int ret, same;
-
-	ret = send_msg(cl, &m);
-	if (!ret)
-		ret = expect_msg(cl, SRDMA_MSG_ECHO, &m, &slot);
-	if (ret)
-		return ret;
-	same = m.len == len && memcmp(m.payload, buf, len) == 0;
-	ret = repost(cl, slot);
-	if (ret)
-		return ret;
-	if (!same)
-		return fail(cl, -EBADMSG, "echo of message %u differs from what was sent",
-			    cl->dp.tx_seq - 1);
-	return 0;
-}
-
-/* Wait until at most `most` RDMA writes are in flight. */
-static int writes_drain(struct srdma_client *cl, unsigned most)
-{
-	int ret;
-
-	while (cl->writes_inflight > most) {
-		ret = reap(cl);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-/* Post an RDMA write from the start of the local write buffer, once there is room. */
-static int post_write(struct srdma_client *cl, uint32_t len, uint64_t raddr, uint32_t rkey)
-{
-	int ret = writes_drain(cl, cl->cfg.depth - 1);
-
-	if (ret)
-		return ret;
-	ret = srdma_ep_post_write(cl->ep, 0, len, raddr, rkey);
-	if (ret)
-		return fail(cl, ret, "cannot post the RDMA write: %s", strerror(-ret));
-	cl->writes_inflight++;
-	return 0;
-}
-
-/* Post an RDMA write and wait for its completion. RC completes in order: once the write is
- * acknowledged it is in the server's memory. */
-static int write_and_wait(struct srdma_client *cl, uint32_t len, uint64_t raddr, uint32_t rkey)
-{
-	int ret;
-
-	arm_deadline(cl);
-	ret = post_write(cl, len, raddr, rkey);
-	return ret ? ret : writes_drain(cl, 0);
-}
-
-int srdma_client_write_raw(struct srdma_client *cl, uint32_t len, uint64_t remote_addr,
-			   uint32_t rkey)
-{
-	if (!cl->ep->write_mr || len > cl->ep->write_len)
-		return fail(cl, -EINVAL, "write of %u bytes exceeds the local write buffer", len);
-	return write_and_wait(cl, len, remote_addr, rkey);
-}
-
-int srdma_client_verify(struct srdma_client *cl, const void *buf, uint32_t len, uint32_t offset)
-{
-	struct srdma_msg m = {.type = SRDMA_MSG_WRITE_DONE};
-	uint8_t digest[SRDMA_DIGEST_LEN], sha[SRDMA_DIGEST_LEN];
-	struct srdma_write_result r;
-	unsigned slot;
-	int ret;
-
-	if (srdma_crypto_sha256(buf, len, sha))
-		return fail(cl, -EIO, "cannot hash the written bytes");
-	/* The tag covers the bytes under the sequence number this WRITE_DONE will carry. */
-	ret = srdma_dp_write_tag(&cl->dp, cl->dp.tx_seq, offset, buf, len, digest);
-	if (ret)
-		return fail(cl, ret, "cannot compute the tag of the written bytes");
-	m.u.write_done.offset = offset;
-	m.u.write_done.length = len;
-	memcpy(m.u.write_done.digest, digest, sizeof(digest));
-	ret = send_msg(cl, &m);
-	if (!ret)
-		ret = expect_msg(cl, SRDMA_MSG_WRITE_RESULT, &m, &slot);
-	if (ret)
-		return ret;
-	r = m.u.write_result;
-	ret = repost(cl, slot);
-	if (ret)
-		return ret;
-	if (r.status != SRDMA_WRITE_OK)
-		return fail(cl, -EBADMSG, "server found %s in its region",
-			    r.status == SRDMA_WRITE_RANGE ? "the range out of bounds"
-							  : "other bytes than written");
-	/* Check what the server says it found, not only its verdict. */
-	if (r.offset != offset || r.length != len || memcmp(r.digest, sha, sizeof(sha)))
-		return fail(cl, -EBADMSG,
-			    "server's digest of the region differs from the bytes written");
-	return 0;
-}
-
-int srdma_client_write(struct srdma_client *cl, const void *buf, uint32_t len, uint32_t offset)
-{
-	int ret;
-
-	if (!cl->ep->write_mr || len > cl->ep->write_len)
-		return fail(cl, -EINVAL, "write of %u bytes exceeds the local write buffer", len);
-	if ((uint64_t)offset + len > cl->remote.write_len)
-		return fail(cl, -ERANGE, "write outside the server's region");
-	memcpy(cl->ep->write_buf, buf, len);
-	ret = write_and_wait(cl, len, cl->remote.write_addr + offset, cl->remote.write_rkey);
-	if (ret)
-		return ret;
-	return srdma_client_verify(cl, buf, len, offset);
-}
-
-/* Requests one session may have in flight: the receives each side keeps posted bound it. */
-static unsigned window(const struct srdma_client *cl)
-{
-	return cl->cfg.depth < cl->remote.recv_depth ? cl->cfg.depth : cl->remote.recv_depth;
-}
-
-int srdma_client_echo_pipelined(struct srdma_client *cl, const void *buf, uint32_t len,
-				uint64_t count)
-{
-	uint64_t sent = 0, got = 0;
-	unsigned w = window(cl), slot;
-	struct srdma_msg m;
-	int ret, same;
-
-	arm_deadline(cl);
-	while (got < count) {
-		while (sent < count && sent - got < w) {
-			m = (struct srdma_msg){.type = SRDMA_MSG_DATA, .payload = buf, .len = len};
-			ret = stage_msg(cl, &m);
-			if (ret)
-				return ret;
-			sent++;
-		}
-		ret = wait_msg(cl, &m, &slot);
-		if (ret)
-			return ret;
-		if (m.type != SRDMA_MSG_ECHO)
-			return fail(cl, -EPROTO, "protocol error: expected %s, got %s",
-				    srdma_msg_type_name(SRDMA_MSG_ECHO),
-				    srdma_msg_type_name(m.type));
-		same = m.len == len && memcmp(m.payload, buf, len) == 0;
-		ret = repost(cl, slot);
-		if (ret)
-			return ret;
-		if (!same)
-			return fail(cl, -EBADMSG, "echo %llu of %llu differs from what was sent",
-				    (unsigned long long)got + 1, (unsigned long long)count);
-		got++;
-		arm_deadline(cl);
-	}
-	return 0;
-}
-
-/* PINGs of srdma_client_push in flight, oldest first, each closing a group of messages. */
-#define PUSH_GROUPS_MAX 8
-
-int srdma_client_push(struct srdma_client *cl, const void *buf, uint32_t len, uint64_t count)
-{
-	struct {
-		uint64_t token;
-		unsigned msgs; /* the group's PUSHes and its PING */
-	} ring[PUSH_GROUPS_MAX];
-	unsigned w = window(cl), group, head = 0, groups = 0, inflight = 0, open = 0;
-	uint64_t sent = 0, done = 0;
-	struct srdma_msg m;
-	unsigned slot;
-	int ret;
-
-	/* Every group of PUSHes ends with a PING: its PONG vouches for the whole group, so the
-	 * server's receives bound what is in flight. Two groups fit in the window, so the
-	 * pipe never drains while a PONG is on its way. */
-	if (w < 2)
-		return fail(
-		    cl, -EINVAL,
-		    "pushing needs 2 or more messages in flight (the depth and the server's "
-		    "recv_depth)");
-	group = w / 2 < 2 ? 2 : w / 2;
-	arm_deadline(cl);
-	while (done < count) {
-		while (inflight < w && (sent < count || open)) {
-			if (open == group - 1 || (sent == count && open)) {
-				if (groups == PUSH_GROUPS_MAX)
-					break;
-				m = (struct srdma_msg){.type = SRDMA_MSG_PING};
-				m.u.token = ++cl->next_token;
-				ret = stage_msg(cl, &m);
-				if (ret)
-					return ret;
-				ring[(head + groups) % PUSH_GROUPS_MAX].token = m.u.token;
-				ring[(head + groups++) % PUSH_GROUPS_MAX].msgs = open + 1;
-				inflight++;
-				open = 0;
-				continue;
-			}
-			/* Staged, then posted in lists of up to SRDMA_POST_LIST_MAX with one
-			 * completion each: one doorbell and one completion per list. */
-			m = (struct srdma_msg){.type = SRDMA_MSG_PUSH, .payload = buf, .len = len};
-			ret = stage_msg(cl, &m);
-			if (ret)
-				return ret;
-			sent++;
-			open++;
-			inflight++;
-		}
-		ret = wait_msg(cl, &m, &slot);
-		if (ret)
-			return ret;
-		ret = repost(cl, slot);
-		if (ret)
-			return ret;
-		if (m.type != SRDMA_MSG_PONG || !groups || m.u.token != ring[head].token)
-			return fail(cl, -EPROTO,
-				    "protocol error: expected the PONG of a push group, "
-				    "got %s",
-				    srdma_msg_type_name(m.type));
-		inflight -= ring[head].msgs;
-		done += ring[head].msgs - 1;
-		head = (head + 1) % PUSH_GROUPS_MAX;
-		groups--;
-		arm_deadline(cl);
-	}
-	return 0;
-}
-
-int srdma_client_write_burst(struct srdma_client *cl, uint32_t len, uint64_t count)
-{
-	uint64_t i;
-	int ret;
-
-	if (!cl->ep->write_mr || len > cl->ep->write_len)
-		return fail(cl, -EINVAL, "write of %u bytes exceeds the local write buffer", len);
-	if (len > cl->remote.write_len)
-		return fail(cl, -ERANGE, "write outside the server's region");
-	for (i = 0; i < count; i++) {
-		arm_deadline(cl);
-		ret = post_write(cl, len, cl->remote.write_addr, cl->remote.write_rkey);
-		if (ret)
-			return ret;
-	}
-	return writes_drain(cl, 0);
-}
-
-int srdma_client_ping(struct srdma_client *cl, uint64_t *rtt_ns)
-{
-	struct srdma_msg m = {.type = SRDMA_MSG_PING};
-	uint64_t token = ++cl->next_token, t0 = now_ns();
-	unsigned slot;
-	int ret;
-
-	m.u.token = token;
-	ret = send_msg(cl, &m);
-	if (!ret)
-		ret = expect_msg(cl, SRDMA_MSG_PONG, &m, &slot);
-	if (ret)
-		return ret;
-	if (rtt_ns)
-		*rtt_ns = now_ns() - t0;
-	ret = repost(cl, slot);
-	if (ret)
-		return ret;
-	if (m.u.token != token)
-		return fail(cl, -EBADMSG, "PONG carries another token than the PING");
-	return 0;
+	return srdma__client_repost(cl, slot);
 }
 
 int srdma_client_idle(struct srdma_client *cl, unsigned ms)
 {
-	uint64_t end = now_ns() + (uint64_t)ms * 1000000ull;
+	uint64_t end = srdma__client_now_ns() + (uint64_t)ms * 1000000ull;
 	struct pollfd p = {.fd = srdma_tls_fd(cl->tls), .events = POLLIN};
 
 	for (;;) {
-		uint64_t now = now_ns();
+		uint64_t now = srdma__client_now_ns();
 		int n, ret;
 
 		if (now >= end)
 			return 0;
 		n = poll(&p, 1, (int)((end - now + 999999) / 1000000));
 		if (n < 0 && errno == EINTR)
-			return fail(cl, -EINTR, "idle interrupted by a signal");
+			return srdma__client_fail(cl, -EINTR, "idle interrupted by a signal");
 		if (n < 0)
-			return fail(cl, -errno, "poll: %s", strerror(errno));
+			return srdma__client_fail(cl, -errno, "poll: %s", strerror(errno));
 		if (n > 0) {
 			ret = check_control(cl);
 			if (ret)
@@ -837,19 +535,10 @@ int srdma_client_idle(struct srdma_client *cl, unsigned ms)
 	}
 }
 
-int srdma_client_quit(struct srdma_client *cl)
+/* Requests one session may have in flight: the receives each side keeps posted bound it. */
+static unsigned window(const struct srdma_client *cl)
 {
-	struct srdma_msg m = {.type = SRDMA_MSG_QUIT};
-	unsigned slot;
-	int ret;
-
-	ret = send_msg(cl, &m);
-	if (!ret)
-		ret = expect_msg(cl, SRDMA_MSG_BYE, &m, &slot);
-	if (ret)
-		return ret;
-	srdma_tls_close_notify(cl->tls);
-	return 0;
+	return cl->cfg.depth < cl->remote.recv_depth ? cl->cfg.depth : cl->remote.recv_depth;
 }
 
 int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_client **out,
@@ -857,7 +546,7 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 {
 	struct srdma_client *cl;
 	struct srdma_frame f;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = srdma__client_now_ns();
 	int ret;
 
 	cl = calloc(1, sizeof(*cl));
@@ -867,16 +556,16 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 	cl->spin_ns = (uint64_t)cfg->busy_poll_us * 1000;
 	cl->lap_ns = t0;
 	srdma_dp_init(&cl->dp, (enum srdma_dp_mode)cfg->dataplane);
-	arm_deadline(cl);
+	srdma__client_arm_deadline(cl);
 
 	ret = setup_tls(cl);
 	if (ret)
 		goto err;
 
-	arm_deadline(cl);
+	srdma__client_arm_deadline(cl);
 	ret = srdma_psn_generate(&cl->info.local_psn);
 	if (ret) {
-		fail(cl, ret, "cannot draw a PSN from the random generator");
+		srdma__client_fail(cl, ret, "cannot draw a PSN from the random generator");
 		goto err;
 	}
 	memset(&f, 0, sizeof(f));
@@ -891,21 +580,22 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 		char why[sizeof(cl->errmsg)];
 
 		snprintf(why, sizeof(why), "%s", cl->errmsg);
-		fail(cl, ret,
-		     "%s: the server refused the TLS session; if it requires client "
-		     "certificates, give one its CA signed (--cert, --key)",
-		     why);
+		srdma__client_fail(cl, ret,
+				   "%s: the server refused the TLS session; if it requires client "
+				   "certificates, give one its CA signed (--cert, --key)",
+				   why);
 	}
 	if (ret)
 		goto err;
 	if (f.u.hello.features != srdma_dp_features((enum srdma_dp_mode)cfg->dataplane)) {
-		ret = fail(cl, -ENOTSUP, "the server answered with another data-plane mode");
+		ret = srdma__client_fail(cl, -ENOTSUP,
+					 "the server answered with another data-plane mode");
 		goto err;
 	}
 	cl->info.remote_psn = f.u.hello.psn;
 	lap(cl, &cl->timing.hello_us);
 
-	arm_deadline(cl);
+	srdma__client_arm_deadline(cl);
 	ret = setup_rdma(cl);
 	if (ret) {
 		struct srdma_frame e;
@@ -927,11 +617,11 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 	if (ret)
 		goto err;
 	cl->remote = f.u.params;
-	arm_deadline(cl);
+	srdma__client_arm_deadline(cl);
 	ret = srdma_dp_derive(&cl->dp, cl->tls, 1, cl->ep->qp->qp_num, cl->remote.qpn,
 			      cl->info.local_psn, cl->info.remote_psn);
 	if (ret) {
-		fail(cl, ret, "%s", cl->dp.errmsg);
+		srdma__client_fail(cl, ret, "%s", cl->dp.errmsg);
 		goto err;
 	}
 	lap(cl, &cl->timing.params_us);
@@ -947,10 +637,10 @@ int srdma_client_connect(const struct srdma_client_config *cfg, struct srdma_cli
 		ret = recv_frame(cl, &f, SRDMA_FRAME_READY);
 	if (ret)
 		goto err;
-	cl->info.connect_us = (now_ns() - t0) / 1000;
+	cl->info.connect_us = (srdma__client_now_ns() - t0) / 1000;
 	lap(cl, &cl->timing.ready_us);
 
-	arm_deadline(cl);
+	srdma__client_arm_deadline(cl);
 	ret = wait_welcome(cl);
 	if (ret)
 		goto err;
