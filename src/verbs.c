@@ -543,27 +543,6 @@ int srdma_ep_post_recv(struct srdma_ep *ep, unsigned slot)
 	return -ibv_post_recv(ep->qp, &wr, &bad);
 }
 
-int srdma_ep_post_send(struct srdma_ep *ep, unsigned slot, uint32_t len)
-{
-	struct ibv_sge sge = {
-	    .addr = (uintptr_t)srdma_ep_send_slot(ep, slot),
-	    .length = len,
-	    .lkey = ep->send_mr->lkey,
-	};
-	struct ibv_send_wr wr = {
-	    .wr_id = SRDMA_WR_ID(SRDMA_WR_SEND, slot),
-	    .sg_list = &sge,
-	    .num_sge = 1,
-	    .opcode = IBV_WR_SEND,
-	    .send_flags = IBV_SEND_SIGNALED,
-	};
-	struct ibv_send_wr *bad;
-
-	if (len > ep->slot_size)
-		return -EMSGSIZE;
-	return -ibv_post_send(ep->qp, &wr, &bad);
-}
-
 int srdma_ep_post_sends(struct srdma_ep *ep, const unsigned *slots, const uint32_t *lens,
 			unsigned n, uint64_t last_wr_id)
 {
@@ -593,6 +572,11 @@ int srdma_ep_post_sends(struct srdma_ep *ep, const unsigned *slots, const uint32
 	wr[n - 1].wr_id = last_wr_id;
 	wr[n - 1].send_flags = IBV_SEND_SIGNALED;
 	return -ibv_post_send(ep->qp, wr, &bad);
+}
+
+int srdma_ep_post_send(struct srdma_ep *ep, unsigned slot, uint32_t len)
+{
+	return srdma_ep_post_sends(ep, &slot, &len, 1, SRDMA_WR_ID(SRDMA_WR_SEND, slot));
 }
 
 int srdma_ep_post_write(struct srdma_ep *ep, uint32_t offset, uint32_t len, uint64_t raddr,
