@@ -5,6 +5,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -54,14 +56,6 @@ static const uint8_t all_types[] = {
     SRDMA_MSG_WELCOME, SRDMA_MSG_DATA, SRDMA_MSG_ECHO, SRDMA_MSG_WRITE_DONE, SRDMA_MSG_WRITE_RESULT,
     SRDMA_MSG_PING,    SRDMA_MSG_PONG, SRDMA_MSG_QUIT, SRDMA_MSG_BYE,	     SRDMA_MSG_PUSH,
 };
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 /* Decode from a heap buffer of exactly len bytes, so ASan sees any read past the message. */
 static int decode_exact(const uint8_t *bytes, size_t len, uint32_t max_payload,
