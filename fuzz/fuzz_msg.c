@@ -3,11 +3,12 @@
  * The input is one received message (a RECV's bytes). Besides "no crash" (libFuzzer hands over
  * an exact-size heap copy, so ASan catches any read past len), each run checks the contract and
  * aborts on a violation:
- *  - only 0, -EBADMSG or -EMSGSIZE come back, and -EMSGSIZE only for DATA/ECHO above
+ *  - only 0, -EBADMSG or -EMSGSIZE come back, and -EMSGSIZE only for DATA/ECHO/PUSH/APP above
  *    max_payload: decoding with a small bound differs from an unbounded one in nothing else;
- *  - a decoded message describes exactly the input (payload pointer, length, raw header fields);
+ *  - a decoded message describes exactly the input (payload pointer, length, raw header fields,
+ *    an ack of at most SRDMA_MAX_RECV_DEPTH);
  *  - it re-encodes to the identical bytes, needing exactly that much buffer;
- *  - srdma_msg_put_hdr reproduces the header;
+ *  - srdma_msg_put_hdr reproduces the header but for the ack, which it writes as 0;
  *  - the same bytes, read as a struct, make the encoder agree with an independent range check,
  *    and whatever it encodes decodes back to the same fields.
  */
@@ -42,7 +43,8 @@ static uint32_t be32(const uint8_t *p)
 /* The types whose payload max_payload bounds. */
 static int bounded(enum srdma_msg_type t)
 {
-	return t == SRDMA_MSG_DATA || t == SRDMA_MSG_ECHO || t == SRDMA_MSG_PUSH;
+	return t == SRDMA_MSG_DATA || t == SRDMA_MSG_ECHO || t == SRDMA_MSG_PUSH ||
+	       t == SRDMA_MSG_APP;
 }
 
 static void check_fields(const struct srdma_msg *m)
@@ -56,6 +58,7 @@ static void check_fields(const struct srdma_msg *m)
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
 	case SRDMA_MSG_PUSH:
+	case SRDMA_MSG_APP:
 		break;
 	case SRDMA_MSG_WRITE_DONE:
 		CHECK(m->len == SRDMA_WRITE_DONE_LEN);
@@ -74,6 +77,7 @@ static void check_fields(const struct srdma_msg *m)
 		break;
 	case SRDMA_MSG_QUIT:
 	case SRDMA_MSG_BYE:
+	case SRDMA_MSG_CREDIT:
 		CHECK(m->len == 0);
 		break;
 	default:
@@ -112,10 +116,12 @@ static void check_decode(const uint8_t *data, size_t size)
 	CHECK(m.len == size - SRDMA_MSG_HDR_LEN);
 	CHECK((unsigned)m.type == data[2]);
 	CHECK(m.seq == be32(data + 4));
+	CHECK(m.ack == be32(data + 12) && m.ack <= SRDMA_MAX_RECV_DEPTH);
 	check_fields(&m);
 
 	srdma_msg_put_hdr(hdr, m.type, m.seq, m.len);
-	CHECK(memcmp(hdr, data, sizeof(hdr)) == 0);
+	CHECK(memcmp(hdr, data, 12) == 0);
+	CHECK(be32(hdr + 12) == 0);
 
 	/* Exact-size heap buffer: an encoder overrun is an ASan report. */
 	re = malloc(size);
@@ -154,6 +160,8 @@ static uint64_t take(struct cursor *c, unsigned bytes)
 /* An independent statement of what the encoder must accept. */
 static int expect_valid(const struct srdma_msg *m)
 {
+	if (m->ack > 1024)
+		return 0;
 	switch (m->type) {
 	case SRDMA_MSG_WELCOME:
 		if (m->len > 256)
@@ -166,6 +174,7 @@ static int expect_valid(const struct srdma_msg *m)
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
 	case SRDMA_MSG_PUSH:
+	case SRDMA_MSG_APP:
 		return m->len <= (1u << 20);
 	case SRDMA_MSG_WRITE_RESULT:
 		return m->u.write_result.status <= 2;
@@ -174,6 +183,7 @@ static int expect_valid(const struct srdma_msg *m)
 	case SRDMA_MSG_PONG:
 	case SRDMA_MSG_QUIT:
 	case SRDMA_MSG_BYE:
+	case SRDMA_MSG_CREDIT:
 		return 1;
 	}
 	return 0;
@@ -192,8 +202,9 @@ static void check_encode(const uint8_t *data, size_t size)
 	ssize_t n;
 
 	memset(&m, 0, sizeof(m));
-	m.type = (enum srdma_msg_type)(take(&c, 1) % 12); /* 0 and 11 are invalid */
+	m.type = (enum srdma_msg_type)(take(&c, 1) % 14); /* 0 and 13 are invalid */
 	m.seq = (uint32_t)take(&c, 4);
+	m.ack = (uint32_t)take(&c, 2) & 0x7ff;		       /* above 1024 is invalid */
 	m.u.write_result.status = (uint32_t)(take(&c, 1) % 4); /* 3 is invalid */
 	m.u.write_result.offset = (uint32_t)take(&c, 4);
 	m.u.write_result.length = (uint32_t)take(&c, 4);
@@ -207,6 +218,7 @@ static void check_encode(const uint8_t *data, size_t size)
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
 	case SRDMA_MSG_PUSH:
+	case SRDMA_MSG_APP:
 		need = SRDMA_MSG_HDR_LEN + m.len;
 		break;
 	case SRDMA_MSG_WRITE_DONE:
@@ -235,13 +247,14 @@ static void check_encode(const uint8_t *data, size_t size)
 	} else {
 		CHECK(n == (ssize_t)need);
 		CHECK(srdma_msg_decode(buf, need, UINT32_MAX, &back) == 0);
-		CHECK(back.type == m.type && back.seq == m.seq);
+		CHECK(back.type == m.type && back.seq == m.seq && back.ack == m.ack);
 		CHECK(back.payload == buf + SRDMA_MSG_HDR_LEN);
 		switch (m.type) {
 		case SRDMA_MSG_WELCOME:
 		case SRDMA_MSG_DATA:
 		case SRDMA_MSG_ECHO:
 		case SRDMA_MSG_PUSH:
+		case SRDMA_MSG_APP:
 			CHECK(back.len == m.len);
 			CHECK(m.len == 0 || memcmp(back.payload, m.payload, m.len) == 0);
 			break;
@@ -264,6 +277,7 @@ static void check_encode(const uint8_t *data, size_t size)
 			break;
 		case SRDMA_MSG_QUIT:
 		case SRDMA_MSG_BYE:
+		case SRDMA_MSG_CREDIT:
 			CHECK(back.len == 0);
 			break;
 		}

@@ -67,6 +67,42 @@ static void check_frame_fields(const struct srdma_frame *f, size_t plen)
 		for (const char *c = f->u.error.msg; *c; c++)
 			CHECK(printable(*c));
 		break;
+	case SRDMA_FRAME_OPEN:
+		CHECK(plen == SRDMA_OPEN_LEN);
+		CHECK(f->u.open.nqp >= 1 && f->u.open.nqp <= SRDMA_WIRE_MAX_QPS);
+		CHECK(((uint32_t)f->u.open.msg_mask >> f->u.open.nqp) == 0);
+		break;
+	case SRDMA_FRAME_QP:
+		CHECK(plen == SRDMA_QP_LEN);
+		CHECK(f->u.qp.index < SRDMA_WIRE_MAX_QPS);
+		CHECK(f->u.qp.qpn >= 1 && f->u.qp.qpn <= SRDMA_PSN_MASK);
+		CHECK(f->u.qp.psn <= SRDMA_PSN_MASK);
+		CHECK(f->u.qp.mtu >= 1 && f->u.qp.mtu <= 5);
+		CHECK(f->u.qp.rd_atomic <= SRDMA_WIRE_MAX_RD_ATOMIC);
+		if (f->u.qp.driver == 0) {
+			CHECK(f->u.qp.max_msg == 0 && f->u.qp.depth == 0);
+		} else {
+			CHECK(f->u.qp.driver == 1);
+			CHECK(f->u.qp.max_msg >= 1 && f->u.qp.max_msg <= SRDMA_MAX_MSG);
+			CHECK(f->u.qp.depth >= 2 && f->u.qp.depth <= SRDMA_MAX_RECV_DEPTH);
+		}
+		break;
+	case SRDMA_FRAME_REGION:
+		CHECK(plen == SRDMA_REGION_LEN);
+		CHECK(f->u.region.access >= 1 && f->u.region.access <= 7);
+		CHECK(f->u.region.len != 0);
+		CHECK(f->u.region.addr + f->u.region.len > f->u.region.addr);
+		break;
+	case SRDMA_FRAME_REVOKE:
+		CHECK(plen == SRDMA_REVOKE_LEN);
+		break;
+	case SRDMA_FRAME_CTRL:
+		CHECK(plen >= 1 && plen <= SRDMA_CTRL_MSG_MAX);
+		CHECK(f->u.ctrl.len == plen);
+		break;
+	case SRDMA_FRAME_CLOSE:
+		CHECK(plen == 0);
+		break;
 	default:
 		CHECK(!"decoded an unknown frame type");
 	}
@@ -151,6 +187,8 @@ static uint64_t take(struct cursor *c, unsigned bytes)
 static int expect_valid(const struct srdma_frame *f)
 {
 	const struct srdma_params *p = &f->u.params;
+	const struct srdma_wire_qp *q = &f->u.qp;
+	const struct srdma_wire_region *r = &f->u.region;
 
 	switch (f->type) {
 	case SRDMA_FRAME_HELLO:
@@ -159,8 +197,27 @@ static int expect_valid(const struct srdma_frame *f)
 		return p->qpn < (1u << 24) && p->mtu >= 1 && p->mtu <= 5 && p->recv_depth >= 1 &&
 		       p->recv_depth <= 1024 && p->max_msg >= 1 && p->max_msg <= (1u << 20) &&
 		       p->write_len <= (1u << 30);
+	case SRDMA_FRAME_OPEN:
+		return f->u.open.nqp >= 1 && f->u.open.nqp <= 16 &&
+		       f->u.open.msg_mask < (1u << f->u.open.nqp);
+	case SRDMA_FRAME_QP:
+		if (q->index >= 16 || q->qpn == 0 || q->qpn >= (1u << 24) || q->psn >= (1u << 24) ||
+		    q->mtu < 1 || q->mtu > 5 || q->rd_atomic > 16)
+			return 0;
+		if (q->driver == 0)
+			return q->max_msg == 0 && q->depth == 0;
+		return q->driver == 1 && q->max_msg >= 1 && q->max_msg <= (1u << 20) &&
+		       q->depth >= 2 && q->depth <= 1024;
+	case SRDMA_FRAME_REGION:
+		/* With len != 0 the sum wraps below addr exactly when addr + len > 2^64 - 1. */
+		return r->access >= 1 && r->access <= 7 && r->len != 0 &&
+		       r->addr + r->len > r->addr;
+	case SRDMA_FRAME_CTRL:
+		return f->u.ctrl.len >= 1 && f->u.ctrl.len <= 240;
 	case SRDMA_FRAME_READY:
 	case SRDMA_FRAME_ERROR:
+	case SRDMA_FRAME_REVOKE:
+	case SRDMA_FRAME_CLOSE:
 		return 1;
 	}
 	return 0;
@@ -177,7 +234,7 @@ static void check_encode(const uint8_t *data, size_t size)
 	ssize_t n;
 
 	memset(&f, 0, sizeof(f));
-	f.type = (enum srdma_frame_type)(take(&c, 1) % 6); /* 0 and 5 are invalid */
+	f.type = (enum srdma_frame_type)(take(&c, 1) % 12); /* 0 and 11 are invalid */
 	cap = (size_t)(take(&c, 2) % (SRDMA_FRAME_MAX_LEN + 1));
 	switch (f.type) {
 	case SRDMA_FRAME_HELLO:
@@ -212,6 +269,48 @@ static void check_encode(const uint8_t *data, size_t size)
 		need = SRDMA_FRAME_HDR_LEN + 4 + strnlen(f.u.error.msg, SRDMA_ERROR_MSG_MAX);
 		break;
 	}
+	case SRDMA_FRAME_OPEN:
+		f.u.open.features = (uint32_t)take(&c, 4);
+		f.u.open.nqp = (uint8_t)take(&c, 1);
+		f.u.open.msg_mask = (uint16_t)take(&c, 2);
+		need = SRDMA_FRAME_HDR_LEN + SRDMA_OPEN_LEN;
+		break;
+	case SRDMA_FRAME_QP:
+		f.u.qp.index = (uint8_t)take(&c, 1);
+		f.u.qp.driver = (uint8_t)take(&c, 1);
+		f.u.qp.lid = (uint16_t)take(&c, 2);
+		f.u.qp.qpn = (uint32_t)take(&c, 4);
+		f.u.qp.psn = (uint32_t)take(&c, 4);
+		f.u.qp.mtu = (uint8_t)take(&c, 1);
+		f.u.qp.rd_atomic = (uint8_t)take(&c, 1);
+		for (size_t i = 0; i < sizeof(f.u.qp.gid); i++)
+			f.u.qp.gid[i] = (uint8_t)take(&c, 1);
+		f.u.qp.max_msg = (uint32_t)take(&c, 4);
+		f.u.qp.depth = (uint16_t)take(&c, 2);
+		need = SRDMA_FRAME_HDR_LEN + SRDMA_QP_LEN;
+		break;
+	case SRDMA_FRAME_REGION:
+		f.u.region.id = (uint32_t)take(&c, 4);
+		f.u.region.access = (uint32_t)take(&c, 4);
+		f.u.region.addr = take(&c, 8);
+		f.u.region.len = take(&c, 8);
+		f.u.region.rkey = (uint32_t)take(&c, 4);
+		need = SRDMA_FRAME_HDR_LEN + SRDMA_REGION_LEN;
+		break;
+	case SRDMA_FRAME_REVOKE:
+		f.u.revoke_id = (uint32_t)take(&c, 4);
+		need = SRDMA_FRAME_HDR_LEN + SRDMA_REVOKE_LEN;
+		break;
+	case SRDMA_FRAME_CTRL:
+		/* Any length, the out-of-range ones included; the bytes are whatever is left. */
+		f.u.ctrl.len = (uint16_t)take(&c, 2);
+		for (size_t i = 0; i < sizeof(f.u.ctrl.data); i++)
+			f.u.ctrl.data[i] = (uint8_t)take(&c, 1);
+		need = SRDMA_FRAME_HDR_LEN + f.u.ctrl.len;
+		break;
+	case SRDMA_FRAME_CLOSE:
+		need = SRDMA_FRAME_HDR_LEN;
+		break;
 	}
 
 	n = srdma_frame_encode(&f, buf, cap);
@@ -255,6 +354,39 @@ static void check_encode(const uint8_t *data, size_t size)
 			      (printable(f.u.error.msg[i]) ? f.u.error.msg[i] : '?'));
 		break;
 	}
+	case SRDMA_FRAME_OPEN:
+		CHECK(back.u.open.features == f.u.open.features);
+		CHECK(back.u.open.nqp == f.u.open.nqp);
+		CHECK(back.u.open.msg_mask == f.u.open.msg_mask);
+		break;
+	case SRDMA_FRAME_QP:
+		CHECK(back.u.qp.index == f.u.qp.index);
+		CHECK(back.u.qp.driver == f.u.qp.driver);
+		CHECK(back.u.qp.lid == f.u.qp.lid);
+		CHECK(back.u.qp.qpn == f.u.qp.qpn);
+		CHECK(back.u.qp.psn == f.u.qp.psn);
+		CHECK(back.u.qp.mtu == f.u.qp.mtu);
+		CHECK(back.u.qp.rd_atomic == f.u.qp.rd_atomic);
+		CHECK(memcmp(back.u.qp.gid, f.u.qp.gid, sizeof(f.u.qp.gid)) == 0);
+		CHECK(back.u.qp.max_msg == f.u.qp.max_msg);
+		CHECK(back.u.qp.depth == f.u.qp.depth);
+		break;
+	case SRDMA_FRAME_REGION:
+		CHECK(back.u.region.id == f.u.region.id);
+		CHECK(back.u.region.access == f.u.region.access);
+		CHECK(back.u.region.addr == f.u.region.addr);
+		CHECK(back.u.region.len == f.u.region.len);
+		CHECK(back.u.region.rkey == f.u.region.rkey);
+		break;
+	case SRDMA_FRAME_REVOKE:
+		CHECK(back.u.revoke_id == f.u.revoke_id);
+		break;
+	case SRDMA_FRAME_CTRL:
+		CHECK(back.u.ctrl.len == f.u.ctrl.len);
+		CHECK(memcmp(back.u.ctrl.data, f.u.ctrl.data, f.u.ctrl.len) == 0);
+		break;
+	case SRDMA_FRAME_CLOSE:
+		break;
 	}
 }
 

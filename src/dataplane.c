@@ -1,5 +1,6 @@
 /* Data-plane sequencing and sealing for one session. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -209,4 +210,27 @@ int srdma_dp_write_tag(struct srdma_dataplane *dp, uint32_t seq, uint32_t offset
 	srdma__put_u32(aad + 4, len);
 	memset(out, 0, SRDMA_DIGEST_LEN);
 	return srdma_aead_mac(dp->wtag, seq, aad, sizeof(aad), bytes, len, out);
+}
+
+/* Region tags take the top half of the nonce space, which srdma_dp_write_tag (nonce = a 32-bit
+ * seq) never reaches, and bit 32 for the direction, so a tag's nonce is unique per (direction,
+ * seq) under the one write-tag key both sides hold. */
+#define REGION_TAG_NONCE (1ull << 63)
+
+int srdma_dp_region_tag(struct srdma_dataplane *dp, int from_client, uint32_t seq, uint64_t offset,
+			const uint8_t *bytes, size_t len, uint8_t out[SRDMA_DIGEST_LEN])
+{
+	uint64_t nonce = REGION_TAG_NONCE | (uint64_t)(from_client ? 1 : 0) << 32 | seq;
+	uint8_t aad[16];
+
+	if (!sealed(dp))
+		return srdma_crypto_sha256(bytes, len, out);
+	if (keys_missing(dp))
+		return -EINVAL;
+	if (len > INT_MAX) /* what one AEAD update takes */
+		return -EMSGSIZE;
+	srdma__put_u64(aad, offset);
+	srdma__put_u64(aad + 8, (uint64_t)len);
+	memset(out, 0, SRDMA_DIGEST_LEN);
+	return srdma_aead_mac(dp->wtag, nonce, aad, sizeof(aad), bytes, len, out);
 }

@@ -5,7 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "srdma/wire.h" /* SRDMA_MAX_MSG, the ceiling any negotiated max_msg stays under */
+#include "srdma/wire.h" /* SRDMA_MAX_MSG (the ceiling any negotiated max_msg stays under),
+			  SRDMA_MAX_RECV_DEPTH (the most credits one message can return) */
 
 #include "byteorder.h"
 
@@ -16,7 +17,7 @@ enum {
 	HDR_OFF_FLAGS = 3,
 	HDR_OFF_SEQ = 4,
 	HDR_OFF_LEN = 8,
-	HDR_OFF_RSVD = 12,
+	HDR_OFF_ACK = 12,
 };
 
 /* Offsets inside WRITE_DONE and WRITE_RESULT payloads. */
@@ -63,8 +64,10 @@ int srdma_msg_decode(const uint8_t *buf, size_t len, uint32_t max_payload, struc
 	/* A RECV completion delivers whole messages, so a short one is malformed, not partial. */
 	if (len < SRDMA_MSG_HDR_LEN)
 		return -EBADMSG;
+	/* No peer keeps more than SRDMA_MAX_RECV_DEPTH receives posted, so a larger ack is not a
+	 * count of reposted receives: refusing it here keeps credit arithmetic in range. */
 	if (srdma__get_u16(buf + HDR_OFF_MAGIC) != SRDMA_MSG_MAGIC || buf[HDR_OFF_FLAGS] != 0 ||
-	    srdma__get_u32(buf + HDR_OFF_RSVD) != 0)
+	    srdma__get_u32(buf + HDR_OFF_ACK) > SRDMA_MAX_RECV_DEPTH)
 		return -EBADMSG;
 	plen = srdma__get_u32(buf + HDR_OFF_LEN);
 	if (len - SRDMA_MSG_HDR_LEN != plen)
@@ -75,6 +78,7 @@ int srdma_msg_decode(const uint8_t *buf, size_t len, uint32_t max_payload, struc
 	memset(out, 0, sizeof(*out));
 	out->type = type;
 	out->seq = srdma__get_u32(buf + HDR_OFF_SEQ);
+	out->ack = srdma__get_u32(buf + HDR_OFF_ACK);
 	/* Never NULL, even when empty, so callers may pass it straight to memcpy. */
 	out->payload = p;
 	out->len = plen;
@@ -85,6 +89,7 @@ int srdma_msg_decode(const uint8_t *buf, size_t len, uint32_t max_payload, struc
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
 	case SRDMA_MSG_PUSH:
+	case SRDMA_MSG_APP:
 		return plen <= max_payload ? 0 : -EMSGSIZE;
 	case SRDMA_MSG_WRITE_DONE:
 		if (plen != SRDMA_WRITE_DONE_LEN)
@@ -113,19 +118,26 @@ int srdma_msg_decode(const uint8_t *buf, size_t len, uint32_t max_payload, struc
 		return 0;
 	case SRDMA_MSG_QUIT:
 	case SRDMA_MSG_BYE:
+	case SRDMA_MSG_CREDIT:
 		return plen == 0 ? 0 : -EBADMSG;
 	}
 	return -EBADMSG; /* unknown type */
 }
 
-void srdma_msg_put_hdr(uint8_t *buf, enum srdma_msg_type type, uint32_t seq, uint32_t payload_len)
+static void put_hdr(uint8_t *buf, enum srdma_msg_type type, uint32_t seq, uint32_t payload_len,
+		    uint32_t ack)
 {
 	srdma__put_u16(buf + HDR_OFF_MAGIC, SRDMA_MSG_MAGIC);
 	buf[HDR_OFF_TYPE] = (uint8_t)type;
 	buf[HDR_OFF_FLAGS] = 0;
 	srdma__put_u32(buf + HDR_OFF_SEQ, seq);
 	srdma__put_u32(buf + HDR_OFF_LEN, payload_len);
-	srdma__put_u32(buf + HDR_OFF_RSVD, 0);
+	srdma__put_u32(buf + HDR_OFF_ACK, ack);
+}
+
+void srdma_msg_put_hdr(uint8_t *buf, enum srdma_msg_type type, uint32_t seq, uint32_t payload_len)
+{
+	put_hdr(buf, type, seq, payload_len, 0);
 }
 
 ssize_t srdma_msg_encode(const struct srdma_msg *m, uint8_t *buf, size_t cap)
@@ -134,6 +146,8 @@ ssize_t srdma_msg_encode(const struct srdma_msg *m, uint8_t *buf, size_t cap)
 	uint32_t plen;
 
 	/* Range errors first: they are the caller's bug whatever the buffer size. */
+	if (m->ack > SRDMA_MAX_RECV_DEPTH)
+		return -EINVAL;
 	switch (m->type) {
 	case SRDMA_MSG_WELCOME:
 		if (m->len > 0 && !m->payload)
@@ -145,6 +159,7 @@ ssize_t srdma_msg_encode(const struct srdma_msg *m, uint8_t *buf, size_t cap)
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
 	case SRDMA_MSG_PUSH:
+	case SRDMA_MSG_APP:
 		/* The negotiated max_msg is the peer's to enforce; no peer may accept more than
 		 * SRDMA_MAX_MSG, so anything larger can only be a bug. */
 		if ((m->len > 0 && !m->payload) || m->len > SRDMA_MAX_MSG)
@@ -165,6 +180,7 @@ ssize_t srdma_msg_encode(const struct srdma_msg *m, uint8_t *buf, size_t cap)
 		break;
 	case SRDMA_MSG_QUIT:
 	case SRDMA_MSG_BYE:
+	case SRDMA_MSG_CREDIT:
 		plen = 0;
 		break;
 	default:
@@ -181,6 +197,7 @@ ssize_t srdma_msg_encode(const struct srdma_msg *m, uint8_t *buf, size_t cap)
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
 	case SRDMA_MSG_PUSH:
+	case SRDMA_MSG_APP:
 		/* memmove: the caller may have built the payload in place, inside buf. */
 		if (plen > 0)
 			memmove(p, m->payload, plen);
@@ -202,9 +219,10 @@ ssize_t srdma_msg_encode(const struct srdma_msg *m, uint8_t *buf, size_t cap)
 		break;
 	case SRDMA_MSG_QUIT:
 	case SRDMA_MSG_BYE:
+	case SRDMA_MSG_CREDIT:
 		break;
 	}
-	srdma_msg_put_hdr(buf, m->type, m->seq, plen);
+	put_hdr(buf, m->type, m->seq, plen, m->ack);
 	return (ssize_t)(SRDMA_MSG_HDR_LEN + plen);
 }
 
@@ -219,6 +237,8 @@ static const char *const msg_type_names[] = {
     [SRDMA_MSG_QUIT] = "QUIT",
     [SRDMA_MSG_BYE] = "BYE",
     [SRDMA_MSG_PUSH] = "PUSH",
+    [SRDMA_MSG_APP] = "APP",
+    [SRDMA_MSG_CREDIT] = "CREDIT",
 };
 
 const char *srdma_msg_type_name(unsigned type)

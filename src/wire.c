@@ -36,6 +36,47 @@ enum {
 #define MTU_MAX 5u
 
 enum {
+	OPEN_OFF_FEATURES = 0,
+	OPEN_OFF_NQP = 4,
+	OPEN_OFF_RSVD8 = 5,
+	OPEN_OFF_MSG_MASK = 6,
+	OPEN_OFF_RSVD32 = 8,
+};
+
+enum {
+	QP_OFF_INDEX = 0,
+	QP_OFF_DRIVER = 1,
+	QP_OFF_LID = 2,
+	QP_OFF_QPN = 4,
+	QP_OFF_PSN = 8,
+	QP_OFF_MTU = 12,
+	QP_OFF_RD_ATOMIC = 13,
+	QP_OFF_RSVD16A = 14,
+	QP_OFF_GID = 16,
+	QP_OFF_MAX_MSG = 32,
+	QP_OFF_DEPTH = 36,
+	QP_OFF_RSVD16B = 38,
+};
+
+/* Values of struct srdma_wire_qp.driver. */
+#define QP_DRIVER_RAW	   0u
+#define QP_DRIVER_MESSAGES 1u
+/* A messages QP keeps one receive in flight while the other is being refilled. */
+#define QP_MIN_MSG_DEPTH 2u
+
+enum {
+	REGION_OFF_ID = 0,
+	REGION_OFF_ACCESS = 4,
+	REGION_OFF_ADDR = 8,
+	REGION_OFF_LEN = 16,
+	REGION_OFF_RKEY = 24,
+	REGION_OFF_RSVD = 28,
+};
+
+#define REGION_ACCESS_ALL                                                                          \
+	(SRDMA_WIRE_ACCESS_WRITE | SRDMA_WIRE_ACCESS_READ | SRDMA_WIRE_ACCESS_ATOMIC)
+
+enum {
 	ERROR_OFF_CODE = 0,
 	ERROR_OFF_N = 2,
 	ERROR_OFF_TEXT = 4, /* also the length of the fixed part */
@@ -49,7 +90,7 @@ static int is_printable(uint8_t c)
 
 static int type_known(unsigned type)
 {
-	return type >= SRDMA_FRAME_HELLO && type <= SRDMA_FRAME_ERROR;
+	return type >= SRDMA_FRAME_HELLO && type <= SRDMA_FRAME_CLOSE;
 }
 
 /* Shared by decoder and encoder so the two can never disagree on what is in range. */
@@ -64,6 +105,43 @@ static int params_valid(const struct srdma_params *p)
 	return (p->qpn & ~SRDMA_PSN_MASK) == 0 && p->mtu >= MTU_MIN && p->mtu <= MTU_MAX &&
 	       p->recv_depth >= 1 && p->recv_depth <= SRDMA_MAX_RECV_DEPTH && p->max_msg >= 1 &&
 	       p->max_msg <= SRDMA_MAX_MSG && p->write_len <= SRDMA_MAX_WRITE_LEN;
+}
+
+static int open_valid(const struct srdma_open *o)
+{
+	/* Features as in HELLO: unknown bits pass, the receiver decides what it accepts. */
+	if (o->nqp < 1 || o->nqp > SRDMA_WIRE_MAX_QPS)
+		return 0;
+	return ((uint32_t)o->msg_mask >> o->nqp) == 0;
+}
+
+static int qp_valid(const struct srdma_wire_qp *q)
+{
+	if (q->index >= SRDMA_WIRE_MAX_QPS || (q->qpn & ~SRDMA_PSN_MASK) != 0 || q->qpn == 0 ||
+	    (q->psn & ~SRDMA_PSN_MASK) != 0 || q->mtu < MTU_MIN || q->mtu > MTU_MAX ||
+	    q->rd_atomic > SRDMA_WIRE_MAX_RD_ATOMIC)
+		return 0;
+	switch (q->driver) {
+	case QP_DRIVER_RAW:
+		return q->max_msg == 0 && q->depth == 0;
+	case QP_DRIVER_MESSAGES:
+		return q->max_msg >= 1 && q->max_msg <= SRDMA_MAX_MSG &&
+		       q->depth >= QP_MIN_MSG_DEPTH && q->depth <= SRDMA_MAX_RECV_DEPTH;
+	default:
+		return 0;
+	}
+}
+
+static int region_valid(const struct srdma_wire_region *r)
+{
+	/* The end address must be representable: a peer checks accesses against addr + len. */
+	return r->access != 0 && (r->access & ~REGION_ACCESS_ALL) == 0 && r->len != 0 &&
+	       r->addr <= UINT64_MAX - r->len;
+}
+
+static int ctrl_valid(const struct srdma_ctrl *c)
+{
+	return c->len >= 1 && c->len <= SRDMA_CTRL_MSG_MAX;
 }
 
 int srdma_frame_decode_hdr(const uint8_t *buf, size_t len, struct srdma_frame_hdr *out)
@@ -135,6 +213,56 @@ static int decode_error(const uint8_t *p, uint32_t len, struct srdma_error *e)
 	return 0;
 }
 
+static int decode_open(const uint8_t *p, uint32_t len, struct srdma_open *o)
+{
+	if (len != SRDMA_OPEN_LEN || p[OPEN_OFF_RSVD8] != 0 ||
+	    srdma__get_u32(p + OPEN_OFF_RSVD32) != 0)
+		return -EBADMSG;
+	o->features = srdma__get_u32(p + OPEN_OFF_FEATURES);
+	o->nqp = p[OPEN_OFF_NQP];
+	o->msg_mask = srdma__get_u16(p + OPEN_OFF_MSG_MASK);
+	return open_valid(o) ? 0 : -EBADMSG;
+}
+
+static int decode_qp(const uint8_t *p, uint32_t len, struct srdma_wire_qp *q)
+{
+	if (len != SRDMA_QP_LEN || srdma__get_u16(p + QP_OFF_RSVD16A) != 0 ||
+	    srdma__get_u16(p + QP_OFF_RSVD16B) != 0)
+		return -EBADMSG;
+	q->index = p[QP_OFF_INDEX];
+	q->driver = p[QP_OFF_DRIVER];
+	q->lid = srdma__get_u16(p + QP_OFF_LID);
+	q->qpn = srdma__get_u32(p + QP_OFF_QPN);
+	q->psn = srdma__get_u32(p + QP_OFF_PSN);
+	q->mtu = p[QP_OFF_MTU];
+	q->rd_atomic = p[QP_OFF_RD_ATOMIC];
+	memcpy(q->gid, p + QP_OFF_GID, sizeof(q->gid));
+	q->max_msg = srdma__get_u32(p + QP_OFF_MAX_MSG);
+	q->depth = srdma__get_u16(p + QP_OFF_DEPTH);
+	return qp_valid(q) ? 0 : -EBADMSG;
+}
+
+static int decode_region(const uint8_t *p, uint32_t len, struct srdma_wire_region *r)
+{
+	if (len != SRDMA_REGION_LEN || srdma__get_u32(p + REGION_OFF_RSVD) != 0)
+		return -EBADMSG;
+	r->id = srdma__get_u32(p + REGION_OFF_ID);
+	r->access = srdma__get_u32(p + REGION_OFF_ACCESS);
+	r->addr = srdma__get_u64(p + REGION_OFF_ADDR);
+	r->len = srdma__get_u64(p + REGION_OFF_LEN);
+	r->rkey = srdma__get_u32(p + REGION_OFF_RKEY);
+	return region_valid(r) ? 0 : -EBADMSG;
+}
+
+static int decode_ctrl(const uint8_t *p, uint32_t len, struct srdma_ctrl *c)
+{
+	if (len < 1 || len > SRDMA_CTRL_MSG_MAX)
+		return -EBADMSG;
+	c->len = (uint16_t)len;
+	memcpy(c->data, p, len);
+	return 0;
+}
+
 ssize_t srdma_frame_decode(const uint8_t *buf, size_t len, struct srdma_frame *out)
 {
 	struct srdma_frame_hdr hdr;
@@ -166,6 +294,27 @@ ssize_t srdma_frame_decode(const uint8_t *buf, size_t len, struct srdma_frame *o
 		break;
 	case SRDMA_FRAME_ERROR:
 		ret = decode_error(p, hdr.length, &out->u.error);
+		break;
+	case SRDMA_FRAME_OPEN:
+		ret = decode_open(p, hdr.length, &out->u.open);
+		break;
+	case SRDMA_FRAME_QP:
+		ret = decode_qp(p, hdr.length, &out->u.qp);
+		break;
+	case SRDMA_FRAME_REGION:
+		ret = decode_region(p, hdr.length, &out->u.region);
+		break;
+	case SRDMA_FRAME_REVOKE:
+		if (hdr.length != SRDMA_REVOKE_LEN)
+			return -EBADMSG;
+		out->u.revoke_id = srdma__get_u32(p);
+		ret = 0;
+		break;
+	case SRDMA_FRAME_CTRL:
+		ret = decode_ctrl(p, hdr.length, &out->u.ctrl);
+		break;
+	case SRDMA_FRAME_CLOSE:
+		ret = hdr.length == 0 ? 0 : -EBADMSG;
 		break;
 	default:
 		ret = -EBADMSG; /* unreachable: decode_hdr rejected unknown types */
@@ -209,6 +358,41 @@ static void encode_error(const struct srdma_error *e, uint32_t n, uint8_t *p)
 	}
 }
 
+static void encode_open(const struct srdma_open *o, uint8_t *p)
+{
+	srdma__put_u32(p + OPEN_OFF_FEATURES, o->features);
+	p[OPEN_OFF_NQP] = o->nqp;
+	p[OPEN_OFF_RSVD8] = 0;
+	srdma__put_u16(p + OPEN_OFF_MSG_MASK, o->msg_mask);
+	srdma__put_u32(p + OPEN_OFF_RSVD32, 0);
+}
+
+static void encode_qp(const struct srdma_wire_qp *q, uint8_t *p)
+{
+	p[QP_OFF_INDEX] = q->index;
+	p[QP_OFF_DRIVER] = q->driver;
+	srdma__put_u16(p + QP_OFF_LID, q->lid);
+	srdma__put_u32(p + QP_OFF_QPN, q->qpn);
+	srdma__put_u32(p + QP_OFF_PSN, q->psn);
+	p[QP_OFF_MTU] = q->mtu;
+	p[QP_OFF_RD_ATOMIC] = q->rd_atomic;
+	srdma__put_u16(p + QP_OFF_RSVD16A, 0);
+	memcpy(p + QP_OFF_GID, q->gid, sizeof(q->gid));
+	srdma__put_u32(p + QP_OFF_MAX_MSG, q->max_msg);
+	srdma__put_u16(p + QP_OFF_DEPTH, q->depth);
+	srdma__put_u16(p + QP_OFF_RSVD16B, 0);
+}
+
+static void encode_region(const struct srdma_wire_region *r, uint8_t *p)
+{
+	srdma__put_u32(p + REGION_OFF_ID, r->id);
+	srdma__put_u32(p + REGION_OFF_ACCESS, r->access);
+	srdma__put_u64(p + REGION_OFF_ADDR, r->addr);
+	srdma__put_u64(p + REGION_OFF_LEN, r->len);
+	srdma__put_u32(p + REGION_OFF_RKEY, r->rkey);
+	srdma__put_u32(p + REGION_OFF_RSVD, 0);
+}
+
 ssize_t srdma_frame_encode(const struct srdma_frame *f, uint8_t *buf, size_t cap)
 {
 	uint32_t plen;
@@ -235,6 +419,32 @@ ssize_t srdma_frame_encode(const struct srdma_frame *f, uint8_t *buf, size_t cap
 		msg_n = (uint32_t)strnlen(f->u.error.msg, SRDMA_ERROR_MSG_MAX);
 		plen = ERROR_OFF_TEXT + msg_n;
 		break;
+	case SRDMA_FRAME_OPEN:
+		if (!open_valid(&f->u.open))
+			return -EINVAL;
+		plen = SRDMA_OPEN_LEN;
+		break;
+	case SRDMA_FRAME_QP:
+		if (!qp_valid(&f->u.qp))
+			return -EINVAL;
+		plen = SRDMA_QP_LEN;
+		break;
+	case SRDMA_FRAME_REGION:
+		if (!region_valid(&f->u.region))
+			return -EINVAL;
+		plen = SRDMA_REGION_LEN;
+		break;
+	case SRDMA_FRAME_REVOKE:
+		plen = SRDMA_REVOKE_LEN;
+		break;
+	case SRDMA_FRAME_CTRL:
+		if (!ctrl_valid(&f->u.ctrl))
+			return -EINVAL;
+		plen = f->u.ctrl.len;
+		break;
+	case SRDMA_FRAME_CLOSE:
+		plen = 0;
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -257,6 +467,23 @@ ssize_t srdma_frame_encode(const struct srdma_frame *f, uint8_t *buf, size_t cap
 		break;
 	case SRDMA_FRAME_ERROR:
 		encode_error(&f->u.error, msg_n, buf + SRDMA_FRAME_HDR_LEN);
+		break;
+	case SRDMA_FRAME_OPEN:
+		encode_open(&f->u.open, buf + SRDMA_FRAME_HDR_LEN);
+		break;
+	case SRDMA_FRAME_QP:
+		encode_qp(&f->u.qp, buf + SRDMA_FRAME_HDR_LEN);
+		break;
+	case SRDMA_FRAME_REGION:
+		encode_region(&f->u.region, buf + SRDMA_FRAME_HDR_LEN);
+		break;
+	case SRDMA_FRAME_REVOKE:
+		srdma__put_u32(buf + SRDMA_FRAME_HDR_LEN, f->u.revoke_id);
+		break;
+	case SRDMA_FRAME_CTRL:
+		memcpy(buf + SRDMA_FRAME_HDR_LEN, f->u.ctrl.data, plen);
+		break;
+	case SRDMA_FRAME_CLOSE:
 		break;
 	}
 	return (ssize_t)(SRDMA_FRAME_HDR_LEN + plen);
@@ -287,10 +514,10 @@ void srdma_frame_error(struct srdma_frame *f, uint16_t code, const char *fmt, ..
 }
 
 static const char *const frame_type_names[] = {
-    [SRDMA_FRAME_HELLO] = "HELLO",
-    [SRDMA_FRAME_PARAMS] = "PARAMS",
-    [SRDMA_FRAME_READY] = "READY",
-    [SRDMA_FRAME_ERROR] = "ERROR",
+    [SRDMA_FRAME_HELLO] = "HELLO",   [SRDMA_FRAME_PARAMS] = "PARAMS", [SRDMA_FRAME_READY] = "READY",
+    [SRDMA_FRAME_ERROR] = "ERROR",   [SRDMA_FRAME_OPEN] = "OPEN",     [SRDMA_FRAME_QP] = "QP",
+    [SRDMA_FRAME_REGION] = "REGION", [SRDMA_FRAME_REVOKE] = "REVOKE", [SRDMA_FRAME_CTRL] = "CTRL",
+    [SRDMA_FRAME_CLOSE] = "CLOSE",
 };
 
 static const char *const error_code_names[] = {
@@ -303,6 +530,7 @@ static const char *const error_code_names[] = {
     [SRDMA_ERR_FEATURE] = "FEATURE",
     [SRDMA_ERR_INTERNAL] = "INTERNAL",
     [SRDMA_ERR_RDMA] = "RDMA",
+    [SRDMA_ERR_REFUSED] = "REFUSED",
 };
 
 /* Tables are sparse at index 0, so a NULL slot also means "unknown". */

@@ -11,7 +11,9 @@
  * number) over its offset, length and bytes; in plain mode the tag is the SHA-256 of the bytes.
  * Only the client computes and sends a write tag (in its sealed WRITE_DONE); the server recomputes
  * it to compare and answers with the SHA-256 of what it found, so no tag nonce ever covers two
- * different byte strings on the wire. One thread at a time per session. Any error from
+ * different byte strings on the wire. Region tags (srdma_dp_region_tag, for the connection
+ * manager's srdma_tag) use the same key with nonces of their own that also name the direction.
+ * One thread at a time per session. Any error from
  * srdma_dp_get ends the session: close it. */
 #ifndef SRDMA_DATAPLANE_H
 #define SRDMA_DATAPLANE_H
@@ -81,5 +83,17 @@ int srdma_dp_get(struct srdma_dataplane *dp, uint8_t *buf, size_t len, uint32_t 
  * WRITE_DONE's sequence number. */
 int srdma_dp_write_tag(struct srdma_dataplane *dp, uint32_t seq, uint32_t offset,
 		       const uint8_t *bytes, uint32_t len, uint8_t out[SRDMA_DIGEST_LEN]);
+
+/* The tag of len bytes found at offset in a region, for a tag that travels in message seq of
+ * one direction (from_client: 1 for a client-to-server message, 0 for server-to-client), as
+ * srdma_tag() in <srdma.h> defines it. Sealed modes: the 16-byte GMAC (aead) or Poly1305 tag
+ * (chacha20) under the write-tag key, over offset (u64) and length (u64) as additional data and
+ * the bytes, in out[0..16) and zeros after; plain: SHA-256 of the bytes. Its 64-bit nonce is
+ * 1 << 63 | from_client << 32 | seq: the two directions never share one, nor does any region
+ * tag share one with srdma_dp_write_tag (whose nonces stay below 2^32). Each side computes the
+ * same tag for the same inputs. 0, -EINVAL (sealed mode before keys), -EMSGSIZE (sealed modes:
+ * len above INT_MAX), -EIO. */
+int srdma_dp_region_tag(struct srdma_dataplane *dp, int from_client, uint32_t seq, uint64_t offset,
+			const uint8_t *bytes, size_t len, uint8_t out[SRDMA_DIGEST_LEN]);
 
 #endif

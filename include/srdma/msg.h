@@ -3,10 +3,13 @@
  * Pure: bytes in, struct out; no I/O. A message is a 16-byte header and a payload, network
  * byte order:
  *
- *   u16 magic (SRDMA_MSG_MAGIC) | u8 type | u8 flags (0) | u32 seq | u32 payload length | u32 0
+ *   u16 magic (SRDMA_MSG_MAGIC) | u8 type | u8 flags (0) | u32 seq | u32 payload length | u32 ack
  *
  * seq counts messages per direction from 0; the receiver requires exactly the next value, so
- * any loss, duplicate or reorder is detected. Payloads by type:
+ * any loss, duplicate or reorder is detected. ack (0..SRDMA_MAX_RECV_DEPTH, any type) is the
+ * number of receives the sender has reposted since its previous message: the send credits it
+ * returns to the peer on library-driven QPs (the demo programs always send 0). In the sealed
+ * modes the whole header, ack included, is authenticated. Payloads by type:
  *   WELCOME      : printable text, 0..SRDMA_MSG_TEXT_MAX bytes
  *   DATA, ECHO   : opaque bytes, 0..max_msg
  *   PUSH         : opaque bytes, 0..max_msg: one-way data, consumed without a reply; the
@@ -20,6 +23,8 @@
  * message, removed when it is opened.
  *   PING, PONG   (8 bytes): u64 opaque token, echoed
  *   QUIT, BYE    : empty
+ *   APP          : opaque bytes, 0..max_msg: an application message (srdma_msg_send)
+ *   CREDIT       : empty: carries only ack, when credits must go back with nothing to say
  */
 #ifndef SRDMA_MSG_H
 #define SRDMA_MSG_H
@@ -47,6 +52,8 @@ enum srdma_msg_type {
 	SRDMA_MSG_QUIT = 8,
 	SRDMA_MSG_BYE = 9,
 	SRDMA_MSG_PUSH = 10,
+	SRDMA_MSG_APP = 11,
+	SRDMA_MSG_CREDIT = 12,
 };
 
 enum srdma_write_status {
@@ -80,6 +87,7 @@ struct srdma_write_result {
 struct srdma_msg {
 	enum srdma_msg_type type;
 	uint32_t seq;
+	uint32_t ack; /* receives reposted since the sender's previous message */
 	const uint8_t *payload;
 	uint32_t len;
 	union {
@@ -90,17 +98,18 @@ struct srdma_msg {
 };
 
 /* Decode the message in buf[0..len) (exactly one message: a RECV completion's byte_len).
- * max_payload bounds DATA/ECHO payloads. Returns 0, or -EBADMSG for a wrong magic, unknown
- * type, nonzero flags/reserved, a length that disagrees with len, or a payload that breaks its
- * type's rules above; -EMSGSIZE if the payload exceeds max_payload. */
+ * max_payload bounds DATA/ECHO/PUSH/APP payloads. Returns 0, or -EBADMSG for a wrong magic,
+ * unknown type, nonzero flags, an ack above SRDMA_MAX_RECV_DEPTH, a length that disagrees with
+ * len, or a payload that breaks its type's rules above; -EMSGSIZE if the payload exceeds
+ * max_payload. */
 int srdma_msg_decode(const uint8_t *buf, size_t len, uint32_t max_payload, struct srdma_msg *out);
 
-/* Write a header for (type, seq, payload_len) into buf[0..SRDMA_MSG_HDR_LEN). */
+/* Write a header for (type, seq, payload_len), with ack 0, into buf[0..SRDMA_MSG_HDR_LEN). */
 void srdma_msg_put_hdr(uint8_t *buf, enum srdma_msg_type type, uint32_t seq, uint32_t payload_len);
 
-/* Encode a whole message into buf (cap bytes). payload/len are used for WELCOME, DATA, ECHO
- * and PUSH; the union fields for the fixed-size types. Returns total length, -ENOBUFS or -EINVAL.
- */
+/* Encode a whole message into buf (cap bytes), with m->ack. payload/len are used for WELCOME,
+ * DATA, ECHO, PUSH and APP; the union fields for the fixed-size types. Returns total length,
+ * -ENOBUFS or -EINVAL (also: ack above SRDMA_MAX_RECV_DEPTH). */
 ssize_t srdma_msg_encode(const struct srdma_msg *m, uint8_t *buf, size_t cap);
 
 const char *srdma_msg_type_name(unsigned type);

@@ -13,6 +13,24 @@
  *                      | u32 write_len (0..SRDMA_MAX_WRITE_LEN)
  *   READY  (0 bytes)
  *   ERROR  (4 + n bytes): u16 code | u16 n (0..SRDMA_ERROR_MSG_MAX) | n bytes of printable ASCII
+ *
+ * Frames of the connection manager (the public API, <srdma.h>):
+ *   OPEN   (12 bytes): u32 features | u8 nqp (1..SRDMA_WIRE_MAX_QPS) | u8 reserved (0)
+ *                      | u16 msg_mask (bit i: QP i is library-driven; no bit at or above nqp)
+ *                      | u32 reserved (0)
+ *                      (features as in HELLO: unknown bits pass, the receiver decides)
+ *   QP     (40 bytes): u8 index (< SRDMA_WIRE_MAX_QPS) | u8 driver (0 raw, 1 messages)
+ *                      | u16 lid | u32 qpn (24-bit, not 0) | u32 psn (24-bit) | u8 mtu (1..5)
+ *                      | u8 rd_atomic (0..SRDMA_WIRE_MAX_RD_ATOMIC: RDMA reads and atomics this
+ *                      side serves at once) | u16 reserved (0) | u8 gid[16]
+ *                      | u32 max_msg | u16 depth | u16 reserved (0)
+ *                      (messages QPs: max_msg 1..SRDMA_MAX_MSG and depth 2..SRDMA_MAX_RECV_DEPTH;
+ *                      raw QPs: both 0)
+ *   REGION (32 bytes): u32 id | u32 access (1..7: SRDMA_WIRE_ACCESS_*) | u64 addr | u64 len
+ *                      (not 0; addr + len <= 2^64 - 1) | u32 rkey | u32 reserved (0)
+ *   REVOKE (4 bytes):  u32 id
+ *   CTRL   (1..SRDMA_CTRL_MSG_MAX bytes): opaque application bytes
+ *   CLOSE  (0 bytes):  orderly close; nothing follows but TLS close_notify
  */
 #ifndef SRDMA_WIRE_H
 #define SRDMA_WIRE_H
@@ -21,18 +39,28 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SRDMA_WIRE_MAGIC	0x5352u /* "SR" */
-#define SRDMA_PROTO_VERSION	1u
-#define SRDMA_FRAME_HDR_LEN	8u
-#define SRDMA_FRAME_MAX_PAYLOAD 256u
-#define SRDMA_FRAME_MAX_LEN	(SRDMA_FRAME_HDR_LEN + SRDMA_FRAME_MAX_PAYLOAD)
-#define SRDMA_HELLO_LEN		12u
-#define SRDMA_PARAMS_LEN	48u
-#define SRDMA_ERROR_MSG_MAX	200u
-#define SRDMA_PSN_MASK		0xFFFFFFu
-#define SRDMA_MAX_RECV_DEPTH	1024u
-#define SRDMA_MAX_MSG		(1u << 20)
-#define SRDMA_MAX_WRITE_LEN	(1u << 30)
+#define SRDMA_WIRE_MAGIC	 0x5352u /* "SR" */
+#define SRDMA_PROTO_VERSION	 1u
+#define SRDMA_FRAME_HDR_LEN	 8u
+#define SRDMA_FRAME_MAX_PAYLOAD	 256u
+#define SRDMA_FRAME_MAX_LEN	 (SRDMA_FRAME_HDR_LEN + SRDMA_FRAME_MAX_PAYLOAD)
+#define SRDMA_HELLO_LEN		 12u
+#define SRDMA_PARAMS_LEN	 48u
+#define SRDMA_ERROR_MSG_MAX	 200u
+#define SRDMA_PSN_MASK		 0xFFFFFFu
+#define SRDMA_MAX_RECV_DEPTH	 1024u
+#define SRDMA_MAX_MSG		 (1u << 20)
+#define SRDMA_MAX_WRITE_LEN	 (1u << 30)
+#define SRDMA_OPEN_LEN		 12u
+#define SRDMA_QP_LEN		 40u
+#define SRDMA_REGION_LEN	 32u
+#define SRDMA_REVOKE_LEN	 4u
+#define SRDMA_CTRL_MSG_MAX	 240u
+#define SRDMA_WIRE_MAX_QPS	 16u
+#define SRDMA_WIRE_MAX_RD_ATOMIC 16u
+#define SRDMA_WIRE_ACCESS_WRITE	 (1u << 0)
+#define SRDMA_WIRE_ACCESS_READ	 (1u << 1)
+#define SRDMA_WIRE_ACCESS_ATOMIC (1u << 2)
 
 /* Feature bits carried in HELLO. */
 #define SRDMA_FEAT_AEAD	    (1u << 0) /* sealed data plane (AES-256-GCM unless CHACHA20) */
@@ -44,6 +72,12 @@ enum srdma_frame_type {
 	SRDMA_FRAME_PARAMS = 2,
 	SRDMA_FRAME_READY = 3,
 	SRDMA_FRAME_ERROR = 4,
+	SRDMA_FRAME_OPEN = 5,
+	SRDMA_FRAME_QP = 6,
+	SRDMA_FRAME_REGION = 7,
+	SRDMA_FRAME_REVOKE = 8,
+	SRDMA_FRAME_CTRL = 9,
+	SRDMA_FRAME_CLOSE = 10,
 };
 
 /* Codes of ERROR frames; each has a fixed meaning a peer can act on. */
@@ -56,7 +90,8 @@ enum srdma_error_code {
 	SRDMA_ERR_TIMEOUT = 6,
 	SRDMA_ERR_FEATURE = 7, /* incompatible feature bits (e.g. data-plane mode) */
 	SRDMA_ERR_INTERNAL = 8,
-	SRDMA_ERR_RDMA = 9, /* the RDMA session failed (QP error, completion error) */
+	SRDMA_ERR_RDMA = 9,	/* the RDMA session failed (QP error, completion error) */
+	SRDMA_ERR_REFUSED = 10, /* the listener's application refused this peer */
 };
 
 struct srdma_frame_hdr {
@@ -83,6 +118,38 @@ struct srdma_params {
 	uint32_t write_len;
 };
 
+struct srdma_open {
+	uint32_t features;
+	uint8_t nqp;
+	uint16_t msg_mask;
+};
+
+struct srdma_wire_qp {
+	uint8_t index;
+	uint8_t driver;
+	uint16_t lid;
+	uint32_t qpn;
+	uint32_t psn;
+	uint8_t mtu;
+	uint8_t rd_atomic;
+	uint8_t gid[16];
+	uint32_t max_msg;
+	uint16_t depth;
+};
+
+struct srdma_wire_region {
+	uint32_t id;
+	uint32_t access;
+	uint64_t addr;
+	uint64_t len;
+	uint32_t rkey;
+};
+
+struct srdma_ctrl {
+	uint16_t len; /* 1..SRDMA_CTRL_MSG_MAX */
+	uint8_t data[SRDMA_CTRL_MSG_MAX];
+};
+
 struct srdma_error {
 	uint16_t code;
 	char msg[SRDMA_ERROR_MSG_MAX + 1]; /* NUL-terminated */
@@ -94,6 +161,11 @@ struct srdma_frame {
 		struct srdma_hello hello;
 		struct srdma_params params;
 		struct srdma_error error;
+		struct srdma_open open;
+		struct srdma_wire_qp qp;
+		struct srdma_wire_region region;
+		uint32_t revoke_id;
+		struct srdma_ctrl ctrl;
 	} u;
 };
 

@@ -105,7 +105,7 @@ static int teardown_pair(void **state)
 /* A message of each kind, its payload taken from (or built around) the pattern. */
 struct msg_case {
 	enum srdma_msg_type type;
-	uint32_t len; /* WELCOME, DATA, ECHO */
+	uint32_t len; /* WELCOME, DATA, ECHO, PUSH, APP */
 };
 
 static const struct msg_case all_cases[] = {
@@ -113,6 +113,7 @@ static const struct msg_case all_cases[] = {
     {SRDMA_MSG_DATA, 100},     {SRDMA_MSG_DATA, 4096},	    {SRDMA_MSG_ECHO, 100},
     {SRDMA_MSG_WRITE_DONE, 0}, {SRDMA_MSG_WRITE_RESULT, 0}, {SRDMA_MSG_PING, 0},
     {SRDMA_MSG_PONG, 0},       {SRDMA_MSG_QUIT, 0},	    {SRDMA_MSG_BYE, 0},
+    {SRDMA_MSG_APP, 0},	       {SRDMA_MSG_APP, 4096},	    {SRDMA_MSG_CREDIT, 0},
 };
 
 static void make_msg(const struct msg_case *c, uint8_t *storage, struct srdma_msg *m)
@@ -126,8 +127,10 @@ static void make_msg(const struct msg_case *c, uint8_t *storage, struct srdma_ms
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
 	case SRDMA_MSG_PUSH:
+	case SRDMA_MSG_APP:
 		m->payload = storage;
 		m->len = c->len;
+		m->ack = c->len % 17; /* credits returned, authenticated with the header */
 		break;
 	case SRDMA_MSG_WRITE_DONE:
 		m->u.write_done.offset = 0x01020304u;
@@ -149,6 +152,9 @@ static void make_msg(const struct msg_case *c, uint8_t *storage, struct srdma_ms
 	case SRDMA_MSG_QUIT:
 	case SRDMA_MSG_BYE:
 		break;
+	case SRDMA_MSG_CREDIT:
+		m->ack = SRDMA_MAX_RECV_DEPTH;
+		break;
 	}
 }
 
@@ -156,11 +162,13 @@ static void assert_msg_equal(const struct srdma_msg *got, const struct srdma_msg
 {
 	assert_int_equal(got->type, want->type);
 	assert_int_equal(got->seq, want->seq);
+	assert_int_equal(got->ack, want->ack);
 	switch (want->type) {
 	case SRDMA_MSG_WELCOME:
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
 	case SRDMA_MSG_PUSH:
+	case SRDMA_MSG_APP:
 		assert_int_equal(got->len, want->len);
 		if (want->len)
 			assert_memory_equal(got->payload, want->payload, want->len);
@@ -184,6 +192,7 @@ static void assert_msg_equal(const struct srdma_msg *got, const struct srdma_msg
 		break;
 	case SRDMA_MSG_QUIT:
 	case SRDMA_MSG_BYE:
+	case SRDMA_MSG_CREDIT:
 		assert_int_equal(got->len, 0);
 		break;
 	}
@@ -646,6 +655,135 @@ static void test_write_tag_plain(void **state)
 	assert_memory_not_equal(t2, sha, SRDMA_DIGEST_LEN);
 }
 
+/* Region tags (srdma_tag): both sides compute the same tag for the same inputs, and any change
+ * of direction, sequence number, offset, length or bytes changes it. */
+static void test_region_tag(void **state)
+{
+	struct pair *p = *state;
+	uint8_t bytes[300], c[SRDMA_DIGEST_LEN], s[SRDMA_DIGEST_LEN], o[SRDMA_DIGEST_LEN];
+	uint8_t zero[SRDMA_DIGEST_LEN - SRDMA_AEAD_TAG_LEN] = {0};
+
+	region(bytes, sizeof(bytes));
+	for (int dir = 0; dir < 2; dir++) {
+		assert_int_equal(
+		    srdma_dp_region_tag(&p->client, dir, 7, 4096, bytes, sizeof(bytes), c), 0);
+		assert_int_equal(
+		    srdma_dp_region_tag(&p->server, dir, 7, 4096, bytes, sizeof(bytes), s), 0);
+		assert_memory_equal(c, s, SRDMA_DIGEST_LEN);
+		assert_memory_equal(c + SRDMA_AEAD_TAG_LEN, zero, sizeof(zero));
+		/* The other direction, with everything else the same. */
+		assert_int_equal(
+		    srdma_dp_region_tag(&p->server, !dir, 7, 4096, bytes, sizeof(bytes), o), 0);
+		assert_memory_not_equal(c, o, SRDMA_AEAD_TAG_LEN);
+		assert_int_equal(
+		    srdma_dp_region_tag(&p->client, dir, 8, 4096, bytes, sizeof(bytes), o), 0);
+		assert_memory_not_equal(c, o, SRDMA_AEAD_TAG_LEN);
+		/* Offsets differ above 32 bits too. */
+		assert_int_equal(srdma_dp_region_tag(&p->client, dir, 7, 4096 + (1ull << 32), bytes,
+						     sizeof(bytes), o),
+				 0);
+		assert_memory_not_equal(c, o, SRDMA_AEAD_TAG_LEN);
+		assert_int_equal(
+		    srdma_dp_region_tag(&p->client, dir, 7, 4096, bytes, sizeof(bytes) - 1, o), 0);
+		assert_memory_not_equal(c, o, SRDMA_AEAD_TAG_LEN);
+		bytes[299] ^= 0x80;
+		assert_int_equal(
+		    srdma_dp_region_tag(&p->client, dir, 7, 4096, bytes, sizeof(bytes), o), 0);
+		assert_memory_not_equal(c, o, SRDMA_AEAD_TAG_LEN);
+		bytes[299] ^= 0x80;
+		/* The demo's write tag of the same bytes and seq is another value (another nonce).
+		 */
+		assert_int_equal(srdma_dp_write_tag(&p->client, 7, 4096, bytes, sizeof(bytes), o),
+				 0);
+		assert_memory_not_equal(c, o, SRDMA_AEAD_TAG_LEN);
+	}
+	/* The empty region has a tag too. */
+	assert_int_equal(srdma_dp_region_tag(&p->client, 1, 0, 0, NULL, 0, c), 0);
+	assert_int_equal(srdma_dp_region_tag(&p->server, 1, 0, 0, NULL, 0, s), 0);
+	assert_memory_equal(c, s, SRDMA_DIGEST_LEN);
+}
+
+/* The region tag is the MAC of be64 offset | be64 length | bytes under the third key part,
+ * nonce 1 << 63 | from_client << 32 | seq, computed here by hand. */
+static void test_region_tag_construction(void **state)
+{
+	struct pair *p = *state;
+	uint8_t material[SRDMA_DP_KEY_MATERIAL], bytes[100], aad[16 + sizeof(bytes)];
+	uint8_t tag[SRDMA_DIGEST_LEN], want[SRDMA_AEAD_TAG_LEN], none[1] = {0};
+	const uint8_t *part;
+	struct srdma_aead *a;
+
+	fill_material(material, 0);
+	part = material + 2 * KEY_PART;
+	region(bytes, sizeof(bytes));
+	put_be32(aad, 0x00000001);
+	put_be32(aad + 4, 0x00000010); /* offset 2^32 + 16 */
+	put_be32(aad + 8, 0);
+	put_be32(aad + 12, sizeof(bytes));
+	memcpy(aad + 16, bytes, sizeof(bytes));
+	assert_int_equal(
+	    srdma_aead_create_alg(alg_of(p->client.mode), part, part + SRDMA_AEAD_KEY_LEN, 1, &a),
+	    0);
+	for (int dir = 0; dir < 2; dir++) {
+		uint64_t nonce = 1ull << 63 | (uint64_t)dir << 32 | 0xfffffffeu;
+
+		assert_int_equal(srdma_dp_region_tag(&p->server, dir, 0xfffffffeu,
+						     (1ull << 32) + 16, bytes, sizeof(bytes), tag),
+				 0);
+		assert_int_equal(srdma_aead_seal(a, nonce, aad, sizeof(aad), none, 0, want), 0);
+		assert_memory_equal(tag, want, SRDMA_AEAD_TAG_LEN);
+	}
+	srdma_aead_destroy(a);
+}
+
+/* Plain mode: the SHA-256 of the bytes, whatever the direction, seq and offset. */
+static void test_region_tag_plain(void **state)
+{
+	struct pair *p = *state;
+	uint8_t bytes[500], t[SRDMA_DIGEST_LEN], sha[SRDMA_DIGEST_LEN];
+
+	region(bytes, sizeof(bytes));
+	assert_int_equal(srdma_crypto_sha256(bytes, sizeof(bytes), sha), 0);
+	assert_int_equal(srdma_dp_region_tag(&p->client, 1, 3, 64, bytes, sizeof(bytes), t), 0);
+	assert_memory_equal(t, sha, SRDMA_DIGEST_LEN);
+	assert_int_equal(srdma_dp_region_tag(&p->server, 0, 9, 1, bytes, sizeof(bytes), t), 0);
+	assert_memory_equal(t, sha, SRDMA_DIGEST_LEN);
+	bytes[0] ^= 1;
+	assert_int_equal(srdma_dp_region_tag(&p->server, 0, 9, 1, bytes, sizeof(bytes), t), 0);
+	assert_memory_not_equal(t, sha, SRDMA_DIGEST_LEN);
+}
+
+/* The ack travels in the header, which sealing authenticates: an APP's ack arrives as sent,
+ * and a changed ack fails to open. */
+static void test_ack_sealed(void **state)
+{
+	struct pair *p = *state;
+	uint8_t wire[BUF_CAP], copy[BUF_CAP];
+	struct srdma_msg m = {
+	    .type = SRDMA_MSG_APP, .ack = 3, .payload = (const uint8_t *)"hi", .len = 2};
+	struct srdma_msg got;
+	ssize_t n;
+
+	n = srdma_dp_put(&p->client, &m, wire, sizeof(wire));
+	assert_true(n > 0);
+	memcpy(copy, wire, (size_t)n);
+	copy[15] ^= 0x01; /* ack 3 -> 2: still in range */
+	assert_int_equal(srdma_dp_get(&p->server, copy, (size_t)n, MAX_PAYLOAD, &got), -EBADMSG);
+	assert_int_equal(p->server.rx_seq, 0);
+	assert_int_equal(srdma_dp_get(&p->server, wire, (size_t)n, MAX_PAYLOAD, &got), 0);
+	assert_int_equal(got.type, SRDMA_MSG_APP);
+	assert_int_equal(got.ack, 3);
+	assert_int_equal(got.len, 2);
+	assert_memory_equal(got.payload, "hi", 2);
+
+	m = (struct srdma_msg){.type = SRDMA_MSG_CREDIT, .ack = SRDMA_MAX_RECV_DEPTH};
+	n = srdma_dp_put(&p->server, &m, wire, sizeof(wire));
+	assert_int_equal(n, SRDMA_MSG_HDR_LEN + SRDMA_AEAD_TAG_LEN);
+	assert_int_equal(srdma_dp_get(&p->client, wire, (size_t)n, MAX_PAYLOAD, &got), 0);
+	assert_int_equal(got.type, SRDMA_MSG_CREDIT);
+	assert_int_equal(got.ack, SRDMA_MAX_RECV_DEPTH);
+}
+
 /* The last sequence number, UINT32_MAX, is never sent: put refuses with -EOVERFLOW (and keeps
  * refusing) instead of wrapping to a nonce already used. */
 static void sequence_exhaustion(struct pair *p)
@@ -848,6 +986,7 @@ static void test_sealed_needs_keys(void **state)
 		assert_non_null(strstr(dp.errmsg, "keys"));
 		assert_int_equal(dp.rx_seq, 0);
 		assert_int_equal(srdma_dp_write_tag(&dp, 0, 0, storage, 16, tag), -EINVAL);
+		assert_int_equal(srdma_dp_region_tag(&dp, 1, 0, 0, storage, 16, tag), -EINVAL);
 		srdma_dp_cleanup(&dp);
 	}
 }
@@ -877,6 +1016,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_write_tag_aead, setup_aead, teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_write_tag_construction, setup_aead, teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_write_tag_plain, setup_plain, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_region_tag, setup_aead, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_region_tag_construction, setup_aead,
+					    teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_region_tag_plain, setup_plain, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_ack_sealed, setup_aead, teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_exhaustion_aead, setup_aead, teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_exhaustion_plain, setup_plain, teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_put_errors, setup_aead, teardown_pair),
@@ -898,6 +1042,9 @@ int main(void)
 	    chacha20_test("test_chacha20_write_tag_construction", test_write_tag_construction),
 	    chacha20_test("test_chacha20_exhaustion", test_exhaustion_aead),
 	    chacha20_test("test_chacha20_put_errors", test_put_errors),
+	    chacha20_test("test_chacha20_region_tag", test_region_tag),
+	    chacha20_test("test_chacha20_region_tag_construction", test_region_tag_construction),
+	    chacha20_test("test_chacha20_ack_sealed", test_ack_sealed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

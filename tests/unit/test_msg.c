@@ -22,7 +22,7 @@ static const uint8_t ping_golden[] = {
     0x53, 0x4d, 0x06, 0x00,			    /* magic "SM", PING, flags */
     0x01, 0x02, 0x03, 0x04,			    /* seq */
     0x00, 0x00, 0x00, 0x08,			    /* len 8 */
-    0x00, 0x00, 0x00, 0x00,			    /* reserved */
+    0x00, 0x00, 0x00, 0x00,			    /* ack */
     0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, /* token */
 };
 
@@ -52,9 +52,22 @@ static const uint8_t welcome_golden[] = {
     'h',  'e',	'l',  'l',  'o',
 };
 
+/* APP with a payload and an ack, CREDIT with an ack only (the credits of messages QPs). */
+static const uint8_t app_golden[] = {
+    0x53, 0x4d, 0x0b, 0x00, 0x00, 0x00, 0x01, 0x00, /* APP, seq 256 */
+    0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x05, /* len 3, ack 5 */
+    0x00, 0xff, 0x7f,
+};
+
+static const uint8_t credit_golden[] = {
+    0x53, 0x4d, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x09, /* CREDIT, seq 9 */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, /* len 0, ack 1024 */
+};
+
 static const uint8_t all_types[] = {
-    SRDMA_MSG_WELCOME, SRDMA_MSG_DATA, SRDMA_MSG_ECHO, SRDMA_MSG_WRITE_DONE, SRDMA_MSG_WRITE_RESULT,
-    SRDMA_MSG_PING,    SRDMA_MSG_PONG, SRDMA_MSG_QUIT, SRDMA_MSG_BYE,	     SRDMA_MSG_PUSH,
+    SRDMA_MSG_WELCOME,	    SRDMA_MSG_DATA, SRDMA_MSG_ECHO, SRDMA_MSG_WRITE_DONE,
+    SRDMA_MSG_WRITE_RESULT, SRDMA_MSG_PING, SRDMA_MSG_PONG, SRDMA_MSG_QUIT,
+    SRDMA_MSG_BYE,	    SRDMA_MSG_PUSH, SRDMA_MSG_APP,  SRDMA_MSG_CREDIT,
 };
 
 /* Decode from a heap buffer of exactly len bytes, so ASan sees any read past the message. */
@@ -79,11 +92,13 @@ static void assert_msgs_equal(const struct srdma_msg *a, const struct srdma_msg 
 {
 	assert_int_equal(a->type, b->type);
 	assert_int_equal(a->seq, b->seq);
+	assert_int_equal(a->ack, b->ack);
 	switch (a->type) {
 	case SRDMA_MSG_WELCOME:
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
 	case SRDMA_MSG_PUSH:
+	case SRDMA_MSG_APP:
 		assert_int_equal(a->len, b->len);
 		if (a->len)
 			assert_memory_equal(a->payload, b->payload, a->len);
@@ -107,6 +122,7 @@ static void assert_msgs_equal(const struct srdma_msg *a, const struct srdma_msg 
 		break;
 	case SRDMA_MSG_QUIT:
 	case SRDMA_MSG_BYE:
+	case SRDMA_MSG_CREDIT:
 		break;
 	}
 }
@@ -134,11 +150,13 @@ static size_t sample_msg(uint8_t type, struct srdma_msg *m)
 	memset(m, 0, sizeof(*m));
 	m->type = type;
 	m->seq = 42;
+	m->ack = type; /* any type may carry credits back */
 	switch (type) {
 	case SRDMA_MSG_WELCOME:
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
 	case SRDMA_MSG_PUSH:
+	case SRDMA_MSG_APP:
 		m->payload = text;
 		m->len = sizeof(text) - 1;
 		return SRDMA_MSG_HDR_LEN + m->len;
@@ -156,7 +174,7 @@ static size_t sample_msg(uint8_t type, struct srdma_msg *m)
 		m->u.token = 0x0102030405060708ull;
 		return SRDMA_MSG_HDR_LEN + SRDMA_PING_LEN;
 	}
-	return SRDMA_MSG_HDR_LEN; /* QUIT, BYE */
+	return SRDMA_MSG_HDR_LEN; /* QUIT, BYE, CREDIT */
 }
 
 static void test_golden(void **state)
@@ -215,6 +233,26 @@ static void test_golden(void **state)
 	assert_ptr_equal(back.payload, keep + SRDMA_MSG_HDR_LEN);
 	assert_memory_equal(back.payload, "hello", 5);
 	free(keep);
+
+	memset(&m, 0, sizeof(m));
+	m.type = SRDMA_MSG_APP;
+	m.seq = 256;
+	m.ack = 5;
+	m.payload = (const uint8_t *)"\x00\xff\x7f";
+	m.len = 3;
+	assert_int_equal(srdma_msg_encode(&m, buf, sizeof(buf)), sizeof(app_golden));
+	assert_memory_equal(buf, app_golden, sizeof(app_golden));
+	assert_int_equal(decode_exact(app_golden, sizeof(app_golden), 3, &back, NULL), 0);
+	assert_msgs_equal(&m, &back);
+
+	memset(&m, 0, sizeof(m));
+	m.type = SRDMA_MSG_CREDIT;
+	m.seq = 9;
+	m.ack = SRDMA_MAX_RECV_DEPTH;
+	assert_int_equal(srdma_msg_encode(&m, buf, sizeof(buf)), sizeof(credit_golden));
+	assert_memory_equal(buf, credit_golden, sizeof(credit_golden));
+	assert_int_equal(decode_exact(credit_golden, sizeof(credit_golden), 0, &back, NULL), 0);
+	assert_msgs_equal(&m, &back);
 }
 
 static void test_put_hdr_golden(void **state)
@@ -268,6 +306,8 @@ static void test_round_trip_bounds(void **state)
 			round_trip(&m, SRDMA_MSG_HDR_LEN + m.len, SRDMA_MAX_MSG);
 			m.type = SRDMA_MSG_PUSH;
 			round_trip(&m, SRDMA_MSG_HDR_LEN + m.len, m.len);
+			m.type = SRDMA_MSG_APP;
+			round_trip(&m, SRDMA_MSG_HDR_LEN + m.len, m.len);
 		}
 
 		memset(&m.u, 0, sizeof(m.u));
@@ -300,6 +340,15 @@ static void test_round_trip_bounds(void **state)
 		round_trip(&m, SRDMA_MSG_HDR_LEN, 0);
 		m.type = SRDMA_MSG_BYE;
 		round_trip(&m, SRDMA_MSG_HDR_LEN, 0);
+		static const uint32_t acks[] = {0, 1, SRDMA_MAX_RECV_DEPTH};
+		for (size_t i = 0; i < ARRAY_LEN(acks); i++) {
+			m.ack = acks[i];
+			m.type = SRDMA_MSG_CREDIT;
+			round_trip(&m, SRDMA_MSG_HDR_LEN, 0);
+			m.type = SRDMA_MSG_BYE;
+			round_trip(&m, SRDMA_MSG_HDR_LEN, 0);
+		}
+		m.ack = 0;
 	}
 	free(big);
 }
@@ -313,6 +362,7 @@ static int expected_for_len(uint8_t type, size_t plen, uint32_t max_payload)
 	case SRDMA_MSG_DATA:
 	case SRDMA_MSG_ECHO:
 	case SRDMA_MSG_PUSH:
+	case SRDMA_MSG_APP:
 		return plen <= max_payload ? 0 : -EMSGSIZE;
 	case SRDMA_MSG_WRITE_DONE:
 		return plen == SRDMA_WRITE_DONE_LEN ? 0 : -EBADMSG;
@@ -322,7 +372,7 @@ static int expected_for_len(uint8_t type, size_t plen, uint32_t max_payload)
 	case SRDMA_MSG_PONG:
 		return plen == SRDMA_PING_LEN ? 0 : -EBADMSG;
 	}
-	return plen == 0 ? 0 : -EBADMSG; /* QUIT, BYE */
+	return plen == 0 ? 0 : -EBADMSG; /* QUIT, BYE, CREDIT */
 }
 
 static void test_payload_lengths(void **state)
@@ -393,8 +443,8 @@ static void test_header_errors(void **state)
 		n = sample_msg(all_types[t], &m);
 		assert_int_equal(srdma_msg_encode(&m, buf, sizeof(buf)), n);
 
-		/* Every single-bit change to magic, flags or the reserved word. */
-		static const size_t offs[] = {0, 1, 3, 12, 13, 14, 15};
+		/* Every single-bit change to magic or flags. */
+		static const size_t offs[] = {0, 1, 3};
 		for (size_t o = 0; o < ARRAY_LEN(offs); o++) {
 			for (unsigned bit = 0; bit < 8; bit++) {
 				memcpy(copy, buf, n);
@@ -402,6 +452,24 @@ static void test_header_errors(void **state)
 				assert_int_equal(decode_exact(copy, n, 1024, &m, NULL), -EBADMSG);
 			}
 		}
+		/* The ack word: up to SRDMA_MAX_RECV_DEPTH (no peer posts more receives). */
+		static const uint32_t acks_ok[] = {0, 1, 0x3ff, SRDMA_MAX_RECV_DEPTH};
+		static const uint32_t acks_bad[] = {
+		    SRDMA_MAX_RECV_DEPTH + 1, 0x800, 0x10000, 0x01000000, 0x80000000u, UINT32_MAX};
+		for (size_t a = 0; a < ARRAY_LEN(acks_ok); a++) {
+			struct srdma_msg back;
+
+			memcpy(copy, buf, n);
+			put_be32(copy + 12, acks_ok[a]);
+			assert_int_equal(decode_exact(copy, n, 1024, &back, NULL), 0);
+			assert_int_equal(back.ack, acks_ok[a]);
+		}
+		for (size_t a = 0; a < ARRAY_LEN(acks_bad); a++) {
+			memcpy(copy, buf, n);
+			put_be32(copy + 12, acks_bad[a]);
+			assert_int_equal(decode_exact(copy, n, UINT32_MAX, &m, NULL), -EBADMSG);
+		}
+
 		/* The frame-channel magic is not a message magic. */
 		memcpy(copy, buf, n);
 		copy[0] = 0x53;
@@ -424,9 +492,9 @@ static void test_header_errors(void **state)
 		assert_int_equal(decode_exact(copy, n, UINT32_MAX, &m, NULL), -EBADMSG);
 	}
 
-	/* Unknown types, including 0 and everything above PUSH. */
+	/* Unknown types, including 0 and everything above CREDIT. */
 	for (unsigned t = 0; t < 256; t++) {
-		int known = t >= SRDMA_MSG_WELCOME && t <= SRDMA_MSG_PUSH;
+		int known = t >= SRDMA_MSG_WELCOME && t <= SRDMA_MSG_CREDIT;
 
 		if (known)
 			continue;
@@ -453,6 +521,9 @@ static void test_data_max_payload(void **state)
 			assert_int_equal(
 			    decode_exact(buf, SRDMA_MSG_HDR_LEN + plen, maxp, &m, NULL), want);
 			srdma_msg_put_hdr(buf, SRDMA_MSG_PUSH, 1, plen);
+			assert_int_equal(
+			    decode_exact(buf, SRDMA_MSG_HDR_LEN + plen, maxp, &m, NULL), want);
+			srdma_msg_put_hdr(buf, SRDMA_MSG_APP, 1, plen);
 			assert_int_equal(
 			    decode_exact(buf, SRDMA_MSG_HDR_LEN + plen, maxp, &m, NULL), want);
 		}
@@ -551,10 +622,20 @@ static void test_encode_einval(void **state)
 	m.len = UINT32_MAX;
 	assert_int_equal(srdma_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
 
-	static const unsigned bad_types[] = {0, 11, 255, 0x10000};
+	static const unsigned bad_types[] = {0, 13, 255, 0x10000};
 	for (size_t i = 0; i < ARRAY_LEN(bad_types); i++) {
 		memset(&m, 0, sizeof(m));
 		m.type = (enum srdma_msg_type)bad_types[i];
+		assert_int_equal(srdma_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	}
+
+	/* An ack no peer could have: refused for every type, even with no room at all. */
+	for (size_t t = 0; t < ARRAY_LEN(all_types); t++) {
+		sample_msg(all_types[t], &m);
+		m.ack = SRDMA_MAX_RECV_DEPTH + 1;
+		assert_int_equal(srdma_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+		assert_int_equal(srdma_msg_encode(&m, buf, 0), -EINVAL);
+		m.ack = UINT32_MAX;
 		assert_int_equal(srdma_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
 	}
 }
@@ -571,7 +652,8 @@ static void test_encode_fixed_types_ignore_payload(void **state)
 		struct srdma_msg m;
 		size_t n = sample_msg(all_types[t], &m);
 
-		if (all_types[t] <= SRDMA_MSG_ECHO || all_types[t] == SRDMA_MSG_PUSH)
+		if (all_types[t] <= SRDMA_MSG_ECHO || all_types[t] == SRDMA_MSG_PUSH ||
+		    all_types[t] == SRDMA_MSG_APP)
 			continue;
 		assert_int_equal(srdma_msg_encode(&m, a, sizeof(a)), n);
 		m.payload = junk;
@@ -648,8 +730,8 @@ static void test_empty_payload_pointer(void **state)
 static void test_names(void **state)
 {
 	static const char *const names[] = {
-	    "unknown", "WELCOME", "DATA", "ECHO", "WRITE_DONE", "WRITE_RESULT",
-	    "PING",    "PONG",	  "QUIT", "BYE",  "PUSH",	"unknown",
+	    "unknown", "WELCOME", "DATA", "ECHO", "WRITE_DONE", "WRITE_RESULT", "PING",
+	    "PONG",    "QUIT",	  "BYE",  "PUSH", "APP",	"CREDIT",	"unknown",
 	};
 
 	(void)state;
