@@ -7,6 +7,8 @@ pkgs=(
 	# build
 	build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
 	libibverbs-dev libssl-dev openssl libinih-dev libjson-c-dev libcmocka-dev
+	# man pages (docs/man -> pandoc), and the install check's nm and readelf
+	pandoc binutils
 	# RDMA user space, and the reference tools the benchmarks compare against
 	rdma-core ibverbs-providers ibverbs-utils perftest rdmacm-utils
 	# the Soft-RoCE VM and the test scripts

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian 12 machine: install what is missing, build with
 # warnings as errors, build again with AddressSanitizer + UBSan (leak detection on) and run the
-# unit and host tests and the RDMA scenarios (in the Soft-RoCE VM, or directly where the machine
-# has an RDMA device) against those binaries, then fuzz each decoder for a bounded time.
-# Ends with one line "N passed, N failed" (cmocka cases, VM scenarios, fuzz targets and
-# sanitizer checks); exits non-zero if anything failed or could not run.
+# unit and host tests, check the installed library (tests/install/check-install.sh), run the
+# RDMA scenarios (in the Soft-RoCE VM, or directly where the machine has an RDMA device) against
+# the sanitized binaries, then fuzz each decoder for a bounded time.
+# Ends with one line "N passed, N failed" (cmocka cases, install checks, VM scenarios, fuzz
+# targets and sanitizer checks); exits non-zero if anything failed or could not run.
 #
-#   scripts/test.sh [PHASE...]   PHASE: build unit vm fuzz (default: all, in that order; the
-#                                sanitizer build is made for unit and vm)
-#   SRDMA_BUILD_DIR=DIR          plain build in DIR (default build/), DIR-san, DIR-fuzz
+#   scripts/test.sh [PHASE...]   PHASE: build unit install vm fuzz (default: all, in that order;
+#                                the sanitizer build is made for unit and vm)
+#   SRDMA_BUILD_DIR=DIR          plain build in DIR (default build/), DIR-san, DIR-fuzz,
+#                                DIR-install (the install check's build and prefix)
 #   SRDMA_VM_SCENARIOS="a b"     run only these VM scenarios (default: all)
 #   SRDMA_VM_TIMEOUT=SEC         kill the VM after SEC seconds (default 1200)
 #   SRDMA_FUZZ_SECONDS=N         fuzzing time shared by the targets (default 60)
@@ -191,6 +193,23 @@ phase_unit() {
 	scan_reports unit "$dir/san" "$logs/ctest.log"
 }
 
+# The library as an application gets it: a build installed into a scratch prefix, its exported
+# symbols against <srdma.h>, libsrdma.pc, and examples/ built out of the tree (shared and
+# static). Each check is one pass or one failure.
+phase_install() {
+	local log=$base-install.log rc p f
+	echo "== install (cmake --install, exported symbols, pkg-config, the example out of tree)"
+	tests/install/check-install.sh "$base-install" >"$log" 2>&1
+	rc=$?
+	grep -v '^[0-9]* passed, [0-9]* failed$' "$log"
+	read -r p f < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log")
+	pass "${p:-0}"
+	failed=$((failed + ${f:-0}))
+	if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then
+		note_fail "install: check-install.sh exited $rc without a result; see $log"
+	fi
+}
+
 # The RDMA scenarios against the sanitized programs. vm-run.sh passes only SRDMA_* variables
 # into the VM, so the sanitizer options go in through env(1) as part of the command; the canary
 # runs first under the same environment, so a run that lost the options cannot pass.
@@ -291,9 +310,9 @@ want() {
 phases=("$@")
 for p in "${phases[@]}"; do
 	case $p in
-	build | unit | vm | fuzz) ;;
+	build | unit | install | vm | fuzz) ;;
 	*)
-		echo "usage: $0 [build] [unit] [vm] [fuzz]" >&2
+		echo "usage: $0 [build] [unit] [install] [vm] [fuzz]" >&2
 		exit 2
 		;;
 	esac
@@ -311,6 +330,7 @@ if want unit || want vm; then
 	timed sanitizer-build phase_sanitize_build
 fi
 want unit && timed unit phase_unit
+want install && timed install phase_install
 want vm && timed vm phase_vm
 want fuzz && timed fuzz phase_fuzz
 

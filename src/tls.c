@@ -376,3 +376,91 @@ const char *srdma_tls_errmsg(const struct srdma_tls *t)
 {
 	return t->errmsg;
 }
+
+/* Append "PREFIX:value" to the comma-separated list in buf (truncating at len). */
+static void san_append(char *buf, size_t len, const char *prefix, const char *value)
+{
+	size_t used = strlen(buf);
+
+	if (used + 1 >= len)
+		return;
+	snprintf(buf + used, len - used, "%s%s:%s", used ? ", " : "", prefix, value);
+}
+
+static void peer_sans(X509 *cert, char *buf, size_t len)
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	char ip[INET6_ADDRSTRLEN];
+	int i;
+
+	if (!names)
+		return;
+	for (i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+		const unsigned char *data;
+		int dlen;
+
+		switch (gn->type) {
+		case GEN_DNS:
+		case GEN_EMAIL:
+		case GEN_URI:
+			data = ASN1_STRING_get0_data(gn->d.ia5);
+			dlen = ASN1_STRING_length(gn->d.ia5);
+			if (dlen < 0 || memchr(data, '\0', (size_t)dlen))
+				break;
+			{
+				char value[256];
+
+				snprintf(value, sizeof(value), "%.*s", dlen, (const char *)data);
+				san_append(buf, len,
+					   gn->type == GEN_DNS	   ? "DNS"
+					   : gn->type == GEN_EMAIL ? "email"
+								   : "URI",
+					   value);
+			}
+			break;
+		case GEN_IPADD:
+			data = ASN1_STRING_get0_data(gn->d.ip);
+			dlen = ASN1_STRING_length(gn->d.ip);
+			if ((dlen == 4 && inet_ntop(AF_INET, data, ip, sizeof(ip))) ||
+			    (dlen == 16 && inet_ntop(AF_INET6, data, ip, sizeof(ip))))
+				san_append(buf, len, "IP", ip);
+			break;
+		default:
+			break;
+		}
+	}
+	GENERAL_NAMES_free(names);
+}
+
+void srdma_tls_peer(struct srdma_tls *t, struct srdma_peer *out)
+{
+	X509 *cert = SSL_get0_peer_certificate(t->ssl);
+
+	out->verified = 0;
+	out->subject[0] = '\0';
+	out->common_name[0] = '\0';
+	out->san[0] = '\0';
+	srdma_tls_describe(t, out->tls, sizeof(out->tls));
+	if (!cert)
+		return;
+	out->verified = SSL_get_verify_result(t->ssl) == X509_V_OK;
+	{
+		X509_NAME *name = X509_get_subject_name(cert);
+		BIO *bio = BIO_new(BIO_s_mem());
+
+		if (bio) {
+			if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0) {
+				int n = BIO_read(bio, out->subject, (int)sizeof(out->subject) - 1);
+
+				out->subject[n > 0 ? n : 0] = '\0';
+			}
+			BIO_free(bio);
+		}
+		if (X509_NAME_get_text_by_NID(name, NID_commonName, out->common_name,
+					      (int)sizeof(out->common_name)) < 0)
+			out->common_name[0] = '\0';
+	}
+	peer_sans(cert, out->san, sizeof(out->san));
+	ERR_clear_error();
+}

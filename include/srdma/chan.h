@@ -12,7 +12,7 @@
 #include <srdma/tls.h>
 #include <srdma/wire.h>
 
-#define SRDMA_CHAN_OUT_CAP (4 * SRDMA_FRAME_MAX_LEN)
+#define SRDMA_CHAN_OUT_CAP (16 * SRDMA_FRAME_MAX_LEN)
 
 struct srdma_chan {
 	struct srdma_tls *tls;

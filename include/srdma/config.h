@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <srdma.h>
+
 #define SRDMA_DEFAULT_PORT 4433
 #define SRDMA_PATH_MAX	   4096
 #define SRDMA_NAME_MAX	   256
@@ -25,15 +27,7 @@ enum srdma_tls_version {
 	SRDMA_TLS_1_3 = 13,
 };
 
-/* How data-plane messages travel: sealed (keys from the TLS exporter) with AES-256-GCM, the
- * default and fastest where the CPU has AES instructions, or with ChaCha20-Poly1305, faster
- * where it has none (or they are emulated); or in the clear (for comparison and tests). Both
- * sides must agree; HELLO negotiates it. */
-enum srdma_dp_mode {
-	SRDMA_DP_PLAIN = 0,
-	SRDMA_DP_AEAD = 1,
-	SRDMA_DP_CHACHA20 = 2,
-};
+/* enum srdma_dp_mode (plain, aead, chacha20): <srdma.h>. */
 
 /* "plain", "aead" or "chacha20": the names the dataplane setting takes. */
 const char *srdma_dp_mode_name(int mode);

@@ -81,6 +81,12 @@ int srdma_tls_export(struct srdma_tls *t, const char *label, const uint8_t *cont
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" style description of the established session. */
 const char *srdma_tls_describe(struct srdma_tls *t, char *buf, size_t len);
 
+/* The peer's identity after the handshake, into out's verified, subject (RFC 2253),
+ * common_name, san ("DNS:a, IP:192.0.2.1") and tls (srdma_tls_describe) fields; out->addr is
+ * left alone. verified is 1 only if the peer presented a certificate our trust store verified.
+ * Fields that do not fit are truncated. */
+void srdma_tls_peer(struct srdma_tls *t, struct srdma_peer *out);
+
 /* Reason of the last failure on t ("" if none). */
 const char *srdma_tls_errmsg(const struct srdma_tls *t);
 

@@ -1,0 +1,457 @@
+/* libsrdma: secure RDMA connections.
+ *
+ * An application links libsrdma where it would link librdmacm, to get RDMA Reliable
+ * Connections whose set-up secrets never cross the network in clear and whose peers have
+ * authenticated each other:
+ *
+ *   - every connection starts with TLS (1.3 by default, 1.2 the floor) over TCP; the connecting
+ *     side always verifies the listener's certificate chain and name, the listener may require
+ *     a client certificate (mutual TLS) and may refuse a verified identity from a callback
+ *     before any RDMA resource exists;
+ *   - inside that TLS session the two sides exchange, for each of the connection's RC queue
+ *     pairs, the QP number, LID, GID, MTU and a 24-bit Packet Sequence Number drawn from a
+ *     CSPRNG (OpenSSL's RAND_bytes), and move the QPs INIT -> RTR -> RTS by hand with them;
+ *   - memory the application advertises (address, length, rkey, access) reaches the peer only
+ *     through the TLS session, and can be revoked;
+ *   - queue pairs the library drives carry application messages sealed with AES-256-GCM or
+ *     ChaCha20-Poly1305 under keys exported from the TLS session (or plain, if both sides ask),
+ *     with loss, replay, reordering and forgery refused.
+ *
+ * The TLS session stays open for the connection's whole life: it is the control channel that
+ * carries advertisements, revocations, small control messages and the close, and its loss
+ * ends the connection.
+ *
+ * Life of an application (error handling left out):
+ *
+ *   srdma_ctx_opts_init(&o); o.ca = "ca.pem"; srdma_ctx_create(&o, &ctx, err, sizeof(err));
+ *   srdma_connect_opts_init(&c); c.host = "server"; c.nqp = 1;
+ *   srdma_connect(ctx, &c, &conn, err, sizeof(err));         // or srdma_listen + srdma_accept
+ *   mr = ibv_reg_mr(srdma_conn_pd(conn), buf, len, IBV_ACCESS_LOCAL_WRITE);
+ *   srdma_remote_region(conn, 7, &r);                         // the peer advertised region 7
+ *   ibv_post_send(srdma_conn_qp(conn, 0), ...r.addr, r.rkey...);  // the application's own verbs
+ *   srdma_conn_close(conn); srdma_ctx_destroy(ctx);
+ *
+ * Conventions, for every call:
+ *   - Errors are negative errno values. Calls that create something take err/errlen and write
+ *     a reason a user can act on there; calls on a connection leave it in
+ *     srdma_conn_errmsg(). Nothing in the library logs or prints.
+ *   - Threads: a context is thread-safe (listeners and connections of one context may live on
+ *     different threads). A listener and a connection are used by one thread at a time; a
+ *     connection may move between threads (e.g. from the accepting thread to a worker).
+ *   - Waits: every call that may wait has a non-blocking form driven by a file descriptor the
+ *     application can put in its own poll/epoll loop, with a deadline it can read
+ *     (..._timeout_ms); the blocking forms are convenience wrappers over them.
+ *   - Ownership: the library owns what it creates (TLS, PD, QPs, the CQs it made, message
+ *     buffers) and frees it in srdma_conn_close(). The application owns what it creates in the
+ *     connection's PD (its MRs, CQs it passed in, work requests it posted) and must release
+ *     its MRs before srdma_conn_close().
+ *   - Secrets: PSNs, QPNs, rkeys, region addresses and keys. The library never logs them;
+ *     srdma_conn_qp_secrets() exists for tests and diagnostics only.
+ *   - The process must ignore SIGPIPE (OpenSSL writes to sockets with write(2)).
+ */
+#ifndef SRDMA_H
+#define SRDMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <infiniband/verbs.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define SRDMA_API __attribute__((visibility("default")))
+#else
+#define SRDMA_API
+#endif
+
+#define SRDMA_PORT_DEFAULT 4433
+#define SRDMA_MAX_QPS	   16	      /* queue pairs in one connection */
+#define SRDMA_CTRL_MAX	   240	      /* bytes of one control message (srdma_ctrl_send) */
+#define SRDMA_TAG_LEN	   32	      /* bytes of a region tag (srdma_tag) */
+#define SRDMA_MSG_MAX	   (1u << 20) /* largest message on a library-driven QP */
+
+struct srdma_ctx;
+struct srdma_listener;
+struct srdma_conn;
+
+/* "0.2.0" */
+SRDMA_API const char *srdma_version(void);
+
+/* ---- Context ------------------------------------------------------------------------- */
+
+/* How messages on library-driven QPs travel. Both sides must use the same mode (the connection
+ * is refused otherwise, with a message naming both). */
+enum srdma_dp_mode {
+	SRDMA_DP_PLAIN = 0,    /* in the clear (still sequence-checked) */
+	SRDMA_DP_AEAD = 1,     /* AES-256-GCM (the default) */
+	SRDMA_DP_CHACHA20 = 2, /* ChaCha20-Poly1305 */
+};
+
+struct srdma_ctx_opts {
+	const char *device; /* RDMA device name; NULL or "": the first one */
+	uint8_t ib_port;    /* 1.. ; default 1 */
+	int gid_index;	    /* -1 (default): the first RoCE v2 IPv4-mapped GID */
+	const char *cert;   /* our certificate chain (PEM): required to listen; optional to
+			       connect (mutual TLS) */
+	const char *key;    /* its private key (PEM) */
+	const char *ca;	    /* CA bundle the peer must chain to: required to connect; when
+			       listening, if set, every peer must present a certificate it signed */
+	int tls_min;	    /* 12 or 13 (default): lowest TLS version */
+	enum srdma_dp_mode dataplane; /* default SRDMA_DP_AEAD */
+	unsigned max_conns;	      /* connections of this context at once, accepted or connected,
+					 from the moment the listener takes the peer's request (or
+					 srdma_connect_start) to srdma_conn_close; 0: no limit. A listener
+					 refuses the next peer with "server full" (-EBUSY at the peer);
+					 srdma_connect_start returns -EBUSY. */
+};
+
+struct srdma_ctx;
+
+/* Defaults as described above. */
+SRDMA_API void srdma_ctx_opts_init(struct srdma_ctx_opts *o);
+
+/* Check the options and load the TLS identity and trust (files are read here, once). The RDMA
+ * device is opened by srdma_ctx_open_device() or by the first connection that needs it.
+ * -EINVAL (bad option, unreadable or mismatched file: err names it), -ENOMEM. */
+SRDMA_API int srdma_ctx_create(const struct srdma_ctx_opts *o, struct srdma_ctx **out, char *err,
+			       size_t errlen);
+
+/* Open the device now (idempotent), so that a missing device is reported at start-up:
+ * 0, -ENODEV (no RDMA device or no such name), -EINVAL (port or GID index unusable). */
+SRDMA_API int srdma_ctx_open_device(struct srdma_ctx *ctx, char *err, size_t errlen);
+
+/* The shared device context (opened if need be; NULL if it cannot be), for the application's
+ * own CQs and completion channels. Owned by ctx. */
+SRDMA_API struct ibv_context *srdma_ctx_verbs(struct srdma_ctx *ctx);
+
+/* Connections of this context alive now (set up or being set up). */
+SRDMA_API unsigned srdma_ctx_conns(struct srdma_ctx *ctx);
+
+/* Every listener and connection of ctx must be closed first (-EBUSY otherwise, and nothing is
+ * freed). Accepts NULL. */
+SRDMA_API int srdma_ctx_destroy(struct srdma_ctx *ctx);
+
+/* ---- Queue pairs ----------------------------------------------------------------------- */
+
+enum srdma_qp_driver {
+	/* The application posts every work request (srdma_conn_qp) and polls the CQ. */
+	SRDMA_QP_RAW = 0,
+	/* The library posts the receives and owns the CQ; the application sends and receives
+	 * whole messages with srdma_msg_send / srdma_msg_recv (sealed as the context says). */
+	SRDMA_QP_MESSAGES = 1,
+};
+
+/* What the peer may do to our memory through a QP (qp_access_flags), and the access an
+ * advertised region grants. */
+#define SRDMA_ACCESS_REMOTE_WRITE  (1u << 0)
+#define SRDMA_ACCESS_REMOTE_READ   (1u << 1)
+#define SRDMA_ACCESS_REMOTE_ATOMIC (1u << 2)
+#define SRDMA_ACCESS_ALL	   7u
+
+struct srdma_qp_opts {
+	enum srdma_qp_driver driver;
+	/* SRDMA_QP_RAW: the QP's capabilities (0: the default in brackets). */
+	uint32_t max_send_wr;	  /* [16] */
+	uint32_t max_recv_wr;	  /* [16] */
+	uint32_t max_send_sge;	  /* [1] */
+	uint32_t max_recv_sge;	  /* [1] */
+	uint32_t max_inline_data; /* [0] */
+	unsigned remote_access;	  /* SRDMA_ACCESS_*: what the peer may do through this QP [0:
+				     sends only]; READ and ATOMIC also size the responder's
+				     resources */
+	/* SRDMA_QP_RAW: the application's CQs, made on srdma_ctx_verbs(); NULL: the library
+	 * makes one CQ, with its own completion channel (srdma_conn_comp_channel), used for
+	 * both. */
+	struct ibv_cq *send_cq;
+	struct ibv_cq *recv_cq;
+	/* SRDMA_QP_MESSAGES: the largest message we accept [65536] (the peer's own limit bounds
+	 * what we send) and the receives kept posted [16], 3..1024 (credits need three: see
+	 * srdma_msg_send). remote_access applies to these QPs too; the CQ fields do not (the
+	 * library always makes their CQ). */
+	uint32_t max_msg;
+	unsigned depth;
+};
+
+/* Fills driver RAW and every default. */
+SRDMA_API void srdma_qp_opts_init(struct srdma_qp_opts *o);
+
+/* ---- Peer identity --------------------------------------------------------------------- */
+
+struct srdma_peer {
+	char addr[64];	   /* "192.0.2.7:51234" or "[2001:db8::7]:51234" */
+	int verified;	   /* 1: the peer presented a certificate our CA verified */
+	char subject[256]; /* its subject, RFC 2253 ("CN=client,O=..."), "" if none */
+	char common_name[128];
+	char san[512]; /* subjectAltNames, "DNS:a, DNS:b, IP:192.0.2.1", "" if none */
+	char tls[96];  /* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
+};
+
+/* ---- Listening and accepting ----------------------------------------------------------- */
+
+/* A peer asks to connect; it passed TLS (and mutual TLS, if the context requires it). */
+struct srdma_request {
+	const struct srdma_peer *peer;
+	unsigned nqp;				    /* QPs it asks for, 1..SRDMA_MAX_QPS */
+	enum srdma_qp_driver driver[SRDMA_MAX_QPS]; /* and how each is driven (both sides agree) */
+	/* Our side of each QP: filled from srdma_listen_opts.qp (with driver set as the peer
+	 * asked); the callback may change capabilities, CQs and access, not the driver. */
+	struct srdma_qp_opts qp[SRDMA_MAX_QPS];
+	/* On refusal: told to the peer (printable ASCII, truncated to fit). */
+	char reason[128];
+};
+
+/* Return 0 to accept; anything else refuses the peer (it gets an error naming
+ * request->reason, or "refused" if empty). Runs on the thread that calls srdma_listener_accept,
+ * before any RDMA resource of the connection exists. */
+typedef int (*srdma_request_cb)(void *arg, struct srdma_request *request);
+
+/* A handshake failed (TLS, protocol, deadline, refusal, resources); for logs. */
+typedef void (*srdma_failure_cb)(void *arg, const char *peer_addr, int error, const char *reason);
+
+struct srdma_listen_opts {
+	const char *bind;     /* address; NULL or "": every address, IPv6 and IPv4 */
+	uint16_t port;	      /* default SRDMA_PORT_DEFAULT; 0: any (srdma_listener_port) */
+	unsigned backlog;     /* [1024] */
+	unsigned max_pending; /* handshakes in progress at once [128]; more are closed at
+				 accept */
+	unsigned handshake_timeout_ms; /* deadline from TCP accept to an established
+					  connection [5000] */
+	struct srdma_qp_opts qp;       /* template for each QP a peer asks for */
+	srdma_request_cb on_request;   /* NULL: accept every peer TLS let through */
+	srdma_failure_cb on_failure;   /* NULL: failures are dropped silently */
+	void *arg;		       /* for the callbacks */
+};
+
+struct srdma_listener;
+
+SRDMA_API void srdma_listen_opts_init(struct srdma_listen_opts *o);
+
+/* Bind and listen. Needs a context with cert and key. -EINVAL (bad options: err says which),
+ * -EADDRINUSE, -EACCES, ... */
+SRDMA_API int srdma_listen(struct srdma_ctx *ctx, const struct srdma_listen_opts *o,
+			   struct srdma_listener **out, char *err, size_t errlen);
+
+/* The port bound (useful with port 0). */
+SRDMA_API uint16_t srdma_listener_port(const struct srdma_listener *l);
+
+/* A file descriptor that becomes readable when srdma_listener_accept has work to do: a new TCP
+ * connection, or progress on a handshake the listener is driving. Level-triggered. */
+SRDMA_API int srdma_listener_fd(const struct srdma_listener *l);
+
+/* Milliseconds until the nearest handshake deadline (call srdma_listener_accept then), -1 if
+ * none. For the application's poll timeout. */
+SRDMA_API int srdma_listener_timeout_ms(const struct srdma_listener *l);
+
+/* Non-blocking: accept new TCP connections and drive every handshake in progress (TLS, the
+ * request callback, the RDMA set-up) as far as it can go without waiting. Returns 0 with
+ * *out an established connection the caller now owns, or -EAGAIN when none is ready yet
+ * (wait for srdma_listener_fd or the timeout). Handshakes that fail are closed and reported to
+ * on_failure; they never fail this call. Other negative errno: the listener itself failed. */
+SRDMA_API int srdma_listener_accept(struct srdma_listener *l, struct srdma_conn **out);
+
+/* Blocking: the same, waiting up to timeout_ms (-1: forever). -ETIMEDOUT if none came, -EINTR
+ * if a signal interrupted the wait. */
+SRDMA_API int srdma_accept(struct srdma_listener *l, struct srdma_conn **out, int timeout_ms);
+
+/* Stop listening; handshakes in progress are closed. Established connections are not touched.
+ * Accepts NULL. */
+SRDMA_API void srdma_listener_close(struct srdma_listener *l);
+
+/* ---- Connecting ------------------------------------------------------------------------- */
+
+struct srdma_connect_opts {
+	const char *host;			/* name or address of the listener */
+	uint16_t port;				/* [SRDMA_PORT_DEFAULT] */
+	const char *server_name;		/* name its certificate must carry; NULL: host */
+	unsigned timeout_ms;			/* deadline for the whole set-up [10000] */
+	unsigned nqp;				/* [1], 1..SRDMA_MAX_QPS */
+	struct srdma_qp_opts qp[SRDMA_MAX_QPS]; /* our side of each (srdma_qp_opts_init) */
+};
+
+SRDMA_API void srdma_connect_opts_init(struct srdma_connect_opts *o);
+
+struct srdma_conn;
+
+/* Blocking: connect, verify the listener, set up nqp QPs to RTS. 0 and *out, or: -ECONNREFUSED
+ * (nothing listens, or the listener refused us: err has its reason), -EBUSY (it is full),
+ * -ETIMEDOUT, -EPROTO (TLS or protocol failure: certificate, name, version, data-plane mode),
+ * -EHOSTUNREACH (name does not resolve), -ENODEV (no RDMA device), -EINVAL (bad options). */
+SRDMA_API int srdma_connect(struct srdma_ctx *ctx, const struct srdma_connect_opts *o,
+			    struct srdma_conn **out, char *err, size_t errlen);
+
+/* Non-blocking: start connecting; *out is a connection in set-up. Drive it with
+ * srdma_conn_process() whenever srdma_conn_fd() is ready for srdma_conn_poll_events() or
+ * srdma_conn_timeout_ms() has passed, until it reports SRDMA_EV_ESTABLISHED or fails. The name
+ * is resolved here, synchronously (getaddrinfo); the TCP connect and everything after it do not
+ * block. Errors here: -EINVAL (bad options, or a context without ca), -EHOSTUNREACH, -EBUSY
+ * (max_conns), -ENOMEM; later ones come from srdma_conn_process. */
+SRDMA_API int srdma_connect_start(struct srdma_ctx *ctx, const struct srdma_connect_opts *o,
+				  struct srdma_conn **out, char *err, size_t errlen);
+
+/* ---- A connection ------------------------------------------------------------------------ */
+
+enum srdma_event_type {
+	SRDMA_EV_ESTABLISHED = 1,    /* set-up done (connect_start only: accept returns it done) */
+	SRDMA_EV_REGION_ADDED = 2,   /* the peer advertised region_id (srdma_remote_region) */
+	SRDMA_EV_REGION_REVOKED = 3, /* the peer revoked region_id: it is forgotten */
+	SRDMA_EV_CTRL = 4,	     /* a control message: data[0..len) */
+	SRDMA_EV_PEER_CLOSED = 5,    /* the peer closed the connection in order; nothing more
+					will come: close it */
+};
+
+struct srdma_event {
+	enum srdma_event_type type;
+	uint32_t region_id;
+	uint32_t len;
+	uint8_t data[SRDMA_CTRL_MAX];
+};
+
+/* The control channel's socket: put it in the application's poll set for
+ * srdma_conn_poll_events(). */
+SRDMA_API int srdma_conn_fd(const struct srdma_conn *c);
+/* POLLIN, or POLLIN|POLLOUT while output waits to be written. */
+SRDMA_API short srdma_conn_poll_events(const struct srdma_conn *c);
+/* Milliseconds to the set-up deadline, -1 once established. */
+SRDMA_API int srdma_conn_timeout_ms(const struct srdma_conn *c);
+
+/* Non-blocking: make progress on the control channel. 1 and *ev: an event; 0: nothing now
+ * (wait on the fd); negative errno: the connection failed and can only be closed (after
+ * SRDMA_EV_PEER_CLOSED, every later call returns -ECONNRESET):
+ * -ECONNRESET (the peer vanished or broke the TLS session), -ETIMEDOUT (set-up deadline),
+ * -ECONNREFUSED/-EBUSY/-EPROTO as for srdma_connect, with srdma_conn_errmsg(). Events that
+ * arrive while a blocking call waits are kept (up to 32) and returned here in order. */
+SRDMA_API int srdma_conn_process(struct srdma_conn *c, struct srdma_event *ev);
+
+/* Close in order: the peer gets SRDMA_EV_PEER_CLOSED (best effort, never blocks), then every
+ * QP, the CQs and buffers the library made, the PD and the TLS session are freed.
+ * -EBUSY if the PD could not be freed because the application still has MRs in it (the PD
+ * is then leaked; everything else is freed). Accepts NULL. */
+SRDMA_API int srdma_conn_close(struct srdma_conn *c);
+
+/* Strings and the peer returned by a connection live as long as it does. */
+SRDMA_API const char *srdma_conn_errmsg(const struct srdma_conn *c);
+/* 1 if this side accepted the connection, 0 if it connected. */
+SRDMA_API int srdma_conn_is_server(const struct srdma_conn *c);
+/* The peer: address and verified certificate identity. */
+SRDMA_API const struct srdma_peer *srdma_conn_peer(const struct srdma_conn *c);
+
+struct srdma_conn_info {
+	enum srdma_dp_mode dataplane;
+	unsigned nqp;
+	int path_mtu; /* bytes */
+	char device[64];
+	int gid_index;
+	uint64_t setup_us; /* from the TCP connect (accept) to established */
+};
+SRDMA_API void srdma_conn_info(const struct srdma_conn *c, struct srdma_conn_info *out);
+
+/* The application's verbs: its PD, and each QP (index 0..nqp-1) with its CQs. NULL for a
+ * bad index. Do not modify the QP's state, destroy it or post on a SRDMA_QP_MESSAGES QP. */
+SRDMA_API struct ibv_pd *srdma_conn_pd(const struct srdma_conn *c);
+SRDMA_API struct ibv_qp *srdma_conn_qp(const struct srdma_conn *c, unsigned i);
+SRDMA_API struct ibv_cq *srdma_conn_send_cq(const struct srdma_conn *c, unsigned i);
+SRDMA_API struct ibv_cq *srdma_conn_recv_cq(const struct srdma_conn *c, unsigned i);
+/* The completion channel of a CQ the library made for QP i (NULL if the application gave its
+ * CQs). For SRDMA_QP_RAW QPs the application arms and acknowledges it; for SRDMA_QP_MESSAGES
+ * QPs only its fd is for the application (srdma_conn_qp_fd). */
+SRDMA_API struct ibv_comp_channel *srdma_conn_comp_channel(const struct srdma_conn *c, unsigned i);
+/* Its fd, -1 if none. */
+SRDMA_API int srdma_conn_qp_fd(const struct srdma_conn *c, unsigned i);
+
+/* Secret: QP i's numbers and PSNs, for tests and diagnostics only; never log them. */
+struct srdma_qp_secrets {
+	uint32_t local_qpn, remote_qpn;
+	uint32_t local_psn, remote_psn;
+};
+SRDMA_API int srdma_conn_qp_secrets(const struct srdma_conn *c, unsigned i,
+				    struct srdma_qp_secrets *out); /* 0 or -EINVAL */
+
+/* ---- Memory regions ---------------------------------------------------------------------- */
+
+struct srdma_region {
+	uint32_t id;
+	unsigned access; /* SRDMA_ACCESS_* granted */
+	uint64_t addr;	 /* secret */
+	uint64_t len;
+	uint32_t rkey; /* secret */
+};
+
+/* Advertise mr (registered in srdma_conn_pd(c) with at least the IBV_ACCESS_REMOTE_* flags
+ * that access names) to the peer under id, over the TLS channel. The peer learns it through
+ * SRDMA_EV_REGION_ADDED and srdma_remote_region(). Non-blocking (queued). -EEXIST (id in use),
+ * -EINVAL (mr of another PD, access empty or not allowed by mr), -ENOBUFS (256 regions). */
+SRDMA_API int srdma_advertise(struct srdma_conn *c, uint32_t id, struct ibv_mr *mr,
+			      unsigned access);
+
+/* Revoke region id: the peer is told (SRDMA_EV_REGION_REVOKED) and forgets it. With dereg, the
+ * library also deregisters the MR now (it must not be used afterwards), so any access the peer
+ * still makes with the old rkey fails with a remote access error. As RC requires, that error
+ * moves the QP it came through to the error state at both ends (the peer's requester and our
+ * responder); the connection's other QPs and its control channel carry on. Without dereg the
+ * rkey stays valid until the application deregisters the MR (deregistering an advertised MR
+ * without revoking it is allowed but leaves the peer a stale entry). -ENOENT if id is not
+ * advertised. */
+SRDMA_API int srdma_revoke(struct srdma_conn *c, uint32_t id, int dereg);
+
+/* The peer's region id as it advertised it: 0, or -ENOENT (never advertised, or revoked). */
+SRDMA_API int srdma_remote_region(const struct srdma_conn *c, uint32_t id,
+				  struct srdma_region *out);
+
+/* ---- Control messages (over TLS) ---------------------------------------------------------- */
+
+/* Send len (1..SRDMA_CTRL_MAX) bytes to the peer, which gets SRDMA_EV_CTRL. Ordered with
+ * advertisements and revocations. Non-blocking (queued): -ENOBUFS if the queue is full (wait
+ * for srdma_conn_poll_events to drop POLLOUT). */
+SRDMA_API int srdma_ctrl_send(struct srdma_conn *c, const void *buf, size_t len);
+
+/* ---- Messages on SRDMA_QP_MESSAGES queue pairs -------------------------------------------- */
+
+/* Send len bytes (0..the peer's max_msg) as the next message on QP qp. Non-blocking: 0 when
+ * posted (the buffer may be reused at once); -EAGAIN when no credit or send slot is free (wait
+ * on srdma_conn_qp_fd(c, qp) and call again); -EMSGSIZE; -EINVAL (not a messages QP);
+ * -EIO/-EPIPE: the QP failed (see srdma_conn_errmsg). Credits: we never send more than the
+ * receives the peer keeps posted, so nothing waits on RNR. */
+SRDMA_API int srdma_msg_send(struct srdma_conn *c, unsigned qp, const void *buf, size_t len);
+
+/* Take the next message from QP qp into buf (cap bytes): 0 and *len (and *seq, its sequence
+ * number, if seq is not NULL); -EAGAIN when none has arrived (the CQ is armed: wait on
+ * srdma_conn_qp_fd); -EMSGSIZE if cap is too small (the message stays); -EBADMSG when a
+ * message failed authentication or its sequence check (forged, altered, replayed, reordered or
+ * lost): the connection is then unusable. */
+SRDMA_API int srdma_msg_recv(struct srdma_conn *c, unsigned qp, void *buf, size_t cap, size_t *len,
+			     uint32_t *seq);
+
+/* Blocking forms: wait up to timeout_ms (-1: forever) on the QP's CQ and the control channel.
+ * Besides the errors above: -ETIMEDOUT; -ECONNRESET when the peer closed or vanished
+ * meanwhile. Control events that arrive meanwhile are kept for srdma_conn_process. */
+SRDMA_API int srdma_msg_send_wait(struct srdma_conn *c, unsigned qp, const void *buf, size_t len,
+				  int timeout_ms);
+SRDMA_API int srdma_msg_recv_wait(struct srdma_conn *c, unsigned qp, void *buf, size_t cap,
+				  size_t *len, uint32_t *seq, int timeout_ms);
+
+/* Sequence number the next message sent on qp will carry: valid until the next srdma_msg_send
+ * or srdma_msg_recv on qp (a receive may send a credit message, which takes a number). */
+SRDMA_API uint32_t srdma_msg_next_seq(const struct srdma_conn *c, unsigned qp);
+
+/* Region tag: proves what bytes one side wrote into (or read from) a region. The writer
+ * computes the tag of the bytes it wrote with the sequence number of the message that will
+ * carry the tag (srdma_msg_next_seq) and sends it in that message; the other side computes the
+ * tag of the bytes it finds, with that message's sequence number (from srdma_msg_recv), and
+ * compares (srdma_tag_equal). Sealed modes: a MAC (GMAC or Poly1305) under a key of this QP's,
+ * bound to direction, seq, offset and length, which the network never sees; plain mode: the
+ * SHA-256 of the bytes. sender is 1 for the side that sends the carrying message. qp must be a
+ * SRDMA_QP_MESSAGES QP (its keys; the bytes may have moved on any QP); one tag per carrying
+ * message (two tags under one seq and direction would share a MAC nonce). 0, -EINVAL, -EIO. */
+SRDMA_API int srdma_tag(struct srdma_conn *c, unsigned qp, int sender, uint32_t seq,
+			uint64_t offset, const void *bytes, size_t len, uint8_t tag[SRDMA_TAG_LEN]);
+/* Constant-time: 1 if equal. */
+SRDMA_API int srdma_tag_equal(const uint8_t a[SRDMA_TAG_LEN], const uint8_t b[SRDMA_TAG_LEN]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

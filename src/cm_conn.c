@@ -1,0 +1,862 @@
+/* One connection of the connection manager: TCP, TLS, the OPEN/QP/READY exchange on the
+ * control channel (order in cm_internal.h), the QPs moved INIT -> RTR -> RTS by hand, then
+ * regions, control messages, events and the close. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <srdma/net.h>
+
+#include "cm_internal.h"
+
+#define CONNECT_TIMEOUT_MS 10000u
+
+uint64_t srdma__cm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int srdma__conn_fail(struct srdma_conn *c, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->error)
+		return c->error;
+	va_start(ap, fmt);
+	vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
+	va_end(ap);
+	c->error = ret;
+	c->state = SRDMA_CM_FAILED;
+	return ret;
+}
+
+/* Tell the peer why (ERROR frame, best effort) and fail with the same reason. */
+static int fail_peer(struct srdma_conn *c, uint16_t code, int ret, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail_peer(struct srdma_conn *c, uint16_t code, int ret, const char *fmt, ...)
+{
+	struct srdma_frame f;
+	char msg[sizeof(c->errmsg)];
+	va_list ap;
+
+	if (c->error)
+		return c->error;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->tls && c->state != SRDMA_CM_TCP && c->state != SRDMA_CM_TLS) {
+		srdma_frame_error(&f, code, "%s", msg);
+		(void)srdma_chan_send(&c->chan, &f);
+	}
+	return srdma__conn_fail(c, ret, "%s", msg);
+}
+
+static int protocol_error(struct srdma_conn *c, const char *what, unsigned type)
+{
+	return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO, "protocol error: %s %s frame", what,
+			 srdma_frame_type_name(type));
+}
+
+static const char *peer_role(const struct srdma_conn *c)
+{
+	return c->is_server ? "the client" : "the server";
+}
+
+/* An ERROR frame from the peer ends the connection with its reason. */
+static int peer_error(struct srdma_conn *c, const struct srdma_error *e)
+{
+	switch (e->code) {
+	case SRDMA_ERR_SERVER_FULL:
+		return srdma__conn_fail(c, -EBUSY, "%s refused the connection: %s", peer_role(c),
+					e->msg);
+	case SRDMA_ERR_REFUSED:
+		return srdma__conn_fail(c, -ECONNREFUSED, "refused by %s: %s", peer_role(c),
+					e->msg);
+	case SRDMA_ERR_SHUTDOWN:
+		return srdma__conn_fail(c, -ESHUTDOWN, "%s is shutting down: %s", peer_role(c),
+					e->msg);
+	case SRDMA_ERR_TIMEOUT:
+		return srdma__conn_fail(c, -ETIMEDOUT, "%s timed out: %s", peer_role(c), e->msg);
+	default:
+		return srdma__conn_fail(c, -EPROTO, "%s ended the connection (%s): %s",
+					peer_role(c), srdma_error_code_name(e->code), e->msg);
+	}
+}
+
+/* The control channel failed (srdma_chan_recv/send/flush's code). */
+static int chan_error(struct srdma_conn *c, int ret)
+{
+	if (ret == -EPROTONOSUPPORT)
+		return fail_peer(c, SRDMA_ERR_VERSION, -EPROTO,
+				 "%s speaks protocol version %u, this side version %u",
+				 peer_role(c), c->chan.last_hdr.version, SRDMA_PROTO_VERSION);
+	if (ret == -EBADMSG || ret == -EMSGSIZE)
+		return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO, "protocol error: %s",
+				 c->chan.errmsg);
+	if (!c->is_server && c->state == SRDMA_CM_OPEN && !c->got_open &&
+	    ((ret == -EPROTO && strstr(c->chan.errmsg, "alert")) || ret == -ECONNRESET))
+		/* With TLS 1.3 a refused client certificate shows up here, after the handshake. */
+		return srdma__conn_fail(
+		    c, ret == -ECONNRESET ? -ECONNRESET : -EPROTO,
+		    "%s: the server refused the TLS session; if it requires client certificates, "
+		    "give one its CA signed (cert and key in the context options, --cert/--key)",
+		    c->chan.errmsg);
+	if (c->state != SRDMA_CM_ESTABLISHED)
+		return srdma__conn_fail(c, -ECONNRESET, "%s vanished during set-up: %s",
+					peer_role(c), c->chan.errmsg);
+	return srdma__conn_fail(c, -ECONNRESET, "control channel lost: %s", c->chan.errmsg);
+}
+
+/* Queue a frame; bytes that do not fit in the socket now go out with later pumps. */
+int srdma__conn_send_frame(struct srdma_conn *c, const struct srdma_frame *f)
+{
+	int ret = srdma_chan_send(&c->chan, f);
+
+	if (ret == -EAGAIN || ret == 0)
+		return 0;
+	if (ret == -ENOBUFS)
+		return ret;
+	return chan_error(c, ret);
+}
+
+static struct srdma_event *event_push(struct srdma_conn *c, enum srdma_event_type type)
+{
+	struct srdma_event *ev = &c->events[(c->ev_head + c->ev_len) % SRDMA_CM_EVENTS];
+
+	c->ev_len++;
+	memset(ev, 0, offsetof(struct srdma_event, data));
+	ev->type = type;
+	return ev;
+}
+
+static void qp_frame(const struct srdma_conn *c, unsigned i, struct srdma_frame *f)
+{
+	const struct srdma_cm_qp *q = &c->qp[i];
+	struct srdma_wire_qp *w = &f->u.qp;
+
+	memset(f, 0, sizeof(*f));
+	f->type = SRDMA_FRAME_QP;
+	w->index = (uint8_t)i;
+	w->driver = (uint8_t)q->opts.driver;
+	w->lid = c->dev->port_attr.lid;
+	w->qpn = q->qp->qp_num;
+	w->psn = q->local_psn;
+	w->mtu = (uint8_t)c->dev->port_attr.active_mtu;
+	w->rd_atomic = q->rd_atomic;
+	if (c->dev->gid_index >= 0)
+		memcpy(w->gid, c->dev->gid.raw, sizeof(w->gid));
+	if (q->opts.driver == SRDMA_QP_MESSAGES)
+		srdma__msgq_local(q, &w->max_msg, &w->depth);
+}
+
+static int send_qp_frames(struct srdma_conn *c)
+{
+	struct srdma_frame f;
+	unsigned i;
+	int ret;
+
+	for (i = 0; i < c->nqp; i++) {
+		qp_frame(c, i, &f);
+		ret = srdma__conn_send_frame(c, &f);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* QP i: INIT -> RTR -> RTS with the peer's frame, then its messages state. */
+static int established(struct srdma_conn *c)
+{
+	c->state = SRDMA_CM_ESTABLISHED;
+	c->setup_us = (srdma__cm_now_ns() - c->start_ns) / 1000;
+	c->deadline_ns = 0;
+	return 0;
+}
+
+/* ---- The set-up exchange ---------------------------------------------------------------- */
+
+static uint16_t msg_mask(const struct srdma_conn *c)
+{
+	uint16_t mask = 0;
+	unsigned i;
+
+	for (i = 0; i < c->nqp; i++)
+		if (c->qp[i].opts.driver == SRDMA_QP_MESSAGES)
+			mask |= (uint16_t)(1u << i);
+	return mask;
+}
+
+static int send_open(struct srdma_conn *c)
+{
+	struct srdma_frame f;
+
+	memset(&f, 0, sizeof(f));
+	f.type = SRDMA_FRAME_OPEN;
+	f.u.open.features = srdma_dp_features(c->dp_mode);
+	f.u.open.nqp = (uint8_t)c->nqp;
+	f.u.open.msg_mask = msg_mask(c);
+	return srdma__conn_send_frame(c, &f);
+}
+
+/* A peer QP frame: index in range, once each, with the agreed driver. */
+static int take_qp_frame(struct srdma_conn *c, const struct srdma_wire_qp *w)
+{
+	struct srdma_cm_qp *q;
+
+	if (w->index >= c->nqp)
+		return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
+				 "protocol error: QP frame for index %u, but %u QPs were agreed",
+				 w->index, c->nqp);
+	q = &c->qp[w->index];
+	if (c->remote_qps & (1u << w->index))
+		return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
+				 "protocol error: two QP frames for index %u", w->index);
+	if (w->driver != (uint8_t)q->opts.driver)
+		return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
+				 "protocol error: QP %u frame has driver %u, %u was agreed",
+				 w->index, w->driver, (unsigned)q->opts.driver);
+	if (q->opts.driver == SRDMA_QP_MESSAGES && (!w->max_msg || !w->depth))
+		return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
+				 "protocol error: messages QP %u frame carries no max_msg/depth",
+				 w->index);
+	q->remote = *w;
+	q->have_remote = 1;
+	q->remote_psn = w->psn;
+	c->remote_qps |= 1u << w->index;
+	return 0;
+}
+
+static int all_qp_frames(const struct srdma_conn *c)
+{
+	return c->remote_qps == (1u << c->nqp) - 1;
+}
+
+static const char *mode_name(uint32_t features)
+{
+	enum srdma_dp_mode mode;
+
+	if (srdma_dp_mode_of(features, &mode))
+		return "an unknown mode";
+	return srdma_dp_mode_name(mode);
+}
+
+/* Listener: the connector's OPEN. Slot, request callback, then the RDMA resources. */
+static int on_open(struct srdma_conn *c, const struct srdma_open *o)
+{
+	struct srdma_listener *l = c->listener;
+	struct srdma_request req;
+	char err[sizeof(c->errmsg)];
+	unsigned i;
+	int ret;
+
+	if (o->features != srdma_dp_features(c->dp_mode))
+		return fail_peer(
+		    c, SRDMA_ERR_FEATURE, -EPROTO,
+		    "data-plane mode mismatch: this side uses %s, the peer asked for %s",
+		    srdma_dp_mode_name(c->dp_mode), mode_name(o->features));
+	c->got_open = 1;
+	c->nqp = o->nqp;
+	if (srdma__ctx_slot_take(c->ctx))
+		return fail_peer(c, SRDMA_ERR_SERVER_FULL, -EBUSY, "server full");
+	c->has_slot = 1;
+
+	memset(&req, 0, sizeof(req));
+	req.peer = &c->peer;
+	req.nqp = c->nqp;
+	for (i = 0; i < c->nqp; i++) {
+		req.driver[i] = o->msg_mask & (1u << i) ? SRDMA_QP_MESSAGES : SRDMA_QP_RAW;
+		req.qp[i] = l->opts.qp;
+		req.qp[i].driver = req.driver[i];
+	}
+	if (l->opts.on_request && l->opts.on_request(l->opts.arg, &req)) {
+		req.reason[sizeof(req.reason) - 1] = '\0';
+		return fail_peer(c, SRDMA_ERR_REFUSED, -ECONNREFUSED, "%s",
+				 req.reason[0] ? req.reason : "refused");
+	}
+	for (i = 0; i < c->nqp; i++) {
+		c->qp[i].opts = req.qp[i];
+		c->qp[i].opts.driver = req.driver[i];
+		ret = srdma__qp_opts_effective(&c->qp[i].opts, i, err, sizeof(err));
+		if (ret)
+			return fail_peer(c, SRDMA_ERR_INTERNAL, ret,
+					 "the server's request callback set bad options: %s", err);
+	}
+	ret = srdma__rdma_create(c, err, sizeof(err));
+	if (ret)
+		return fail_peer(c, SRDMA_ERR_RESOURCES, ret, "the server cannot set up RDMA: %s",
+				 err);
+	ret = send_open(c);
+	if (!ret)
+		ret = send_qp_frames(c);
+	if (ret)
+		return c->error ? c->error : srdma__conn_fail(c, ret, "cannot queue set-up frames");
+	c->state = SRDMA_CM_READY;
+	return 0;
+}
+
+/* Connector: the listener's OPEN must echo what we asked. */
+static int on_open_reply(struct srdma_conn *c, const struct srdma_open *o)
+{
+	if (c->got_open)
+		return protocol_error(c, "a second", SRDMA_FRAME_OPEN);
+	if (o->features != srdma_dp_features(c->dp_mode) || o->nqp != c->nqp ||
+	    o->msg_mask != msg_mask(c))
+		return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
+				 "protocol error: the server's OPEN does not match the request "
+				 "(mode %s, %u QPs, messages mask 0x%x)",
+				 mode_name(o->features), o->nqp, o->msg_mask);
+	c->got_open = 1;
+	return 0;
+}
+
+/* Connector: every listener QP is known. Our side up to RTS, then QP frames and READY. */
+static int connector_setup(struct srdma_conn *c)
+{
+	struct srdma_frame f = {.type = SRDMA_FRAME_READY};
+	char err[sizeof(c->errmsg)];
+	int ret;
+
+	ret = srdma__rdma_create(c, err, sizeof(err));
+	if (!ret)
+		ret = srdma__qps_connect(c, err, sizeof(err));
+	if (ret)
+		return fail_peer(c, SRDMA_ERR_RESOURCES, ret, "the client cannot set up RDMA: %s",
+				 err);
+	ret = send_qp_frames(c);
+	if (!ret)
+		ret = srdma__conn_send_frame(c, &f);
+	if (ret)
+		return c->error ? c->error : srdma__conn_fail(c, ret, "cannot queue set-up frames");
+	c->sent_ready = 1;
+	c->state = SRDMA_CM_READY;
+	return 0;
+}
+
+/* Listener: the connector's QPs and READY are in. */
+static int listener_finish(struct srdma_conn *c)
+{
+	struct srdma_frame f = {.type = SRDMA_FRAME_READY};
+	char err[sizeof(c->errmsg)];
+	int ret;
+
+	ret = srdma__qps_connect(c, err, sizeof(err));
+	if (ret)
+		return fail_peer(c, SRDMA_ERR_RESOURCES, ret, "the server cannot set up RDMA: %s",
+				 err);
+	established(c);
+	ret = srdma__conn_send_frame(c, &f);
+	if (ret)
+		return c->error ? c->error : srdma__conn_fail(c, ret, "cannot queue READY");
+	c->sent_ready = 1;
+	return 0;
+}
+
+/* ---- Frames after set-up ---------------------------------------------------------------- */
+
+static struct srdma_cm_remote_region *remote_find(struct srdma_conn *c, uint32_t id)
+{
+	unsigned i;
+
+	for (i = 0; i < SRDMA_CM_MAX_REGIONS; i++)
+		if (c->remote[i].used && c->remote[i].r.id == id)
+			return &c->remote[i];
+	return NULL;
+}
+
+static int on_region(struct srdma_conn *c, const struct srdma_wire_region *w)
+{
+	struct srdma_cm_remote_region *r;
+	unsigned i;
+
+	if (remote_find(c, w->id))
+		return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
+				 "protocol error: the peer advertised region %u twice", w->id);
+	for (i = 0; i < SRDMA_CM_MAX_REGIONS && c->remote[i].used; i++)
+		;
+	if (i == SRDMA_CM_MAX_REGIONS)
+		return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
+				 "protocol error: the peer advertised more than %u regions",
+				 SRDMA_CM_MAX_REGIONS);
+	r = &c->remote[i];
+	r->used = 1;
+	r->r.id = w->id;
+	r->r.access = w->access;
+	r->r.addr = w->addr;
+	r->r.len = w->len;
+	r->r.rkey = w->rkey;
+	event_push(c, SRDMA_EV_REGION_ADDED)->region_id = w->id;
+	return 0;
+}
+
+static int on_established_frame(struct srdma_conn *c, const struct srdma_frame *f)
+{
+	struct srdma_cm_remote_region *r;
+	struct srdma_event *ev;
+
+	switch (f->type) {
+	case SRDMA_FRAME_REGION:
+		return on_region(c, &f->u.region);
+	case SRDMA_FRAME_REVOKE:
+		r = remote_find(c, f->u.revoke_id);
+		if (!r)
+			return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
+					 "protocol error: the peer revoked region %u, which it "
+					 "never advertised",
+					 f->u.revoke_id);
+		r->used = 0;
+		event_push(c, SRDMA_EV_REGION_REVOKED)->region_id = f->u.revoke_id;
+		return 0;
+	case SRDMA_FRAME_CTRL:
+		ev = event_push(c, SRDMA_EV_CTRL);
+		ev->len = f->u.ctrl.len;
+		memcpy(ev->data, f->u.ctrl.data, f->u.ctrl.len);
+		return 0;
+	case SRDMA_FRAME_CLOSE:
+		event_push(c, SRDMA_EV_PEER_CLOSED);
+		c->peer_closed = 1;
+		return srdma__conn_fail(c, -ECONNRESET, "the peer closed the connection");
+	default:
+		return protocol_error(c, "unexpected", f->type);
+	}
+}
+
+static int on_frame(struct srdma_conn *c, const struct srdma_frame *f)
+{
+	if (f->type == SRDMA_FRAME_ERROR)
+		return peer_error(c, &f->u.error);
+	switch (c->state) {
+	case SRDMA_CM_OPEN:
+		if (c->is_server)
+			return f->type == SRDMA_FRAME_OPEN
+				   ? on_open(c, &f->u.open)
+				   : protocol_error(c, "expected OPEN, got", f->type);
+		if (f->type == SRDMA_FRAME_OPEN)
+			return on_open_reply(c, &f->u.open);
+		if (f->type != SRDMA_FRAME_QP || !c->got_open)
+			return protocol_error(c, "expected OPEN and QP, got", f->type);
+		if (take_qp_frame(c, &f->u.qp))
+			return c->error;
+		return all_qp_frames(c) ? connector_setup(c) : 0;
+	case SRDMA_CM_READY:
+		if (c->is_server && f->type == SRDMA_FRAME_QP)
+			return take_qp_frame(c, &f->u.qp);
+		if (f->type != SRDMA_FRAME_READY)
+			return protocol_error(c, "expected READY, got", f->type);
+		if (!c->is_server) {
+			established(c);
+			event_push(c, SRDMA_EV_ESTABLISHED);
+			return 0;
+		}
+		if (!all_qp_frames(c))
+			return protocol_error(c, "QP frames missing before", f->type);
+		return listener_finish(c);
+	case SRDMA_CM_ESTABLISHED:
+		return on_established_frame(c, f);
+	default:
+		return protocol_error(c, "unexpected", f->type);
+	}
+}
+
+/* ---- Driving a connection --------------------------------------------------------------- */
+
+/* Connector: start connecting to the current address or the next ones. */
+static int tcp_start(struct srdma_conn *c)
+{
+	int ret = -ECONNREFUSED;
+
+	for (; c->ai_cur; c->ai_cur = c->ai_cur->ai_next) {
+		ret = srdma_tcp_connect_start(c->ai_cur, &c->fd);
+		if (!ret)
+			return 0;
+	}
+	return srdma__conn_fail(c, ret, "cannot connect to %s port %u: %s", c->host, c->port,
+				strerror(-ret));
+}
+
+/* Connector: 1 once TCP is up (TLS started), 0 while connecting, negative errno. */
+static int tcp_step(struct srdma_conn *c)
+{
+	struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+	int ret;
+
+	if (poll(&p, 1, 0) <= 0)
+		return 0;
+	ret = srdma_tcp_connect_result(c->fd);
+	if (ret) {
+		close(c->fd);
+		c->fd = -1;
+		if (c->ai_cur->ai_next) {
+			c->ai_cur = c->ai_cur->ai_next;
+			return tcp_start(c);
+		}
+		return srdma__conn_fail(c, ret, "cannot connect to %s port %u: %s", c->host,
+					c->port, strerror(-ret));
+	}
+	srdma_tcp_peer_name(c->fd, c->peer.addr, sizeof(c->peer.addr));
+	ret = srdma_tls_create(c->ctx->tls_client, c->fd, c->server_name, &c->tls);
+	c->fd = -1; /* the TLS session owns it now, also after a failure */
+	if (ret)
+		return srdma__conn_fail(c, ret, "cannot set up TLS for server name \"%s\"",
+					c->server_name);
+	srdma_chan_init(&c->chan, c->tls);
+	c->state = SRDMA_CM_TLS;
+	return 1;
+}
+
+/* 1 once the handshake is done (and the connector's OPEN queued), 0 while it runs. */
+static int tls_step(struct srdma_conn *c)
+{
+	int ret = srdma_tls_handshake(c->tls);
+
+	if (ret == -EAGAIN)
+		return 0;
+	if (ret && c->is_server)
+		return srdma__conn_fail(c, ret == -ECONNRESET ? ret : -EPROTO, "%s",
+					srdma_tls_errmsg(c->tls));
+	if (ret)
+		return srdma__conn_fail(c, ret == -ECONNRESET ? ret : -EPROTO, "%s (%s port %u)",
+					srdma_tls_errmsg(c->tls), c->host, c->port);
+	srdma_tls_peer(c->tls, &c->peer);
+	c->state = SRDMA_CM_OPEN;
+	if (!c->is_server) {
+		ret = send_open(c);
+		if (ret)
+			return c->error ? c->error : srdma__conn_fail(c, ret, "cannot queue OPEN");
+	}
+	return 1;
+}
+
+static int check_deadline(struct srdma_conn *c)
+{
+	if (c->error || !c->deadline_ns || srdma__cm_now_ns() < c->deadline_ns)
+		return c->error;
+	return fail_peer(c, SRDMA_ERR_TIMEOUT, -ETIMEDOUT,
+			 "connection set-up not finished within %u ms", c->timeout_ms);
+}
+
+int srdma__conn_pump(struct srdma_conn *c)
+{
+	struct srdma_frame f;
+	int ret;
+
+	if (c->error)
+		return c->error;
+	if (c->state == SRDMA_CM_TCP && tcp_step(c) <= 0)
+		return check_deadline(c);
+	if (c->state == SRDMA_CM_TLS && tls_step(c) <= 0)
+		return check_deadline(c);
+	if (srdma_chan_out_pending(&c->chan)) {
+		ret = srdma_chan_flush(&c->chan);
+		if (ret && ret != -EAGAIN)
+			return chan_error(c, ret);
+	}
+	while (!c->error && c->ev_len < SRDMA_CM_EVENTS) {
+		ret = srdma_chan_recv(&c->chan, &f);
+		if (ret == 0)
+			break;
+		if (ret < 0)
+			return chan_error(c, ret);
+		on_frame(c, &f);
+	}
+	/* What the frames queued (QP frames, READY) goes out now rather than at the next wake. */
+	if (!c->error && srdma_chan_out_pending(&c->chan)) {
+		ret = srdma_chan_flush(&c->chan);
+		if (ret && ret != -EAGAIN)
+			return chan_error(c, ret);
+	}
+	return check_deadline(c);
+}
+
+/* ---- Creating and closing ----------------------------------------------------------------- */
+
+static struct srdma_conn *conn_new(struct srdma_ctx *ctx, int is_server, unsigned timeout_ms)
+{
+	struct srdma_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->ctx = ctx;
+	c->is_server = is_server;
+	c->fd = -1;
+	c->dp_mode = ctx->opts.dataplane;
+	c->timeout_ms = timeout_ms;
+	c->start_ns = srdma__cm_now_ns();
+	c->deadline_ns = c->start_ns + (uint64_t)timeout_ms * 1000000ull;
+	atomic_fetch_add(&ctx->nobjects, 1);
+	return c;
+}
+
+int srdma__conn_accepted(struct srdma_listener *l, int fd, struct srdma_conn **out, char *err,
+			 size_t errlen)
+{
+	struct srdma_conn *c = conn_new(l->ctx, 1, l->opts.handshake_timeout_ms);
+	int ret;
+
+	if (!c) {
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	c->listener = l;
+	srdma_tcp_peer_name(fd, c->peer.addr, sizeof(c->peer.addr));
+	ret = srdma_tls_create(l->ctx->tls_server, fd, NULL, &c->tls);
+	if (ret) {
+		snprintf(err, errlen, "cannot set up TLS for %s: %s", c->peer.addr, strerror(-ret));
+		srdma_conn_close(c);
+		return ret;
+	}
+	srdma_chan_init(&c->chan, c->tls);
+	c->state = SRDMA_CM_TLS;
+	*out = c;
+	return 0;
+}
+
+void srdma_qp_opts_init(struct srdma_qp_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->driver = SRDMA_QP_RAW;
+	o->max_send_wr = RAW_DEFAULT_WR;
+	o->max_recv_wr = RAW_DEFAULT_WR;
+	o->max_send_sge = 1;
+	o->max_recv_sge = 1;
+	o->max_msg = MSG_DEFAULT_MAX;
+	o->depth = MSG_DEFAULT_DEPTH;
+}
+
+void srdma_connect_opts_init(struct srdma_connect_opts *o)
+{
+	unsigned i;
+
+	memset(o, 0, sizeof(*o));
+	o->port = SRDMA_PORT_DEFAULT;
+	o->timeout_ms = CONNECT_TIMEOUT_MS;
+	o->nqp = 1;
+	for (i = 0; i < SRDMA_MAX_QPS; i++)
+		srdma_qp_opts_init(&o->qp[i]);
+}
+
+static int check_connect_opts(struct srdma_ctx *ctx, const struct srdma_connect_opts *o, char *err,
+			      size_t errlen)
+{
+	const char *name;
+
+	if (!ctx || !o) {
+		snprintf(err, errlen, "no context or no connect options");
+		return -EINVAL;
+	}
+	name = o->server_name && o->server_name[0] ? o->server_name : o->host;
+	if (!ctx->tls_client) {
+		snprintf(err, errlen, "the context has no CA (ca): it cannot verify a listener");
+		return -EINVAL;
+	}
+	if (!o->host || !o->host[0]) {
+		snprintf(err, errlen, "no host to connect to");
+		return -EINVAL;
+	}
+	if (strlen(o->host) >= SRDMA_NAME_MAX || strlen(name) >= SRDMA_NAME_MAX) {
+		snprintf(err, errlen, "host or server name longer than %d bytes",
+			 SRDMA_NAME_MAX - 1);
+		return -EINVAL;
+	}
+	if (o->nqp < 1 || o->nqp > SRDMA_MAX_QPS) {
+		snprintf(err, errlen, "nqp %u is outside 1..%d", o->nqp, SRDMA_MAX_QPS);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int srdma_connect_start(struct srdma_ctx *ctx, const struct srdma_connect_opts *o,
+			struct srdma_conn **out, char *err, size_t errlen)
+{
+	struct srdma_conn *c;
+	unsigned i;
+	int ret;
+
+	if (out)
+		*out = NULL;
+	if (!out) {
+		snprintf(err, errlen, "no place for the connection");
+		return -EINVAL;
+	}
+	ret = check_connect_opts(ctx, o, err, errlen);
+	if (ret)
+		return ret;
+	c = conn_new(ctx, 0, o->timeout_ms ? o->timeout_ms : CONNECT_TIMEOUT_MS);
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	c->nqp = o->nqp;
+	for (i = 0; i < c->nqp; i++) {
+		c->qp[i].opts = o->qp[i];
+		ret = srdma__qp_opts_effective(&c->qp[i].opts, i, err, errlen);
+		if (ret)
+			goto err;
+	}
+	snprintf(c->host, sizeof(c->host), "%s", o->host);
+	snprintf(c->server_name, sizeof(c->server_name), "%s",
+		 o->server_name && o->server_name[0] ? o->server_name : o->host);
+	c->port = o->port ? o->port : SRDMA_PORT_DEFAULT;
+	if (srdma__ctx_slot_take(ctx)) {
+		snprintf(err, errlen, "the context already has max_conns (%u) connections",
+			 ctx->opts.max_conns);
+		ret = -EBUSY;
+		goto err;
+	}
+	c->has_slot = 1;
+	ret = srdma_tcp_resolve(c->host, c->port, &c->ai_list, err, errlen);
+	if (ret)
+		goto err;
+	c->ai_cur = c->ai_list;
+	c->state = SRDMA_CM_TCP;
+	ret = tcp_start(c);
+	if (ret) {
+		snprintf(err, errlen, "%s", c->errmsg);
+		goto err;
+	}
+	*out = c;
+	return 0;
+
+err:
+	srdma_conn_close(c);
+	return ret;
+}
+
+int srdma_connect(struct srdma_ctx *ctx, const struct srdma_connect_opts *o,
+		  struct srdma_conn **out, char *err, size_t errlen)
+{
+	struct srdma_event ev;
+	struct srdma_conn *c;
+	int ret;
+
+	ret = srdma_connect_start(ctx, o, &c, err, errlen);
+	if (ret)
+		return ret;
+	ev.type = 0;
+	for (;;) {
+		struct pollfd p = {.fd = srdma_conn_fd(c), .events = srdma_conn_poll_events(c)};
+
+		ret = srdma_conn_process(c, &ev);
+		if (ret == 1 && ev.type == SRDMA_EV_ESTABLISHED) {
+			*out = c;
+			return 0;
+		}
+		if (ret < 0)
+			break;
+		if (ret == 0 && poll(&p, 1, srdma_conn_timeout_ms(c)) < 0 && errno != EINTR) {
+			ret = srdma__conn_fail(c, -errno, "poll: %s", strerror(errno));
+			break;
+		}
+	}
+	snprintf(err, errlen, "%s", c->errmsg);
+	srdma_conn_close(c);
+	return ret;
+}
+
+int srdma_conn_close(struct srdma_conn *c)
+{
+	int first = 0, ret;
+	unsigned i;
+
+	if (!c)
+		return 0;
+	if (c->tls) {
+		if (c->state == SRDMA_CM_ESTABLISHED) {
+			struct srdma_frame f = {.type = SRDMA_FRAME_CLOSE};
+
+			(void)srdma_chan_send(&c->chan, &f);
+		} else if (srdma_chan_out_pending(&c->chan)) {
+			(void)srdma_chan_flush(&c->chan); /* an ERROR frame, best effort */
+		}
+		srdma_tls_close_notify(c->tls);
+	}
+	for (i = c->nqp; i-- > 0;) {
+		struct srdma_cm_qp *q = &c->qp[i];
+
+		if (q->qp) {
+			ret = -ibv_destroy_qp(q->qp);
+			if (ret && !first)
+				first = ret;
+		}
+		srdma__msgq_destroy(q);
+		if (q->cq) {
+			if (q->cq_events)
+				ibv_ack_cq_events(q->cq, q->cq_events);
+			ret = -ibv_destroy_cq(q->cq);
+			if (ret && !first)
+				first = ret;
+		}
+		if (q->channel) {
+			ret = -ibv_destroy_comp_channel(q->channel);
+			if (ret && !first)
+				first = ret;
+		}
+		if (q->have_psn)
+			srdma__ctx_psn_put(c->ctx, q->local_psn);
+	}
+	/* The application's MRs still in the PD keep it alive: the PD is leaked, not freed. */
+	if (c->pd && ibv_dealloc_pd(c->pd))
+		first = -EBUSY;
+	if (c->has_slot)
+		srdma__ctx_slot_put(c->ctx);
+	srdma_tls_destroy(c->tls);
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->ai_list)
+		freeaddrinfo(c->ai_list);
+	atomic_fetch_sub(&c->ctx->nobjects, 1);
+	free(c);
+	return first;
+}
+
+/* ---- Using a connection ----------------------------------------------------------------- */
+
+int srdma_conn_process(struct srdma_conn *c, struct srdma_event *ev)
+{
+	int ret = 0;
+
+	if (!c->ev_len)
+		ret = srdma__conn_pump(c);
+	if (c->ev_len) {
+		*ev = c->events[c->ev_head];
+		c->ev_head = (c->ev_head + 1) % SRDMA_CM_EVENTS;
+		c->ev_len--;
+		return 1;
+	}
+	return ret;
+}
+
+int srdma_conn_fd(const struct srdma_conn *c)
+{
+	return c->tls ? srdma_tls_fd(c->tls) : c->fd;
+}
+
+short srdma_conn_poll_events(const struct srdma_conn *c)
+{
+	if (c->state == SRDMA_CM_TCP)
+		return POLLOUT;
+	if (c->state == SRDMA_CM_TLS)
+		return srdma_tls_want_write(c->tls) ? POLLOUT : POLLIN;
+	return (short)(POLLIN | (c->tls && srdma_chan_out_pending(&c->chan) ? POLLOUT : 0));
+}
+
+int srdma_conn_timeout_ms(const struct srdma_conn *c)
+{
+	uint64_t now = srdma__cm_now_ns();
+
+	if (!c->deadline_ns)
+		return -1;
+	if (now >= c->deadline_ns)
+		return 0;
+	return (int)((c->deadline_ns - now + 999999) / 1000000);
+}

@@ -1,0 +1,257 @@
+/* The context of the connection manager: options, the two shared TLS contexts, the device
+ * opened once, the live PSNs and the connection counts. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <srdma/psn.h>
+
+#include "cm_internal.h"
+
+#define PSN_SPACE (SRDMA_PSN_MASK + 1u)
+/* Draws before giving up: with the set at most half full, failing 64 draws in a row has a
+ * probability below 2^-64. */
+#define PSN_TRIES 64
+
+const char *srdma_version(void)
+{
+	return SRDMA_VERSION;
+}
+
+void srdma_ctx_opts_init(struct srdma_ctx_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->ib_port = 1;
+	o->gid_index = -1;
+	o->tls_min = 13;
+	o->dataplane = SRDMA_DP_AEAD;
+}
+
+static int copy_opt(char *dst, size_t cap, const char *src, const char *what, char *err,
+		    size_t errlen)
+{
+	if (!src)
+		src = "";
+	if (strlen(src) >= cap) {
+		snprintf(err, errlen, "%s is too long (at most %zu bytes)", what, cap - 1);
+		return -EINVAL;
+	}
+	memcpy(dst, src, strlen(src) + 1);
+	return 0;
+}
+
+static int check_opts(const struct srdma_ctx_opts *o, char *err, size_t errlen)
+{
+	if (o->tls_min != 12 && o->tls_min != 13) {
+		snprintf(err, errlen, "tls_min must be 12 (TLS 1.2) or 13 (TLS 1.3), not %d",
+			 o->tls_min);
+		return -EINVAL;
+	}
+	if (o->dataplane != SRDMA_DP_PLAIN && o->dataplane != SRDMA_DP_AEAD &&
+	    o->dataplane != SRDMA_DP_CHACHA20) {
+		snprintf(err, errlen, "unknown data-plane mode %d (plain, aead or chacha20)",
+			 (int)o->dataplane);
+		return -EINVAL;
+	}
+	if (o->ib_port == 0) {
+		snprintf(err, errlen, "ib_port must be 1 or more");
+		return -EINVAL;
+	}
+	if (o->gid_index < -1 || o->gid_index > 255) {
+		snprintf(err, errlen, "gid_index must be -1 (automatic) or 0..255, not %d",
+			 o->gid_index);
+		return -EINVAL;
+	}
+	if ((o->cert && o->cert[0]) != (o->key && o->key[0])) {
+		snprintf(err, errlen, "cert and key go together: give both or neither");
+		return -EINVAL;
+	}
+	if (!(o->cert && o->cert[0]) && !(o->ca && o->ca[0])) {
+		snprintf(err, errlen,
+			 "give cert and key (to listen), ca (to connect), or all three");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int srdma_ctx_create(const struct srdma_ctx_opts *o, struct srdma_ctx **out, char *err,
+		     size_t errlen)
+{
+	struct srdma_ctx *ctx;
+	int ret;
+
+	if (!o || !out) {
+		snprintf(err, errlen, "no context options or no place for the context");
+		return -EINVAL;
+	}
+	*out = NULL;
+	ret = check_opts(o, err, errlen);
+	if (ret)
+		return ret;
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ctx->opts = *o;
+	ret = copy_opt(ctx->device, sizeof(ctx->device), o->device, "device", err, errlen);
+	if (!ret)
+		ret = copy_opt(ctx->cert, sizeof(ctx->cert), o->cert, "cert", err, errlen);
+	if (!ret)
+		ret = copy_opt(ctx->key, sizeof(ctx->key), o->key, "key", err, errlen);
+	if (!ret)
+		ret = copy_opt(ctx->ca, sizeof(ctx->ca), o->ca, "ca", err, errlen);
+	if (ret)
+		goto err_free;
+	ctx->opts.device = ctx->device;
+	ctx->opts.cert = ctx->cert;
+	ctx->opts.key = ctx->key;
+	ctx->opts.ca = ctx->ca;
+
+	if (ctx->cert[0]) {
+		struct srdma_tls_server_opts so = {
+		    .cert = ctx->cert,
+		    .key = ctx->key,
+		    .client_ca = ctx->ca,
+		    .min_version = (enum srdma_tls_version)o->tls_min,
+		};
+
+		ret = srdma_tls_ctx_server_create(&so, &ctx->tls_server, err, errlen);
+		if (ret)
+			goto err_free;
+	}
+	if (ctx->ca[0]) {
+		struct srdma_tls_client_opts co = {
+		    .ca = ctx->ca,
+		    .cert = ctx->cert,
+		    .key = ctx->key,
+		    .min_version = (enum srdma_tls_version)o->tls_min,
+		};
+
+		ret = srdma_tls_ctx_client_create(&co, &ctx->tls_client, err, errlen);
+		if (ret)
+			goto err_server;
+	}
+	ret = pthread_mutex_init(&ctx->lock, NULL);
+	if (ret) {
+		ret = -ret;
+		snprintf(err, errlen, "cannot create a mutex: %s", strerror(-ret));
+		goto err_client;
+	}
+	atomic_init(&ctx->nconns, 0);
+	atomic_init(&ctx->nobjects, 0);
+	*out = ctx;
+	return 0;
+
+err_client:
+	srdma_tls_ctx_destroy(ctx->tls_client);
+err_server:
+	srdma_tls_ctx_destroy(ctx->tls_server);
+err_free:
+	free(ctx);
+	return ret;
+}
+
+int srdma__ctx_dev(struct srdma_ctx *ctx, struct srdma_dev **out, char *err, size_t errlen)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&ctx->lock);
+	if (!ctx->dev)
+		ret = srdma_dev_open(ctx->device, ctx->opts.ib_port, ctx->opts.gid_index, &ctx->dev,
+				     err, errlen);
+	if (!ret)
+		*out = ctx->dev;
+	pthread_mutex_unlock(&ctx->lock);
+	/* srdma_dev_open says -ENOENT when the GID index is unusable. */
+	return ret == -ENOENT ? -EINVAL : ret;
+}
+
+int srdma_ctx_open_device(struct srdma_ctx *ctx, char *err, size_t errlen)
+{
+	struct srdma_dev *dev;
+
+	return srdma__ctx_dev(ctx, &dev, err, errlen);
+}
+
+struct ibv_context *srdma_ctx_verbs(struct srdma_ctx *ctx)
+{
+	struct srdma_dev *dev;
+	char err[8];
+
+	return srdma__ctx_dev(ctx, &dev, err, sizeof(err)) ? NULL : dev->ctx;
+}
+
+unsigned srdma_ctx_conns(struct srdma_ctx *ctx)
+{
+	return atomic_load(&ctx->nconns);
+}
+
+int srdma__ctx_psn_take(struct srdma_ctx *ctx, uint32_t *psn)
+{
+	uint32_t v;
+	int i, ret = -EAGAIN;
+
+	pthread_mutex_lock(&ctx->lock);
+	if (!ctx->psn_live) {
+		ctx->psn_live = calloc(PSN_SPACE / 8, 1);
+		if (!ctx->psn_live) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	for (i = 0; i < PSN_TRIES; i++) {
+		ret = srdma_psn_generate(&v);
+		if (ret)
+			goto out;
+		if (!(ctx->psn_live[v / 8] & (1u << (v % 8)))) {
+			ctx->psn_live[v / 8] |= (uint8_t)(1u << (v % 8));
+			*psn = v;
+			goto out;
+		}
+		ret = -EAGAIN;
+	}
+out:
+	pthread_mutex_unlock(&ctx->lock);
+	return ret;
+}
+
+void srdma__ctx_psn_put(struct srdma_ctx *ctx, uint32_t psn)
+{
+	pthread_mutex_lock(&ctx->lock);
+	if (ctx->psn_live)
+		ctx->psn_live[psn / 8] &= (uint8_t) ~(1u << (psn % 8));
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+int srdma__ctx_slot_take(struct srdma_ctx *ctx)
+{
+	unsigned n = atomic_load(&ctx->nconns);
+
+	do {
+		if (ctx->opts.max_conns && n >= ctx->opts.max_conns)
+			return -EBUSY;
+	} while (!atomic_compare_exchange_weak(&ctx->nconns, &n, n + 1));
+	return 0;
+}
+
+void srdma__ctx_slot_put(struct srdma_ctx *ctx)
+{
+	atomic_fetch_sub(&ctx->nconns, 1);
+}
+
+int srdma_ctx_destroy(struct srdma_ctx *ctx)
+{
+	if (!ctx)
+		return 0;
+	if (atomic_load(&ctx->nobjects) > 0)
+		return -EBUSY;
+	free(ctx->psn_live);
+	pthread_mutex_destroy(&ctx->lock);
+	srdma_tls_ctx_destroy(ctx->tls_client);
+	srdma_tls_ctx_destroy(ctx->tls_server);
+	srdma_dev_close(ctx->dev);
+	free(ctx);
+	return 0;
+}

@@ -1,0 +1,201 @@
+/* The connection manager behind <srdma.h>: shapes shared by its files.
+ *
+ *   cm_ctx.c   the context: options, TLS contexts (one per role, shared), the device opened
+ *              once, the set of live PSNs, connection counts.
+ *   cm_conn.c  a connection's life: TCP, TLS, OPEN/QP/READY on the control channel, the QPs
+ *              moved INIT -> RTR -> RTS by hand, regions, control messages, events, close; and
+ *              the listener that drives handshakes and hands out established connections.
+ *   cm_msg.c   SRDMA_QP_MESSAGES queue pairs: buffers, receives, credits, sealing, tags.
+ *
+ * Control-channel protocol (frames in wire.h), after the TLS handshake:
+ *   connector -> listener:  OPEN (features, nqp, which QPs are library-driven)
+ *   listener:               max_conns slot, request callback (refusal: ERROR REFUSED); PD,
+ *                           QPs in INIT, receives posted
+ *   listener -> connector:  OPEN, QP x nqp
+ *   connector:              device, PD, QPs, receives, INIT -> RTR -> RTS with the listener's
+ *   connector -> listener:  QP x nqp, READY          (the connector's QPs can receive)
+ *   listener:               RTR -> RTS; established (it may send at once)
+ *   listener -> connector:  READY                    (connector established)
+ * then REGION, REVOKE, CTRL in any order, CLOSE at the end; ERROR ends a connection at any
+ * point with a code and a reason. Neither side creates an RDMA resource before the listener
+ * has accepted the peer, so a refused or rejected peer costs no RDMA resource anywhere (and
+ * both ends can be tested without a device up to that point). */
+#ifndef SRDMA_CM_INTERNAL_H
+#define SRDMA_CM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <netdb.h>
+
+#include <srdma.h>
+#include <srdma/chan.h>
+#include <srdma/config.h>
+#include <srdma/dataplane.h>
+#include <srdma/tls.h>
+#include <srdma/verbs.h>
+#include <srdma/wire.h>
+
+#define SRDMA_CM_MAX_REGIONS 256u
+#define SRDMA_CM_EVENTS	     32u
+
+struct srdma_ctx {
+	struct srdma_ctx_opts opts; /* the strings below point into this struct */
+	char device[SRDMA_NAME_MAX];
+	char cert[SRDMA_PATH_MAX];
+	char key[SRDMA_PATH_MAX];
+	char ca[SRDMA_PATH_MAX];
+	struct srdma_tls_ctx *tls_server; /* when cert and key are set */
+	struct srdma_tls_ctx *tls_client; /* when ca is set */
+	pthread_mutex_t lock;		  /* guards dev opening and the PSN set */
+	struct srdma_dev *dev;		  /* opened once, closed last */
+	uint8_t *psn_live;		  /* bitmap of 2^24 bits: our PSNs in live connections */
+	atomic_uint nconns;		  /* connections that hold a slot */
+	atomic_uint nobjects;		  /* listeners and connections not yet closed */
+};
+
+/* cm_ctx.c */
+/* Open the device if not yet (thread-safe). 0 or negative errno with err. */
+int srdma__ctx_dev(struct srdma_ctx *ctx, struct srdma_dev **out, char *err, size_t errlen);
+/* Draw a PSN from the CSPRNG that no live connection of ctx uses as its own, and mark it. */
+int srdma__ctx_psn_take(struct srdma_ctx *ctx, uint32_t *psn);
+void srdma__ctx_psn_put(struct srdma_ctx *ctx, uint32_t psn);
+/* A connection slot under max_conns: 0 or -EBUSY. */
+int srdma__ctx_slot_take(struct srdma_ctx *ctx);
+void srdma__ctx_slot_put(struct srdma_ctx *ctx);
+
+/* State of a messages QP (cm_msg.c); opaque to cm_conn.c. */
+struct srdma_msgq;
+
+struct srdma_cm_qp {
+	struct srdma_qp_opts opts; /* effective (defaults applied) */
+	struct ibv_qp *qp;
+	struct ibv_comp_channel *channel; /* library-made, with cq */
+	struct ibv_cq *cq;		  /* library-made, NULL when the application gave its own */
+	struct ibv_cq *send_cq, *recv_cq; /* in use */
+	unsigned cq_events;		  /* taken from channel, not yet acknowledged */
+	int armed;
+	uint32_t local_psn, remote_psn;
+	int have_psn;		     /* local_psn is marked in the context's PSN set */
+	uint8_t rd_atomic;	     /* what we advertised as responder */
+	struct srdma_wire_qp remote; /* the peer's QP frame */
+	int have_remote;
+	struct srdma_msgq *mq; /* SRDMA_QP_MESSAGES only */
+};
+
+struct srdma_cm_local_region {
+	uint32_t id;
+	unsigned access;
+	struct ibv_mr *mr;
+	int used;
+};
+
+struct srdma_cm_remote_region {
+	struct srdma_region r;
+	int used;
+};
+
+enum srdma_cm_state {
+	SRDMA_CM_TCP,	/* connector: TCP connect in progress */
+	SRDMA_CM_TLS,	/* TLS handshake */
+	SRDMA_CM_OPEN,	/* listener: waiting for OPEN; connector: for OPEN and QP frames */
+	SRDMA_CM_READY, /* listener: waiting for QP frames and READY; connector: READY */
+	SRDMA_CM_ESTABLISHED,
+	SRDMA_CM_FAILED, /* only srdma_conn_close remains */
+};
+
+struct srdma_listener;
+
+struct srdma_conn {
+	struct srdma_ctx *ctx;
+	int is_server;
+	enum srdma_cm_state state;
+	int fd; /* TCP socket while connecting, then owned by tls */
+	struct srdma_tls *tls;
+	struct srdma_chan chan;
+	char server_name[SRDMA_NAME_MAX];
+	uint64_t start_ns;
+	uint64_t deadline_ns; /* set-up deadline; 0 once established */
+	uint64_t setup_us;
+	int has_slot;
+	struct srdma_peer peer;
+	enum srdma_dp_mode dp_mode;
+	struct ibv_pd *pd;
+	struct srdma_dev *dev;
+	unsigned nqp;
+	struct srdma_cm_qp qp[SRDMA_MAX_QPS];
+	unsigned remote_qps; /* peer QP frames received (bit mask) */
+	int got_open, got_ready, sent_ready;
+	struct srdma_cm_local_region local[SRDMA_CM_MAX_REGIONS];
+	struct srdma_cm_remote_region remote[SRDMA_CM_MAX_REGIONS];
+	struct srdma_event events[SRDMA_CM_EVENTS];
+	unsigned ev_head, ev_len;
+	int established_reported;
+	int peer_closed; /* CLOSE received (or EOF after it) */
+	int error;	 /* first fatal error (negative errno), reported by every call after */
+	char errmsg[256];
+	/* Listener side. */
+	struct srdma_listener *listener;
+	struct srdma_conn *lprev, *lnext;
+	/* Connector side: the addresses of the host, the one being tried. */
+	struct addrinfo *ai_list, *ai_cur;
+	char host[SRDMA_NAME_MAX];
+	uint16_t port;
+	unsigned timeout_ms; /* set-up deadline length, for messages */
+	int path_mtu;	     /* bytes, once the QPs are at RTR */
+};
+
+struct srdma_listener {
+	struct srdma_ctx *ctx;
+	struct srdma_listen_opts opts;
+	int fd;	  /* listening socket */
+	int epfd; /* the listening socket and every pending handshake's socket */
+	uint16_t port;
+	struct srdma_conn *pending; /* handshakes in progress (lnext/lprev) */
+	unsigned npending;
+};
+
+/* cm_conn.c */
+/* Record a fatal error (first one wins) and return it. */
+int srdma__conn_fail(struct srdma_conn *c, int ret, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Queue a frame on the control channel and try to write it: 0 (sent or queued), -ENOBUFS
+ * (queue full), or the connection's failure. */
+int srdma__conn_send_frame(struct srdma_conn *c, const struct srdma_frame *f);
+/* Read what the control channel has (non-blocking) and queue its events; 0 or the
+ * connection's fatal error. Used by the blocking message calls while they wait. */
+int srdma__conn_pump(struct srdma_conn *c);
+/* Listener side: a connection in set-up over an accepted socket (owned from here on, closed
+ * on failure too). 0 or negative errno with err. */
+int srdma__conn_accepted(struct srdma_listener *l, int fd, struct srdma_conn **out, char *err,
+			 size_t errlen);
+/* Time in CLOCK_MONOTONIC nanoseconds. */
+uint64_t srdma__cm_now_ns(void);
+
+/* Defaults of struct srdma_qp_opts (<srdma.h>). */
+#define RAW_DEFAULT_WR	  16u
+#define MSG_DEFAULT_MAX	  65536u
+#define MSG_DEFAULT_DEPTH 16u
+
+/* cm_qp.c */
+/* Apply the defaults of <srdma.h> to the options of QP i and check them. */
+int srdma__qp_opts_effective(struct srdma_qp_opts *o, unsigned i, char *err, size_t errlen);
+/* Device, PD and every QP in INIT (messages QPs with their buffers and receives). Partial
+ * state is freed by srdma_conn_close. */
+int srdma__rdma_create(struct srdma_conn *c, char *err, size_t errlen);
+/* Every QP INIT -> RTR -> RTS with the peer's QP frames; messages QPs started. */
+int srdma__qps_connect(struct srdma_conn *c, char *err, size_t errlen);
+
+/* cm_msg.c: a SRDMA_QP_MESSAGES QP's life, called by cm_conn.c. */
+/* QP capabilities and CQ size a messages QP of these options needs. */
+void srdma__msgq_caps(const struct srdma_qp_opts *o, struct ibv_qp_cap *cap, int *cqe);
+/* After the QP is created and in INIT: buffers in c->pd, receives posted. */
+int srdma__msgq_create(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, size_t errlen);
+/* Our QP frame's max_msg and depth. */
+void srdma__msgq_local(const struct srdma_cm_qp *q, uint32_t *max_msg, uint16_t *depth);
+/* After RTS, with q->remote known: derive the keys (sealed modes), set the credits. */
+int srdma__msgq_start(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, size_t errlen);
+/* After the QP is destroyed: deregister and free. Accepts q->mq == NULL. */
+void srdma__msgq_destroy(struct srdma_cm_qp *q);
+
+#endif

@@ -1,0 +1,303 @@
+/* The listener: accepts TCP connections, drives their handshakes (cm_conn.c) from one epoll
+ * set, reports the failed ones and hands out the established ones. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <srdma/net.h>
+
+#include "cm_internal.h"
+
+#define LISTEN_BACKLOG	     1024u
+#define LISTEN_MAX_PENDING   128u
+#define HANDSHAKE_TIMEOUT_MS 5000u
+#define EPOLL_BATCH	     64
+
+void srdma_listen_opts_init(struct srdma_listen_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->port = SRDMA_PORT_DEFAULT;
+	o->backlog = LISTEN_BACKLOG;
+	o->max_pending = LISTEN_MAX_PENDING;
+	o->handshake_timeout_ms = HANDSHAKE_TIMEOUT_MS;
+	srdma_qp_opts_init(&o->qp);
+}
+
+int srdma_listen(struct srdma_ctx *ctx, const struct srdma_listen_opts *o,
+		 struct srdma_listener **out, char *err, size_t errlen)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	struct srdma_listener *l;
+	int ret;
+
+	if (!ctx || !o || !out) {
+		snprintf(err, errlen, "no context, no listen options or no place for the listener");
+		return -EINVAL;
+	}
+	*out = NULL;
+	if (!ctx->tls_server) {
+		snprintf(err, errlen, "the context has no certificate and key: it cannot listen");
+		return -EINVAL;
+	}
+	if (o->qp.remote_access & ~SRDMA_ACCESS_ALL) {
+		snprintf(err, errlen, "qp.remote_access 0x%x has unknown bits",
+			 o->qp.remote_access);
+		return -EINVAL;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	l->ctx = ctx;
+	l->opts = *o;
+	l->opts.bind = NULL; /* not kept: the caller's string may go away */
+	if (!l->opts.backlog)
+		l->opts.backlog = LISTEN_BACKLOG;
+	if (!l->opts.max_pending)
+		l->opts.max_pending = LISTEN_MAX_PENDING;
+	if (!l->opts.handshake_timeout_ms)
+		l->opts.handshake_timeout_ms = HANDSHAKE_TIMEOUT_MS;
+	l->epfd = -1;
+	ret = srdma_tcp_listen(o->bind, o->port, l->opts.backlog, &l->fd, &l->port, err, errlen);
+	if (ret)
+		goto err_free;
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->epfd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "epoll_create1: %s", strerror(-ret));
+		goto err_fd;
+	}
+	ev.data.ptr = NULL; /* NULL: the listening socket; otherwise a connection */
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->fd, &ev) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "epoll_ctl: %s", strerror(-ret));
+		goto err_ep;
+	}
+	atomic_fetch_add(&ctx->nobjects, 1);
+	*out = l;
+	return 0;
+
+err_ep:
+	close(l->epfd);
+err_fd:
+	close(l->fd);
+err_free:
+	free(l);
+	return ret;
+}
+
+uint16_t srdma_listener_port(const struct srdma_listener *l)
+{
+	return l->port;
+}
+
+int srdma_listener_fd(const struct srdma_listener *l)
+{
+	return l->epfd;
+}
+
+int srdma_listener_timeout_ms(const struct srdma_listener *l)
+{
+	uint64_t now = srdma__cm_now_ns(), first = 0;
+	const struct srdma_conn *c;
+
+	for (c = l->pending; c; c = c->lnext)
+		if (c->deadline_ns && (!first || c->deadline_ns < first))
+			first = c->deadline_ns;
+	if (!first)
+		return -1;
+	return first <= now ? 0 : (int)((first - now + 999999) / 1000000);
+}
+
+static void unlink_conn(struct srdma_listener *l, struct srdma_conn *c)
+{
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, srdma_conn_fd(c), NULL);
+	if (c->lprev)
+		c->lprev->lnext = c->lnext;
+	else
+		l->pending = c->lnext;
+	if (c->lnext)
+		c->lnext->lprev = c->lprev;
+	c->lprev = c->lnext = NULL;
+	c->listener = NULL;
+	l->npending--;
+}
+
+static void report(struct srdma_listener *l, const char *addr, int error, const char *reason)
+{
+	if (l->opts.on_failure)
+		l->opts.on_failure(l->opts.arg, addr, error, reason);
+}
+
+static void drop(struct srdma_listener *l, struct srdma_conn *c)
+{
+	unlink_conn(l, c);
+	report(l, c->peer.addr, c->error, c->errmsg);
+	srdma_conn_close(c);
+}
+
+static uint32_t wanted(const struct srdma_conn *c)
+{
+	return (srdma_conn_poll_events(c) & POLLOUT) ? EPOLLIN | EPOLLOUT : EPOLLIN;
+}
+
+/* Take every connection waiting in the backlog. */
+static int accept_new(struct srdma_listener *l)
+{
+	struct epoll_event ev;
+	struct srdma_conn *c;
+	char err[256], addr[64];
+	int fd, ret;
+
+	for (;;) {
+		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+			    errno == ECONNABORTED)
+				return 0;
+			/* Out of descriptors or memory: keep the listener, retry on the next call.
+			 */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				report(l, "", -errno,
+				       "cannot accept a connection: out of resources");
+				return 0;
+			}
+			return -errno;
+		}
+		if (l->npending >= l->opts.max_pending) {
+			srdma_tcp_peer_name(fd, addr, sizeof(addr));
+			close(fd);
+			snprintf(err, sizeof(err),
+				 "too many handshakes in progress (max_pending %u)",
+				 l->opts.max_pending);
+			report(l, addr, -EBUSY, err);
+			continue;
+		}
+		srdma_tcp_peer_name(fd, addr, sizeof(addr));
+		ret = srdma__conn_accepted(l, fd, &c, err, sizeof(err));
+		if (ret) {
+			report(l, addr, ret, err);
+			continue;
+		}
+		ev.events = EPOLLIN;
+		ev.data.ptr = c;
+		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, srdma_conn_fd(c), &ev) < 0) {
+			ret = -errno;
+			report(l, c->peer.addr, ret, "cannot watch the connection (epoll_ctl)");
+			srdma_conn_close(c);
+			continue;
+		}
+		c->lnext = l->pending;
+		if (l->pending)
+			l->pending->lprev = c;
+		l->pending = c;
+		l->npending++;
+	}
+}
+
+/* Drive one handshake: 1 once established (unlinked, for the caller), 0 otherwise. */
+static int drive(struct srdma_listener *l, struct srdma_conn *c)
+{
+	struct epoll_event ev;
+
+	if (srdma__conn_pump(c)) {
+		drop(l, c);
+		return 0;
+	}
+	if (c->state == SRDMA_CM_ESTABLISHED) {
+		unlink_conn(l, c);
+		return 1;
+	}
+	ev.events = wanted(c);
+	ev.data.ptr = c;
+	epoll_ctl(l->epfd, EPOLL_CTL_MOD, srdma_conn_fd(c), &ev);
+	return 0;
+}
+
+int srdma_listener_accept(struct srdma_listener *l, struct srdma_conn **out)
+{
+	struct epoll_event evs[EPOLL_BATCH];
+	struct srdma_conn *c, *next;
+	uint64_t now = srdma__cm_now_ns();
+	int n, i, ret;
+
+	/* Expired handshakes first: pumping them fails them with -ETIMEDOUT. */
+	for (c = l->pending; c; c = next) {
+		next = c->lnext;
+		if (c->deadline_ns && now >= c->deadline_ns && drive(l, c)) {
+			*out = c;
+			return 0;
+		}
+	}
+	n = epoll_wait(l->epfd, evs, EPOLL_BATCH, 0);
+	if (n < 0)
+		return errno == EINTR ? -EAGAIN : -errno;
+	for (i = 0; i < n; i++) {
+		if (!evs[i].data.ptr) {
+			ret = accept_new(l);
+			if (ret)
+				return ret;
+			continue;
+		}
+		/* The rest stay ready in the level-triggered set for the next call. */
+		if (drive(l, evs[i].data.ptr)) {
+			*out = evs[i].data.ptr;
+			return 0;
+		}
+	}
+	return -EAGAIN;
+}
+
+int srdma_accept(struct srdma_listener *l, struct srdma_conn **out, int timeout_ms)
+{
+	uint64_t deadline =
+	    timeout_ms < 0 ? 0 : srdma__cm_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	struct pollfd p = {.fd = l->epfd, .events = POLLIN};
+	int ret, wait_ms, left;
+
+	for (;;) {
+		ret = srdma_listener_accept(l, out);
+		if (ret != -EAGAIN)
+			return ret;
+		wait_ms = srdma_listener_timeout_ms(l);
+		if (deadline) {
+			uint64_t now = srdma__cm_now_ns();
+
+			if (now >= deadline)
+				return -ETIMEDOUT;
+			left = (int)((deadline - now + 999999) / 1000000);
+			if (wait_ms < 0 || left < wait_ms)
+				wait_ms = left;
+		}
+		if (poll(&p, 1, wait_ms) < 0)
+			return errno == EINTR ? -EINTR : -errno;
+	}
+}
+
+void srdma_listener_close(struct srdma_listener *l)
+{
+	if (!l)
+		return;
+	while (l->pending) {
+		struct srdma_conn *c = l->pending;
+		struct srdma_frame f;
+
+		unlink_conn(l, c);
+		if (c->state == SRDMA_CM_OPEN || c->state == SRDMA_CM_READY) {
+			srdma_frame_error(&f, SRDMA_ERR_SHUTDOWN, "the server is shutting down");
+			(void)srdma_chan_send(&c->chan, &f);
+		}
+		srdma_conn_close(c);
+	}
+	close(l->epfd);
+	close(l->fd);
+	atomic_fetch_sub(&l->ctx->nobjects, 1);
+	free(l);
+}

@@ -1,0 +1,14 @@
+# Targets of the public-API tests (tests/tools/srdma-apitest.c, tests/host/test_api.c).
+
+# The VM scenarios' test program (tests/vm/cases/80-api.sh): <srdma.h> and verbs only.
+add_executable(srdma-apitest tests/tools/srdma-apitest.c)
+target_link_libraries(srdma-apitest PRIVATE srdma PkgConfig::JSONC Threads::Threads)
+
+# The API's failure paths on a machine without an RDMA device (nothing there opens one).
+if(SRDMA_TESTS)
+  add_executable(test_api tests/host/test_api.c tests/host/tls_harness.c)
+  target_link_libraries(test_api PRIVATE srdma PkgConfig::CMOCKA Threads::Threads)
+  add_test(NAME host_api COMMAND test_api)
+  set_tests_properties(host_api PROPERTIES
+    ENVIRONMENT "SRDMA_TEST_CERTS=${CMAKE_CURRENT_BINARY_DIR}/test-certs;SRDMA_GEN_CERTS=${CMAKE_CURRENT_SOURCE_DIR}/scripts/gen-certs.sh")
+endif()

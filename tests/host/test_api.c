@@ -1,0 +1,1015 @@
+/* The public API's failure paths, on a machine without an RDMA device: bad arguments,
+ * deadlines, refused peers, peers that vanish mid-handshake, data-plane mismatch, a closed port.
+ *
+ * None of these needs the device: by design neither side touches it before the listener has
+ * accepted a peer's request, and no case here lets a request through. The listener runs on a
+ * thread (struct lsn) that records what its callbacks saw; the connector runs on the test's
+ * thread. cmocka's assertions longjmp, so the listener thread never asserts: the test stops it
+ * (bounded) and then checks the records.
+ *
+ * Not covered here: max_conns. A slot counts a connection only once its request was accepted
+ * (srdma.h), and an accepted request then needs the device, which this machine lacks, so no
+ * slot can be held here to make the next peer find the listener full.
+ *
+ * Certificates come from $SRDMA_TEST_CERTS (made by $SRDMA_GEN_CERTS when missing). */
+#include <stdatomic.h>
+
+#include "tls_harness.h"
+
+#include <srdma.h>
+
+#define REFUSE_REASON "certificate identity srdma-client is not allowed"
+#define MAX_FAIL      8
+
+/* ---- the listener thread ---- */
+
+struct lsn {
+	struct srdma_ctx *ctx;
+	struct srdma_listener *l;
+	uint16_t port;
+	pthread_t thread;
+	atomic_int stop;
+	/* what the request callback does */
+	int refuse;
+	const char *reason;
+	/* records: written by the listener thread under mu, read after lsn_stop (or under mu) */
+	pthread_mutex_t mu;
+	int nreq;
+	struct srdma_peer peer;
+	unsigned nqp;
+	enum srdma_qp_driver driver[SRDMA_MAX_QPS];
+	enum srdma_qp_driver qp_driver[SRDMA_MAX_QPS];
+	int nfail;
+	int fail_err[MAX_FAIL];
+	char fail_addr[MAX_FAIL][64];
+	char fail_reason[MAX_FAIL][256];
+	int64_t fail_at[MAX_FAIL];
+	int accepted;	/* connections that got through (none should here) */
+	int accept_err; /* srdma_accept failing for the listener itself */
+};
+
+static int on_request(void *arg, struct srdma_request *req)
+{
+	struct lsn *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	s->nreq++;
+	s->peer = *req->peer;
+	s->nqp = req->nqp;
+	for (unsigned i = 0; i < req->nqp && i < SRDMA_MAX_QPS; i++) {
+		s->driver[i] = req->driver[i];
+		s->qp_driver[i] = req->qp[i].driver;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!s->refuse)
+		return 0;
+	snprintf(req->reason, sizeof(req->reason), "%s", s->reason ? s->reason : "");
+	return 1;
+}
+
+static void on_failure(void *arg, const char *peer_addr, int error, const char *reason)
+{
+	struct lsn *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->nfail < MAX_FAIL) {
+		s->fail_err[s->nfail] = error;
+		snprintf(s->fail_addr[s->nfail], sizeof(s->fail_addr[0]), "%s",
+			 peer_addr ? peer_addr : "");
+		snprintf(s->fail_reason[s->nfail], sizeof(s->fail_reason[0]), "%s",
+			 reason ? reason : "");
+		s->fail_at[s->nfail] = now_ms();
+	}
+	s->nfail++;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void *lsn_main(void *arg)
+{
+	struct lsn *s = arg;
+
+	while (!atomic_load(&s->stop)) {
+		struct srdma_conn *c = NULL;
+		int ret = srdma_accept(s->l, &c, 20);
+
+		if (ret == 0) {
+			pthread_mutex_lock(&s->mu);
+			s->accepted++;
+			pthread_mutex_unlock(&s->mu);
+			srdma_conn_close(c);
+		} else if (ret != -ETIMEDOUT && ret != -EINTR) {
+			s->accept_err = ret;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static struct srdma_ctx *make_ctx(const char *cert, const char *key, const char *ca,
+				  enum srdma_dp_mode dp)
+{
+	struct srdma_ctx_opts o;
+	struct srdma_ctx *ctx = NULL;
+	char err[256] = "";
+
+	srdma_ctx_opts_init(&o);
+	o.cert = cert;
+	o.key = key;
+	o.ca = ca;
+	o.dataplane = dp;
+	assert_ret(srdma_ctx_create(&o, &ctx, err, sizeof(err)), 0, err);
+	assert_non_null(ctx);
+	return ctx;
+}
+
+static void listen_on(struct srdma_ctx *ctx, unsigned handshake_ms, struct lsn *s,
+		      struct srdma_listener **out)
+{
+	struct srdma_listen_opts o;
+	char err[256] = "";
+
+	srdma_listen_opts_init(&o);
+	o.bind = "127.0.0.1";
+	o.port = 0;
+	o.handshake_timeout_ms = handshake_ms;
+	o.on_request = on_request;
+	o.on_failure = on_failure;
+	o.arg = s;
+	assert_ret(srdma_listen(ctx, &o, out, err, sizeof(err)), 0, err);
+	assert_non_null(*out);
+}
+
+/* A listener of ctx on 127.0.0.1 (any port), served by a thread. */
+static void lsn_start(struct lsn *s, struct srdma_ctx *ctx, int refuse, const char *reason)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->mu, NULL);
+	s->ctx = ctx;
+	s->refuse = refuse;
+	s->reason = reason;
+	listen_on(ctx, DEADLINE_MS, s, &s->l);
+	s->port = srdma_listener_port(s->l);
+	assert_int_not_equal(s->port, 0);
+	assert_int_equal(pthread_create(&s->thread, NULL, lsn_main, s), 0);
+}
+
+static int lsn_nfail(struct lsn *s)
+{
+	int n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->nfail;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/* Until on_failure has been called n times (or the deadline). */
+static void lsn_wait_failures(struct lsn *s, int n)
+{
+	int64_t end = now_ms() + DEADLINE_MS;
+
+	while (lsn_nfail(s) < n && now_ms() < end)
+		usleep(5000);
+}
+
+static void lsn_stop(struct lsn *s)
+{
+	atomic_store(&s->stop, 1);
+	pthread_join(s->thread, NULL);
+	srdma_listener_close(s->l);
+	s->l = NULL;
+	pthread_mutex_destroy(&s->mu);
+	assert_int_equal(s->accept_err, 0);
+	assert_int_equal(s->accepted, 0);
+}
+
+static void connect_opts(struct srdma_connect_opts *o, uint16_t port, unsigned nqp,
+			 unsigned timeout_ms)
+{
+	srdma_connect_opts_init(o);
+	o->host = "127.0.0.1";
+	o->port = port;
+	o->timeout_ms = timeout_ms;
+	o->nqp = nqp;
+	for (unsigned i = 0; i < nqp && i < SRDMA_MAX_QPS; i++) {
+		srdma_qp_opts_init(&o->qp[i]);
+		o->qp[i].driver = i == 0 ? SRDMA_QP_MESSAGES : SRDMA_QP_RAW;
+	}
+}
+
+/* ---- plain TCP on 127.0.0.1 ---- */
+
+/* A listening socket that never accepts (the kernel completes connections into its backlog). */
+static int tcp_listen(uint16_t *port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+/* ---- certificates ---- */
+
+static int join_path(char *out, const char *dir, const char *name)
+{
+	int n = snprintf(out, PATH_MAX, "%s/%s", dir, name);
+
+	return n < 0 || n >= PATH_MAX ? -1 : 0;
+}
+
+static int certs_init(struct certs *c, const char *dir)
+{
+	int ret = 0;
+
+	ret |= join_path(c->ca, dir, "ca.pem");
+	ret |= join_path(c->other_ca, dir, "other-ca.pem");
+	ret |= join_path(c->server_cert, dir, "server.pem");
+	ret |= join_path(c->server_key, dir, "server.key");
+	ret |= join_path(c->client_cert, dir, "client.pem");
+	ret |= join_path(c->client_key, dir, "client.key");
+	ret |= join_path(c->other_cert, dir, "other-client.pem");
+	ret |= join_path(c->other_key, dir, "other-client.key");
+	ret |= join_path(c->expired_cert, dir, "expired-client.pem");
+	ret |= join_path(c->expired_key, dir, "expired-client.key");
+	return ret;
+}
+
+static int gen_certs(const char *script, const char *dir)
+{
+	char cmd[2 * PATH_MAX + 64];
+	int n, status;
+
+	if (strchr(script, '\'') || strchr(dir, '\'')) {
+		print_error("refusing to quote %s or %s for the shell\n", script, dir);
+		return -1;
+	}
+	n = snprintf(cmd, sizeof(cmd), "bash '%s' '%s' >&2", script, dir);
+	if (n < 0 || (size_t)n >= sizeof(cmd))
+		return -1;
+	status = system(cmd);
+	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		print_error("%s failed\n", cmd);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- 1. bad arguments ---- */
+
+static void test_ctx_bad_options(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx_opts o;
+	struct srdma_ctx *ctx = NULL;
+	char err[256];
+
+	srdma_ctx_opts_init(&o);
+	o.ca = c->ca;
+	o.tls_min = 11;
+	err[0] = 0;
+	assert_int_equal(srdma_ctx_create(&o, &ctx, err, sizeof(err)), -EINVAL);
+	assert_null(ctx);
+	assert_mentions(err, "tls");
+
+	srdma_ctx_opts_init(&o);
+	o.ca = c->ca;
+	o.dataplane = (enum srdma_dp_mode)7;
+	err[0] = 0;
+	assert_int_equal(srdma_ctx_create(&o, &ctx, err, sizeof(err)), -EINVAL);
+	assert_null(ctx);
+	assert_true(err[0] != 0);
+
+	/* Files: missing, or a key that is not the certificate's; err names the file. */
+	srdma_ctx_opts_init(&o);
+	o.cert = "/nonexistent/srdma-api-test/cert.pem";
+	o.key = c->server_key;
+	err[0] = 0;
+	assert_int_equal(srdma_ctx_create(&o, &ctx, err, sizeof(err)), -EINVAL);
+	assert_null(ctx);
+	assert_mentions(err, "/nonexistent/srdma-api-test/cert.pem");
+
+	srdma_ctx_opts_init(&o);
+	o.ca = "/nonexistent/srdma-api-test/ca.pem";
+	err[0] = 0;
+	assert_int_equal(srdma_ctx_create(&o, &ctx, err, sizeof(err)), -EINVAL);
+	assert_null(ctx);
+	assert_mentions(err, "/nonexistent/srdma-api-test/ca.pem");
+
+	srdma_ctx_opts_init(&o);
+	o.cert = c->server_cert;
+	o.key = c->client_key;
+	err[0] = 0;
+	assert_int_equal(srdma_ctx_create(&o, &ctx, err, sizeof(err)), -EINVAL);
+	assert_null(ctx);
+	if (!strstr(err, "client.key") && !strstr(err, "server.pem"))
+		fail_msg("\"%s\" names neither the key nor the certificate", err);
+
+	assert_int_equal(srdma_ctx_destroy(NULL), 0);
+}
+
+/* NULL options are a bad argument like any other, not a crash. */
+static void test_null_options(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *ctx = NULL;
+	struct srdma_conn *conn = NULL;
+	struct srdma_listener *l = NULL;
+	char err[256] = "";
+
+	assert_int_equal(srdma_ctx_create(NULL, &ctx, err, sizeof(err)), -EINVAL);
+	assert_null(ctx);
+	assert_true(err[0] != 0);
+	ctx = make_ctx(c->server_cert, c->server_key, c->ca, SRDMA_DP_AEAD);
+	err[0] = 0;
+	assert_int_equal(srdma_listen(ctx, NULL, &l, err, sizeof(err)), -EINVAL);
+	assert_null(l);
+	assert_true(err[0] != 0);
+	err[0] = 0;
+	assert_int_equal(srdma_connect(ctx, NULL, &conn, err, sizeof(err)), -EINVAL);
+	assert_null(conn);
+	assert_true(err[0] != 0);
+	err[0] = 0;
+	assert_int_equal(srdma_connect_start(ctx, NULL, &conn, err, sizeof(err)), -EINVAL);
+	assert_null(conn);
+	assert_true(err[0] != 0);
+	assert_int_equal(srdma_ctx_destroy(ctx), 0);
+}
+
+/* A context without cert cannot listen; one without ca cannot connect; bad listen options. */
+static void test_listen_connect_need_identity(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *client = make_ctx(NULL, NULL, c->ca, SRDMA_DP_AEAD);
+	struct srdma_ctx *server = make_ctx(c->server_cert, c->server_key, NULL, SRDMA_DP_AEAD);
+	struct srdma_listen_opts lo;
+	struct srdma_connect_opts co;
+	struct srdma_listener *l = NULL, *l2 = NULL;
+	struct srdma_conn *conn = NULL;
+	char err[256];
+	uint16_t port;
+	int fd = tcp_listen(&port);
+	struct lsn unused = {0};
+
+	srdma_listen_opts_init(&lo);
+	lo.bind = "127.0.0.1";
+	lo.port = 0;
+	err[0] = 0;
+	assert_int_equal(srdma_listen(client, &lo, &l, err, sizeof(err)), -EINVAL);
+	assert_null(l);
+	assert_mentions(err, "cert");
+
+	connect_opts(&co, port, 1, 500);
+	err[0] = 0;
+	assert_int_equal(srdma_connect(server, &co, &conn, err, sizeof(err)), -EINVAL);
+	assert_null(conn);
+	assert_mentions(err, "ca");
+	err[0] = 0;
+	assert_int_equal(srdma_connect_start(server, &co, &conn, err, sizeof(err)), -EINVAL);
+	assert_null(conn);
+	assert_true(err[0] != 0);
+
+	/* A port in use. */
+	pthread_mutex_init(&unused.mu, NULL);
+	listen_on(server, DEADLINE_MS, &unused, &l);
+	lo.port = srdma_listener_port(l);
+	err[0] = 0;
+	assert_int_equal(srdma_listen(server, &lo, &l2, err, sizeof(err)), -EADDRINUSE);
+	assert_null(l2);
+	assert_true(err[0] != 0);
+	/* Objects still open: the context refuses to go, and frees nothing. */
+	assert_int_equal(srdma_ctx_destroy(server), -EBUSY);
+	srdma_listener_close(l);
+	assert_int_equal(srdma_ctx_destroy(server), 0);
+	assert_int_equal(srdma_ctx_destroy(client), 0);
+	pthread_mutex_destroy(&unused.mu);
+	close(fd);
+}
+
+static void test_connect_bad_nqp(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *ctx = make_ctx(NULL, NULL, c->ca, SRDMA_DP_AEAD);
+	struct srdma_connect_opts co;
+	struct srdma_conn *conn = NULL;
+	char err[256];
+	uint16_t port;
+	/* Something listens, so a check that is missing shows as a timeout, not as -EINVAL. */
+	int fd = tcp_listen(&port);
+
+	connect_opts(&co, port, 1, 300);
+	co.nqp = 0;
+	err[0] = 0;
+	assert_int_equal(srdma_connect(ctx, &co, &conn, err, sizeof(err)), -EINVAL);
+	assert_null(conn);
+	assert_true(err[0] != 0);
+	co.nqp = SRDMA_MAX_QPS + 1;
+	err[0] = 0;
+	assert_int_equal(srdma_connect(ctx, &co, &conn, err, sizeof(err)), -EINVAL);
+	assert_null(conn);
+	assert_true(err[0] != 0);
+	err[0] = 0;
+	assert_int_equal(srdma_connect_start(ctx, &co, &conn, err, sizeof(err)), -EINVAL);
+	assert_null(conn);
+	connect_opts(&co, port, 1, 300);
+	co.host = NULL;
+	assert_int_equal(srdma_connect(ctx, &co, &conn, err, sizeof(err)), -EINVAL);
+	assert_null(conn);
+	assert_int_equal(srdma_ctx_destroy(ctx), 0);
+	close(fd);
+}
+
+/* A connection in set-up (connect_start) already answers for its QP indexes. */
+static void test_conn_bad_index(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *ctx = make_ctx(NULL, NULL, c->ca, SRDMA_DP_AEAD);
+	struct srdma_connect_opts co;
+	struct srdma_conn *conn = NULL;
+	struct srdma_qp_secrets sec;
+	uint8_t buf[16] = "x", tag[SRDMA_TAG_LEN];
+	size_t len;
+	uint32_t seq;
+	char err[256] = "";
+	uint16_t port;
+	int fd = tcp_listen(&port), t;
+
+	connect_opts(&co, port, 2, 2000);
+	assert_ret(srdma_connect_start(ctx, &co, &conn, err, sizeof(err)), 0, err);
+	assert_non_null(conn);
+	assert_int_equal(srdma_conn_is_server(conn), 0);
+	t = srdma_conn_timeout_ms(conn);
+	assert_in_range(t, 0, 2000);
+	assert_true(srdma_conn_fd(conn) >= 0);
+
+	for (unsigned i = 2; i <= SRDMA_MAX_QPS; i += SRDMA_MAX_QPS - 2) {
+		assert_int_equal(srdma_msg_send(conn, i, buf, 1), -EINVAL);
+		assert_int_equal(srdma_msg_recv(conn, i, buf, sizeof(buf), &len, &seq), -EINVAL);
+		assert_int_equal(srdma_msg_send_wait(conn, i, buf, 1, 100), -EINVAL);
+		assert_int_equal(srdma_msg_recv_wait(conn, i, buf, sizeof(buf), &len, &seq, 100),
+				 -EINVAL);
+		assert_int_equal(srdma_tag(conn, i, 1, 0, 0, buf, 1, tag), -EINVAL);
+		assert_int_equal(srdma_conn_qp_secrets(conn, i, &sec), -EINVAL);
+		assert_null(srdma_conn_qp(conn, i));
+		assert_null(srdma_conn_send_cq(conn, i));
+		assert_null(srdma_conn_recv_cq(conn, i));
+		assert_null(srdma_conn_comp_channel(conn, i));
+		assert_int_equal(srdma_conn_qp_fd(conn, i), -1);
+	}
+	assert_int_equal(srdma_ctx_conns(ctx), 1);
+	assert_int_equal(srdma_ctx_destroy(ctx), -EBUSY);
+	assert_int_equal(srdma_conn_close(conn), 0);
+	assert_int_equal(srdma_ctx_conns(ctx), 0);
+	assert_int_equal(srdma_ctx_destroy(ctx), 0);
+	close(fd);
+}
+
+/* ---- 2. deadlines ---- */
+
+/* A TCP peer that takes the connection and never speaks: the whole set-up's deadline. */
+static void test_connect_deadline_silent_peer(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *ctx = make_ctx(NULL, NULL, c->ca, SRDMA_DP_AEAD);
+	struct srdma_connect_opts co;
+	struct srdma_conn *conn = NULL;
+	struct srdma_event ev;
+	char err[256] = "";
+	uint16_t port;
+	int fd = tcp_listen(&port), ret;
+	int64_t t0, took;
+
+	connect_opts(&co, port, 1, 400);
+	t0 = now_ms();
+	assert_int_equal(srdma_connect(ctx, &co, &conn, err, sizeof(err)), -ETIMEDOUT);
+	took = now_ms() - t0;
+	assert_null(conn);
+	assert_true(err[0] != 0);
+	if (took < 380 || took > 2000)
+		fail_msg("srdma_connect with a 400 ms deadline gave up after %lld ms",
+			 (long long)took);
+
+	/* The same, non-blocking: driven by the fd and the deadline it reports. */
+	t0 = now_ms();
+	assert_ret(srdma_connect_start(ctx, &co, &conn, err, sizeof(err)), 0, err);
+	for (;;) {
+		struct pollfd p = {.fd = srdma_conn_fd(conn),
+				   .events = srdma_conn_poll_events(conn)};
+		int t = srdma_conn_timeout_ms(conn);
+
+		assert_in_range(t, 0, 400);
+		poll(&p, 1, t);
+		ret = srdma_conn_process(conn, &ev);
+		if (ret < 0 || now_ms() - t0 > 3000)
+			break;
+		assert_int_equal(ret, 0);
+	}
+	took = now_ms() - t0;
+	assert_int_equal(ret, -ETIMEDOUT);
+	assert_true(srdma_conn_errmsg(conn)[0] != 0);
+	if (took < 380 || took > 2000)
+		fail_msg("connect_start with a 400 ms deadline gave up after %lld ms",
+			 (long long)took);
+	/* A failed connection keeps reporting its error. */
+	assert_int_equal(srdma_conn_process(conn, &ev), -ETIMEDOUT);
+	assert_int_equal(srdma_conn_close(conn), 0);
+	assert_int_equal(srdma_ctx_destroy(ctx), 0);
+	close(fd);
+}
+
+static void test_accept_deadline_no_peer(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *ctx = make_ctx(c->server_cert, c->server_key, NULL, SRDMA_DP_AEAD);
+	struct srdma_listener *l = NULL;
+	struct srdma_conn *conn = NULL;
+	struct lsn rec = {0};
+	int64_t t0, took;
+
+	pthread_mutex_init(&rec.mu, NULL);
+	listen_on(ctx, DEADLINE_MS, &rec, &l);
+	assert_int_not_equal(srdma_listener_port(l), 0);
+	assert_true(srdma_listener_fd(l) >= 0);
+	assert_int_equal(srdma_listener_timeout_ms(l), -1);
+	assert_int_equal(srdma_listener_accept(l, &conn), -EAGAIN);
+	t0 = now_ms();
+	assert_int_equal(srdma_accept(l, &conn, 200), -ETIMEDOUT);
+	took = now_ms() - t0;
+	assert_null(conn);
+	if (took < 190 || took > 2000)
+		fail_msg("srdma_accept(200 ms) returned after %lld ms", (long long)took);
+	assert_int_equal(rec.nfail, 0);
+	srdma_listener_close(l);
+	assert_int_equal(srdma_ctx_destroy(ctx), 0);
+	pthread_mutex_destroy(&rec.mu);
+}
+
+/* A TCP peer that connects and sends nothing: failed after handshake_timeout_ms and closed. */
+static void test_handshake_deadline_silent_client(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *ctx = make_ctx(c->server_cert, c->server_key, NULL, SRDMA_DP_AEAD);
+	struct srdma_listener *l = NULL;
+	struct srdma_conn *conn = NULL;
+	struct lsn rec = {0};
+	int64_t t0, end;
+	int fd, t = -1, max_t = -1;
+	uint8_t b;
+	char addr[32];
+
+	pthread_mutex_init(&rec.mu, NULL);
+	listen_on(ctx, 300, &rec, &l);
+	t0 = now_ms();
+	fd = connect_wait(srdma_listener_port(l), t0 + DEADLINE_MS);
+	assert_true(fd >= 0);
+	end = t0 + DEADLINE_MS;
+	while (rec.nfail == 0 && now_ms() < end) {
+		int ret = srdma_accept(l, &conn, 20);
+
+		assert_int_equal(ret, -ETIMEDOUT);
+		t = srdma_listener_timeout_ms(l);
+		if (t > max_t)
+			max_t = t;
+	}
+	assert_int_equal(rec.nfail, 1);
+	/* The listener reported a deadline for the poll while the handshake was pending. */
+	assert_in_range(max_t, 0, 300);
+	assert_int_equal(rec.fail_err[0], -ETIMEDOUT);
+	if (rec.fail_at[0] - t0 < 280 || rec.fail_at[0] - t0 > 2000)
+		fail_msg("handshake deadline 300 ms, failure reported after %lld ms",
+			 (long long)(rec.fail_at[0] - t0));
+	snprintf(addr, sizeof(addr), "127.0.0.1:");
+	assert_memory_equal(rec.fail_addr[0], addr, strlen(addr));
+	assert_int_equal(srdma_listener_timeout_ms(l), -1);
+	/* The listener closed our socket. */
+	assert_int_equal(wait_fd(fd, POLLIN, now_ms() + 1000), 0);
+	assert_true(recv(fd, &b, 1, MSG_DONTWAIT) <= 0);
+	close(fd);
+	srdma_listener_close(l);
+	assert_int_equal(srdma_ctx_destroy(ctx), 0);
+	pthread_mutex_destroy(&rec.mu);
+}
+
+/* ---- 3. refused peers ---- */
+
+/* Mutual TLS: the callback sees the verified identity and what the peer asks for, and the
+ * connector gets the reason. */
+static void test_refused_with_reason(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *sctx = make_ctx(c->server_cert, c->server_key, c->ca, SRDMA_DP_AEAD);
+	struct srdma_ctx *cctx = make_ctx(c->client_cert, c->client_key, c->ca, SRDMA_DP_AEAD);
+	struct srdma_connect_opts co;
+	struct srdma_conn *conn = NULL;
+	char err[256] = "";
+	struct lsn s;
+
+	lsn_start(&s, sctx, 1, REFUSE_REASON);
+	connect_opts(&co, s.port, 3, DEADLINE_MS);
+	assert_int_equal(srdma_connect(cctx, &co, &conn, err, sizeof(err)), -ECONNREFUSED);
+	assert_null(conn);
+	assert_mentions(err, REFUSE_REASON);
+	lsn_wait_failures(&s, 1);
+	lsn_stop(&s);
+
+	assert_int_equal(s.nreq, 1);
+	assert_int_equal(s.peer.verified, 1);
+	assert_string_equal(s.peer.common_name, "srdma-client");
+	assert_mentions(s.peer.subject, "CN=srdma-client");
+	assert_memory_equal(s.peer.addr, "127.0.0.1:", 10);
+	assert_mentions(s.peer.tls, "TLSv1.3");
+	assert_int_equal(s.nqp, 3);
+	assert_int_equal(s.driver[0], SRDMA_QP_MESSAGES);
+	assert_int_equal(s.driver[1], SRDMA_QP_RAW);
+	assert_int_equal(s.driver[2], SRDMA_QP_RAW);
+	assert_int_equal(s.qp_driver[0], SRDMA_QP_MESSAGES);
+	assert_int_equal(s.qp_driver[1], SRDMA_QP_RAW);
+	/* The refusal is a failed handshake for the listener's log. */
+	assert_int_equal(s.nfail, 1);
+	assert_true(s.fail_err[0] < 0);
+	assert_int_equal(srdma_ctx_conns(sctx), 0);
+	assert_int_equal(srdma_ctx_destroy(cctx), 0);
+	assert_int_equal(srdma_ctx_destroy(sctx), 0);
+}
+
+/* No client certificate asked for: the callback sees an unverified peer; an empty reason
+ * reaches the connector as "refused". */
+static void test_refused_without_reason(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *sctx = make_ctx(c->server_cert, c->server_key, NULL, SRDMA_DP_AEAD);
+	struct srdma_ctx *cctx = make_ctx(NULL, NULL, c->ca, SRDMA_DP_AEAD);
+	struct srdma_connect_opts co;
+	struct srdma_conn *conn = NULL;
+	char err[256] = "";
+	struct lsn s;
+
+	lsn_start(&s, sctx, 1, "");
+	connect_opts(&co, s.port, 1, DEADLINE_MS);
+	co.host = "localhost";
+	assert_int_equal(srdma_connect(cctx, &co, &conn, err, sizeof(err)), -ECONNREFUSED);
+	assert_null(conn);
+	assert_mentions(err, "refused");
+	lsn_stop(&s);
+	assert_int_equal(s.nreq, 1);
+	assert_int_equal(s.peer.verified, 0);
+	assert_string_equal(s.peer.common_name, "");
+	assert_int_equal(s.nqp, 1);
+	assert_int_equal(srdma_ctx_destroy(cctx), 0);
+	assert_int_equal(srdma_ctx_destroy(sctx), 0);
+}
+
+/* Mutual TLS and no certificate (or one of another CA): refused by TLS, before the callback.
+ * In TLS 1.3 the listener rejects the certificate after the connector's handshake is done,
+ * and closes a socket that holds unread data (the OPEN): the connector may see the alert
+ * (-EPROTO) or the TCP reset that overtakes it (-ECONNRESET), as tests/host/test_tls_loopback.c
+ * allows too. Never a timeout, never a connection. */
+static void check_tls_refused(int ret, const char *err)
+{
+	if (ret != -EPROTO && ret != -ECONNRESET)
+		fail_msg("srdma_connect returned %d (%s), expected -EPROTO or -ECONNRESET", ret,
+			 err);
+	assert_true(err[0] != 0);
+}
+
+static void test_mtls_refuses_before_callback(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *sctx = make_ctx(c->server_cert, c->server_key, c->ca, SRDMA_DP_AEAD);
+	struct srdma_ctx *none = make_ctx(NULL, NULL, c->ca, SRDMA_DP_AEAD);
+	struct srdma_ctx *other = make_ctx(c->other_cert, c->other_key, c->ca, SRDMA_DP_AEAD);
+	struct srdma_connect_opts co;
+	struct srdma_conn *conn = NULL;
+	char err[256] = "";
+	struct lsn s;
+	int ret;
+
+	lsn_start(&s, sctx, 0, NULL);
+	connect_opts(&co, s.port, 1, DEADLINE_MS);
+	ret = srdma_connect(none, &co, &conn, err, sizeof(err));
+	assert_null(conn);
+	check_tls_refused(ret, err);
+	err[0] = 0;
+	ret = srdma_connect(other, &co, &conn, err, sizeof(err));
+	assert_null(conn);
+	check_tls_refused(ret, err);
+	lsn_wait_failures(&s, 2);
+	lsn_stop(&s);
+	assert_int_equal(s.nreq, 0);
+	assert_int_equal(s.nfail, 2);
+	assert_int_equal(srdma_ctx_destroy(other), 0);
+	assert_int_equal(srdma_ctx_destroy(none), 0);
+	assert_int_equal(srdma_ctx_destroy(sctx), 0);
+}
+
+/* The listener's certificate must carry the name asked for. */
+static void test_wrong_server_name(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *sctx = make_ctx(c->server_cert, c->server_key, NULL, SRDMA_DP_AEAD);
+	struct srdma_ctx *cctx = make_ctx(NULL, NULL, c->ca, SRDMA_DP_AEAD);
+	struct srdma_connect_opts co;
+	struct srdma_conn *conn = NULL;
+	char err[256] = "";
+	struct lsn s;
+
+	lsn_start(&s, sctx, 0, NULL);
+	connect_opts(&co, s.port, 1, DEADLINE_MS);
+	co.server_name = "not-the-server.example";
+	assert_int_equal(srdma_connect(cctx, &co, &conn, err, sizeof(err)), -EPROTO);
+	assert_null(conn);
+	assert_true(err[0] != 0);
+	lsn_wait_failures(&s, 1);
+	lsn_stop(&s);
+	assert_int_equal(s.nreq, 0);
+	assert_int_equal(srdma_ctx_destroy(cctx), 0);
+	assert_int_equal(srdma_ctx_destroy(sctx), 0);
+}
+
+/* An accepted request on a machine without a device: the listener fails the set-up at its
+ * first RDMA resource, tells the connector, and holds nothing afterwards. */
+static void test_accepted_without_device(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *sctx, *cctx;
+	struct srdma_connect_opts co;
+	struct srdma_conn *conn = NULL;
+	char err[256] = "";
+	struct lsn s;
+	int ret = 0;
+	struct ibv_device **devs = ibv_get_device_list(&ret);
+
+	if (devs)
+		ibv_free_device_list(devs);
+	if (ret > 0)
+		skip(); /* a device here: the set-up would go through */
+	sctx = make_ctx(c->server_cert, c->server_key, NULL, SRDMA_DP_AEAD);
+	cctx = make_ctx(NULL, NULL, c->ca, SRDMA_DP_AEAD);
+	lsn_start(&s, sctx, 0, NULL);
+	connect_opts(&co, s.port, 2, DEADLINE_MS);
+	ret = srdma_connect(cctx, &co, &conn, err, sizeof(err));
+	lsn_wait_failures(&s, 1);
+	lsn_stop(&s);
+	assert_null(conn);
+	assert_true(ret < 0 && ret != -ETIMEDOUT);
+	assert_mentions(err, "RDMA");
+	assert_int_equal(s.nreq, 1);
+	assert_int_equal(s.nfail, 1);
+	assert_int_equal(s.fail_err[0], -ENODEV);
+	assert_int_equal(srdma_ctx_conns(sctx), 0);
+	assert_int_equal(srdma_ctx_destroy(cctx), 0);
+	assert_int_equal(srdma_ctx_destroy(sctx), 0);
+}
+
+/* ---- 4. peers that close mid-handshake ---- */
+
+/* A client that completes TLS and hangs up (no close_notify, nothing sent). */
+static void test_client_closes_after_tls(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *sctx = make_ctx(c->server_cert, c->server_key, NULL, SRDMA_DP_AEAD);
+	struct srdma_tls_ctx *tctx = client_ctx(c->ca, NULL, NULL, SRDMA_TLS_1_3);
+	struct client_result r;
+	struct srdma_tls *t = NULL;
+	struct lsn s;
+
+	lsn_start(&s, sctx, 0, NULL);
+	client_result_init(&r);
+	client_open(tctx, "localhost", s.port, now_ms() + DEADLINE_MS, &r, &t);
+	srdma_tls_destroy(t);
+	lsn_wait_failures(&s, 1);
+	lsn_stop(&s);
+	srdma_tls_ctx_destroy(tctx);
+	assert_int_equal(r.connect_ret, 0);
+	assert_ret(r.hs_ret, 0, r.errmsg);
+	assert_int_equal(s.nfail, 1);
+	assert_int_equal(s.fail_err[0], -ECONNRESET);
+	assert_true(s.fail_reason[0][0] != 0);
+	assert_int_equal(s.nreq, 0);
+	assert_int_equal(srdma_ctx_destroy(sctx), 0);
+}
+
+/* A client that hangs up in the middle of the TLS handshake. */
+static void test_client_closes_during_tls(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *sctx = make_ctx(c->server_cert, c->server_key, NULL, SRDMA_DP_AEAD);
+	/* The first bytes of a TLS record header (handshake, TLS 1.0 record version). */
+	static const uint8_t partial[] = {0x16, 0x03, 0x01, 0x00};
+	struct lsn s;
+	int fd;
+
+	lsn_start(&s, sctx, 0, NULL);
+	fd = connect_wait(s.port, now_ms() + DEADLINE_MS);
+	assert_true(fd >= 0);
+	assert_int_equal(send(fd, partial, sizeof(partial), MSG_NOSIGNAL),
+			 (ssize_t)sizeof(partial));
+	usleep(50000);
+	close(fd);
+	lsn_wait_failures(&s, 1);
+	lsn_stop(&s);
+	assert_int_equal(s.nfail, 1);
+	if (s.fail_err[0] != -ECONNRESET && s.fail_err[0] != -EPROTO)
+		fail_msg("on_failure got %d (%s), expected -ECONNRESET or -EPROTO", s.fail_err[0],
+			 s.fail_reason[0]);
+	assert_int_equal(srdma_ctx_destroy(sctx), 0);
+}
+
+struct closer {
+	int lfd;
+	int accepted;
+};
+
+static void *close_after_accept(void *arg)
+{
+	struct closer *k = arg;
+	struct pollfd p = {.fd = k->lfd, .events = POLLIN};
+
+	if (poll(&p, 1, DEADLINE_MS) == 1) {
+		int fd = accept(k->lfd, NULL, NULL);
+
+		if (fd >= 0) {
+			k->accepted = 1;
+			close(fd);
+		}
+	}
+	return NULL;
+}
+
+static int tls_close_at_once(struct srdma_tls *t, void *arg, int64_t deadline)
+{
+	(void)t;
+	(void)arg;
+	(void)deadline;
+	return 0;
+}
+
+/* A listener that hangs up right after TCP accept, and one right after the TLS handshake. */
+static void test_listener_closes(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *cctx = make_ctx(NULL, NULL, c->ca, SRDMA_DP_AEAD);
+	struct srdma_connect_opts co;
+	struct srdma_conn *conn = NULL;
+	struct closer k = {0};
+	struct server srv;
+	pthread_t th;
+	char err[256] = "";
+	uint16_t port;
+	int ret;
+
+	k.lfd = tcp_listen(&port);
+	assert_int_equal(pthread_create(&th, NULL, close_after_accept, &k), 0);
+	connect_opts(&co, port, 1, DEADLINE_MS);
+	ret = srdma_connect(cctx, &co, &conn, err, sizeof(err));
+	pthread_join(th, NULL);
+	close(k.lfd);
+	assert_int_equal(k.accepted, 1);
+	assert_null(conn);
+	if (ret != -ECONNRESET && ret != -EPROTO)
+		fail_msg("srdma_connect returned %d (%s), expected -ECONNRESET or -EPROTO", ret,
+			 err);
+	assert_true(err[0] != 0);
+
+	server_start(&srv, server_ctx(c, NULL, SRDMA_TLS_1_3), tls_close_at_once, NULL);
+	connect_opts(&co, srv.port, 1, DEADLINE_MS);
+	co.host = "localhost";
+	err[0] = 0;
+	ret = srdma_connect(cctx, &co, &conn, err, sizeof(err));
+	server_join(&srv);
+	srdma_tls_ctx_destroy(srv.ctx);
+	assert_int_equal(srv.hs_ret, 0);
+	assert_null(conn);
+	if (ret != -ECONNRESET && ret != -EPROTO)
+		fail_msg("srdma_connect returned %d (%s), expected -ECONNRESET or -EPROTO", ret,
+			 err);
+	assert_true(err[0] != 0);
+	assert_int_equal(srdma_ctx_destroy(cctx), 0);
+}
+
+/* ---- 5. data-plane mode mismatch ---- */
+
+static const char *dp_name(enum srdma_dp_mode m)
+{
+	return m == SRDMA_DP_PLAIN ? "plain" : m == SRDMA_DP_CHACHA20 ? "chacha20" : "aead";
+}
+
+static void check_mismatch(const struct certs *c, enum srdma_dp_mode server,
+			   enum srdma_dp_mode client)
+{
+	struct srdma_ctx *sctx = make_ctx(c->server_cert, c->server_key, NULL, server);
+	struct srdma_ctx *cctx = make_ctx(NULL, NULL, c->ca, client);
+	struct srdma_connect_opts co;
+	struct srdma_conn *conn = NULL;
+	char err[256] = "";
+	struct lsn s;
+
+	lsn_start(&s, sctx, 0, NULL);
+	connect_opts(&co, s.port, 1, DEADLINE_MS);
+	assert_int_equal(srdma_connect(cctx, &co, &conn, err, sizeof(err)), -EPROTO);
+	assert_null(conn);
+	assert_mentions(err, dp_name(server));
+	assert_mentions(err, dp_name(client));
+	lsn_wait_failures(&s, 1);
+	lsn_stop(&s);
+	assert_int_equal(s.nfail, 1);
+	assert_int_equal(s.fail_err[0], -EPROTO);
+	assert_mentions(s.fail_reason[0], dp_name(server));
+	assert_mentions(s.fail_reason[0], dp_name(client));
+	assert_int_equal(srdma_ctx_destroy(cctx), 0);
+	assert_int_equal(srdma_ctx_destroy(sctx), 0);
+}
+
+static void test_dataplane_mismatch(void **state)
+{
+	check_mismatch(*state, SRDMA_DP_AEAD, SRDMA_DP_PLAIN);
+	check_mismatch(*state, SRDMA_DP_PLAIN, SRDMA_DP_AEAD);
+	check_mismatch(*state, SRDMA_DP_AEAD, SRDMA_DP_CHACHA20);
+}
+
+/* ---- 6. nothing listens ---- */
+
+static void test_connect_closed_port(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *ctx = make_ctx(NULL, NULL, c->ca, SRDMA_DP_AEAD);
+	struct srdma_connect_opts co;
+	struct srdma_conn *conn = NULL;
+	char err[256] = "";
+	uint16_t port;
+	int64_t t0;
+
+	/* A port that was just free: bound, never listened on, closed. */
+	close(tcp_listen(&port));
+	connect_opts(&co, port, 1, DEADLINE_MS);
+	t0 = now_ms();
+	assert_int_equal(srdma_connect(ctx, &co, &conn, err, sizeof(err)), -ECONNREFUSED);
+	assert_null(conn);
+	assert_true(err[0] != 0);
+	assert_true(now_ms() - t0 < 2000);
+	assert_int_equal(srdma_ctx_destroy(ctx), 0);
+}
+
+static int group_setup(void **state)
+{
+	const char *dir = getenv("SRDMA_TEST_CERTS");
+	const char *script = getenv("SRDMA_GEN_CERTS");
+	struct certs *c;
+
+	if (!dir || !dir[0])
+		dir = "demo-certs";
+	if (!script || !script[0])
+		script = "scripts/gen-certs.sh";
+	signal(SIGPIPE, SIG_IGN);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -1;
+	if (certs_init(c, dir) != 0 ||
+	    (access(c->server_cert, R_OK) != 0 && gen_certs(script, dir) != 0)) {
+		print_error(
+		    "no test certificates in %s (set SRDMA_TEST_CERTS and SRDMA_GEN_CERTS)\n", dir);
+		free(c);
+		return -1;
+	}
+	*state = c;
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	free(*state);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_ctx_bad_options),
+	    cmocka_unit_test(test_listen_connect_need_identity),
+	    cmocka_unit_test(test_connect_bad_nqp),
+	    cmocka_unit_test(test_conn_bad_index),
+	    cmocka_unit_test(test_connect_deadline_silent_peer),
+	    cmocka_unit_test(test_accept_deadline_no_peer),
+	    cmocka_unit_test(test_handshake_deadline_silent_client),
+	    cmocka_unit_test(test_refused_with_reason),
+	    cmocka_unit_test(test_refused_without_reason),
+	    cmocka_unit_test(test_mtls_refuses_before_callback),
+	    cmocka_unit_test(test_wrong_server_name),
+	    cmocka_unit_test(test_accepted_without_device),
+	    cmocka_unit_test(test_client_closes_after_tls),
+	    cmocka_unit_test(test_client_closes_during_tls),
+	    cmocka_unit_test(test_listener_closes),
+	    cmocka_unit_test(test_dataplane_mismatch),
+	    cmocka_unit_test(test_connect_closed_port),
+	    /* Last: until the library checks for NULL options, this one crashes the program. */
+	    cmocka_unit_test(test_null_options),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

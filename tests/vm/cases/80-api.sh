@@ -1,0 +1,199 @@
+# The public API (<srdma.h>) end to end with srdma-apitest: many QPs on one connection, memory
+# regions and their tags, revocation, refusal from the request callback, set-up times.
+# shellcheck shell=bash
+
+# api_serve NAME [options...]: start `srdma-apitest serve` (it exits by itself after its
+# --sessions); its JSON lines go to $SERVER_LOG.
+api_serve() {
+	local name=$1 i
+	shift
+	SERVER_LOG=$OUT/$name.api-server.jsonl
+	"$BIN/srdma-apitest" serve --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
+		--timeout-s 300 "$@" >"$SERVER_LOG" 2>"$OUT/$name.api-server.err" &
+	SERVER_PID=$!
+	for i in $(seq 1 300); do
+		grep -q '"event":"listening"' "$SERVER_LOG" 2>/dev/null && return 0
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	fail "apitest server did not start: $(tail -n 3 "$OUT/$name.api-server.err")"
+	return 1
+}
+
+# api_server_done [FAILURES]: wait (at most 120 s) for the server to exit after its sessions; it
+# must exit 0 having counted no failure (every session's own checks passed, every object
+# closed), and have seen exactly FAILURES (default 0) failed handshakes (on_failure).
+api_server_done() {
+	local rc=0 i want=${1:-0}
+	for i in $(seq 1 1200); do
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	# shellcheck disable=SC2016 # $n is jq's
+	check "server saw $want failed handshakes" \
+		jq_ok -s --argjson n "$want" 'map(select(.event == "failure")) | length == $n' "$SERVER_LOG"
+	if kill -0 "$SERVER_PID" 2>/dev/null; then
+		fail "apitest server still running after its sessions"
+		return 1
+	fi
+	wait "$SERVER_PID" || rc=$?
+	SERVER_PID=
+	check "apitest server exit status $rc" [ "$rc" = 0 ]
+	check "apitest server counted no failure" \
+		jq_ok -s 'map(select(.event == "done")) | length == 1 and .[0].failures == 0' "$SERVER_LOG"
+}
+
+# api_session N: the server's result line of session N.
+api_session() {
+	jq -c --argjson n "$1" 'select(.event == null and .session == $n)' "$SERVER_LOG"
+}
+
+# api_session_ok N FILTER: FILTER is true of the server's result line of session N.
+api_session_ok() {
+	local f=$OUT/api.session.$1.json
+	api_session "$1" >"$f"
+	jq_ok "$2" "$f"
+}
+
+apic() {
+	"$BIN/srdma-apitest" connect --ca "$CERTS/ca.pem" --timeout-ms 30000 "$@" "$ADDR"
+}
+
+# api_psns FILE: the 2 x nqp PSNs (local and remote of every QP) of a connector's JSON.
+api_psns() {
+	jq -r '.qps[] | .local_psn, .remote_psn' "$1"
+}
+
+# 8 QPs on one connection (QP 0 messages, 1..7 raw), every one carrying traffic both ways; the
+# 16 PSNs of a session are distinct, and distinct from a second session's; the server's view
+# of each QP mirrors the connector's.
+t_api_multi_qp() {
+	local i f psns=() all=()
+	api_serve mq --sessions 2 || return
+	for i in 1 2; do
+		f=$OUT/api.mq.$i.json
+		apic --scenario multi-qp --nqp 8 >"$f" || fail "session $i failed: $(jq -r .error "$f")"
+		check "session $i: 8 QPs, 7 raw SEND/RECV pairs and 2 sealed messages verified" \
+			jq_ok '.ok and .nqp == 8 and (.qps | length) == 8 and .raw_verified == 7 and
+				.messages_verified == 2' "$f"
+		api_psns "$f" >"$OUT/api.mq.$i.psns"
+		mapfile -t psns <"$OUT/api.mq.$i.psns"
+		check "session $i: 16 PSNs (got ${#psns[@]})" [ "${#psns[@]}" = 16 ]
+		check "session $i: its 16 PSNs are distinct" all_distinct "${psns[@]}"
+		check "session $i: 8 distinct local QPNs" \
+			jq_ok '[.qps[].local_qpn] | unique | length == 8' "$f"
+		check "session $i: the server's local PSNs and QPNs are the connector's remote ones" \
+			[ "$(jq -c '[.qps[] | .remote_psn, .remote_qpn]' "$f")" = \
+			"$(api_session "$i" | jq -c '[.qps[] | .local_psn, .local_qpn]')" ]
+		check "session $i: the server verified its side" \
+			api_session_ok "$i" '.ok and .scenario == "multi-qp" and .raw_verified == 7'
+		all+=("${psns[@]}")
+	done
+	check "the 32 PSNs of both sessions are distinct" all_distinct "${all[@]}"
+	api_server_done
+}
+
+# One session of 8 QPs against 8 sessions of 1 QP, one after another: informational times.
+t_api_timing() {
+	local f=$OUT/api.timing.json
+	api_serve timing --sessions 9 || return
+	apic --scenario timing --qps 8 >"$f" || fail "timing failed: $(jq -r .error "$f")"
+	check "both set-ups ran: 1 session of 8 QPs and 8 of 1" \
+		jq_ok '.ok and .sessions_timed == 9 and (.separate_each_us | length) == 8 and
+			.one_session_us > 0 and .separate_sessions_us > 0' "$f"
+	echo "    set-up: one session with 8 QPs $(jq -r .one_session_us "$f") us," \
+		"8 sessions of 1 QP $(jq -r .separate_sessions_us "$f") us in all," \
+		"ratio $(jq -r '.ratio * 100 | round / 100' "$f")" >&2
+	api_server_done
+	check "the server saw 9 sessions" jq_ok -s '.[-1].sessions == 9' "$SERVER_LOG"
+}
+
+# A write+read region: written, its tag checked by the server, read back; a write-only region
+# refuses an RDMA READ with a remote access error.
+t_api_regions() {
+	local f=$OUT/api.regions.json
+	api_serve regions || return
+	apic --scenario regions >"$f" || fail "regions failed: $(jq -r .error "$f")"
+	check "tag verified by the server and the RDMA READ equals the write" \
+		jq_ok '.ok and .tag_verified and .read_verified' "$f"
+	check "READ of the write-only region failed with a remote access error" \
+		jq_ok '.read_denied and .read_denied_status == "remote access error"' "$f"
+	check "server: tag matched, and is bound to the sequence number and the bytes" \
+		api_session_ok 1 '.tag_matched and .tag_bound_to_seq and .tag_bound_to_bytes'
+	check "server: srdma_advertise refused an id in use (-EEXIST) and access the MR lacks (-EINVAL)" \
+		api_session_ok 1 '.advertise_id_in_use == -17 and .advertise_access_not_in_mr == -22'
+	check "server: its session ended ok" api_session_ok 1 '.ok'
+	api_server_done
+}
+
+# Revocation with dereg: the old rkey fails on QP 1 only; QP 0 messages and the control
+# channel carry on; a second session on the same server runs through it untouched.
+t_api_revoke() {
+	local f=$OUT/api.revoke.json by=$OUT/api.bystander.json bg rc=0 alive=0
+	api_serve revoke --sessions 2 || return
+	apic --scenario echo --count 200 --pause-ms 50 >"$by" &
+	bg=$!
+	check "bystander session accepted" wait_log '"event":"accepted"' 1 60
+	apic --scenario revoke >"$f" || fail "revoke failed: $(jq -r .error "$f")"
+	kill -0 "$bg" 2>/dev/null && alive=1
+	check "region gone after the revocation, old rkey refused with a remote access error" \
+		jq_ok '.ok and .remote_region_after_revoke == -2 and
+			.old_rkey_status == "remote access error"' "$f"
+	check "QP 0 messages and a control round trip still work after it" \
+		jq_ok '.messages_after_revoke and .ctrl_after_revoke' "$f"
+	check "server: the buffer kept the first write and not the one after the revocation" \
+		api_session_ok 2 '.ok and .scenario == "revoke" and .region_untouched_after_revoke'
+	check "bystander was still running when the revocation was over" [ "$alive" = 1 ]
+	wait "$bg" || rc=$?
+	check "bystander verified all 200 echoes (exit $rc)" \
+		jq_ok '.ok and .messages_verified == 200' "$by"
+	check "server: the bystander session ended ok" \
+		api_session_ok 1 '.ok and .scenario == "echo" and .echoed == 200'
+	api_server_done
+}
+
+# The request callback refuses one verified identity: that connector gets ECONNREFUSED and the
+# reason; another certificate of the same CA gets in.
+t_api_refuse() {
+	local dir=$OUT/api-certs rc=0
+	mkdir -p "$dir"
+	# A second client identity from the demo CA (gen-certs.sh makes one good client only).
+	if ! {
+		openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+			-out "$dir/other.key" 2>/dev/null &&
+			openssl req -new -key "$dir/other.key" -subj "/CN=srdma-api-other" \
+				-out "$dir/other.csr" &&
+			printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
+				"extendedKeyUsage=clientAuth" >"$dir/other.ext" &&
+			openssl x509 -req -in "$dir/other.csr" -CA "$CERTS/ca.pem" \
+				-CAkey "$CERTS/ca.key" -CAcreateserial -CAserial "$dir/ca.srl" -days 2 \
+				-sha256 -extfile "$dir/other.ext" -out "$dir/other.pem" 2>/dev/null
+	}; then
+		fail "could not make a second client certificate"
+		return
+	fi
+	api_serve refuse --ca "$CERTS/ca.pem" --refuse-cn srdma-client || return
+	apic --cert "$CERTS/client.pem" --key "$CERTS/client.key" --scenario echo --count 1 \
+		>"$OUT/api.refused.json" || rc=$?
+	check "refused connector exits non-zero (exit $rc)" [ "$rc" != 0 ]
+	check "it gets ECONNREFUSED and the callback's reason" \
+		jq_ok '.ok == false and .ret == -111 and
+			(.error | test("certificate identity srdma-client is not allowed"))' \
+		"$OUT/api.refused.json"
+	apic --cert "$dir/other.pem" --key "$dir/other.key" --scenario echo --count 3 \
+		>"$OUT/api.accepted.json" || fail "the other identity failed: $(jq -r .error "$OUT/api.accepted.json")"
+	check "another certificate of the CA is accepted and verified 3 echoes" \
+		jq_ok '.ok and .messages_verified == 3' "$OUT/api.accepted.json"
+	check "the callback saw srdma-client verified and refused it" \
+		jq_ok -s 'map(select(.event == "request" and .peer_cn == "srdma-client" and .verified
+			and .refused)) | length == 1' "$SERVER_LOG"
+	check "the callback saw srdma-api-other verified and accepted it" \
+		jq_ok -s 'map(select(.event == "request" and .peer_cn == "srdma-api-other" and .verified
+			and (.refused | not))) | length == 1' "$SERVER_LOG"
+	check "the accepted session ended ok" \
+		api_session_ok 1 '.ok and .peer_cn == "srdma-api-other"'
+	api_server_done 1
+	check "server counted 1 refusal" jq_ok -s '.[-1].refused == 1' "$SERVER_LOG"
+}
+
+register api_multi_qp api_timing api_regions api_revoke api_refuse
