@@ -277,7 +277,9 @@ struct srdma_conn;
 
 /* Blocking: connect, verify the listener, set up nqp QPs to RTS. 0 and *out, or: -ECONNREFUSED
  * (nothing listens, or the listener refused us: err has its reason), -EBUSY (it is full),
- * -ETIMEDOUT, -EPROTO (TLS or protocol failure: certificate, name, version, data-plane mode),
+ * -ETIMEDOUT, -EPROTO (TLS or protocol failure: certificate, name, version, data-plane mode;
+ * a client certificate the listener refuses shows as -EPROTO, or as -ECONNRESET when the TCP
+ * reset overtakes the TLS alert),
  * -EHOSTUNREACH (name does not resolve), -ENODEV (no RDMA device), -EINVAL (bad options). */
 SRDMA_API int srdma_connect(struct srdma_ctx *ctx, const struct srdma_connect_opts *o,
 			    struct srdma_conn **out, char *err, size_t errlen);
@@ -382,7 +384,10 @@ struct srdma_region {
 /* Advertise mr (registered in srdma_conn_pd(c) with at least the IBV_ACCESS_REMOTE_* flags
  * that access names) to the peer under id, over the TLS channel. The peer learns it through
  * SRDMA_EV_REGION_ADDED and srdma_remote_region(). Non-blocking (queued). -EEXIST (id in use),
- * -EINVAL (mr of another PD, access empty or not allowed by mr), -ENOBUFS (256 regions). */
+ * -EINVAL (mr of another PD, access empty or with unknown bits), -ENOBUFS (256 regions).
+ * Verbs keep no record of an MR's access flags that the library could check: advertise no more
+ * than mr was registered with (an access beyond it fails at the peer with a remote access
+ * error, which breaks the QP it came through). */
 SRDMA_API int srdma_advertise(struct srdma_conn *c, uint32_t id, struct ibv_mr *mr,
 			      unsigned access);
 

@@ -178,6 +178,7 @@ static int send_qp_frames(struct srdma_conn *c)
 static int established(struct srdma_conn *c)
 {
 	c->state = SRDMA_CM_ESTABLISHED;
+	c->was_established = 1;
 	c->setup_us = (srdma__cm_now_ns() - c->start_ns) / 1000;
 	c->deadline_ns = 0;
 	return 0;

@@ -131,8 +131,9 @@ struct srdma_conn {
 	struct srdma_event events[SRDMA_CM_EVENTS];
 	unsigned ev_head, ev_len;
 	int established_reported;
-	int peer_closed; /* CLOSE received (or EOF after it) */
-	int error;	 /* first fatal error (negative errno), reported by every call after */
+	int was_established; /* reached SRDMA_CM_ESTABLISHED (it may have failed since) */
+	int peer_closed;     /* CLOSE received (or EOF after it) */
+	int error;	     /* first fatal error (negative errno), reported by every call after */
 	char errmsg[256];
 	/* Listener side. */
 	struct srdma_listener *listener;

@@ -206,12 +206,15 @@ static int accept_new(struct srdma_listener *l)
 static int drive(struct srdma_listener *l, struct srdma_conn *c)
 {
 	struct epoll_event ev;
+	int ret = srdma__conn_pump(c);
 
-	if (srdma__conn_pump(c)) {
+	/* A connection that got established is the application's, even if the peer's next frames
+	 * (read in the same pump) already closed it: its events are queued for it. */
+	if (ret && !c->was_established) {
 		drop(l, c);
 		return 0;
 	}
-	if (c->state == SRDMA_CM_ESTABLISHED) {
+	if (c->was_established) {
 		unlink_conn(l, c);
 		return 1;
 	}

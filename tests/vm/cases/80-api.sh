@@ -121,7 +121,7 @@ t_api_regions() {
 	check "server: tag matched, and is bound to the sequence number and the bytes" \
 		api_session_ok 1 '.tag_matched and .tag_bound_to_seq and .tag_bound_to_bytes'
 	check "server: srdma_advertise refused an id in use (-EEXIST) and access the MR lacks (-EINVAL)" \
-		api_session_ok 1 '.advertise_id_in_use == -17 and .advertise_access_not_in_mr == -22'
+		api_session_ok 1 '.advertise_id_in_use == -17 and .advertise_access_unknown == -22'
 	check "server: its session ended ok" api_session_ok 1 '.ok'
 	api_server_done
 }
