@@ -829,85 +829,6 @@ static void test_export_same_on_both_ends(void **state)
 
 /* ---- certificates ---- */
 
-static int join_path(char *buf, const char *dir, const char *file)
-{
-	int n = snprintf(buf, PATH_MAX, "%s/%s", dir, file);
-
-	return n > 0 && n < PATH_MAX ? 0 : -ENAMETOOLONG;
-}
-
-static int certs_init(struct certs *c, const char *dir)
-{
-	int ret = 0;
-
-	ret |= join_path(c->ca, dir, "ca.pem");
-	ret |= join_path(c->other_ca, dir, "other-ca.pem");
-	ret |= join_path(c->server_cert, dir, "server.pem");
-	ret |= join_path(c->server_key, dir, "server.key");
-	ret |= join_path(c->client_cert, dir, "client.pem");
-	ret |= join_path(c->client_key, dir, "client.key");
-	ret |= join_path(c->other_cert, dir, "other-client.pem");
-	ret |= join_path(c->other_key, dir, "other-client.key");
-	ret |= join_path(c->expired_cert, dir, "expired-client.pem");
-	ret |= join_path(c->expired_key, dir, "expired-client.key");
-	return ret ? -ENAMETOOLONG : 0;
-}
-
-static int gen_certs(const char *script, const char *dir)
-{
-	char cmd[2 * PATH_MAX + 64];
-	int n, status;
-
-	/* Single-quoted for the shell, so a path with a quote in it is refused, not run. */
-	if (strchr(script, '\'') || strchr(dir, '\'')) {
-		print_error("refusing to quote %s or %s for the shell\n", script, dir);
-		return -1;
-	}
-	n = snprintf(cmd, sizeof(cmd), "bash '%s' '%s' >&2", script, dir);
-	if (n < 0 || (size_t)n >= sizeof(cmd))
-		return -1;
-	status = system(cmd);
-	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		print_error("%s failed (exit status %d)\n", cmd,
-			    status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-		return -1;
-	}
-	return 0;
-}
-
-static int group_setup(void **state)
-{
-	const char *dir = getenv("SRDMA_TEST_CERTS");
-	const char *script = getenv("SRDMA_GEN_CERTS");
-	struct certs *c;
-
-	/* Run by hand from the source tree: the script's own (git-ignored) default. */
-	if (!dir || !dir[0])
-		dir = "demo-certs";
-	if (!script || !script[0])
-		script = "scripts/gen-certs.sh";
-	/* A peer that hangs up must show as an error return, not kill the test. */
-	signal(SIGPIPE, SIG_IGN);
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -1;
-	if (certs_init(c, dir) != 0 ||
-	    (access(c->server_cert, R_OK) != 0 && gen_certs(script, dir) != 0)) {
-		print_error(
-		    "no test certificates in %s (set SRDMA_TEST_CERTS and SRDMA_GEN_CERTS)\n", dir);
-		free(c);
-		return -1;
-	}
-	*state = c;
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	free(*state);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -936,5 +857,5 @@ int main(void)
 	    cmocka_unit_test(test_export_same_on_both_ends),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, harness_certs_setup, harness_certs_teardown);
 }

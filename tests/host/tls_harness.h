@@ -68,6 +68,12 @@ struct certs {
 	char expired_key[PATH_MAX];
 };
 
+/* cmocka group set-up: the test certificates in $SRDMA_TEST_CERTS (made with $SRDMA_GEN_CERTS
+ * if missing; defaults demo-certs and scripts/gen-certs.sh), a struct certs in *state; SIGPIPE
+ * ignored. Teardown frees it. */
+int harness_certs_setup(void **state);
+int harness_certs_teardown(void **state);
+
 /* Runs after a successful server handshake; returns 0 or a negative errno. */
 typedef int (*server_fn)(struct srdma_tls *t, void *arg, int64_t deadline);
 
