@@ -321,14 +321,17 @@ SRDMA_API int srdma_conn_timeout_ms(const struct srdma_conn *c);
 
 /* Non-blocking: make progress on the control channel. 1 and *ev: an event; 0: nothing now
  * (wait on the fd); negative errno: the connection failed and can only be closed (after
- * SRDMA_EV_PEER_CLOSED, every later call returns -ECONNRESET):
- * -ECONNRESET (the peer vanished or broke the TLS session), -ETIMEDOUT (set-up deadline),
- * -ECONNREFUSED/-EBUSY/-EPROTO as for srdma_connect, with srdma_conn_errmsg(). Events that
- * arrive while a blocking call waits are kept (up to 32) and returned here in order. */
+ * SRDMA_EV_PEER_CLOSED, every later call returns -ECONNRESET, but srdma_msg_recv first returns what
+ * was sent before the close): -ECONNRESET (the peer vanished or broke the TLS session), -ETIMEDOUT
+ * (set-up deadline), -ECONNREFUSED/-EBUSY/-EPROTO as for srdma_connect, with srdma_conn_errmsg().
+ * Events that arrive while a blocking call waits are kept (up to 32) and returned here in order. */
 SRDMA_API int srdma_conn_process(struct srdma_conn *c, struct srdma_event *ev);
 
-/* Close in order: the peer gets SRDMA_EV_PEER_CLOSED (best effort, never blocks), then every
- * QP, the CQs and buffers the library made, the PD and the TLS session are freed.
+/* Close in order: first, for up to 1 s, wait until the messages and writes already posted on
+ * library-driven QPs are acknowledged by the peer (so none is lost to our QPs' destruction,
+ * and the peer can still receive them after it sees the close); then the peer gets
+ * SRDMA_EV_PEER_CLOSED (best effort, never blocks), and every QP, the CQs and buffers the
+ * library made, the PD and the TLS session are freed.
  * -EBUSY if the PD could not be freed because the application still has MRs in it (the PD
  * is then leaked; everything else is freed). Accepts NULL. */
 SRDMA_API int srdma_conn_close(struct srdma_conn *c);
@@ -347,6 +350,11 @@ struct srdma_conn_info {
 	char device[64];
 	int gid_index;
 	uint64_t setup_us; /* from the TCP connect (accept) to established */
+	/* Where setup_us went, step after step (they add up to it): the TCP connect (0 on the
+	 * accepting side), the TLS handshake with the certificate checks, the OPEN exchange
+	 * (the listener's decision and both sides' PD, CQs and QPs), the QP frames and the moves
+	 * to RTS, and the READY exchange. */
+	uint64_t tcp_us, tls_us, open_us, qp_us, ready_us;
 };
 SRDMA_API void srdma_conn_info(const struct srdma_conn *c, struct srdma_conn_info *out);
 
@@ -362,6 +370,15 @@ SRDMA_API struct ibv_cq *srdma_conn_recv_cq(const struct srdma_conn *c, unsigned
 SRDMA_API struct ibv_comp_channel *srdma_conn_comp_channel(const struct srdma_conn *c, unsigned i);
 /* Its fd, -1 if none. */
 SRDMA_API int srdma_conn_qp_fd(const struct srdma_conn *c, unsigned i);
+
+/* Keying material for the application's own cryptography, e.g. to encrypt or authenticate
+ * bulk data it moves with its own RDMA WRITEs and READs: the TLS exporter (RFC 8446 section
+ * 7.5, RFC 5705 for TLS 1.2) of the connection's session for label and context. Both sides
+ * get the same out_len (1..64) bytes for the same label and context; different labels give
+ * independent keys. Labels starting with "EXPORTER-secure-rdma" are the library's own (-EINVAL).
+ * Secret: never log it. 0, -EINVAL, -EIO. */
+SRDMA_API int srdma_conn_export(struct srdma_conn *c, const char *label, const void *context,
+				size_t context_len, void *out, size_t out_len);
 
 /* Secret: QP i's numbers and PSNs, for tests and diagnostics only; never log them. */
 struct srdma_qp_secrets {
@@ -392,12 +409,14 @@ SRDMA_API int srdma_advertise(struct srdma_conn *c, uint32_t id, struct ibv_mr *
 			      unsigned access);
 
 /* Revoke region id: the peer is told (SRDMA_EV_REGION_REVOKED) and forgets it. With dereg, the
- * library also deregisters the MR now (it must not be used afterwards), so any access the peer
- * still makes with the old rkey fails with a remote access error. As RC requires, that error
+ * library first deregisters the MR (it must not be used afterwards) and only then tells the
+ * peer, so any access the peer makes with the old rkey once it has heard, or that races the
+ * news, fails with a remote access error. As RC requires, that error
  * moves the QP it came through to the error state at both ends (the peer's requester and our
  * responder); the connection's other QPs and its control channel carry on. Without dereg the
  * rkey stays valid until the application deregisters the MR (deregistering an advertised MR
  * without revoking it is allowed but leaves the peer a stale entry). -ENOENT if id is not
+ * advertised; a failed deregistration is returned (negative errno) and the region stays
  * advertised. */
 SRDMA_API int srdma_revoke(struct srdma_conn *c, uint32_t id, int dereg);
 
@@ -425,7 +444,8 @@ SRDMA_API int srdma_msg_send(struct srdma_conn *c, unsigned qp, const void *buf,
  * number, if seq is not NULL); -EAGAIN when none has arrived (the CQ is armed: wait on
  * srdma_conn_qp_fd); -EMSGSIZE if cap is too small (the message stays); -EBADMSG when a
  * message failed authentication or its sequence check (forged, altered, replayed, reordered or
- * lost): the connection is then unusable. */
+ * lost): the connection is then unusable. After the peer closed in order, the messages it sent
+ * before closing are still returned, then -ECONNRESET. */
 SRDMA_API int srdma_msg_recv(struct srdma_conn *c, unsigned qp, void *buf, size_t cap, size_t *len,
 			     uint32_t *seq);
 
@@ -436,6 +456,22 @@ SRDMA_API int srdma_msg_send_wait(struct srdma_conn *c, unsigned qp, const void 
 				  int timeout_ms);
 SRDMA_API int srdma_msg_recv_wait(struct srdma_conn *c, unsigned qp, void *buf, size_t cap,
 				  size_t *len, uint32_t *seq, int timeout_ms);
+
+/* Post an RDMA WRITE on SRDMA_QP_MESSAGES QP qp: len bytes (1..2^31) from local (inside an MR of
+ * the connection's PD whose lkey is given) to the peer's region region_id at offset. RC orders
+ * it before every later message on qp: a message sent after it (e.g. a region tag) reaches the
+ * peer after the bytes. Non-blocking; the library reaps its completion (a failure breaks the
+ * QP: later calls return -EIO). local must stay unchanged until a later message on qp has been
+ * answered by the peer, or srdma_msg_flush returned. 0, -EAGAIN (no send slot: wait on
+ * srdma_conn_qp_fd and call again), -ENOENT (region unknown or revoked), -EACCES (it grants no
+ * write), -ERANGE (outside it), -EINVAL, -EIO. The peer's QP must allow remote writes
+ * (srdma_qp_opts.remote_access). */
+SRDMA_API int srdma_msg_write(struct srdma_conn *c, unsigned qp, const void *local, uint32_t lkey,
+			      size_t len, uint32_t region_id, uint64_t offset);
+
+/* Wait up to timeout_ms (-1: forever) until every message and write posted on qp so far has
+ * completed at our side (the peer acknowledged it). 0, -ETIMEDOUT, -EIO, -ECONNRESET. */
+SRDMA_API int srdma_msg_flush(struct srdma_conn *c, unsigned qp, int timeout_ms);
 
 /* Sequence number the next message sent on qp will carry: valid until the next srdma_msg_send
  * or srdma_msg_recv on qp (a receive may send a credit message, which takes a number). */

@@ -65,14 +65,18 @@ int srdma_revoke(struct srdma_conn *c, uint32_t id, int dereg)
 	r = local_find(c, id);
 	if (!r)
 		return -ENOENT;
+	/* The rkey dies before the peer hears of it: a peer that acts on the REVOKE (or races
+	 * it) can never reach the memory afterwards. */
+	if (dereg) {
+		ret = ibv_dereg_mr(r->mr);
+		if (ret)
+			return -ret;
+	}
+	r->used = 0;
 	memset(&f, 0, sizeof(f));
 	f.type = SRDMA_FRAME_REVOKE;
 	f.u.revoke_id = id;
-	ret = srdma__conn_send_frame(c, &f);
-	if (ret)
-		return ret;
-	r->used = 0;
-	return dereg ? -ibv_dereg_mr(r->mr) : 0;
+	return srdma__conn_send_frame(c, &f);
 }
 
 int srdma_remote_region(const struct srdma_conn *c, uint32_t id, struct srdma_region *out)
@@ -129,6 +133,20 @@ void srdma_conn_info(const struct srdma_conn *c, struct srdma_conn_info *out)
 	snprintf(out->device, sizeof(out->device), "%s", c->dev ? c->dev->name : "");
 	out->gid_index = c->dev ? c->dev->gid_index : c->ctx->opts.gid_index;
 	out->setup_us = c->setup_us;
+	if (c->was_established) {
+		uint64_t end = c->start_ns + c->setup_us * 1000, t[SRDMA_CM_STEPS + 1];
+		unsigned i;
+
+		/* Each step from the end of the one before; an unmarked step took no time. */
+		t[0] = c->start_ns;
+		for (i = 0; i < SRDMA_CM_STEPS; i++)
+			t[i + 1] = c->step_ns[i] > t[i] ? c->step_ns[i] : t[i];
+		out->tcp_us = (t[1] - t[0]) / 1000;
+		out->tls_us = (t[2] - t[1]) / 1000;
+		out->open_us = (t[3] - t[2]) / 1000;
+		out->qp_us = (t[4] - t[3]) / 1000;
+		out->ready_us = end > t[4] ? (end - t[4]) / 1000 : 0;
+	}
 }
 
 static const struct srdma_cm_qp *qp_at(const struct srdma_conn *c, unsigned i)
@@ -187,4 +205,18 @@ int srdma_conn_qp_secrets(const struct srdma_conn *c, unsigned i, struct srdma_q
 	out->local_psn = q->local_psn;
 	out->remote_psn = q->remote_psn;
 	return 0;
+}
+
+#define LIBRARY_LABELS "EXPORTER-secure-rdma"
+
+int srdma_conn_export(struct srdma_conn *c, const char *label, const void *context,
+		      size_t context_len, void *out, size_t out_len)
+{
+	if (!c || !label || !label[0] || !out || out_len == 0 || out_len > 64 ||
+	    (context_len && !context) ||
+	    strncmp(label, LIBRARY_LABELS, sizeof(LIBRARY_LABELS) - 1) == 0)
+		return -EINVAL;
+	if (!c->tls || c->state < SRDMA_CM_OPEN || c->state == SRDMA_CM_FAILED)
+		return -EINVAL;
+	return srdma_tls_export(c->tls, label, context, context_len, out, out_len) ? -EIO : 0;
 }

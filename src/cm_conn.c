@@ -25,6 +25,12 @@ uint64_t srdma__cm_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+void srdma__conn_step(struct srdma_conn *c, unsigned step)
+{
+	if (step < SRDMA_CM_STEPS)
+		c->step_ns[step] = srdma__cm_now_ns();
+}
+
 int srdma__conn_fail(struct srdma_conn *c, int ret, const char *fmt, ...)
 {
 	va_list ap;
@@ -301,6 +307,7 @@ static int on_open(struct srdma_conn *c, const struct srdma_open *o)
 		ret = send_qp_frames(c);
 	if (ret)
 		return c->error ? c->error : srdma__conn_fail(c, ret, "cannot queue set-up frames");
+	srdma__conn_step(c, SRDMA_STEP_OPEN);
 	c->state = SRDMA_CM_READY;
 	return 0;
 }
@@ -328,11 +335,14 @@ static int connector_setup(struct srdma_conn *c)
 	int ret;
 
 	ret = srdma__rdma_create(c, err, sizeof(err));
-	if (!ret)
+	if (!ret) {
+		srdma__conn_step(c, SRDMA_STEP_OPEN);
 		ret = srdma__qps_connect(c, err, sizeof(err));
+	}
 	if (ret)
 		return fail_peer(c, SRDMA_ERR_RESOURCES, ret, "the client cannot set up RDMA: %s",
 				 err);
+	srdma__conn_step(c, SRDMA_STEP_QP);
 	ret = send_qp_frames(c);
 	if (!ret)
 		ret = srdma__conn_send_frame(c, &f);
@@ -354,6 +364,7 @@ static int listener_finish(struct srdma_conn *c)
 	if (ret)
 		return fail_peer(c, SRDMA_ERR_RESOURCES, ret, "the server cannot set up RDMA: %s",
 				 err);
+	srdma__conn_step(c, SRDMA_STEP_QP);
 	established(c);
 	ret = srdma__conn_send_frame(c, &f);
 	if (ret)
@@ -503,6 +514,7 @@ static int tcp_step(struct srdma_conn *c)
 		return srdma__conn_fail(c, ret, "cannot connect to %s port %u: %s", c->host,
 					c->port, strerror(-ret));
 	}
+	srdma__conn_step(c, SRDMA_STEP_TCP);
 	srdma_tcp_peer_name(c->fd, c->peer.addr, sizeof(c->peer.addr));
 	ret = srdma_tls_create(c->ctx->tls_client, c->fd, c->server_name, &c->tls);
 	c->fd = -1; /* the TLS session owns it now, also after a failure */
@@ -527,6 +539,7 @@ static int tls_step(struct srdma_conn *c)
 	if (ret)
 		return srdma__conn_fail(c, ret == -ECONNRESET ? ret : -EPROTO, "%s (%s port %u)",
 					srdma_tls_errmsg(c->tls), c->host, c->port);
+	srdma__conn_step(c, SRDMA_STEP_TLS);
 	srdma_tls_peer(c->tls, &c->peer);
 	c->state = SRDMA_CM_OPEN;
 	if (!c->is_server) {
@@ -592,6 +605,7 @@ static struct srdma_conn *conn_new(struct srdma_ctx *ctx, int is_server, unsigne
 	c->dp_mode = ctx->opts.dataplane;
 	c->timeout_ms = timeout_ms;
 	c->start_ns = srdma__cm_now_ns();
+	c->step_ns[SRDMA_STEP_TCP] = c->start_ns; /* the listener's TCP is up at once */
 	c->deadline_ns = c->start_ns + (uint64_t)timeout_ms * 1000000ull;
 	atomic_fetch_add(&ctx->nobjects, 1);
 	return c;
@@ -771,6 +785,14 @@ int srdma_conn_close(struct srdma_conn *c)
 
 	if (!c)
 		return 0;
+	if (c->state == SRDMA_CM_ESTABLISHED && !c->error) {
+		/* Messages the application sent must not be lost to our own QP's destruction. */
+		uint64_t deadline = srdma__cm_now_ns() + SRDMA_CM_CLOSE_DRAIN_MS * 1000000ull;
+
+		for (i = 0; i < c->nqp; i++)
+			if (c->qp[i].mq)
+				srdma__msgq_drain(c, &c->qp[i], deadline);
+	}
 	if (c->tls) {
 		if (c->state == SRDMA_CM_ESTABLISHED) {
 			struct srdma_frame f = {.type = SRDMA_FRAME_CLOSE};

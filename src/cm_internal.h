@@ -38,6 +38,10 @@
 
 #define SRDMA_CM_MAX_REGIONS 256u
 #define SRDMA_CM_EVENTS	     32u
+/* Set-up steps timed for srdma_conn_info: TCP, TLS, OPEN, QP, READY. */
+enum { SRDMA_STEP_TCP, SRDMA_STEP_TLS, SRDMA_STEP_OPEN, SRDMA_STEP_QP, SRDMA_CM_STEPS };
+/* How long srdma_conn_close waits for messages and writes already posted to be acknowledged. */
+#define SRDMA_CM_CLOSE_DRAIN_MS 1000
 
 struct srdma_ctx {
 	struct srdma_ctx_opts opts; /* the strings below point into this struct */
@@ -117,6 +121,7 @@ struct srdma_conn {
 	uint64_t start_ns;
 	uint64_t deadline_ns; /* set-up deadline; 0 once established */
 	uint64_t setup_us;
+	uint64_t step_ns[SRDMA_CM_STEPS]; /* when each set-up step ended (srdma_conn_info) */
 	int has_slot;
 	struct srdma_peer peer;
 	enum srdma_dp_mode dp_mode;
@@ -172,6 +177,8 @@ int srdma__conn_accepted(struct srdma_listener *l, int fd, struct srdma_conn **o
 			 size_t errlen);
 /* Time in CLOCK_MONOTONIC nanoseconds. */
 uint64_t srdma__cm_now_ns(void);
+/* Record that set-up step `step` ended now. */
+void srdma__conn_step(struct srdma_conn *c, unsigned step);
 
 /* Defaults of struct srdma_qp_opts (<srdma.h>). */
 #define RAW_DEFAULT_WR	  16u
@@ -196,6 +203,8 @@ int srdma__msgq_create(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, s
 void srdma__msgq_local(const struct srdma_cm_qp *q, uint32_t *max_msg, uint16_t *depth);
 /* After RTS, with q->remote known: derive the keys (sealed modes), set the credits. */
 int srdma__msgq_start(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, size_t errlen);
+/* Before close: wait until deadline_ns for sends and writes posted on q to complete. */
+void srdma__msgq_drain(struct srdma_conn *c, struct srdma_cm_qp *q, uint64_t deadline_ns);
 /* After the QP is destroyed: deregister and free. Accepts q->mq == NULL. */
 void srdma__msgq_destroy(struct srdma_cm_qp *q);
 

@@ -32,6 +32,9 @@
 #define MIN_DEPTH	3u
 #define POLL_BATCH	16
 #define EVENT_ACK_BATCH 32u
+/* Work-request kind of srdma_msg_write's RDMA WRITEs (besides SRDMA_WR_SEND and _RECV). They
+ * take a send slot like a message, so the send ring accounts for them. */
+#define WR_WRITE 3u
 
 /* An APP message waiting for the application, in its receive slot. */
 struct held_msg {
@@ -337,6 +340,11 @@ static int on_recv_wc(struct srdma_conn *c, struct srdma_cm_qp *q, const struct 
 	return 0;
 }
 
+static const char *wr_kind_name(unsigned kind)
+{
+	return kind == SRDMA_WR_RECV ? "receive" : kind == WR_WRITE ? "write" : "send";
+}
+
 /* Reap every completion there is. */
 static int reap(struct srdma_conn *c, struct srdma_cm_qp *q)
 {
@@ -350,14 +358,13 @@ static int reap(struct srdma_conn *c, struct srdma_cm_qp *q)
 						(unsigned)(q - c->qp));
 		for (int i = 0; i < n; i++) {
 			if (wc[i].status != IBV_WC_SUCCESS)
-				return srdma__conn_fail(
-				    c, -EIO, "QP %u: RDMA %s failed: %s", (unsigned)(q - c->qp),
-				    SRDMA_WR_KIND(wc[i].wr_id) == SRDMA_WR_SEND ? "send"
-										: "receive",
-				    ibv_wc_status_str(wc[i].status));
-			ret = SRDMA_WR_KIND(wc[i].wr_id) == SRDMA_WR_SEND
-				  ? on_send_wc(c, q, &wc[i])
-				  : on_recv_wc(c, q, &wc[i]);
+				return srdma__conn_fail(c, -EIO, "QP %u: RDMA %s failed: %s",
+							(unsigned)(q - c->qp),
+							wr_kind_name(SRDMA_WR_KIND(wc[i].wr_id)),
+							ibv_wc_status_str(wc[i].status));
+			ret = SRDMA_WR_KIND(wc[i].wr_id) == SRDMA_WR_RECV
+				  ? on_recv_wc(c, q, &wc[i])
+				  : on_send_wc(c, q, &wc[i]);
 			if (ret)
 				return ret;
 		}
@@ -493,6 +500,44 @@ int srdma_msg_send(struct srdma_conn *c, unsigned qp, const void *buf, size_t le
 	return post_msg(c, q, SRDMA_MSG_APP, buf, len);
 }
 
+/* Copy the oldest held message out and drop it from the queue (its slot is in *h). */
+static int take_held(struct srdma_msgq *mq, void *buf, size_t cap, size_t *len, uint32_t *seq,
+		     struct held_msg *h)
+{
+	*h = mq->held[mq->held_head];
+	if (h->len > cap)
+		return -EMSGSIZE;
+	if (h->len)
+		memcpy(buf, mq->recv_buf + (size_t)h->slot * mq->recv_slot + h->off, h->len);
+	*len = h->len;
+	if (seq)
+		*seq = h->seq;
+	mq->held_head = (mq->held_head + 1) % mq->depth;
+	mq->held_len--;
+	return 0;
+}
+
+/* The peer closed in order: what it sent before its CLOSE is still delivered (its close waits
+ * for our acknowledgements, so those messages are in our CQ by now); then -ECONNRESET. No
+ * receive is reposted and no credit returned: nothing more will come. */
+static int recv_after_close(struct srdma_conn *c, unsigned qp, void *buf, size_t cap, size_t *len,
+			    uint32_t *seq)
+{
+	struct srdma_cm_qp *q;
+	struct held_msg h;
+
+	if (qp >= c->nqp || !len || (cap && !buf))
+		return -EINVAL;
+	q = &c->qp[qp];
+	if (q->opts.driver != SRDMA_QP_MESSAGES || !q->mq || !q->mq->started)
+		return -EINVAL;
+	if (!q->mq->held_len)
+		(void)reap(c, q);
+	if (!q->mq->held_len)
+		return -ECONNRESET;
+	return take_held(q->mq, buf, cap, len, seq, &h);
+}
+
 int srdma_msg_recv(struct srdma_conn *c, unsigned qp, void *buf, size_t cap, size_t *len,
 		   uint32_t *seq)
 {
@@ -502,6 +547,8 @@ int srdma_msg_recv(struct srdma_conn *c, unsigned qp, void *buf, size_t cap, siz
 	int ret;
 
 	ret = get_q(c, qp, &q);
+	if (ret == -ECONNRESET && c->peer_closed)
+		return recv_after_close(c, qp, buf, cap, len, seq);
 	if (ret)
 		return ret;
 	mq = q->mq;
@@ -521,16 +568,9 @@ int srdma_msg_recv(struct srdma_conn *c, unsigned qp, void *buf, size_t cap, siz
 		if (!mq->held_len)
 			return -EAGAIN;
 	}
-	h = mq->held[mq->held_head];
-	if (h.len > cap)
-		return -EMSGSIZE;
-	if (h.len)
-		memcpy(buf, mq->recv_buf + (size_t)h.slot * mq->recv_slot + h.off, h.len);
-	*len = h.len;
-	if (seq)
-		*seq = h.seq;
-	mq->held_head = (mq->held_head + 1) % mq->depth;
-	mq->held_len--;
+	ret = take_held(mq, buf, cap, len, seq, &h);
+	if (ret)
+		return ret;
 	ret = post_recv(q, h.slot);
 	if (ret)
 		return srdma__conn_fail(c, -EIO, "QP %u: cannot repost a receive: %s", qp,
@@ -629,6 +669,115 @@ int srdma_msg_recv_wait(struct srdma_conn *c, unsigned qp, void *buf, size_t cap
 		if (ret)
 			return ret;
 	}
+}
+
+static const struct srdma_region *remote_region(const struct srdma_conn *c, uint32_t id)
+{
+	for (unsigned i = 0; i < SRDMA_CM_MAX_REGIONS; i++)
+		if (c->remote[i].used && c->remote[i].r.id == id)
+			return &c->remote[i].r;
+	return NULL;
+}
+
+int srdma_msg_write(struct srdma_conn *c, unsigned qp, const void *local, uint32_t lkey, size_t len,
+		    uint32_t region_id, uint64_t offset)
+{
+	const struct srdma_region *r;
+	struct srdma_cm_qp *q;
+	struct srdma_msgq *mq;
+	struct ibv_sge sge;
+	struct ibv_send_wr wr = {0}, *bad;
+	unsigned slot;
+	int ret;
+
+	ret = get_q(c, qp, &q);
+	if (ret)
+		return ret;
+	mq = q->mq;
+	if (!local || len == 0 || len > (1u << 31))
+		return -EINVAL;
+	r = remote_region(c, region_id);
+	if (!r)
+		return -ENOENT;
+	if (!(r->access & SRDMA_ACCESS_REMOTE_WRITE))
+		return -EACCES;
+	if (offset > r->len || len > r->len - offset)
+		return -ERANGE;
+	ret = take_events(c, q);
+	if (!ret)
+		ret = reap(c, q);
+	if (ret)
+		return ret;
+	if (!slot_free(mq)) {
+		ret = arm(c, q);
+		if (ret)
+			return ret;
+		if (!slot_free(mq))
+			return -EAGAIN;
+	}
+	slot = (unsigned)(mq->send_head % mq->depth);
+	sge.addr = (uintptr_t)local;
+	sge.length = (uint32_t)len;
+	sge.lkey = lkey;
+	wr.wr_id = SRDMA_WR_ID(WR_WRITE, slot);
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.opcode = IBV_WR_RDMA_WRITE;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.wr.rdma.remote_addr = r->addr + offset;
+	wr.wr.rdma.rkey = r->rkey;
+	ret = ibv_post_send(q->qp, &wr, &bad);
+	if (ret)
+		return srdma__conn_fail(c, -EIO, "QP %u: cannot post an RDMA write: %s", qp,
+					strerror(ret));
+	mq->send_head++;
+	return 0;
+}
+
+/* Until every send posted before now completed, or the deadline (ns, 0: none). */
+static int flush_until(struct srdma_conn *c, struct srdma_cm_qp *q, uint64_t deadline_ns)
+{
+	struct srdma_msgq *mq = q->mq;
+	uint64_t target = mq->send_head;
+	int ret;
+
+	for (;;) {
+		ret = take_events(c, q);
+		if (!ret)
+			ret = reap(c, q);
+		if (ret)
+			return ret;
+		if (mq->send_tail >= target)
+			return 0;
+		ret = arm(c, q);
+		if (ret)
+			return ret;
+		if (mq->send_tail >= target)
+			return 0;
+		ret = ended(c);
+		if (!ret)
+			ret = wait_fds(c, q, deadline_ns ? deadline_ns / 1000000 + 1 : 0);
+		if (ret)
+			return ret;
+	}
+}
+
+int srdma_msg_flush(struct srdma_conn *c, unsigned qp, int timeout_ms)
+{
+	struct srdma_cm_qp *q;
+	int ret;
+
+	ret = get_q(c, qp, &q);
+	if (ret)
+		return ret;
+	return flush_until(
+	    c, q, timeout_ms < 0 ? 0 : srdma__cm_now_ns() + (uint64_t)timeout_ms * 1000000ull);
+}
+
+void srdma__msgq_drain(struct srdma_conn *c, struct srdma_cm_qp *q, uint64_t deadline_ns)
+{
+	if (q->mq && q->mq->started && q->channel)
+		(void)flush_until(c, q, deadline_ns);
 }
 
 uint32_t srdma_msg_next_seq(const struct srdma_conn *c, unsigned qp)

@@ -1,7 +1,8 @@
 # Targets of the public-API tests (tests/tools/srdma-apitest.c, tests/host/test_api.c).
 
 # The VM scenarios' test program (tests/vm/cases/80-api.sh): <srdma.h> and verbs only.
-add_executable(srdma-apitest tests/tools/srdma-apitest.c)
+add_executable(srdma-apitest tests/tools/srdma-apitest.c tests/tools/apitest_util.c
+  tests/tools/apitest_serve.c)
 target_link_libraries(srdma-apitest PRIVATE srdma PkgConfig::JSONC Threads::Threads)
 
 # The API's failure paths on a machine without an RDMA device (nothing there opens one).

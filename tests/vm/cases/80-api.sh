@@ -152,6 +152,23 @@ t_api_revoke() {
 	api_server_done
 }
 
+# The library's RDMA WRITE on a messages QP, proved by a tag in the message after it; the TLS
+# exporter gives both sides the same application key; the set-up steps add up to setup_us.
+t_api_msg_write() {
+	local f=$OUT/api.msg-write.json
+	api_serve msg-write || return
+	apic --scenario msg-write >"$f" || fail "msg-write failed: $(jq -r .error "$f")"
+	check "refusals: unknown region -ENOENT, past the region -ERANGE, library label -EINVAL" \
+		jq_ok '.write_unknown_region == -2 and .write_out_of_range == -34 and
+			.export_library_label == -22' "$f"
+	check "connector: write, flush and exporter round trip passed" \
+		jq_ok '.ok and .bytes_written_verified == 4096' "$f"
+	check "set-up steps reported (TLS and QP steps non-zero)" jq_ok '.tls_us > 0 and .qp_us > 0' "$f"
+	check "server: the region holds the bytes the tag names, and the exported keys match" \
+		api_session_ok 1 '.ok and .scenario == "msg-write" and .bytes_written_verified == 4096'
+	api_server_done
+}
+
 # The request callback refuses one verified identity: that connector gets ECONNREFUSED and the
 # reason; another certificate of the same CA gets in.
 t_api_refuse() {
@@ -196,4 +213,4 @@ t_api_refuse() {
 	check "server counted 1 refusal" jq_ok -s '.[-1].refused == 1' "$SERVER_LOG"
 }
 
-register api_multi_qp api_timing api_regions api_revoke api_refuse
+register api_multi_qp api_timing api_regions api_revoke api_msg_write api_refuse
