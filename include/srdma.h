@@ -212,17 +212,28 @@ typedef int (*srdma_request_cb)(void *arg, struct srdma_request *request);
 typedef void (*srdma_failure_cb)(void *arg, const char *peer_addr, int error, const char *reason);
 
 struct srdma_listen_opts {
-	const char *bind;     /* address; NULL or "": every address, IPv6 and IPv4 */
-	uint16_t port;	      /* default SRDMA_PORT_DEFAULT; 0: any (srdma_listener_port) */
-	unsigned backlog;     /* [1024] */
-	unsigned max_pending; /* handshakes in progress at once [128]; more are closed at
-				 accept */
+	const char *bind; /* address; NULL or "": every address, IPv6 and IPv4 */
+	uint16_t port;	  /* default SRDMA_PORT_DEFAULT; 0: any (srdma_listener_port) */
+	unsigned backlog; /* [1024] */
+	/* The pre-authentication pool: handshakes in progress (TCP accepted, not yet
+	 * established), sized independently of the context's max_conns [256]. */
+	unsigned max_pending;
 	unsigned handshake_timeout_ms; /* deadline from TCP accept to an established
 					  connection [5000] */
 	struct srdma_qp_opts qp;       /* template for each QP a peer asks for */
 	srdma_request_cb on_request;   /* NULL: accept every peer TLS let through */
 	srdma_failure_cb on_failure;   /* NULL: failures are dropped silently */
 	void *arg;		       /* for the callbacks */
+	/* Handshakes in progress from one source address (IPv4 address, IPv6 /64) [8]; more
+	 * are closed at accept. */
+	unsigned max_pending_per_addr;
+	/* Random early drop, from this percentage of max_pending on [50; 100: off]: a new
+	 * connection from an address that already has a handshake in progress is closed with
+	 * a probability rising linearly to 1 at a full pool. A connection from an address with
+	 * none is always taken: when the pool is full, the oldest handshake of the address
+	 * holding the most makes room for it. So silent or slow connections, however many and
+	 * from however many addresses, cannot lock a new peer out. */
+	unsigned early_drop_pct;
 };
 
 struct srdma_listener;

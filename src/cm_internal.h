@@ -142,6 +142,7 @@ struct srdma_conn {
 	char errmsg[256];
 	/* Listener side. */
 	struct srdma_listener *listener;
+	uint8_t src_key[16]; /* the peer's address as counted by max_pending_per_addr */
 	struct srdma_conn *lprev, *lnext;
 	/* Connector side: the addresses of the host, the one being tried. */
 	struct addrinfo *ai_list, *ai_cur;
@@ -157,8 +158,15 @@ struct srdma_listener {
 	int fd;	  /* listening socket */
 	int epfd; /* the listening socket and every pending handshake's socket */
 	uint16_t port;
-	struct srdma_conn *pending; /* handshakes in progress (lnext/lprev) */
+	struct srdma_conn *pending; /* handshakes in progress (lnext/lprev), newest first */
 	unsigned npending;
+	/* Handshakes in progress per source address: naddrs entries, at most max_pending. */
+	struct srdma_addr_count {
+		uint8_t key[16];
+		unsigned n;
+	} * addrs;
+	unsigned naddrs;
+	uint64_t rng; /* xorshift state for random early drop (not a secret) */
 };
 
 /* cm_conn.c */

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include <srdma/net.h>
@@ -14,7 +16,9 @@
 #include "cm_internal.h"
 
 #define LISTEN_BACKLOG	     1024u
-#define LISTEN_MAX_PENDING   128u
+#define LISTEN_MAX_PENDING   256u
+#define LISTEN_PER_ADDR	     8u
+#define LISTEN_EARLY_DROP    50u
 #define HANDSHAKE_TIMEOUT_MS 5000u
 #define EPOLL_BATCH	     64
 
@@ -25,6 +29,8 @@ void srdma_listen_opts_init(struct srdma_listen_opts *o)
 	o->backlog = LISTEN_BACKLOG;
 	o->max_pending = LISTEN_MAX_PENDING;
 	o->handshake_timeout_ms = HANDSHAKE_TIMEOUT_MS;
+	o->max_pending_per_addr = LISTEN_PER_ADDR;
+	o->early_drop_pct = LISTEN_EARLY_DROP;
 	srdma_qp_opts_init(&o->qp);
 }
 
@@ -63,6 +69,18 @@ int srdma_listen(struct srdma_ctx *ctx, const struct srdma_listen_opts *o,
 		l->opts.max_pending = LISTEN_MAX_PENDING;
 	if (!l->opts.handshake_timeout_ms)
 		l->opts.handshake_timeout_ms = HANDSHAKE_TIMEOUT_MS;
+	if (!l->opts.max_pending_per_addr)
+		l->opts.max_pending_per_addr = LISTEN_PER_ADDR;
+	if (!l->opts.early_drop_pct || l->opts.early_drop_pct > 100)
+		l->opts.early_drop_pct = l->opts.early_drop_pct ? 100 : LISTEN_EARLY_DROP;
+	l->addrs = calloc(l->opts.max_pending, sizeof(*l->addrs));
+	if (!l->addrs) {
+		free(l);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (getrandom(&l->rng, sizeof(l->rng), 0) != sizeof(l->rng) || !l->rng)
+		l->rng = srdma__cm_now_ns() | 1;
 	l->epfd = -1;
 	ret = srdma_tcp_listen(o->bind, o->port, l->opts.backlog, &l->fd, &l->port, err, errlen);
 	if (ret)
@@ -88,6 +106,7 @@ err_ep:
 err_fd:
 	close(l->fd);
 err_free:
+	free(l->addrs);
 	free(l);
 	return ret;
 }
@@ -115,8 +134,81 @@ int srdma_listener_timeout_ms(const struct srdma_listener *l)
 	return first <= now ? 0 : (int)((first - now + 999999) / 1000000);
 }
 
+/* ---- Handshakes per source address ---------------------------------------------------- */
+
+/* The key an address is counted under: IPv4 (also IPv4-mapped) whole, IPv6 by its /64, the
+ * smallest block a single host is usually given. */
+static void addr_key(const struct sockaddr_storage *ss, uint8_t key[16])
+{
+	memset(key, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &in->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			memcpy(key, &in6->sin6_addr, 16);
+		else
+			memcpy(key, &in6->sin6_addr, 8);
+	}
+}
+
+static struct srdma_addr_count *addr_find(struct srdma_listener *l, const uint8_t key[16])
+{
+	for (unsigned i = 0; i < l->naddrs; i++)
+		if (!memcmp(l->addrs[i].key, key, 16))
+			return &l->addrs[i];
+	return NULL;
+}
+
+/* One more handshake from key (the caller keeps npending <= max_pending, so it fits). */
+static void addr_add(struct srdma_listener *l, const uint8_t key[16])
+{
+	struct srdma_addr_count *a = addr_find(l, key);
+
+	if (!a) {
+		a = &l->addrs[l->naddrs++];
+		memcpy(a->key, key, 16);
+		a->n = 0;
+	}
+	a->n++;
+}
+
+static void addr_del(struct srdma_listener *l, const uint8_t key[16])
+{
+	struct srdma_addr_count *a = addr_find(l, key);
+
+	if (a && --a->n == 0)
+		*a = l->addrs[--l->naddrs];
+}
+
+static uint64_t next_random(struct srdma_listener *l)
+{
+	l->rng ^= l->rng << 13;
+	l->rng ^= l->rng >> 7;
+	l->rng ^= l->rng << 17;
+	return l->rng;
+}
+
+/* Random early drop: from early_drop_pct of the pool on, with a probability that rises to 1
+ * at a full pool. */
+static int early_drop(struct srdma_listener *l)
+{
+	unsigned start = (unsigned)((uint64_t)l->opts.max_pending * l->opts.early_drop_pct / 100);
+	unsigned span;
+
+	if (l->opts.early_drop_pct >= 100 || l->npending < start)
+		return 0;
+	span = l->opts.max_pending - start + 1;
+	return next_random(l) % span < l->npending - start + 1;
+}
+
 static void unlink_conn(struct srdma_listener *l, struct srdma_conn *c)
 {
+	addr_del(l, c->src_key);
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, srdma_conn_fd(c), NULL);
 	if (c->lprev)
 		c->lprev->lnext = c->lnext;
@@ -147,16 +239,78 @@ static uint32_t wanted(const struct srdma_conn *c)
 	return (srdma_conn_poll_events(c) & POLLOUT) ? EPOLLIN | EPOLLOUT : EPOLLIN;
 }
 
+/* Make room for a newcomer in a full pool: the oldest handshake of the address holding the
+ * most, preferring one still in TLS (not yet authenticated). */
+static void evict(struct srdma_listener *l)
+{
+	struct srdma_addr_count *heavy = NULL;
+	struct srdma_conn *c, *victim = NULL;
+
+	for (unsigned i = 0; i < l->naddrs; i++)
+		if (!heavy || l->addrs[i].n > heavy->n)
+			heavy = &l->addrs[i];
+	if (!heavy)
+		return;
+	for (c = l->pending; c; c = c->lnext) /* newest first: the last match is the oldest */
+		if (!memcmp(c->src_key, heavy->key, 16) &&
+		    (!victim || victim->state > SRDMA_CM_TLS || c->state <= SRDMA_CM_TLS))
+			victim = c;
+	if (!victim)
+		return;
+	srdma__conn_fail(victim, -EBUSY,
+			 "handshake pool full (max_pending %u): dropped to make room for a new "
+			 "address",
+			 l->opts.max_pending);
+	drop(l, victim);
+}
+
+/* Whether the pre-authentication pool takes a connection from key; if not, fd is closed and
+ * the reason reported. */
+static int admit(struct srdma_listener *l, int fd, const uint8_t key[16])
+{
+	const struct srdma_addr_count *a = addr_find(l, key);
+	unsigned have = a ? a->n : 0;
+	char err[160], addr[64];
+
+	if (have >= l->opts.max_pending_per_addr)
+		snprintf(err, sizeof(err),
+			 "too many handshakes in progress from this address "
+			 "(max_pending_per_addr %u)",
+			 l->opts.max_pending_per_addr);
+	else if (have && l->npending >= l->opts.max_pending)
+		snprintf(err, sizeof(err), "handshake pool full (max_pending %u)",
+			 l->opts.max_pending);
+	else if (have && early_drop(l))
+		snprintf(err, sizeof(err), "early drop: %u of %u handshake slots in use",
+			 l->npending, l->opts.max_pending);
+	else {
+		if (l->npending >= l->opts.max_pending)
+			evict(l);
+		if (l->npending < l->opts.max_pending)
+			return 1;
+		snprintf(err, sizeof(err), "handshake pool full (max_pending %u)",
+			 l->opts.max_pending);
+	}
+	srdma_tcp_peer_name(fd, addr, sizeof(addr));
+	close(fd);
+	report(l, addr, -EBUSY, err);
+	return 0;
+}
+
 /* Take every connection waiting in the backlog. */
 static int accept_new(struct srdma_listener *l)
 {
+	struct sockaddr_storage ss;
+	socklen_t sl;
 	struct epoll_event ev;
 	struct srdma_conn *c;
 	char err[256], addr[64];
+	uint8_t key[16];
 	int fd, ret;
 
 	for (;;) {
-		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		sl = sizeof(ss);
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
 			    errno == ECONNABORTED)
@@ -171,15 +325,9 @@ static int accept_new(struct srdma_listener *l)
 			}
 			return -errno;
 		}
-		if (l->npending >= l->opts.max_pending) {
-			srdma_tcp_peer_name(fd, addr, sizeof(addr));
-			close(fd);
-			snprintf(err, sizeof(err),
-				 "too many handshakes in progress (max_pending %u)",
-				 l->opts.max_pending);
-			report(l, addr, -EBUSY, err);
+		addr_key(&ss, key);
+		if (!admit(l, fd, key))
 			continue;
-		}
 		srdma_tcp_peer_name(fd, addr, sizeof(addr));
 		ret = srdma__conn_accepted(l, fd, &c, err, sizeof(err));
 		if (ret) {
@@ -194,6 +342,8 @@ static int accept_new(struct srdma_listener *l)
 			srdma_conn_close(c);
 			continue;
 		}
+		memcpy(c->src_key, key, 16);
+		addr_add(l, key);
 		c->lnext = l->pending;
 		if (l->pending)
 			l->pending->lprev = c;
@@ -302,5 +452,6 @@ void srdma_listener_close(struct srdma_listener *l)
 	close(l->epfd);
 	close(l->fd);
 	atomic_fetch_sub(&l->ctx->nobjects, 1);
+	free(l->addrs);
 	free(l);
 }
