@@ -106,6 +106,15 @@ struct srdma_ctx_opts {
 					 srdma_connect_start) to srdma_conn_close; 0: no limit. A listener
 					 refuses the next peer with "server full" (-EBUSY at the peer);
 					 srdma_connect_start returns -EBUSY. */
+	/* Liveness of established connections: every heartbeat_ms [5000] each side sends a
+	 * PING on the control channel, which the peer answers at once; a connection that hears
+	 * nothing from its peer for heartbeat_ms * heartbeat_misses [3] fails with -ETIMEDOUT
+	 * (a frozen process, a cut network, a vanished host). The TCP socket gets keepalive and
+	 * TCP_USER_TIMEOUT within the same bound. The application must call srdma_conn_process
+	 * when srdma_conn_timeout_ms expires (the blocking calls do it themselves).
+	 * heartbeat_ms = UINT32_MAX turns it off. */
+	unsigned heartbeat_ms;
+	unsigned heartbeat_misses;
 };
 
 struct srdma_ctx;
@@ -327,7 +336,8 @@ struct srdma_event {
 SRDMA_API int srdma_conn_fd(const struct srdma_conn *c);
 /* POLLIN, or POLLIN|POLLOUT while output waits to be written. */
 SRDMA_API short srdma_conn_poll_events(const struct srdma_conn *c);
-/* Milliseconds to the set-up deadline, -1 once established. */
+/* Milliseconds until srdma_conn_process must be called even without input: the set-up
+ * deadline, then the next heartbeat step; -1: none. */
 SRDMA_API int srdma_conn_timeout_ms(const struct srdma_conn *c);
 
 /* Non-blocking: make progress on the control channel. 1 and *ev: an event; 0: nothing now

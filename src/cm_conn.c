@@ -10,6 +10,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <srdma/net.h>
 
@@ -180,14 +183,76 @@ static int send_qp_frames(struct srdma_conn *c)
 	return 0;
 }
 
+static int heartbeat_on(const struct srdma_conn *c);
+
 /* QP i: INIT -> RTR -> RTS with the peer's frame, then its messages state. */
 static int established(struct srdma_conn *c)
 {
+	uint64_t now = srdma__cm_now_ns();
+
 	c->state = SRDMA_CM_ESTABLISHED;
 	c->was_established = 1;
-	c->setup_us = (srdma__cm_now_ns() - c->start_ns) / 1000;
+	c->setup_us = (now - c->start_ns) / 1000;
 	c->deadline_ns = 0;
+	c->last_rx_ns = now;
+	if (heartbeat_on(c))
+		c->next_ping_ns = now + (uint64_t)c->ctx->opts.heartbeat_ms * 1000000ull;
 	return 0;
+}
+
+/* ---- Liveness ----------------------------------------------------------------------------- */
+
+static int heartbeat_on(const struct srdma_conn *c)
+{
+	return c->ctx->opts.heartbeat_ms != UINT32_MAX;
+}
+
+static uint64_t silence_bound_ns(const struct srdma_conn *c)
+{
+	return (uint64_t)c->ctx->opts.heartbeat_ms * c->ctx->opts.heartbeat_misses * 1000000ull;
+}
+
+/* TCP's own liveness within the heartbeat's bound: keepalive probes on an idle socket, and
+ * TCP_USER_TIMEOUT for data (a PING) that stays unacknowledged. Best effort. */
+static void tcp_liveness(const struct srdma_conn *c, int fd)
+{
+	unsigned hb = c->ctx->opts.heartbeat_ms;
+	int on = 1, idle, intvl, cnt;
+	unsigned bound_ms;
+
+	if (!heartbeat_on(c) || fd < 0)
+		return;
+	bound_ms = hb * c->ctx->opts.heartbeat_misses;
+	idle = intvl = hb / 1000 ? (int)(hb / 1000) : 1;
+	cnt = (int)c->ctx->opts.heartbeat_misses;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &bound_ms, sizeof(bound_ms));
+}
+
+/* Established: end a silent peer's connection, send the PING that is due. */
+static int heartbeat_tick(struct srdma_conn *c)
+{
+	struct srdma_frame f = {.type = SRDMA_FRAME_PING};
+	uint64_t now = srdma__cm_now_ns();
+	int ret;
+
+	if (!c->next_ping_ns || c->error)
+		return c->error;
+	if (now - c->last_rx_ns >= silence_bound_ns(c))
+		return srdma__conn_fail(c, -ETIMEDOUT,
+					"the peer stopped answering: nothing heard for %llu ms "
+					"(heartbeat every %u ms, %u missed)",
+					(unsigned long long)((now - c->last_rx_ns) / 1000000),
+					c->ctx->opts.heartbeat_ms, c->ctx->opts.heartbeat_misses);
+	if (now < c->next_ping_ns)
+		return 0;
+	c->next_ping_ns = now + (uint64_t)c->ctx->opts.heartbeat_ms * 1000000ull;
+	ret = srdma__conn_send_frame(c, &f);
+	/* A full output queue is not fatal: the peer's silence is what counts. */
+	return ret == -ENOBUFS ? 0 : ret;
 }
 
 /* ---- The set-up exchange ---------------------------------------------------------------- */
@@ -433,6 +498,14 @@ static int on_established_frame(struct srdma_conn *c, const struct srdma_frame *
 		ev->len = f->u.ctrl.len;
 		memcpy(ev->data, f->u.ctrl.data, f->u.ctrl.len);
 		return 0;
+	case SRDMA_FRAME_PING: {
+		struct srdma_frame pong = {.type = SRDMA_FRAME_PONG};
+		int ret = srdma__conn_send_frame(c, &pong);
+
+		return ret == -ENOBUFS ? 0 : ret;
+	}
+	case SRDMA_FRAME_PONG:
+		return 0;
 	case SRDMA_FRAME_CLOSE:
 		event_push(c, SRDMA_EV_PEER_CLOSED);
 		c->peer_closed = 1;
@@ -488,8 +561,10 @@ static int tcp_start(struct srdma_conn *c)
 
 	for (; c->ai_cur; c->ai_cur = c->ai_cur->ai_next) {
 		ret = srdma_tcp_connect_start(c->ai_cur, &c->fd);
-		if (!ret)
+		if (!ret) {
+			tcp_liveness(c, c->fd);
 			return 0;
+		}
 	}
 	return srdma__conn_fail(c, ret, "cannot connect to %s port %u: %s", c->host, c->port,
 				strerror(-ret));
@@ -580,8 +655,11 @@ int srdma__conn_pump(struct srdma_conn *c)
 			break;
 		if (ret < 0)
 			return chan_error(c, ret);
+		c->last_rx_ns = srdma__cm_now_ns();
 		on_frame(c, &f);
 	}
+	if (c->state == SRDMA_CM_ESTABLISHED && !c->error)
+		(void)heartbeat_tick(c);
 	/* What the frames queued (QP frames, READY) goes out now rather than at the next wake. */
 	if (!c->error && srdma_chan_out_pending(&c->chan)) {
 		ret = srdma_chan_flush(&c->chan);
@@ -623,6 +701,7 @@ int srdma__conn_accepted(struct srdma_listener *l, int fd, struct srdma_conn **o
 		return -ENOMEM;
 	}
 	c->listener = l;
+	tcp_liveness(c, fd);
 	srdma_tcp_peer_name(fd, c->peer.addr, sizeof(c->peer.addr));
 	ret = srdma_tls_create(l->ctx->tls_server, fd, NULL, &c->tls);
 	if (ret) {
@@ -875,11 +954,17 @@ short srdma_conn_poll_events(const struct srdma_conn *c)
 
 int srdma_conn_timeout_ms(const struct srdma_conn *c)
 {
-	uint64_t now = srdma__cm_now_ns();
+	uint64_t now = srdma__cm_now_ns(), at;
 
-	if (!c->deadline_ns)
+	if (c->deadline_ns)
+		at = c->deadline_ns;
+	else if (c->state == SRDMA_CM_ESTABLISHED && !c->error && c->next_ping_ns)
+		at = c->next_ping_ns < c->last_rx_ns + silence_bound_ns(c)
+			 ? c->next_ping_ns
+			 : c->last_rx_ns + silence_bound_ns(c);
+	else
 		return -1;
-	if (now >= c->deadline_ns)
+	if (now >= at)
 		return 0;
-	return (int)((c->deadline_ns - now + 999999) / 1000000);
+	return (int)((at - now + 999999) / 1000000);
 }

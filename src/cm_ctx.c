@@ -26,6 +26,8 @@ void srdma_ctx_opts_init(struct srdma_ctx_opts *o)
 	o->gid_index = -1;
 	o->tls_min = 13;
 	o->dataplane = SRDMA_DP_AEAD;
+	o->heartbeat_ms = SRDMA_CM_HEARTBEAT_MS;
+	o->heartbeat_misses = SRDMA_CM_HEARTBEAT_MISSES;
 }
 
 static int copy_opt(char *dst, size_t cap, const char *src, const char *what, char *err,
@@ -95,6 +97,10 @@ int srdma_ctx_create(const struct srdma_ctx_opts *o, struct srdma_ctx **out, cha
 		return -ENOMEM;
 	}
 	ctx->opts = *o;
+	if (!ctx->opts.heartbeat_ms)
+		ctx->opts.heartbeat_ms = SRDMA_CM_HEARTBEAT_MS;
+	if (!ctx->opts.heartbeat_misses)
+		ctx->opts.heartbeat_misses = SRDMA_CM_HEARTBEAT_MISSES;
 	ret = copy_opt(ctx->device, sizeof(ctx->device), o->device, "device", err, errlen);
 	if (!ret)
 		ret = copy_opt(ctx->cert, sizeof(ctx->cert), o->cert, "cert", err, errlen);

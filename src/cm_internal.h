@@ -40,6 +40,8 @@
 #define SRDMA_CM_EVENTS	     32u
 /* Set-up steps timed for srdma_conn_info: TCP, TLS, OPEN, QP, READY. */
 enum { SRDMA_STEP_TCP, SRDMA_STEP_TLS, SRDMA_STEP_OPEN, SRDMA_STEP_QP, SRDMA_CM_STEPS };
+#define SRDMA_CM_HEARTBEAT_MS	  5000u
+#define SRDMA_CM_HEARTBEAT_MISSES 3u
 /* How long srdma_conn_close waits for messages and writes already posted to be acknowledged. */
 #define SRDMA_CM_CLOSE_DRAIN_MS 1000
 
@@ -119,7 +121,9 @@ struct srdma_conn {
 	struct srdma_chan chan;
 	char server_name[SRDMA_NAME_MAX];
 	uint64_t start_ns;
-	uint64_t deadline_ns; /* set-up deadline; 0 once established */
+	uint64_t deadline_ns;  /* set-up deadline; 0 once established */
+	uint64_t next_ping_ns; /* established: when the next heartbeat PING goes; 0: off */
+	uint64_t last_rx_ns;   /* established: when the peer was last heard on the channel */
 	uint64_t setup_us;
 	uint64_t step_ns[SRDMA_CM_STEPS]; /* when each set-up step ended (srdma_conn_info) */
 	int has_slot;

@@ -596,7 +596,7 @@ static int wait_fds(struct srdma_conn *c, struct srdma_cm_qp *q, uint64_t deadli
 	    {.fd = q->channel->fd, .events = POLLIN},
 	    {.fd = srdma_tls_fd(c->tls), .events = POLLIN},
 	};
-	int timeout = -1, n, ret;
+	int timeout = -1, hb, n, ret;
 
 	if (deadline) {
 		uint64_t now = now_ms();
@@ -605,12 +605,17 @@ static int wait_fds(struct srdma_conn *c, struct srdma_cm_qp *q, uint64_t deadli
 			return -ETIMEDOUT;
 		timeout = deadline - now > 0x7fffffff ? 0x7fffffff : (int)(deadline - now);
 	}
+	/* Wake for the heartbeat too: it runs in srdma__conn_pump. */
+	hb = srdma_conn_timeout_ms(c);
+	if (hb >= 0 && (timeout < 0 || hb < timeout))
+		timeout = hb;
+	p[1].events = srdma_conn_poll_events(c);
 	n = poll(p, 2, timeout);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
-	if (n == 0)
+	if (n == 0 && deadline && now_ms() >= deadline)
 		return -ETIMEDOUT;
-	if (p[1].revents) {
+	if (n == 0 || p[1].revents) {
 		ret = srdma__conn_pump(c);
 		if (ret)
 			return ret;

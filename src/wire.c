@@ -90,7 +90,7 @@ static int is_printable(uint8_t c)
 
 static int type_known(unsigned type)
 {
-	return type >= SRDMA_FRAME_HELLO && type <= SRDMA_FRAME_CLOSE;
+	return type >= SRDMA_FRAME_HELLO && type <= SRDMA_FRAME_LAST;
 }
 
 /* Shared by decoder and encoder so the two can never disagree on what is in range. */
@@ -314,6 +314,8 @@ ssize_t srdma_frame_decode(const uint8_t *buf, size_t len, struct srdma_frame *o
 		ret = decode_ctrl(p, hdr.length, &out->u.ctrl);
 		break;
 	case SRDMA_FRAME_CLOSE:
+	case SRDMA_FRAME_PING:
+	case SRDMA_FRAME_PONG:
 		ret = hdr.length == 0 ? 0 : -EBADMSG;
 		break;
 	default:
@@ -443,6 +445,8 @@ ssize_t srdma_frame_encode(const struct srdma_frame *f, uint8_t *buf, size_t cap
 		plen = f->u.ctrl.len;
 		break;
 	case SRDMA_FRAME_CLOSE:
+	case SRDMA_FRAME_PING:
+	case SRDMA_FRAME_PONG:
 		plen = 0;
 		break;
 	default:
@@ -484,6 +488,8 @@ ssize_t srdma_frame_encode(const struct srdma_frame *f, uint8_t *buf, size_t cap
 		memcpy(buf + SRDMA_FRAME_HDR_LEN, f->u.ctrl.data, plen);
 		break;
 	case SRDMA_FRAME_CLOSE:
+	case SRDMA_FRAME_PING:
+	case SRDMA_FRAME_PONG:
 		break;
 	}
 	return (ssize_t)(SRDMA_FRAME_HDR_LEN + plen);
@@ -517,7 +523,7 @@ static const char *const frame_type_names[] = {
     [SRDMA_FRAME_HELLO] = "HELLO",   [SRDMA_FRAME_PARAMS] = "PARAMS", [SRDMA_FRAME_READY] = "READY",
     [SRDMA_FRAME_ERROR] = "ERROR",   [SRDMA_FRAME_OPEN] = "OPEN",     [SRDMA_FRAME_QP] = "QP",
     [SRDMA_FRAME_REGION] = "REGION", [SRDMA_FRAME_REVOKE] = "REVOKE", [SRDMA_FRAME_CTRL] = "CTRL",
-    [SRDMA_FRAME_CLOSE] = "CLOSE",
+    [SRDMA_FRAME_CLOSE] = "CLOSE",   [SRDMA_FRAME_PING] = "PING",     [SRDMA_FRAME_PONG] = "PONG",
 };
 
 static const char *const error_code_names[] = {

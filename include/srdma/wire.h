@@ -31,6 +31,8 @@
  *   REVOKE (4 bytes):  u32 id
  *   CTRL   (1..SRDMA_CTRL_MSG_MAX bytes): opaque application bytes
  *   CLOSE  (0 bytes):  orderly close; nothing follows but TLS close_notify
+ *   PING   (0 bytes):  heartbeat: the peer answers PONG at once
+ *   PONG   (0 bytes)
  */
 #ifndef SRDMA_WIRE_H
 #define SRDMA_WIRE_H
@@ -78,6 +80,9 @@ enum srdma_frame_type {
 	SRDMA_FRAME_REVOKE = 8,
 	SRDMA_FRAME_CTRL = 9,
 	SRDMA_FRAME_CLOSE = 10,
+	SRDMA_FRAME_PING = 11,
+	SRDMA_FRAME_PONG = 12,
+	SRDMA_FRAME_LAST = SRDMA_FRAME_PONG,
 };
 
 /* Codes of ERROR frames; each has a fixed meaning a peer can act on. */

@@ -269,6 +269,24 @@ out:
 	return ret;
 }
 
+/* The connector goes silent (frozen): the heartbeat must end the session with -ETIMEDOUT. */
+static int serve_hold(struct sess *s, json_object *o)
+{
+	uint8_t b[16];
+	size_t len;
+	struct timespec ts;
+	int r = srdma_msg_recv_wait(s->c, 0, b, sizeof(b), &len, NULL, -1);
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	add_int(o, "ended_at_ms", (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	add_int(o, "hold_ret", r);
+	add_str(o, "hold_error", srdma_conn_errmsg(s->c));
+	if (r != -ETIMEDOUT || !strstr(srdma_conn_errmsg(s->c), "stopped answering"))
+		return failf(s, "expected the heartbeat to end the session, got %s (%s)",
+			     strerror(-r), srdma_conn_errmsg(s->c));
+	return 0;
+}
+
 struct server {
 	struct opts *o;
 	struct srdma_ctx *ctx;
@@ -323,12 +341,14 @@ static void *session_main(void *arg)
 		ret = serve_echo(s, o);
 	else if (!strcmp(scen, "msg-write"))
 		ret = serve_msg_write(s, o);
+	else if (!strcmp(scen, "hold"))
+		ret = serve_hold(s, o);
 	else if (!strcmp(scen, "timing"))
 		ret = 0;
 	else
 		failf(s, "unknown scenario \"%s\"", scen);
-	/* Every connector closes in order at the end. */
-	if (!ret)
+	/* Every connector closes in order at the end (but a held one is gone). */
+	if (!ret && strcmp(scen, "hold"))
 		ret = wait_peer_closed(s);
 done:
 	r = srdma_conn_close(s->c);
@@ -414,6 +434,7 @@ int serve(struct opts *o)
 	co.key = o->key;
 	co.ca = o->ca;
 	co.dataplane = o->dp;
+	co.heartbeat_ms = o->heartbeat_ms;
 	ret = srdma_ctx_create(&co, &srv.ctx, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "srdma-apitest: srdma_ctx_create: %s\n", err);

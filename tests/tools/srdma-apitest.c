@@ -21,6 +21,8 @@
  *   revoke    write, the server revokes with dereg, the old rkey fails on QP 1 only; QP 0
  *             messages and the control channel still work
  *   echo      --count sealed echoes on QP 0, --pause-ms between them
+ *   hold      wait for a message that never comes (the test freezes the connector; the
+ *             server's heartbeat, --heartbeat-ms, must end the session); exits 1
  *   msg-write srdma_msg_write into the server's region on the messages QP, then the tag of
  *             the bytes in a message after it; srdma_msg_flush; srdma_conn_export gives both
  *             sides the same key; the set-up steps of srdma_conn_info add up
@@ -353,6 +355,22 @@ out:
 	return ret;
 }
 
+/* Wait for a message that never comes, until the connection ends (the test freezes this
+ * process meanwhile, and the server's heartbeat must end the session). */
+static int run_hold(struct opts *o, struct sess *s, json_object *out)
+{
+	uint8_t b[16];
+	size_t len;
+	int r;
+
+	if (send_ctrl(s, "hold") || flush_ctrl(s))
+		return -1;
+	r = srdma_msg_recv_wait(s->c, 0, b, sizeof(b), &len, NULL, (int)o->timeout_ms);
+	add_int(out, "hold_ret", r);
+	add_str(out, "hold_error", srdma_conn_errmsg(s->c));
+	return failf(s, "the session ended: %s (%s)", strerror(-r), srdma_conn_errmsg(s->c));
+}
+
 /* Close in order, after whatever was queued on the control channel is written. */
 static int close_sess(struct sess *s)
 {
@@ -430,6 +448,7 @@ static int run_connect(struct opts *o)
 	co.key = o->key;
 	co.ca = o->ca;
 	co.dataplane = o->dp;
+	co.heartbeat_ms = o->heartbeat_ms;
 	r = srdma_ctx_create(&co, &ctx, s->err, sizeof(s->err));
 	if (r)
 		goto done;
@@ -445,7 +464,7 @@ static int run_connect(struct opts *o)
 
 	if (strcmp(o->scenario, "multi-qp") && strcmp(o->scenario, "regions") &&
 	    strcmp(o->scenario, "revoke") && strcmp(o->scenario, "echo") &&
-	    strcmp(o->scenario, "msg-write")) {
+	    strcmp(o->scenario, "msg-write") && strcmp(o->scenario, "hold")) {
 		failf(s, "unknown scenario %s", o->scenario);
 		goto done;
 	}
@@ -471,6 +490,8 @@ static int run_connect(struct opts *o)
 		ret = run_revoke(o, s, out);
 	else if (!strcmp(o->scenario, "msg-write"))
 		ret = run_msg_write(s, out);
+	else if (!strcmp(o->scenario, "hold"))
+		ret = run_hold(o, s, out);
 	else
 		ret = run_echo(o, s, out);
 done:
@@ -488,13 +509,14 @@ done:
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: srdma-apitest serve --cert C --key K [--ca CA] [--port P] [--refuse-cn "
-		"NAME] [--dataplane M] [--sessions N] [--timeout-s S]\n"
-		"       srdma-apitest connect --ca CA [--cert C --key K] [--port P] [--dataplane "
-		"M] [--timeout-ms MS] --scenario multi-qp|regions|revoke|echo|msg-write|timing "
-		"[--nqp N] "
-		"[--qps N] [--count N] [--pause-ms MS] HOST\n");
+	fprintf(
+	    stderr,
+	    "usage: srdma-apitest serve --cert C --key K [--ca CA] [--port P] [--refuse-cn "
+	    "NAME] [--dataplane M] [--sessions N] [--timeout-s S]\n"
+	    "       srdma-apitest connect --ca CA [--cert C --key K] [--port P] [--dataplane "
+	    "M] [--timeout-ms MS] --scenario multi-qp|regions|revoke|echo|msg-write|hold|timing "
+	    "[--nqp N] "
+	    "[--qps N] [--count N] [--pause-ms MS] [--heartbeat-ms MS] HOST\n");
 	exit(2);
 }
 
@@ -526,6 +548,7 @@ int main(int argc, char **argv)
 					   {"pause-ms", required_argument, NULL, 'P'},
 					   {"timeout-ms", required_argument, NULL, 't'},
 					   {"timeout-s", required_argument, NULL, 'T'},
+					   {"heartbeat-ms", required_argument, NULL, 'H'},
 					   {NULL, 0, NULL, 0}};
 	struct opts o = {.port = SRDMA_PORT_DEFAULT,
 			 .dp = SRDMA_DP_AEAD,
@@ -593,6 +616,9 @@ int main(int argc, char **argv)
 			break;
 		case 'T':
 			o.timeout_s = num(optarg, 1, 86400);
+			break;
+		case 'H':
+			o.heartbeat_ms = num(optarg, 100, 600000);
 			break;
 		default:
 			usage();

@@ -180,6 +180,8 @@ static void assert_frames_equal(const struct srdma_frame *a, const struct srdma_
 		assert_memory_equal(a->u.ctrl.data, b->u.ctrl.data, a->u.ctrl.len);
 		break;
 	case SRDMA_FRAME_CLOSE:
+	case SRDMA_FRAME_PING:
+	case SRDMA_FRAME_PONG:
 		break;
 	}
 }
@@ -388,7 +390,7 @@ static void test_encode_rejects_out_of_range(void **state)
 	memset(&f, 0, sizeof(f));
 	f.type = 0;
 	expect_encode_einval(&f);
-	f.type = SRDMA_FRAME_CLOSE + 1;
+	f.type = SRDMA_FRAME_LAST + 1;
 	expect_encode_einval(&f);
 	f.type = 255;
 	expect_encode_einval(&f);
@@ -513,7 +515,7 @@ static void test_decode_hdr_errors_report_raw_fields(void **state)
 
 	/* Unknown types. */
 	for (unsigned t = 0; t < 256; t++) {
-		int expect = t >= SRDMA_FRAME_HELLO && t <= SRDMA_FRAME_CLOSE ? 0 : -EBADMSG;
+		int expect = t >= SRDMA_FRAME_HELLO && t <= SRDMA_FRAME_LAST ? 0 : -EBADMSG;
 
 		memcpy(b, hello_golden, sizeof(b));
 		b[3] = (uint8_t)t;
@@ -835,7 +837,9 @@ static void test_names(void **state)
 	assert_string_equal(srdma_frame_type_name(SRDMA_FRAME_REVOKE), "REVOKE");
 	assert_string_equal(srdma_frame_type_name(SRDMA_FRAME_CTRL), "CTRL");
 	assert_string_equal(srdma_frame_type_name(SRDMA_FRAME_CLOSE), "CLOSE");
-	assert_string_equal(srdma_frame_type_name(11), "unknown");
+	assert_string_equal(srdma_frame_type_name(SRDMA_FRAME_PING), "PING");
+	assert_string_equal(srdma_frame_type_name(SRDMA_FRAME_PONG), "PONG");
+	assert_string_equal(srdma_frame_type_name(SRDMA_FRAME_LAST + 1), "unknown");
 	assert_string_equal(srdma_frame_type_name(UINT_MAX), "unknown");
 
 	assert_string_equal(srdma_error_code_name(SRDMA_ERR_SERVER_FULL), "SERVER_FULL");
@@ -1015,6 +1019,17 @@ static void test_cm_golden(void **state)
 	memset(&f, 0, sizeof(f));
 	f.type = SRDMA_FRAME_CLOSE;
 	expect_golden(&f, close_golden, sizeof(close_golden));
+
+	/* PING and PONG: CLOSE's bytes with their own type. */
+	for (unsigned t = SRDMA_FRAME_PING; t <= SRDMA_FRAME_PONG; t++) {
+		uint8_t g[sizeof(close_golden)];
+
+		memcpy(g, close_golden, sizeof(g));
+		g[3] = (uint8_t)t;
+		memset(&f, 0, sizeof(f));
+		f.type = t;
+		expect_golden(&f, g, sizeof(g));
+	}
 }
 
 static void test_open_round_trip_bounds(void **state)
@@ -1404,6 +1419,10 @@ static void test_cm_decode_payload_lengths(void **state)
 		    decode_with_payload_len(SRDMA_FRAME_CTRL, opaque, sizeof(opaque), plen),
 		    plen >= 1 && plen <= SRDMA_CTRL_MSG_MAX ? whole : -EBADMSG);
 		assert_int_equal(decode_with_payload_len(SRDMA_FRAME_CLOSE, close_golden, 0, plen),
+				 plen == 0 ? whole : -EBADMSG);
+		assert_int_equal(decode_with_payload_len(SRDMA_FRAME_PING, close_golden, 0, plen),
+				 plen == 0 ? whole : -EBADMSG);
+		assert_int_equal(decode_with_payload_len(SRDMA_FRAME_PONG, close_golden, 0, plen),
 				 plen == 0 ? whole : -EBADMSG);
 	}
 }

@@ -48,10 +48,15 @@ api_session() {
 	jq -c --argjson n "$1" 'select(.event == null and .session == $n)' "$SERVER_LOG"
 }
 
-# api_session_ok N FILTER: FILTER is true of the server's result line of session N.
+# api_session_ok N FILTER: FILTER is true of the server's result line of session N. The server
+# prints that line once it has seen the peer's close and closed too: wait for it (60 s).
 api_session_ok() {
-	local f=$OUT/api.session.$1.json
-	api_session "$1" >"$f"
+	local f=$OUT/api.session.$1.json i
+	for i in $(seq 1 600); do
+		api_session "$1" >"$f"
+		[ -s "$f" ] && break
+		sleep 0.1
+	done
 	jq_ok "$2" "$f"
 }
 
@@ -169,6 +174,36 @@ t_api_msg_write() {
 	api_server_done
 }
 
+# Liveness: a connector frozen with SIGSTOP in the middle of a session. The server's heartbeat
+# (500 ms, 3 missed: a 1.5 s bound) ends the session with -ETIMEDOUT and frees it; the connector,
+# let go again, finds its connection gone and says why.
+t_api_heartbeat() {
+	local f=$OUT/api.hold.json pid rc=0 stopped ended
+	api_serve heartbeat --heartbeat-ms 500 || return
+	# Not through apic: $! must be the test program itself, not a subshell, for SIGSTOP.
+	"$BIN/srdma-apitest" connect --ca "$CERTS/ca.pem" --timeout-ms 30000 --heartbeat-ms 500 \
+		--scenario hold "$ADDR" >"$f" &
+	pid=$!
+	check "held session accepted" wait_log '"event":"accepted"' 1 60
+	sleep 1
+	kill -STOP "$pid"
+	stopped=$(date +%s%3N)
+	check "server: the heartbeat ended the frozen peer's session" \
+		wait_log '"hold_error"' 1 30
+	ended=$(api_session 1 | jq -r .ended_at_ms)
+	echo "    heartbeat: session ended $((ended - stopped)) ms after the peer froze (bound 1500 ms)"
+	check "detected within the bound plus 1.5 s of slack ($((ended - stopped)) ms)" \
+		[ "$((ended - stopped))" -le 3000 ]
+	check "server: -ETIMEDOUT, 'the peer stopped answering'" \
+		api_session_ok 1 '.ok and .hold_ret == -110 and (.hold_error | test("stopped answering"))'
+	kill -CONT "$pid"
+	wait "$pid" || rc=$?
+	check "the connector, let go, fails with a reason (exit $rc)" \
+		jq_ok '.ok == false and .hold_ret < 0 and (.hold_error | length > 0)' "$f"
+	echo "    connector's error: $(jq -r .hold_error "$f")"
+	api_server_done
+}
+
 # The request callback refuses one verified identity: that connector gets ECONNREFUSED and the
 # reason; another certificate of the same CA gets in.
 t_api_refuse() {
@@ -213,4 +248,4 @@ t_api_refuse() {
 	check "server counted 1 refusal" jq_ok -s '.[-1].refused == 1' "$SERVER_LOG"
 }
 
-register api_multi_qp api_timing api_regions api_revoke api_msg_write api_refuse
+register api_multi_qp api_timing api_regions api_revoke api_msg_write api_heartbeat api_refuse
