@@ -53,6 +53,13 @@ mkdir -p "$WORK" || die "mkdir $WORK"
 mount -t 9p -o "$NINEP_OPTS" work "$WORK" || die "mount work share over 9p (tag work)"
 
 [ -f "$WORK/.vm/guest.sh" ] || die "work share has no .vm/guest.sh"
+# A checkout under /tmp or /run (replaced above) comes as a share of its own, at its path.
+if [ -f "$WORK/.vm/checkout" ]; then
+    read -r co <"$WORK/.vm/checkout"
+    mkdir -p "$NEWROOT$co" || die "mkdir $NEWROOT$co"
+    mount -t 9p -o "$NINEP_OPTS,ro,cache=loose" checkout "$NEWROOT$co" \
+        || die "mount the checkout share over 9p (tag checkout) at $co"
+fi
 [ -x "$NEWROOT/bin/bash" ] || die "no /bin/bash in the host root filesystem"
 
 log "starting guest script"

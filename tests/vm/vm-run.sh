@@ -177,9 +177,17 @@ readonly MODDIR=/lib/modules/$KVER
 [[ -d $MODDIR/kernel ]] || die "no module tree $MODDIR"
 
 cwd=$(pwd -P)
+# The VM sees this machine's root read-only, but with its own /tmp and /run. A checkout under
+# one of those (a clone in /tmp, say) is given to the VM as a share of its own, at the same
+# path: the project's tree, from the top of the git work tree holding the current directory
+# (or the current directory itself).
+checkout=
 case $cwd/ in
-    /tmp/*|/run/*|/proc/*|/sys/*|/dev/*)
-        die "the current directory $cwd is not visible inside the VM (/tmp, /run, /proc, /sys and /dev are replaced there)" ;;
+    /proc/*|/sys/*|/dev/*)
+        die "the current directory $cwd is not visible inside the VM (/proc, /sys and /dev are replaced there)" ;;
+    /tmp/*|/run/*)
+        checkout=$(git -C "$cwd" rev-parse --show-toplevel 2>/dev/null) || checkout=$cwd
+        checkout=$(cd -- "$checkout" && pwd -P) ;;
 esac
 
 # ---------------------------------------------------------------------------
@@ -296,6 +304,10 @@ cp -- "$GUEST_SRC" "$CTL/guest.sh"
     printf 'RDMA_CM=%q\n' "$rdma_cm"
     printf 'CWD=%q\n' "$cwd"
 } >"$CTL/config.sh"
+# vm-init.sh (busybox) mounts the checkout share at this path, read-only.
+if [[ -n $checkout ]]; then
+    printf '%s\n' "$checkout" >"$CTL/checkout"
+fi
 {
     while IFS= read -r name; do
         [[ $name =~ ^SRDMA_[A-Za-z0-9_]*$ ]] || continue
@@ -388,6 +400,9 @@ qemu_cmd=(
     -virtfs "local,path=/,mount_tag=rootfs,security_model=none,readonly=on,multidevs=remap,id=rootfs"
     -virtfs "local,path=$(qemu_esc "$out_dir"),mount_tag=work,security_model=none,id=work"
 )
+if [[ -n $checkout ]]; then
+    qemu_cmd+=(-virtfs "local,path=$(qemu_esc "$checkout"),mount_tag=checkout,security_model=none,readonly=on,multidevs=remap,id=checkout")
+fi
 
 (( verbose )) && msg "kernel $KVER, initramfs $INITRAMFS, work directory $out_dir"
 now_us() { local t=${EPOCHREALTIME//[.,]/}; echo "$((10#$t))"; }
