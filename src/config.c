@@ -2,6 +2,9 @@
  * the validation, so a key, its range and its error message are written down exactly once. */
 #include "srdma/config.h"
 
+#include <sched.h>
+#include <unistd.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -352,11 +355,28 @@ static int set_field(void *cfg, const struct field *f, const char *value, char *
 		memcpy((char *)cfg + f->offset, value, len + 1);
 		return 0;
 	}
+	/* workers = auto: the stored 0, resolved by srdma_cpus_allowed() when the server starts. */
+	if (!strcmp(f->key, "workers") && !strcasecmp(value, "auto")) {
+		write_number(cfg, f, 0);
+		return 0;
+	}
 	ret = parse_number(f, value, &v, err, errlen);
 	if (ret)
 		return ret;
 	write_number(cfg, f, v);
 	return 0;
+}
+
+unsigned srdma_cpus_allowed(void)
+{
+	cpu_set_t set;
+	long n;
+
+	/* The CPUs this process may run on: a container's cpuset or taskset, not the machine's. */
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
 }
 
 static int table_set(const struct config_table *t, void *cfg, const char *key, const char *value,

@@ -113,8 +113,8 @@ int srdma_server_create(const struct srdma_server_config *cfg, struct srdma_serv
 	srv->cfg = *cfg;
 	srv->listen_fd = srv->signal_fd = srv->stop_fd = srv->epfd = -1;
 	if (!srv->cfg.workers) {
-		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		srv->cfg.workers = ncpu > 0 ? (unsigned)ncpu : 1;
+		ncpu = srdma_cpus_allowed();
+		srv->cfg.workers = (unsigned)ncpu;
 	}
 	srv->max_pending = srv->cfg.max_clients + PENDING_EXTRA;
 

@@ -42,8 +42,9 @@ struct srdma_server_config {
 	char device[SRDMA_NAME_MAX];	/* "device": RDMA device name, default "" = first device */
 	uint8_t ib_port;		/* "ib_port": 1..255, default 1 */
 	int gid_index;			/* "gid_index": -1 = auto (RoCE v2 IPv4-mapped), 0..255 */
-	unsigned workers;		/* "workers": 0 = number of online cores, else 1..256 */
-	unsigned max_clients;		/* "max_clients": 1..1000000, default 10 */
+	unsigned
+	    workers; /* "workers": 0 ("auto", the default) = srdma_cpus_allowed(), else 1..256 */
+	unsigned max_clients;	       /* "max_clients": 1..1000000, default 10 */
 	unsigned handshake_timeout_ms; /* "handshake_timeout_ms": TLS + setup deadline, 100..600000,
 					  default 5000 */
 	uint32_t
@@ -102,6 +103,10 @@ int srdma_server_config_load(struct srdma_server_config *c, const char *path, ch
 			     size_t errlen);
 /* Cross-field checks before use (e.g. cert and key both set). */
 int srdma_server_config_validate(const struct srdma_server_config *c, char *err, size_t errlen);
+
+/* CPUs this process may run on (sched_getaffinity: a cpuset, taskset or container limit),
+ * what workers = auto means; at least 1. */
+unsigned srdma_cpus_allowed(void);
 
 void srdma_client_config_defaults(struct srdma_client_config *c);
 int srdma_client_config_set(struct srdma_client_config *c, const char *key, const char *value,

@@ -262,6 +262,33 @@ static void test_every_key_settable(void **state)
 	check_every_key(&CLIENT);
 }
 
+/* workers = auto (any case) is the stored 0; srdma_cpus_allowed() is what it resolves to. */
+static void test_workers_auto(void **state)
+{
+	static const char *const autos[] = {"auto", "AUTO", "Auto"};
+	struct srdma_server_config s;
+	char err[ERRLEN];
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = srdma_cpus_allowed();
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		srdma_server_config_defaults(&s);
+		assert_int_equal(srdma_server_config_set(&s, "workers", "7", err, sizeof(err)), 0);
+		assert_int_equal(srdma_server_config_set(&s, "workers", autos[i], err, sizeof(err)),
+				 0);
+		assert_int_equal(s.workers, 0);
+		assert_int_equal(srdma_server_config_validate(&s, err, sizeof(err)) == -EINVAL &&
+				     strstr(err, "workers"),
+				 0);
+	}
+	assert_int_equal(srdma_server_config_set(&s, "workers", "automatic", err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(srdma_server_config_set(&s, "workers", "257", err, sizeof(err)), -EINVAL);
+	assert_true(n >= 1);
+	assert_true(online < 1 || n <= (unsigned)online);
+}
+
 static void test_historical_aliases(void **state)
 {
 	static const char *const workers[] = {"THREAD_POOL_SIZE", "thread_pool_size",
@@ -960,6 +987,7 @@ int main(void)
 	    cmocka_unit_test(test_client_defaults),
 	    cmocka_unit_test(test_every_key_settable),
 	    cmocka_unit_test(test_historical_aliases),
+	    cmocka_unit_test(test_workers_auto),
 	    cmocka_unit_test(test_unknown_keys),
 	    cmocka_unit_test(test_bad_values),
 	    cmocka_unit_test(test_ranges_and_messages),
