@@ -115,19 +115,25 @@ static int aead_start(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, si
 	return 0;
 }
 
-int srdma_aead_seal(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, size_t aad_len,
-		    uint8_t *buf, size_t len, uint8_t tag[SRDMA_AEAD_TAG_LEN])
+int srdma_aead_seal_to(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, size_t aad_len,
+		       const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[SRDMA_AEAD_TAG_LEN])
 {
 	int outl = 0, fin = 0;
 
 	if (!a->seal || len > INT_MAX || aead_start(a, seq, aad, aad_len) ||
-	    (len && EVP_EncryptUpdate(a->ctx, buf, &outl, buf, (int)len) != 1) ||
-	    EVP_EncryptFinal_ex(a->ctx, buf + outl, &fin) != 1 ||
+	    (len && EVP_EncryptUpdate(a->ctx, out, &outl, in, (int)len) != 1) ||
+	    EVP_EncryptFinal_ex(a->ctx, out + outl, &fin) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, SRDMA_AEAD_TAG_LEN, tag) != 1) {
 		log_openssl_failure("AEAD seal");
 		return -EIO;
 	}
 	return 0;
+}
+
+int srdma_aead_seal(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, size_t aad_len,
+		    uint8_t *buf, size_t len, uint8_t tag[SRDMA_AEAD_TAG_LEN])
+{
+	return srdma_aead_seal_to(a, seq, aad, aad_len, buf, len, buf, tag);
 }
 
 int srdma_aead_open(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, size_t aad_len,

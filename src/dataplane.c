@@ -10,6 +10,7 @@
 #include "byteorder.h"
 
 #define FLAGS_OFFSET 3 /* the header's flags byte */
+#define LEN_OFFSET   8 /* the header's payload length (u32) */
 
 /* Both sealed modes work alike; only the algorithm (and the exporter label) differ. */
 static int sealed(const struct srdma_dataplane *dp)
@@ -117,8 +118,54 @@ static int keys_missing(struct srdma_dataplane *dp)
 	return 1;
 }
 
+/* A sealed message whose payload is opaque bytes lying wholly outside buf[0..cap) is encrypted
+ * straight from the caller's payload into buf: one pass over the bytes instead of a copy into
+ * buf and a second pass to seal it there (at 64 KiB and more, the copy alone cost a quarter of
+ * the seal). A payload inside buf (built in place) takes the copying path. */
+static int seal_from_payload(const struct srdma_dataplane *dp, const struct srdma_msg *m,
+			     const uint8_t *buf, size_t cap)
+{
+	uintptr_t p = (uintptr_t)m->payload, b = (uintptr_t)buf;
+
+	if (!sealed(dp) || !m->payload || m->len == 0 || m->len > SRDMA_MAX_MSG)
+		return 0;
+	switch (m->type) {
+	case SRDMA_MSG_DATA:
+	case SRDMA_MSG_ECHO:
+	case SRDMA_MSG_PUSH:
+	case SRDMA_MSG_APP:
+		return p + m->len <= b || b + cap <= p;
+	default:
+		return 0;
+	}
+}
+
+/* Encode m into buf; *src is then where the payload's bytes are to be sealed from: buf itself, or
+ * (seal_from_payload) the caller's payload, which the message's length already counts. */
+static ssize_t encode(const struct srdma_dataplane *dp, const struct srdma_msg *m, uint8_t *buf,
+		      size_t cap, const uint8_t **src)
+{
+	struct srdma_msg hdr = *m;
+	ssize_t n;
+
+	*src = buf + SRDMA_MSG_HDR_LEN;
+	if (!seal_from_payload(dp, m, buf, cap))
+		return srdma_msg_encode(m, buf, cap);
+	hdr.payload = NULL;
+	hdr.len = 0;
+	n = srdma_msg_encode(&hdr, buf, cap);
+	if (n < 0)
+		return n;
+	if (cap - (size_t)n < m->len)
+		return -ENOBUFS;
+	srdma__put_u32(buf + LEN_OFFSET, m->len);
+	*src = m->payload;
+	return n + m->len;
+}
+
 ssize_t srdma_dp_put(struct srdma_dataplane *dp, struct srdma_msg *m, uint8_t *buf, size_t cap)
 {
+	const uint8_t *src;
 	ssize_t n;
 	int ret;
 
@@ -129,7 +176,7 @@ ssize_t srdma_dp_put(struct srdma_dataplane *dp, struct srdma_msg *m, uint8_t *b
 		return -EOVERFLOW;
 	}
 	m->seq = dp->tx_seq;
-	n = srdma_msg_encode(m, buf, cap);
+	n = encode(dp, m, buf, cap, &src);
 	if (n < 0) {
 		snprintf(dp->errmsg, sizeof(dp->errmsg), "cannot encode %s: %s",
 			 srdma_msg_type_name(m->type), strerror((int)-n));
@@ -141,9 +188,9 @@ ssize_t srdma_dp_put(struct srdma_dataplane *dp, struct srdma_msg *m, uint8_t *b
 			return -ENOBUFS;
 		}
 		buf[FLAGS_OFFSET] = SRDMA_MSG_F_SEALED;
-		ret = srdma_aead_seal(dp->tx, dp->tx_seq, buf, SRDMA_MSG_HDR_LEN,
-				      buf + SRDMA_MSG_HDR_LEN, (size_t)n - SRDMA_MSG_HDR_LEN,
-				      buf + n);
+		ret = srdma_aead_seal_to(dp->tx, dp->tx_seq, buf, SRDMA_MSG_HDR_LEN, src,
+					 (size_t)n - SRDMA_MSG_HDR_LEN, buf + SRDMA_MSG_HDR_LEN,
+					 buf + n);
 		if (ret) {
 			snprintf(dp->errmsg, sizeof(dp->errmsg), "cannot seal a message");
 			return ret;

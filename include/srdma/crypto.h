@@ -39,6 +39,13 @@ void srdma_aead_destroy(struct srdma_aead *a);
 int srdma_aead_seal(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, size_t aad_len,
 		    uint8_t *buf, size_t len, uint8_t tag[SRDMA_AEAD_TAG_LEN]);
 
+/* The same from in[0..len) into out[0..len): in and out are the same buffer or do not overlap
+ * at all (OpenSSL refuses a partial overlap: -EIO). One pass over the bytes, where copying them
+ * first and sealing in place takes two. */
+int srdma_aead_seal_to(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, size_t aad_len,
+		       const uint8_t *in, size_t len, uint8_t *out,
+		       uint8_t tag[SRDMA_AEAD_TAG_LEN]);
+
 /* Check tag and decrypt buf[0..len) in place: 0, or -EBADMSG if anything (aad, ciphertext,
  * tag, sequence number) differs from what was sealed; buf is then garbage. */
 int srdma_aead_open(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, size_t aad_len,

@@ -839,6 +839,37 @@ static void test_put_errors(void **state)
 	assert_int_equal(deliver(&p->server, msg, need), 0);
 }
 
+/* A payload outside the send buffer is sealed straight from where it lies; one built in place
+ * in the buffer, or overlapping it anywhere else, is copied first. Every way gives the same bytes
+ * on the wire for the same message, and each opens. */
+static void test_payload_placement(void **state)
+{
+	static const uint32_t offsets[] = {SRDMA_MSG_HDR_LEN, 0, 7, 40};
+	static const struct msg_case c = {SRDMA_MSG_DATA, 100};
+	const size_t need = SRDMA_MSG_HDR_LEN + 100 + SRDMA_AEAD_TAG_LEN;
+	struct pair *p = *state;
+	uint8_t want[BUF_CAP], storage[MAX_PAYLOAD];
+	struct srdma_msg m;
+
+	make_msg(&c, storage, &m);
+	assert_int_equal(srdma_dp_put(&p->client, &m, want, sizeof(want)), (ssize_t)need);
+	assert_int_equal(deliver(&p->server, want, need), 0);
+	for (size_t i = 0; i < ARRAY_LEN(offsets); i++) {
+		uint8_t wire[BUF_CAP];
+		struct pair q;
+
+		pair_key(&q, p->client.mode, 0);
+		memcpy(wire + offsets[i], storage, 100);
+		make_msg(&c, storage, &m);
+		m.payload = wire + offsets[i];
+		assert_int_equal(srdma_dp_put(&q.client, &m, wire, sizeof(wire)), (ssize_t)need);
+		assert_memory_equal(wire, want, need);
+		assert_int_equal(deliver(&q.server, wire, need), 0);
+		srdma_dp_cleanup(&q.client);
+		srdma_dp_cleanup(&q.server);
+	}
+}
+
 static void test_cleanup(void **state)
 {
 	static const struct msg_case c = {SRDMA_MSG_PING, 0};
@@ -1024,6 +1055,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_exhaustion_aead, setup_aead, teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_exhaustion_plain, setup_plain, teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_put_errors, setup_aead, teardown_pair),
+	    cmocka_unit_test_setup_teardown(test_payload_placement, setup_aead, teardown_pair),
 	    cmocka_unit_test(test_cleanup),
 	    cmocka_unit_test(test_dp_features),
 	    cmocka_unit_test(test_sealed_needs_keys),
@@ -1042,6 +1074,7 @@ int main(void)
 	    chacha20_test("test_chacha20_write_tag_construction", test_write_tag_construction),
 	    chacha20_test("test_chacha20_exhaustion", test_exhaustion_aead),
 	    chacha20_test("test_chacha20_put_errors", test_put_errors),
+	    chacha20_test("test_chacha20_payload_placement", test_payload_placement),
 	    chacha20_test("test_chacha20_region_tag", test_region_tag),
 	    chacha20_test("test_chacha20_region_tag_construction", test_region_tag_construction),
 	    chacha20_test("test_chacha20_ack_sealed", test_ack_sealed),
