@@ -115,6 +115,13 @@ struct srdma_ctx_opts {
 	 * heartbeat_ms = UINT32_MAX turns it off. */
 	unsigned heartbeat_ms;
 	unsigned heartbeat_misses;
+	/* Key update in the sealed modes: our messages on each library-driven QP change keys every
+	 * rekey_messages messages (rounded down to a power of two, 2..2^31) [65536: with messages
+	 * of up to SRDMA_MSG_MAX, at most 64 GiB under one key, far below AES-GCM's limits (RFC
+	 * 8446 section 5.5)]. The new keys come from the TLS exporter with the epoch in the
+	 * context; each side announces its interval in the set-up, so both switch at the same
+	 * sequence number with nothing on the wire. */
+	unsigned rekey_messages;
 };
 
 struct srdma_ctx;
@@ -376,6 +383,7 @@ struct srdma_conn_info {
 	 * (the listener's decision and both sides' PD, CQs and QPs), the QP frames and the moves
 	 * to RTS, and the READY exchange. */
 	uint64_t tcp_us, tls_us, open_us, qp_us, ready_us;
+	unsigned key_updates; /* data-plane key updates so far, all QPs, both directions */
 };
 SRDMA_API void srdma_conn_info(const struct srdma_conn *c, struct srdma_conn_info *out);
 

@@ -133,6 +133,8 @@ void srdma_conn_info(const struct srdma_conn *c, struct srdma_conn_info *out)
 	snprintf(out->device, sizeof(out->device), "%s", c->dev ? c->dev->name : "");
 	out->gid_index = c->dev ? c->dev->gid_index : c->ctx->opts.gid_index;
 	out->setup_us = c->setup_us;
+	for (unsigned i = 0; i < c->nqp; i++)
+		out->key_updates += srdma__msgq_key_updates(&c->qp[i]);
 	if (c->was_established) {
 		uint64_t end = c->start_ns + c->setup_us * 1000, t[SRDMA_CM_STEPS + 1];
 		unsigned i;

@@ -164,8 +164,11 @@ static void qp_frame(const struct srdma_conn *c, unsigned i, struct srdma_frame 
 	w->rd_atomic = q->rd_atomic;
 	if (c->dev->gid_index >= 0)
 		memcpy(w->gid, c->dev->gid.raw, sizeof(w->gid));
-	if (q->opts.driver == SRDMA_QP_MESSAGES)
+	if (q->opts.driver == SRDMA_QP_MESSAGES) {
 		srdma__msgq_local(q, &w->max_msg, &w->depth);
+		if (c->dp_mode != SRDMA_DP_PLAIN)
+			w->rekey_log2 = (uint8_t)c->ctx->rekey_log2;
+	}
 }
 
 static int send_qp_frames(struct srdma_conn *c)

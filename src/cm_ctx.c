@@ -28,6 +28,7 @@ void srdma_ctx_opts_init(struct srdma_ctx_opts *o)
 	o->dataplane = SRDMA_DP_AEAD;
 	o->heartbeat_ms = SRDMA_CM_HEARTBEAT_MS;
 	o->heartbeat_misses = SRDMA_CM_HEARTBEAT_MISSES;
+	o->rekey_messages = SRDMA_CM_REKEY_MESSAGES;
 }
 
 static int copy_opt(char *dst, size_t cap, const char *src, const char *what, char *err,
@@ -101,6 +102,11 @@ int srdma_ctx_create(const struct srdma_ctx_opts *o, struct srdma_ctx **out, cha
 		ctx->opts.heartbeat_ms = SRDMA_CM_HEARTBEAT_MS;
 	if (!ctx->opts.heartbeat_misses)
 		ctx->opts.heartbeat_misses = SRDMA_CM_HEARTBEAT_MISSES;
+	if (ctx->opts.rekey_messages < 2)
+		ctx->opts.rekey_messages = SRDMA_CM_REKEY_MESSAGES;
+	ctx->rekey_log2 = 1;
+	while (ctx->rekey_log2 < 31 && (ctx->opts.rekey_messages >> (ctx->rekey_log2 + 1)))
+		ctx->rekey_log2++;
 	ret = copy_opt(ctx->device, sizeof(ctx->device), o->device, "device", err, errlen);
 	if (!ret)
 		ret = copy_opt(ctx->cert, sizeof(ctx->cert), o->cert, "cert", err, errlen);

@@ -42,6 +42,7 @@
 enum { SRDMA_STEP_TCP, SRDMA_STEP_TLS, SRDMA_STEP_OPEN, SRDMA_STEP_QP, SRDMA_CM_STEPS };
 #define SRDMA_CM_HEARTBEAT_MS	  5000u
 #define SRDMA_CM_HEARTBEAT_MISSES 3u
+#define SRDMA_CM_REKEY_MESSAGES	  65536u
 /* How long srdma_conn_close waits for messages and writes already posted to be acknowledged. */
 #define SRDMA_CM_CLOSE_DRAIN_MS 1000
 
@@ -58,6 +59,7 @@ struct srdma_ctx {
 	uint8_t *psn_live;		  /* bitmap of 2^24 bits: our PSNs in live connections */
 	atomic_uint nconns;		  /* connections that hold a slot */
 	atomic_uint nobjects;		  /* listeners and connections not yet closed */
+	unsigned rekey_log2;		  /* of opts.rekey_messages */
 };
 
 /* cm_ctx.c */
@@ -213,6 +215,8 @@ void srdma__msgq_caps(const struct srdma_qp_opts *o, struct ibv_qp_cap *cap, int
 int srdma__msgq_create(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, size_t errlen);
 /* Our QP frame's max_msg and depth. */
 void srdma__msgq_local(const struct srdma_cm_qp *q, uint32_t *max_msg, uint16_t *depth);
+/* Data-plane key updates done on q so far. */
+unsigned srdma__msgq_key_updates(const struct srdma_cm_qp *q);
 /* After RTS, with q->remote known: derive the keys (sealed modes), set the credits. */
 int srdma__msgq_start(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, size_t errlen);
 /* Before close: wait until deadline_ns for sends and writes posted on q to complete. */

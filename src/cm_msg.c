@@ -232,9 +232,16 @@ int srdma__msgq_start(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, si
 		snprintf(err, errlen, "%s", mq->dp.errmsg);
 		return ret;
 	}
+	if (c->dp_mode != SRDMA_DP_PLAIN)
+		srdma_dp_set_rekey(&mq->dp, c->ctx->rekey_log2, q->remote.rekey_log2);
 	srdma__credits_init(&mq->cr, mq->depth, q->remote.depth);
 	mq->started = 1;
 	return 0;
+}
+
+unsigned srdma__msgq_key_updates(const struct srdma_cm_qp *q)
+{
+	return q->mq ? q->mq->dp.rekeys : 0;
 }
 
 void srdma__msgq_destroy(struct srdma_cm_qp *q)

@@ -82,6 +82,75 @@ int srdma_dp_set_keys(struct srdma_dataplane *dp, int is_client,
 	return ret;
 }
 
+static const char *dp_label(const struct srdma_dataplane *dp)
+{
+	return dp->mode == SRDMA_DP_CHACHA20 ? SRDMA_DP_LABEL_CHACHA20 : SRDMA_DP_LABEL;
+}
+
+void srdma_dp_set_exporter(struct srdma_dataplane *dp, int is_client, srdma_dp_export_fn fn,
+			   void *arg, const uint8_t kctx[16])
+{
+	dp->is_client = is_client;
+	dp->export_fn = fn;
+	dp->export_arg = arg;
+	memcpy(dp->kctx, kctx, sizeof(dp->kctx));
+}
+
+void srdma_dp_set_rekey(struct srdma_dataplane *dp, unsigned tx_log2, unsigned rx_log2)
+{
+	dp->tx_log2 = (uint8_t)(tx_log2 > 31 ? 31 : tx_log2);
+	dp->rx_log2 = (uint8_t)(rx_log2 > 31 ? 31 : rx_log2);
+	dp->tx_epoch = dp->tx_log2 ? dp->tx_seq >> dp->tx_log2 : 0;
+	dp->rx_epoch = dp->rx_log2 ? dp->rx_seq >> dp->rx_log2 : 0;
+}
+
+/* The keys of one direction (tx: ours) for epoch: exported with the epoch-0 context and the
+ * epoch, only that direction's part kept. */
+static int rotate(struct srdma_dataplane *dp, int tx, uint32_t epoch)
+{
+	const size_t part = SRDMA_AEAD_KEY_LEN + SRDMA_AEAD_IV_LEN;
+	uint8_t context[20], material[SRDMA_DP_KEY_MATERIAL];
+	enum srdma_aead_alg alg =
+	    dp->mode == SRDMA_DP_CHACHA20 ? SRDMA_AEAD_CHACHA20_POLY1305 : SRDMA_AEAD_AES_256_GCM;
+	const uint8_t *k;
+	struct srdma_aead *a = NULL;
+	int ret;
+
+	if (!dp->export_fn && !dp->tls) {
+		snprintf(dp->errmsg, sizeof(dp->errmsg), "key update without an exporter");
+		return -EINVAL;
+	}
+	memcpy(context, dp->kctx, sizeof(dp->kctx));
+	srdma__put_u32(context + 16, epoch);
+	ret = dp->export_fn ? dp->export_fn(dp->export_arg, context, sizeof(context), material,
+					    sizeof(material))
+			    : srdma_tls_export(dp->tls, dp_label(dp), context, sizeof(context),
+					       material, sizeof(material));
+	if (ret) {
+		snprintf(dp->errmsg, sizeof(dp->errmsg), "cannot export keys for epoch %u", epoch);
+		return -EIO;
+	}
+	/* c2s first, then s2c: ours is c2s on the client. */
+	k = material + ((tx == dp->is_client) ? 0 : part);
+	ret = srdma_aead_create_alg(alg, k, k + SRDMA_AEAD_KEY_LEN, tx, &a);
+	explicit_bzero(material, sizeof(material));
+	if (ret) {
+		snprintf(dp->errmsg, sizeof(dp->errmsg), "cannot set up keys for epoch %u", epoch);
+		return -EIO;
+	}
+	if (tx) {
+		srdma_aead_destroy(dp->tx);
+		dp->tx = a;
+		dp->tx_epoch = epoch;
+	} else {
+		srdma_aead_destroy(dp->rx);
+		dp->rx = a;
+		dp->rx_epoch = epoch;
+	}
+	dp->rekeys++;
+	return 0;
+}
+
 int srdma_dp_derive(struct srdma_dataplane *dp, struct srdma_tls *tls, int is_client,
 		    uint32_t client_qpn, uint32_t server_qpn, uint32_t client_psn,
 		    uint32_t server_psn)
@@ -95,9 +164,11 @@ int srdma_dp_derive(struct srdma_dataplane *dp, struct srdma_tls *tls, int is_cl
 	srdma__put_u32(context + 4, server_qpn);
 	srdma__put_u32(context + 8, client_psn);
 	srdma__put_u32(context + 12, server_psn);
-	ret = srdma_tls_export(
-	    tls, dp->mode == SRDMA_DP_CHACHA20 ? SRDMA_DP_LABEL_CHACHA20 : SRDMA_DP_LABEL, context,
-	    sizeof(context), material, sizeof(material));
+	ret = srdma_tls_export(tls, dp_label(dp), context, sizeof(context), material,
+			       sizeof(material));
+	dp->tls = tls;
+	dp->is_client = is_client;
+	memcpy(dp->kctx, context, sizeof(dp->kctx));
 	if (ret) {
 		snprintf(dp->errmsg, sizeof(dp->errmsg), "cannot derive data-plane keys: %s",
 			 srdma_tls_errmsg(tls));
@@ -175,6 +246,11 @@ ssize_t srdma_dp_put(struct srdma_dataplane *dp, struct srdma_msg *m, uint8_t *b
 		snprintf(dp->errmsg, sizeof(dp->errmsg), "message sequence space used up");
 		return -EOVERFLOW;
 	}
+	if (sealed(dp) && dp->tx_log2 && (dp->tx_seq >> dp->tx_log2) != dp->tx_epoch) {
+		ret = rotate(dp, 1, dp->tx_seq >> dp->tx_log2);
+		if (ret)
+			return ret;
+	}
 	m->seq = dp->tx_seq;
 	n = encode(dp, m, buf, cap, &src);
 	if (n < 0) {
@@ -215,6 +291,11 @@ int srdma_dp_get(struct srdma_dataplane *dp, uint8_t *buf, size_t len, uint32_t 
 				 "unsealed or truncated message in %s mode",
 				 srdma_dp_mode_name(dp->mode));
 			return -EBADMSG;
+		}
+		if (dp->rx_log2 && (dp->rx_seq >> dp->rx_log2) != dp->rx_epoch) {
+			ret = rotate(dp, 0, dp->rx_seq >> dp->rx_log2);
+			if (ret)
+				return ret;
 		}
 		len -= SRDMA_AEAD_TAG_LEN;
 		ret = srdma_aead_open(dp->rx, dp->rx_seq, buf, SRDMA_MSG_HDR_LEN,

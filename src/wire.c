@@ -55,7 +55,8 @@ enum {
 	QP_OFF_GID = 16,
 	QP_OFF_MAX_MSG = 32,
 	QP_OFF_DEPTH = 36,
-	QP_OFF_RSVD16B = 38,
+	QP_OFF_REKEY = 38,
+	QP_OFF_RSVD8 = 39,
 };
 
 /* Values of struct srdma_wire_qp.driver. */
@@ -123,10 +124,11 @@ static int qp_valid(const struct srdma_wire_qp *q)
 		return 0;
 	switch (q->driver) {
 	case QP_DRIVER_RAW:
-		return q->max_msg == 0 && q->depth == 0;
+		return q->max_msg == 0 && q->depth == 0 && q->rekey_log2 == 0;
 	case QP_DRIVER_MESSAGES:
 		return q->max_msg >= 1 && q->max_msg <= SRDMA_MAX_MSG &&
-		       q->depth >= QP_MIN_MSG_DEPTH && q->depth <= SRDMA_MAX_RECV_DEPTH;
+		       q->depth >= QP_MIN_MSG_DEPTH && q->depth <= SRDMA_MAX_RECV_DEPTH &&
+		       q->rekey_log2 <= SRDMA_WIRE_MAX_REKEY_LOG2;
 	default:
 		return 0;
 	}
@@ -226,8 +228,7 @@ static int decode_open(const uint8_t *p, uint32_t len, struct srdma_open *o)
 
 static int decode_qp(const uint8_t *p, uint32_t len, struct srdma_wire_qp *q)
 {
-	if (len != SRDMA_QP_LEN || srdma__get_u16(p + QP_OFF_RSVD16A) != 0 ||
-	    srdma__get_u16(p + QP_OFF_RSVD16B) != 0)
+	if (len != SRDMA_QP_LEN || srdma__get_u16(p + QP_OFF_RSVD16A) != 0 || p[QP_OFF_RSVD8] != 0)
 		return -EBADMSG;
 	q->index = p[QP_OFF_INDEX];
 	q->driver = p[QP_OFF_DRIVER];
@@ -239,6 +240,7 @@ static int decode_qp(const uint8_t *p, uint32_t len, struct srdma_wire_qp *q)
 	memcpy(q->gid, p + QP_OFF_GID, sizeof(q->gid));
 	q->max_msg = srdma__get_u32(p + QP_OFF_MAX_MSG);
 	q->depth = srdma__get_u16(p + QP_OFF_DEPTH);
+	q->rekey_log2 = p[QP_OFF_REKEY];
 	return qp_valid(q) ? 0 : -EBADMSG;
 }
 
@@ -382,7 +384,8 @@ static void encode_qp(const struct srdma_wire_qp *q, uint8_t *p)
 	memcpy(p + QP_OFF_GID, q->gid, sizeof(q->gid));
 	srdma__put_u32(p + QP_OFF_MAX_MSG, q->max_msg);
 	srdma__put_u16(p + QP_OFF_DEPTH, q->depth);
-	srdma__put_u16(p + QP_OFF_RSVD16B, 0);
+	p[QP_OFF_REKEY] = q->rekey_log2;
+	p[QP_OFF_RSVD8] = 0;
 }
 
 static void encode_region(const struct srdma_wire_region *r, uint8_t *p)

@@ -35,6 +35,10 @@
 /* Header flag of a sealed message: a tag follows the (encrypted) payload. */
 #define SRDMA_MSG_F_SEALED 0x01u
 
+/* Where new keys come from: the TLS exporter (srdma_dp_derive sets it), or a test's own. */
+typedef int (*srdma_dp_export_fn)(void *arg, const uint8_t *context, size_t context_len,
+				  uint8_t *out, size_t out_len);
+
 struct srdma_dataplane {
 	enum srdma_dp_mode mode;
 	uint32_t tx_seq; /* sequence number of our next message */
@@ -42,6 +46,19 @@ struct srdma_dataplane {
 	struct srdma_aead *tx;
 	struct srdma_aead *rx;
 	struct srdma_aead *wtag;
+	/* Key update (srdma_dp_set_rekey): a direction's messages with sequence numbers
+	 * [e * 2^log2, (e + 1) * 2^log2) are sealed under that direction's keys of epoch e; epoch
+	 * 0 is srdma_dp_derive's, epoch e > 0 comes from the exporter with the epoch appended to
+	 * the context. Both sides know both directions' log2 (0: never), so they switch at the
+	 * same sequence number without a word on the wire. */
+	uint8_t tx_log2, rx_log2;
+	uint32_t tx_epoch, rx_epoch;
+	uint32_t rekeys; /* key updates done, both directions */
+	int is_client;
+	uint8_t kctx[16];	      /* the context the keys of epoch 0 were exported with */
+	struct srdma_tls *tls;	      /* their exporter (srdma_dp_derive) */
+	srdma_dp_export_fn export_fn; /* or a test's (srdma_dp_set_exporter) */
+	void *export_arg;
 	char errmsg[128];
 };
 
@@ -58,6 +75,13 @@ void srdma_dp_cleanup(struct srdma_dataplane *dp);
 int srdma_dp_derive(struct srdma_dataplane *dp, struct srdma_tls *tls, int is_client,
 		    uint32_t client_qpn, uint32_t server_qpn, uint32_t client_psn,
 		    uint32_t server_psn);
+
+/* Turn on key update: our messages change keys every 2^tx_log2, the peer's every 2^rx_log2
+ * (1..31; 0: never). Sealed modes only, after srdma_dp_derive (or srdma_dp_set_exporter). */
+void srdma_dp_set_rekey(struct srdma_dataplane *dp, unsigned tx_log2, unsigned rx_log2);
+/* For tests: the exporter and the epoch-0 context key updates use, without TLS. */
+void srdma_dp_set_exporter(struct srdma_dataplane *dp, int is_client, srdma_dp_export_fn fn,
+			   void *arg, const uint8_t kctx[16]);
 
 /* Install keys from SRDMA_DP_KEY_MATERIAL bytes (what srdma_dp_derive does after exporting);
  * for tests. */

@@ -23,9 +23,10 @@
  *                      | u16 lid | u32 qpn (24-bit, not 0) | u32 psn (24-bit) | u8 mtu (1..5)
  *                      | u8 rd_atomic (0..SRDMA_WIRE_MAX_RD_ATOMIC: RDMA reads and atomics this
  *                      side serves at once) | u16 reserved (0) | u8 gid[16]
- *                      | u32 max_msg | u16 depth | u16 reserved (0)
- *                      (messages QPs: max_msg 1..SRDMA_MAX_MSG and depth 2..SRDMA_MAX_RECV_DEPTH;
- *                      raw QPs: both 0)
+ *                      | u32 max_msg | u16 depth | u8 rekey_log2 | u8 reserved (0)
+ *                      (messages QPs: max_msg 1..SRDMA_MAX_MSG, depth 2..SRDMA_MAX_RECV_DEPTH,
+ *                      rekey_log2 0..SRDMA_WIRE_MAX_REKEY_LOG2: the sender's messages on this
+ *                      QP change keys every 2^rekey_log2 messages, 0 never; raw QPs: all 0)
  *   REGION (32 bytes): u32 id | u32 access (1..7: SRDMA_WIRE_ACCESS_*) | u64 addr | u64 len
  *                      (not 0; addr + len <= 2^64 - 1) | u32 rkey | u32 reserved (0)
  *   REVOKE (4 bytes):  u32 id
@@ -41,28 +42,29 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SRDMA_WIRE_MAGIC	 0x5352u /* "SR" */
-#define SRDMA_PROTO_VERSION	 1u
-#define SRDMA_FRAME_HDR_LEN	 8u
-#define SRDMA_FRAME_MAX_PAYLOAD	 256u
-#define SRDMA_FRAME_MAX_LEN	 (SRDMA_FRAME_HDR_LEN + SRDMA_FRAME_MAX_PAYLOAD)
-#define SRDMA_HELLO_LEN		 12u
-#define SRDMA_PARAMS_LEN	 48u
-#define SRDMA_ERROR_MSG_MAX	 200u
-#define SRDMA_PSN_MASK		 0xFFFFFFu
-#define SRDMA_MAX_RECV_DEPTH	 1024u
-#define SRDMA_MAX_MSG		 (1u << 20)
-#define SRDMA_MAX_WRITE_LEN	 (1u << 30)
-#define SRDMA_OPEN_LEN		 12u
-#define SRDMA_QP_LEN		 40u
-#define SRDMA_REGION_LEN	 32u
-#define SRDMA_REVOKE_LEN	 4u
-#define SRDMA_CTRL_MSG_MAX	 240u
-#define SRDMA_WIRE_MAX_QPS	 16u
-#define SRDMA_WIRE_MAX_RD_ATOMIC 16u
-#define SRDMA_WIRE_ACCESS_WRITE	 (1u << 0)
-#define SRDMA_WIRE_ACCESS_READ	 (1u << 1)
-#define SRDMA_WIRE_ACCESS_ATOMIC (1u << 2)
+#define SRDMA_WIRE_MAGIC	  0x5352u /* "SR" */
+#define SRDMA_PROTO_VERSION	  1u
+#define SRDMA_FRAME_HDR_LEN	  8u
+#define SRDMA_FRAME_MAX_PAYLOAD	  256u
+#define SRDMA_FRAME_MAX_LEN	  (SRDMA_FRAME_HDR_LEN + SRDMA_FRAME_MAX_PAYLOAD)
+#define SRDMA_HELLO_LEN		  12u
+#define SRDMA_PARAMS_LEN	  48u
+#define SRDMA_ERROR_MSG_MAX	  200u
+#define SRDMA_PSN_MASK		  0xFFFFFFu
+#define SRDMA_MAX_RECV_DEPTH	  1024u
+#define SRDMA_MAX_MSG		  (1u << 20)
+#define SRDMA_MAX_WRITE_LEN	  (1u << 30)
+#define SRDMA_OPEN_LEN		  12u
+#define SRDMA_QP_LEN		  40u
+#define SRDMA_REGION_LEN	  32u
+#define SRDMA_REVOKE_LEN	  4u
+#define SRDMA_CTRL_MSG_MAX	  240u
+#define SRDMA_WIRE_MAX_QPS	  16u
+#define SRDMA_WIRE_MAX_RD_ATOMIC  16u
+#define SRDMA_WIRE_MAX_REKEY_LOG2 31u
+#define SRDMA_WIRE_ACCESS_WRITE	  (1u << 0)
+#define SRDMA_WIRE_ACCESS_READ	  (1u << 1)
+#define SRDMA_WIRE_ACCESS_ATOMIC  (1u << 2)
 
 /* Feature bits carried in HELLO. */
 #define SRDMA_FEAT_AEAD	    (1u << 0) /* sealed data plane (AES-256-GCM unless CHACHA20) */
@@ -140,6 +142,7 @@ struct srdma_wire_qp {
 	uint8_t gid[16];
 	uint32_t max_msg;
 	uint16_t depth;
+	uint8_t rekey_log2;
 };
 
 struct srdma_wire_region {

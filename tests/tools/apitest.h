@@ -41,7 +41,8 @@ struct opts {
 	unsigned pause_ms;
 	unsigned timeout_ms;
 	unsigned timeout_s;
-	unsigned heartbeat_ms; /* 0: the library's default */
+	unsigned heartbeat_ms;	 /* 0: the library's default */
+	unsigned rekey_messages; /* 0: the library's default */
 };
 
 /* One side of a connection, with what arrived while waiting for something else. */

@@ -203,6 +203,7 @@ out:
 
 static int serve_echo(struct sess *s, json_object *o)
 {
+	struct srdma_conn_info info;
 	char buf[256];
 	size_t len;
 	unsigned n = 0;
@@ -217,6 +218,8 @@ static int serve_echo(struct sess *s, json_object *o)
 		n++;
 	}
 	add_int(o, "echoed", n);
+	srdma_conn_info(s->c, &info);
+	add_int(o, "key_updates", info.key_updates);
 	return 0;
 }
 
@@ -435,6 +438,7 @@ int serve(struct opts *o)
 	co.ca = o->ca;
 	co.dataplane = o->dp;
 	co.heartbeat_ms = o->heartbeat_ms;
+	co.rekey_messages = o->rekey_messages;
 	ret = srdma_ctx_create(&co, &srv.ctx, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "srdma-apitest: srdma_ctx_create: %s\n", err);

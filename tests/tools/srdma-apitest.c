@@ -248,6 +248,7 @@ out:
 
 static int run_echo(struct opts *o, struct sess *s, json_object *out)
 {
+	struct srdma_conn_info info;
 	char m[64], nonce[8];
 	unsigned n;
 
@@ -267,7 +268,11 @@ static int run_echo(struct opts *o, struct sess *s, json_object *out)
 	add_int(out, "messages_verified", n);
 	if (n < o->count)
 		return -1;
-	return send_str(s, "end");
+	if (send_str(s, "end"))
+		return -1;
+	srdma_conn_info(s->c, &info);
+	add_int(out, "key_updates", info.key_updates);
+	return 0;
 }
 
 /* The library's RDMA WRITE on a messages QP, ordered before the tag that proves it; the
@@ -449,6 +454,7 @@ static int run_connect(struct opts *o)
 	co.ca = o->ca;
 	co.dataplane = o->dp;
 	co.heartbeat_ms = o->heartbeat_ms;
+	co.rekey_messages = o->rekey_messages;
 	r = srdma_ctx_create(&co, &ctx, s->err, sizeof(s->err));
 	if (r)
 		goto done;
@@ -516,7 +522,8 @@ static void usage(void)
 	    "       srdma-apitest connect --ca CA [--cert C --key K] [--port P] [--dataplane "
 	    "M] [--timeout-ms MS] --scenario multi-qp|regions|revoke|echo|msg-write|hold|timing "
 	    "[--nqp N] "
-	    "[--qps N] [--count N] [--pause-ms MS] [--heartbeat-ms MS] HOST\n");
+	    "[--qps N] [--count N] [--pause-ms MS] [--heartbeat-ms MS] [--rekey-messages N] "
+	    "HOST\n");
 	exit(2);
 }
 
@@ -549,6 +556,7 @@ int main(int argc, char **argv)
 					   {"timeout-ms", required_argument, NULL, 't'},
 					   {"timeout-s", required_argument, NULL, 'T'},
 					   {"heartbeat-ms", required_argument, NULL, 'H'},
+					   {"rekey-messages", required_argument, NULL, 'R'},
 					   {NULL, 0, NULL, 0}};
 	struct opts o = {.port = SRDMA_PORT_DEFAULT,
 			 .dp = SRDMA_DP_AEAD,
@@ -619,6 +627,9 @@ int main(int argc, char **argv)
 			break;
 		case 'H':
 			o.heartbeat_ms = num(optarg, 100, 600000);
+			break;
+		case 'R':
+			o.rekey_messages = num(optarg, 2, 1u << 31);
 			break;
 		default:
 			usage();

@@ -163,6 +163,7 @@ static void assert_frames_equal(const struct srdma_frame *a, const struct srdma_
 		assert_int_equal(a->u.qp.rd_atomic, b->u.qp.rd_atomic);
 		assert_memory_equal(a->u.qp.gid, b->u.qp.gid, 16);
 		assert_int_equal(a->u.qp.max_msg, b->u.qp.max_msg);
+		assert_int_equal(a->u.qp.rekey_log2, b->u.qp.rekey_log2);
 		assert_int_equal(a->u.qp.depth, b->u.qp.depth);
 		break;
 	case SRDMA_FRAME_REGION:
@@ -1367,11 +1368,41 @@ static void test_cm_decode_out_of_range_fields(void **state)
 	}
 }
 
+/* The rekey byte: 0..31 on a messages QP, only 0 on a raw one. */
+static void test_qp_rekey_log2(void **state)
+{
+	uint8_t raw[sizeof(qp_golden)];
+	struct srdma_frame f;
+
+	(void)state;
+	for (unsigned v = 0; v < 256; v++) {
+		uint8_t b = (uint8_t)v;
+
+		assert_int_equal(decode_patched(qp_golden, sizeof(qp_golden), Q_RSVD_B, &b, 1),
+				 v <= SRDMA_WIRE_MAX_REKEY_LOG2 ? (ssize_t)sizeof(qp_golden)
+								: -EBADMSG);
+	}
+	assert_int_equal(decode_patched(qp_golden, sizeof(qp_golden), Q_RSVD_B, (uint8_t[]){16}, 1),
+			 (ssize_t)sizeof(qp_golden));
+	memcpy(raw, qp_golden, sizeof(raw));
+	raw[Q_RSVD_B] = 16;
+	assert_int_equal(srdma_frame_decode(raw, sizeof(raw), &f), (ssize_t)sizeof(raw));
+	assert_int_equal(f.u.qp.rekey_log2, 16);
+	round_trip(&f, sizeof(raw));
+	/* A raw QP has no library messages to re-key. */
+	f.u.qp.driver = 0;
+	f.u.qp.max_msg = 0;
+	f.u.qp.depth = 0;
+	assert_int_equal(srdma_frame_encode(&f, raw, sizeof(raw)), -EINVAL);
+	f.u.qp.rekey_log2 = 0;
+	assert_int_equal(srdma_frame_encode(&f, raw, sizeof(raw)), (ssize_t)sizeof(raw));
+}
+
 static void test_cm_decode_nonzero_reserved(void **state)
 {
 	static const size_t open_rsvd[] = {O_RSVD8, O_RSVD32, O_RSVD32 + 1, O_RSVD32 + 2,
 					   O_RSVD32 + 3};
-	static const size_t qp_rsvd[] = {Q_RSVD_A, Q_RSVD_A + 1, Q_RSVD_B, Q_RSVD_B + 1};
+	static const size_t qp_rsvd[] = {Q_RSVD_A, Q_RSVD_A + 1, Q_RSVD_B + 1};
 	static const size_t region_rsvd[] = {R_RSVD, R_RSVD + 1, R_RSVD + 2, R_RSVD + 3};
 
 	(void)state;
@@ -1564,6 +1595,7 @@ int main(void)
 	    cmocka_unit_test(test_cm_encode_rejects_out_of_range),
 	    cmocka_unit_test(test_cm_decode_out_of_range_fields),
 	    cmocka_unit_test(test_cm_decode_nonzero_reserved),
+	    cmocka_unit_test(test_qp_rekey_log2),
 	    cmocka_unit_test(test_cm_decode_payload_lengths),
 	    cmocka_unit_test(test_cm_decode_truncated_prefixes),
 	    cmocka_unit_test(test_cm_decode_back_to_back),
