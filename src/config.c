@@ -86,6 +86,12 @@ static const struct field server_fields[] = {
     SRV("max_msg_rate", NULL, FT_UINT, max_msg_rate, 0, 100000000),
     SRV("log_level", NULL, FT_LOG, log_level, SRDMA_LOG_ERROR, SRDMA_LOG_DEBUG),
     SRV("dataplane", NULL, FT_DP, dataplane, SRDMA_DP_PLAIN, SRDMA_DP_CHACHA20),
+    SRV("max_pending", NULL, FT_UINT, max_pending, 1, 1000000),
+    SRV("max_pending_per_addr", NULL, FT_UINT, max_pending_per_addr, 1, 1000000),
+    SRV("early_drop_pct", NULL, FT_UINT, early_drop_pct, 1, 100),
+    SRV("heartbeat_ms", NULL, FT_UINT, heartbeat_ms, 0, 3600000),
+    SRV("heartbeat_misses", NULL, FT_UINT, heartbeat_misses, 1, 1000),
+    SRV("rekey_messages", NULL, FT_UINT, rekey_messages, 2, 2147483648L),
 };
 
 static const struct field client_fields[] = {
@@ -112,6 +118,10 @@ static const struct field client_fields[] = {
     CLI("dataplane", FT_DP, dataplane, SRDMA_DP_PLAIN, SRDMA_DP_CHACHA20),
     CLI("busy_poll_us", FT_UINT, busy_poll_us, 0, 100000),
     CLI("depth", FT_UINT, depth, 1, SRDMA_MAX_RECV_DEPTH),
+    CLI("heartbeat_ms", FT_UINT, heartbeat_ms, 0, 3600000),
+    CLI("heartbeat_misses", FT_UINT, heartbeat_misses, 1, 1000),
+    CLI("rekey_messages", FT_UINT, rekey_messages, 2, 2147483648L),
+    CLI("retry", FT_UINT, retry, 0, 1000),
 };
 
 static const struct config_table server_table = {
@@ -611,6 +621,12 @@ void srdma_server_config_defaults(struct srdma_server_config *c)
 	c->log_level = SRDMA_LOG_INFO;
 	c->dataplane = SRDMA_DP_AEAD;
 	c->busy_poll_us = 200;
+	c->max_pending = 256;
+	c->max_pending_per_addr = 8;
+	c->early_drop_pct = 50;
+	c->heartbeat_ms = 5000;
+	c->heartbeat_misses = 3;
+	c->rekey_messages = 65536;
 }
 
 int srdma_server_config_set(struct srdma_server_config *c, const char *key, const char *value,
@@ -669,6 +685,10 @@ void srdma_client_config_defaults(struct srdma_client_config *c)
 	c->dataplane = SRDMA_DP_AEAD;
 	c->busy_poll_us = 200;
 	c->depth = 4;
+	c->heartbeat_ms = 5000;
+	c->heartbeat_misses = 3;
+	c->rekey_messages = 65536;
+	c->retry = 0;
 }
 
 int srdma_client_config_set(struct srdma_client_config *c, const char *key, const char *value,

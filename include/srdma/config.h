@@ -61,6 +61,19 @@ struct srdma_server_config {
 				  limit; faster clients are slowed down, not cut off */
 	int dataplane;	       /* "dataplane": enum srdma_dp_mode, "aead" (default), "chacha20"
 				  or "plain" */
+	/* The pre-authentication pool (srdma_listen_opts): handshakes in progress, 1..10^6,
+	 * default 256; per source address, default 8; random early drop from this percentage of
+	 * the pool, 1..100 (100: off), default 50. */
+	unsigned max_pending;
+	unsigned max_pending_per_addr;
+	unsigned early_drop_pct;
+	/* Liveness (srdma_ctx_opts): heartbeat every heartbeat_ms (0..3600000, 0: off, default
+	 * 5000); a session silent for heartbeat_misses (1..1000, default 3) of them ends. */
+	unsigned heartbeat_ms;
+	unsigned heartbeat_misses;
+	/* Data-plane key update every rekey_messages messages per direction (2..2^31, default
+	 * 65536; rounded down to a power of two). */
+	unsigned rekey_messages;
 };
 
 struct srdma_client_config {
@@ -93,6 +106,12 @@ struct srdma_client_config {
 	unsigned depth;	       /* "depth": messages (and RDMA writes) a session may keep in flight
 				  in the pipelined calls, 1..SRDMA_MAX_RECV_DEPTH, default 4; also
 				  bounded by the server's recv_depth */
+	unsigned heartbeat_ms; /* as the server's */
+	unsigned heartbeat_misses; /* as the server's */
+	unsigned rekey_messages;   /* as the server's */
+	/* "retry": connection attempts after the first when the server is full or unreachable,
+	 * with backoff, 0..1000, default 0 */
+	unsigned retry;
 };
 
 void srdma_server_config_defaults(struct srdma_server_config *c);

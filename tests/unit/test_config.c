@@ -57,6 +57,12 @@ static const struct key_case server_keys[] = {
     {"busy_poll_us", "busy-poll-us", K_U32, S(busy_poll_us), "0", 0},
     {"max_msg_rate", "max-msg-rate", K_U32, S(max_msg_rate), "100000000", 100000000},
     {"log_level", "log-level", K_INT, S(log_level), "debug", SRDMA_LOG_DEBUG},
+    {"max_pending", "max-pending", K_U32, S(max_pending), "5000", 5000},
+    {"max_pending_per_addr", "max-pending-per-addr", K_U32, S(max_pending_per_addr), "2", 2},
+    {"early_drop_pct", "early-drop-pct", K_U32, S(early_drop_pct), "100", 100},
+    {"heartbeat_ms", "heartbeat-ms", K_U32, S(heartbeat_ms), "0", 0},
+    {"heartbeat_misses", "heartbeat-misses", K_U32, S(heartbeat_misses), "5", 5},
+    {"rekey_messages", "rekey-messages", K_U32, S(rekey_messages), "1024", 1024},
 };
 
 static const struct key_case client_keys[] = {
@@ -81,6 +87,10 @@ static const struct key_case client_keys[] = {
     {"busy_poll_us", "busy-poll-us", K_U32, C(busy_poll_us), "100000", 100000},
     {"depth", "depth", K_U32, C(depth), "1024", 1024},
     {"log_level", "log-level", K_INT, C(log_level), "error", SRDMA_LOG_ERROR},
+    {"heartbeat_ms", "heartbeat-ms", K_U32, C(heartbeat_ms), "1000", 1000},
+    {"heartbeat_misses", "heartbeat-misses", K_U32, C(heartbeat_misses), "1000", 1000},
+    {"rekey_messages", "rekey-messages", K_U32, C(rekey_messages), "2", 2},
+    {"retry", "retry", K_U32, C(retry), "1000", 1000},
 };
 
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
