@@ -20,6 +20,12 @@ struct srdma_tls_ctx {
 	int is_server;
 };
 
+/* TLS 1.2 suites: ECDHE (forward secrecy) with AES-GCM or ChaCha20-Poly1305 (AEAD) only. */
+#define TLS12_CIPHERS                                                                              \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                               \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+
 struct srdma_tls {
 	SSL *ssl;
 	int fd;
@@ -101,8 +107,16 @@ static int ctx_new(int is_server, enum srdma_tls_version min, struct srdma_tls_c
 		srdma_tls_ctx_destroy(ctx);
 		return -EINVAL;
 	}
+	/* TLS 1.2 (only with a 1.2 floor): forward-secret AEAD suites alone, the server's order.
+	 * TLS 1.3's suites are all of that kind already. */
+	if (SSL_CTX_set_cipher_list(ctx->ssl_ctx, TLS12_CIPHERS) != 1) {
+		set_err(err, errlen, "cannot set the TLS 1.2 cipher suites", "");
+		srdma_tls_ctx_destroy(ctx);
+		return -EINVAL;
+	}
 	/* No renegotiation, no resumption: every session is a full, fresh handshake. */
-	SSL_CTX_set_options(ctx->ssl_ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+	SSL_CTX_set_options(ctx->ssl_ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET |
+					      SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_session_cache_mode(ctx->ssl_ctx, SSL_SESS_CACHE_OFF);
 	*out = ctx;
 	return 0;
@@ -302,9 +316,18 @@ int srdma_tls_handshake(struct srdma_tls *t)
 	ERR_clear_error();
 	errno = 0;
 	ret = SSL_do_handshake(t->ssl);
-	if (ret == 1)
-		return 0;
-	return tls_fail(t, ret, "TLS handshake");
+	if (ret != 1)
+		return tls_fail(t, ret, "TLS handshake");
+	/* TLS 1.2 keys are exported from the session (data-plane keys, srdma_conn_export): only
+	 * with Extended Master Secret (RFC 7627) is that secret bound to this very handshake. */
+	if (SSL_version(t->ssl) < TLS1_3_VERSION && SSL_get_extms_support(t->ssl) != 1) {
+		snprintf(t->errmsg, sizeof(t->errmsg),
+			 "TLS handshake: the peer did not negotiate Extended Master Secret (RFC "
+			 "7627), which TLS 1.2 needs here");
+		t->fatal = 1;
+		return -EPROTO;
+	}
+	return 0;
 }
 
 ssize_t srdma_tls_read(struct srdma_tls *t, void *buf, size_t len)

@@ -427,7 +427,8 @@ static int raw_read_frame(SSL *ssl, int fd, struct srdma_frame *f, int64_t deadl
 }
 
 /* A client built on OpenSSL directly that cannot go above TLS 1.2, as an old peer would. */
-static void raw_tls12_session(const struct certs *c, uint16_t port, struct client_result *r)
+static void raw_tls12_session(const struct certs *c, uint16_t port, int no_ems,
+			      struct client_result *r)
 {
 	int64_t deadline = now_ms() + DEADLINE_MS;
 	SSL_CTX *sc;
@@ -442,6 +443,8 @@ static void raw_tls12_session(const struct certs *c, uint16_t port, struct clien
 		goto out;
 	}
 	SSL_CTX_set_verify(sc, SSL_VERIFY_PEER, NULL);
+	if (no_ems)
+		SSL_CTX_set_options(sc, SSL_OP_NO_EXTENDED_MASTER_SECRET);
 	fd = connect_wait(port, deadline);
 	if (fd < 0) {
 		r->connect_ret = fd;
@@ -473,13 +476,13 @@ out:
 	SSL_CTX_free(sc);
 }
 
-static void run_raw_tls12(const struct certs *c, enum srdma_tls_version server_min,
+static void run_raw_tls12(const struct certs *c, enum srdma_tls_version server_min, int no_ems,
 			  struct server *s, struct client_result *r)
 {
 	struct srdma_tls_ctx *sctx = server_ctx(c, NULL, server_min);
 
 	server_start(s, sctx, NULL, NULL);
-	raw_tls12_session(c, s->port, r);
+	raw_tls12_session(c, s->port, no_ems, r);
 	server_join(s);
 	srdma_tls_ctx_destroy(sctx);
 }
@@ -489,7 +492,7 @@ static void test_tls13_server_refuses_tls12_client(void **state)
 	struct client_result r;
 	struct server s;
 
-	run_raw_tls12(*state, SRDMA_TLS_1_3, &s, &r);
+	run_raw_tls12(*state, SRDMA_TLS_1_3, 0, &s, &r);
 	assert_int_equal(r.connect_ret, 0);
 	assert_ret(r.hs_ret, -EPROTO, r.errmsg);
 	assert_mentions(r.errmsg, "protocol version");
@@ -502,10 +505,24 @@ static void test_tls12_server_accepts_tls12_client(void **state)
 	struct client_result r;
 	struct server s;
 
-	run_raw_tls12(*state, SRDMA_TLS_1_2, &s, &r);
+	run_raw_tls12(*state, SRDMA_TLS_1_2, 0, &s, &r);
 	assert_session_ok(&s, &r);
 	assert_version(r.desc, "TLSv1.2");
 	assert_version(s.desc, "TLSv1.2");
+}
+
+/* TLS 1.2 without Extended Master Secret: keys exported from such a session are not bound to
+ * the handshake (RFC 7627), so the server refuses it. */
+static void test_tls12_server_refuses_client_without_ems(void **state)
+{
+	struct client_result r;
+	struct server s;
+
+	run_raw_tls12(*state, SRDMA_TLS_1_2, 1, &s, &r);
+	assert_int_equal(r.connect_ret, 0);
+	assert_ret(s.hs_ret, -EPROTO, s.errmsg);
+	assert_mentions(s.errmsg, "Extended Master Secret");
+	assert_int_not_equal(r.io_ret, 1);
 }
 
 /* ---- 6. bad input on the channel ---- */
@@ -844,6 +861,7 @@ int main(void)
 	    cmocka_unit_test(test_mtls_refuses_other_ca_cert),
 	    cmocka_unit_test(test_mtls_refuses_expired_cert),
 	    cmocka_unit_test(test_tls12_floor_client_gets_tls13),
+	    cmocka_unit_test(test_tls12_server_refuses_client_without_ems),
 	    cmocka_unit_test(test_tls13_server_refuses_tls12_client),
 	    cmocka_unit_test(test_tls12_server_accepts_tls12_client),
 	    cmocka_unit_test(test_chan_rejects_wrong_magic),
