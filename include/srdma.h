@@ -111,8 +111,9 @@ struct srdma_ctx_opts {
 	 * nothing from its peer for heartbeat_ms * heartbeat_misses [3] fails with -ETIMEDOUT
 	 * (a frozen process, a cut network, a vanished host). The TCP socket gets keepalive and
 	 * TCP_USER_TIMEOUT within the same bound. The application must call srdma_conn_process
-	 * when srdma_conn_timeout_ms expires (the blocking calls do it themselves).
-	 * heartbeat_ms = UINT32_MAX turns it off. */
+	 * when srdma_conn_timeout_ms expires (the blocking calls do it themselves): a thread
+	 * that holds a connection and blocks elsewhere (disk I/O, say) for longer than the bound
+	 * loses it, so such an application sets a larger heartbeat_ms, or UINT32_MAX: off. */
 	unsigned heartbeat_ms;
 	unsigned heartbeat_misses;
 	/* Key update in the sealed modes: our messages on each library-driven QP change keys every
@@ -240,8 +241,9 @@ struct srdma_listen_opts {
 	srdma_request_cb on_request;   /* NULL: accept every peer TLS let through */
 	srdma_failure_cb on_failure;   /* NULL: failures are dropped silently */
 	void *arg;		       /* for the callbacks */
-	/* Handshakes in progress from one source address (IPv4 address, IPv6 /64) [8]; more
-	 * are closed at accept. */
+	/* Handshakes in progress from one source address (IPv4 address, IPv6 /64) [32]; more
+	 * are closed at accept. A client host that opens many connections at once (a job's
+	 * ranks) may need more. */
 	unsigned max_pending_per_addr;
 	/* Random early drop, from this percentage of max_pending on [50; 100: off]: a new
 	 * connection from an address that already has a handshake in progress is closed with
@@ -446,7 +448,8 @@ SRDMA_API int srdma_advertise(struct srdma_conn *c, uint32_t id, struct ibv_mr *
  * rkey stays valid until the application deregisters the MR (deregistering an advertised MR
  * without revoking it is allowed but leaves the peer a stale entry). -ENOENT if id is not
  * advertised; a failed deregistration is returned (negative errno) and the region stays
- * advertised. */
+ * advertised. With dereg, any other outcome is 0: the MR is gone even if the peer could not
+ * be told (the connection then fails, as its next call reports). */
 SRDMA_API int srdma_revoke(struct srdma_conn *c, uint32_t id, int dereg);
 
 /* The peer's region id as it advertised it: 0, or -ENOENT (never advertised, or revoked). */

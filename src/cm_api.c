@@ -76,7 +76,10 @@ int srdma_revoke(struct srdma_conn *c, uint32_t id, int dereg)
 	memset(&f, 0, sizeof(f));
 	f.type = SRDMA_FRAME_REVOKE;
 	f.u.revoke_id = id;
-	return srdma__conn_send_frame(c, &f);
+	ret = srdma__conn_send_frame(c, &f);
+	/* Once the MR is gone the revocation has happened, told or not: a connection that could
+	 * not carry the news has failed, and says so on its next call. */
+	return dereg ? 0 : ret;
 }
 
 int srdma_remote_region(const struct srdma_conn *c, uint32_t id, struct srdma_region *out)

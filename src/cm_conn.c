@@ -49,10 +49,7 @@ int srdma__conn_fail(struct srdma_conn *c, int ret, const char *fmt, ...)
 }
 
 /* Tell the peer why (ERROR frame, best effort) and fail with the same reason. */
-static int fail_peer(struct srdma_conn *c, uint16_t code, int ret, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail_peer(struct srdma_conn *c, uint16_t code, int ret, const char *fmt, ...)
+int srdma__conn_fail_peer(struct srdma_conn *c, uint16_t code, int ret, const char *fmt, ...)
 {
 	struct srdma_frame f;
 	char msg[sizeof(c->errmsg)];
@@ -72,8 +69,8 @@ static int fail_peer(struct srdma_conn *c, uint16_t code, int ret, const char *f
 
 static int protocol_error(struct srdma_conn *c, const char *what, unsigned type)
 {
-	return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO, "protocol error: %s %s frame", what,
-			 srdma_frame_type_name(type));
+	return srdma__conn_fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO, "protocol error: %s %s frame",
+				     what, srdma_frame_type_name(type));
 }
 
 static const char *peer_role(const struct srdma_conn *c)
@@ -106,12 +103,13 @@ static int peer_error(struct srdma_conn *c, const struct srdma_error *e)
 static int chan_error(struct srdma_conn *c, int ret)
 {
 	if (ret == -EPROTONOSUPPORT)
-		return fail_peer(c, SRDMA_ERR_VERSION, -EPROTO,
-				 "%s speaks protocol version %u, this side version %u",
-				 peer_role(c), c->chan.last_hdr.version, SRDMA_PROTO_VERSION);
+		return srdma__conn_fail_peer(c, SRDMA_ERR_VERSION, -EPROTO,
+					     "%s speaks protocol version %u, this side version %u",
+					     peer_role(c), c->chan.last_hdr.version,
+					     SRDMA_PROTO_VERSION);
 	if (ret == -EBADMSG || ret == -EMSGSIZE)
-		return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO, "protocol error: %s",
-				 c->chan.errmsg);
+		return srdma__conn_fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO, "protocol error: %s",
+					     c->chan.errmsg);
 	if (!c->is_server && c->state == SRDMA_CM_OPEN && !c->got_open &&
 	    ((ret == -EPROTO && strstr(c->chan.errmsg, "alert")) || ret == -ECONNRESET))
 		/* With TLS 1.3 a refused client certificate shows up here, after the handshake. */
@@ -289,21 +287,24 @@ static int take_qp_frame(struct srdma_conn *c, const struct srdma_wire_qp *w)
 	struct srdma_cm_qp *q;
 
 	if (w->index >= c->nqp)
-		return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
-				 "protocol error: QP frame for index %u, but %u QPs were agreed",
-				 w->index, c->nqp);
+		return srdma__conn_fail_peer(
+		    c, SRDMA_ERR_PROTOCOL, -EPROTO,
+		    "protocol error: QP frame for index %u, but %u QPs were agreed", w->index,
+		    c->nqp);
 	q = &c->qp[w->index];
 	if (c->remote_qps & (1u << w->index))
-		return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
-				 "protocol error: two QP frames for index %u", w->index);
+		return srdma__conn_fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
+					     "protocol error: two QP frames for index %u",
+					     w->index);
 	if (w->driver != (uint8_t)q->opts.driver)
-		return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
-				 "protocol error: QP %u frame has driver %u, %u was agreed",
-				 w->index, w->driver, (unsigned)q->opts.driver);
+		return srdma__conn_fail_peer(
+		    c, SRDMA_ERR_PROTOCOL, -EPROTO,
+		    "protocol error: QP %u frame has driver %u, %u was agreed", w->index, w->driver,
+		    (unsigned)q->opts.driver);
 	if (q->opts.driver == SRDMA_QP_MESSAGES && (!w->max_msg || !w->depth))
-		return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
-				 "protocol error: messages QP %u frame carries no max_msg/depth",
-				 w->index);
+		return srdma__conn_fail_peer(
+		    c, SRDMA_ERR_PROTOCOL, -EPROTO,
+		    "protocol error: messages QP %u frame carries no max_msg/depth", w->index);
 	q->remote = *w;
 	q->have_remote = 1;
 	q->remote_psn = w->psn;
@@ -335,14 +336,14 @@ static int on_open(struct srdma_conn *c, const struct srdma_open *o)
 	int ret;
 
 	if (o->features != srdma_dp_features(c->dp_mode))
-		return fail_peer(
+		return srdma__conn_fail_peer(
 		    c, SRDMA_ERR_FEATURE, -EPROTO,
 		    "data-plane mode mismatch: this side uses %s, the peer asked for %s",
 		    srdma_dp_mode_name(c->dp_mode), mode_name(o->features));
 	c->got_open = 1;
 	c->nqp = o->nqp;
 	if (srdma__ctx_slot_take(c->ctx))
-		return fail_peer(c, SRDMA_ERR_SERVER_FULL, -EBUSY, "server full");
+		return srdma__conn_fail_peer(c, SRDMA_ERR_SERVER_FULL, -EBUSY, "server full");
 	c->has_slot = 1;
 
 	memset(&req, 0, sizeof(req));
@@ -355,21 +356,22 @@ static int on_open(struct srdma_conn *c, const struct srdma_open *o)
 	}
 	if (l->opts.on_request && l->opts.on_request(l->opts.arg, &req)) {
 		req.reason[sizeof(req.reason) - 1] = '\0';
-		return fail_peer(c, SRDMA_ERR_REFUSED, -ECONNREFUSED, "%s",
-				 req.reason[0] ? req.reason : "refused");
+		return srdma__conn_fail_peer(c, SRDMA_ERR_REFUSED, -ECONNREFUSED, "%s",
+					     req.reason[0] ? req.reason : "refused");
 	}
 	for (i = 0; i < c->nqp; i++) {
 		c->qp[i].opts = req.qp[i];
 		c->qp[i].opts.driver = req.driver[i];
 		ret = srdma__qp_opts_effective(&c->qp[i].opts, i, err, sizeof(err));
 		if (ret)
-			return fail_peer(c, SRDMA_ERR_INTERNAL, ret,
-					 "the server's request callback set bad options: %s", err);
+			return srdma__conn_fail_peer(
+			    c, SRDMA_ERR_INTERNAL, ret,
+			    "the server's request callback set bad options: %s", err);
 	}
 	ret = srdma__rdma_create(c, err, sizeof(err));
 	if (ret)
-		return fail_peer(c, SRDMA_ERR_RESOURCES, ret, "the server cannot set up RDMA: %s",
-				 err);
+		return srdma__conn_fail_peer(c, SRDMA_ERR_RESOURCES, ret,
+					     "the server cannot set up RDMA: %s", err);
 	ret = send_open(c);
 	if (!ret)
 		ret = send_qp_frames(c);
@@ -387,10 +389,11 @@ static int on_open_reply(struct srdma_conn *c, const struct srdma_open *o)
 		return protocol_error(c, "a second", SRDMA_FRAME_OPEN);
 	if (o->features != srdma_dp_features(c->dp_mode) || o->nqp != c->nqp ||
 	    o->msg_mask != msg_mask(c))
-		return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
-				 "protocol error: the server's OPEN does not match the request "
-				 "(mode %s, %u QPs, messages mask 0x%x)",
-				 mode_name(o->features), o->nqp, o->msg_mask);
+		return srdma__conn_fail_peer(
+		    c, SRDMA_ERR_PROTOCOL, -EPROTO,
+		    "protocol error: the server's OPEN does not match the request "
+		    "(mode %s, %u QPs, messages mask 0x%x)",
+		    mode_name(o->features), o->nqp, o->msg_mask);
 	c->got_open = 1;
 	return 0;
 }
@@ -408,8 +411,8 @@ static int connector_setup(struct srdma_conn *c)
 		ret = srdma__qps_connect(c, err, sizeof(err));
 	}
 	if (ret)
-		return fail_peer(c, SRDMA_ERR_RESOURCES, ret, "the client cannot set up RDMA: %s",
-				 err);
+		return srdma__conn_fail_peer(c, SRDMA_ERR_RESOURCES, ret,
+					     "the client cannot set up RDMA: %s", err);
 	srdma__conn_step(c, SRDMA_STEP_QP);
 	ret = send_qp_frames(c);
 	if (!ret)
@@ -430,8 +433,8 @@ static int listener_finish(struct srdma_conn *c)
 
 	ret = srdma__qps_connect(c, err, sizeof(err));
 	if (ret)
-		return fail_peer(c, SRDMA_ERR_RESOURCES, ret, "the server cannot set up RDMA: %s",
-				 err);
+		return srdma__conn_fail_peer(c, SRDMA_ERR_RESOURCES, ret,
+					     "the server cannot set up RDMA: %s", err);
 	srdma__conn_step(c, SRDMA_STEP_QP);
 	established(c);
 	ret = srdma__conn_send_frame(c, &f);
@@ -459,14 +462,16 @@ static int on_region(struct srdma_conn *c, const struct srdma_wire_region *w)
 	unsigned i;
 
 	if (remote_find(c, w->id))
-		return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
-				 "protocol error: the peer advertised region %u twice", w->id);
+		return srdma__conn_fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
+					     "protocol error: the peer advertised region %u twice",
+					     w->id);
 	for (i = 0; i < SRDMA_CM_MAX_REGIONS && c->remote[i].used; i++)
 		;
 	if (i == SRDMA_CM_MAX_REGIONS)
-		return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
-				 "protocol error: the peer advertised more than %u regions",
-				 SRDMA_CM_MAX_REGIONS);
+		return srdma__conn_fail_peer(
+		    c, SRDMA_ERR_PROTOCOL, -EPROTO,
+		    "protocol error: the peer advertised more than %u regions",
+		    SRDMA_CM_MAX_REGIONS);
 	r = &c->remote[i];
 	r->used = 1;
 	r->r.id = w->id;
@@ -489,10 +494,11 @@ static int on_established_frame(struct srdma_conn *c, const struct srdma_frame *
 	case SRDMA_FRAME_REVOKE:
 		r = remote_find(c, f->u.revoke_id);
 		if (!r)
-			return fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
-					 "protocol error: the peer revoked region %u, which it "
-					 "never advertised",
-					 f->u.revoke_id);
+			return srdma__conn_fail_peer(
+			    c, SRDMA_ERR_PROTOCOL, -EPROTO,
+			    "protocol error: the peer revoked region %u, which it "
+			    "never advertised",
+			    f->u.revoke_id);
 		r->used = 0;
 		event_push(c, SRDMA_EV_REGION_REVOKED)->region_id = f->u.revoke_id;
 		return 0;
@@ -632,8 +638,8 @@ static int check_deadline(struct srdma_conn *c)
 {
 	if (c->error || !c->deadline_ns || srdma__cm_now_ns() < c->deadline_ns)
 		return c->error;
-	return fail_peer(c, SRDMA_ERR_TIMEOUT, -ETIMEDOUT,
-			 "connection set-up not finished within %u ms", c->timeout_ms);
+	return srdma__conn_fail_peer(c, SRDMA_ERR_TIMEOUT, -ETIMEDOUT,
+				     "connection set-up not finished within %u ms", c->timeout_ms);
 }
 
 int srdma__conn_pump(struct srdma_conn *c)

@@ -179,6 +179,10 @@ struct srdma_listener {
 /* Record a fatal error (first one wins) and return it. */
 int srdma__conn_fail(struct srdma_conn *c, int ret, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same, after telling the peer why in an ERROR frame with code (best effort), once the
+ * control channel is up. */
+int srdma__conn_fail_peer(struct srdma_conn *c, uint16_t code, int ret, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Queue a frame on the control channel and try to write it: 0 (sent or queued), -ENOBUFS
  * (queue full), or the connection's failure. */
 int srdma__conn_send_frame(struct srdma_conn *c, const struct srdma_frame *f);

@@ -17,7 +17,7 @@
 
 #define LISTEN_BACKLOG	     1024u
 #define LISTEN_MAX_PENDING   256u
-#define LISTEN_PER_ADDR	     8u
+#define LISTEN_PER_ADDR	     32u
 #define LISTEN_EARLY_DROP    50u
 #define HANDSHAKE_TIMEOUT_MS 5000u
 #define EPOLL_BATCH	     64

@@ -315,20 +315,23 @@ static int on_recv_wc(struct srdma_conn *c, struct srdma_cm_qp *q, const struct 
 	buf = mq->recv_buf + (size_t)slot * mq->recv_slot;
 	ret = srdma_dp_get(&mq->dp, buf, wc->byte_len, mq->max_msg, &m);
 	if (ret)
-		return srdma__conn_fail(c, -EBADMSG, "QP %u: message from the peer refused: %s",
-					qpi, mq->dp.errmsg);
+		return srdma__conn_fail_peer(c, SRDMA_ERR_RDMA, -EBADMSG,
+					     "QP %u: message from the peer refused: %s", qpi,
+					     mq->dp.errmsg);
 	if (m.type != SRDMA_MSG_APP && m.type != SRDMA_MSG_CREDIT)
-		return srdma__conn_fail(c, -EPROTO, "QP %u: the peer sent a %s message", qpi,
-					srdma_msg_type_name(m.type));
+		return srdma__conn_fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
+					     "QP %u: the peer sent a %s message", qpi,
+					     srdma_msg_type_name(m.type));
 	app = m.type == SRDMA_MSG_APP;
 	ret = srdma__credits_received(&mq->cr, app, m.ack);
 	if (ret == -EOVERFLOW)
-		return srdma__conn_fail(
-		    c, -EPROTO, "QP %u: the peer sent message %u without a credit", qpi, m.seq);
+		return srdma__conn_fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
+					     "QP %u: the peer sent message %u without a credit",
+					     qpi, m.seq);
 	if (ret)
-		return srdma__conn_fail(c, -EPROTO,
-					"QP %u: the peer returned %u credits, more than we used",
-					qpi, m.ack);
+		return srdma__conn_fail_peer(
+		    c, SRDMA_ERR_PROTOCOL, -EPROTO,
+		    "QP %u: the peer returned %u credits, more than we used", qpi, m.ack);
 	if (!app) {
 		ret = post_recv(q, slot);
 		if (ret)

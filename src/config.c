@@ -622,7 +622,7 @@ void srdma_server_config_defaults(struct srdma_server_config *c)
 	c->dataplane = SRDMA_DP_AEAD;
 	c->busy_poll_us = 200;
 	c->max_pending = 256;
-	c->max_pending_per_addr = 8;
+	c->max_pending_per_addr = 32;
 	c->early_drop_pct = 50;
 	c->heartbeat_ms = 5000;
 	c->heartbeat_misses = 3;

@@ -62,7 +62,7 @@ struct srdma_server_config {
 	int dataplane;	       /* "dataplane": enum srdma_dp_mode, "aead" (default), "chacha20"
 				  or "plain" */
 	/* The pre-authentication pool (srdma_listen_opts): handshakes in progress, 1..10^6,
-	 * default 256; per source address, default 8; random early drop from this percentage of
+	 * default 256; per source address, default 32; random early drop from this percentage of
 	 * the pool, 1..100 (100: off), default 50. */
 	unsigned max_pending;
 	unsigned max_pending_per_addr;
