@@ -13,6 +13,8 @@ pkgs=(
 	rdma-core ibverbs-providers ibverbs-utils perftest rdmacm-utils
 	# the Soft-RoCE VM and the test scripts
 	qemu-system-x86 linux-image-amd64 busybox-static cpio iproute2 kmod jq tcpdump procps
+	# the outside TLS audit (tests/tls/audit.sh)
+	testssl.sh
 	# plots of the benchmarks
 	gnuplot-nox
 )

@@ -7,8 +7,8 @@
 # Ends with one line "N passed, N failed" (cmocka cases, install checks, VM scenarios, fuzz
 # targets and sanitizer checks); exits non-zero if anything failed or could not run.
 #
-#   scripts/test.sh [PHASE...]   PHASE: build unit install vm fuzz (default: all, in that order;
-#                                the sanitizer build is made for unit and vm)
+#   scripts/test.sh [PHASE...]   PHASE: build unit install vm tls fuzz (default: all, in that
+#                                order; the sanitizer build is made for unit, vm and tls)
 #   SRDMA_BUILD_DIR=DIR          plain build in DIR (default build/), DIR-san, DIR-fuzz,
 #                                DIR-install (the install check's build and prefix)
 #   SRDMA_VM_SCENARIOS="a b"     run only these VM scenarios (default: all)
@@ -302,6 +302,21 @@ phase_fuzz() {
 	done
 }
 
+# An outside TLS audit (tests/tls/audit.sh): testssl.sh on this machine against srdma-server in
+# the VM, default settings and --tls-min 1.2. Its PASS/FAIL lines count like the others'.
+phase_tls() {
+	local log=$base/tls-audit.log p f
+	echo "== TLS audit (testssl.sh against srdma-server)"
+	if [ ! -x "$base/srdma-server" ]; then
+		note_fail "tls: cannot run, the build failed"
+		return
+	fi
+	tests/tls/audit.sh "$base" "$san/certs" "$base/tls-audit" | tee "$log"
+	read -r p f < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log")
+	pass "${p:-0}"
+	failed=$((failed + ${f:-1}))
+}
+
 # want PHASE: the phase was asked for (or none was).
 want() {
 	[ ${#phases[@]} = 0 ] || [[ " ${phases[*]} " == *" $1 "* ]]
@@ -310,9 +325,9 @@ want() {
 phases=("$@")
 for p in "${phases[@]}"; do
 	case $p in
-	build | unit | install | vm | fuzz) ;;
+	build | unit | install | vm | tls | fuzz) ;;
 	*)
-		echo "usage: $0 [build] [unit] [install] [vm] [fuzz]" >&2
+		echo "usage: $0 [build] [unit] [install] [vm] [tls] [fuzz]" >&2
 		exit 2
 		;;
 	esac
@@ -326,12 +341,13 @@ if ! timed deps phase_deps; then
 	exit 1
 fi
 want build && timed build phase_build
-if want unit || want vm; then
+if want unit || want vm || want tls; then
 	timed sanitizer-build phase_sanitize_build
 fi
 want unit && timed unit phase_unit
 want install && timed install phase_install
 want vm && timed vm phase_vm
+want tls && timed tls phase_tls
 want fuzz && timed fuzz phase_fuzz
 
 echo "== took $((SECONDS - start)) s: $(printf '%s, ' "${times[@]}" | sed 's/, $//')"

@@ -43,6 +43,7 @@ stamp prelude_start
 
 NETEM=0
 RDMA_CM=0
+HOSTFWD=0
 CWD=/
 # shellcheck source=/dev/null
 source "$CTL/config.sh" || fail "cannot read $CTL/config.sh"
@@ -151,6 +152,20 @@ while :; do
     sleep 0.1
 done
 echo "$RXE_DEV ready: GID[$RXE_GID_INDEX]=$gid, port ${state}"
+
+# --- the user-network NIC (vm-run.sh --hostfwd) --------------------------------
+if [[ $HOSTFWD == 1 ]]; then
+    for m in net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
+        load_module "$m"
+    done
+    deadline=$(( $(date +%s) + RXE_WAIT_SEC ))
+    until [[ -e /sys/class/net/eth0 ]]; do
+        (( $(date +%s) < deadline )) || fail "eth0 did not appear after loading virtio_net"
+        sleep 0.1
+    done
+    step ip addr add 198.51.100.15/24 dev eth0
+    step ip link set eth0 up
+fi
 
 # --- sysctls for frame injection into veth1 -----------------------------------
 set_sysctl "net.ipv4.conf.$RXE_NETDEV.accept_local" 1

@@ -50,6 +50,11 @@ Options:
   --keep         keep the default temporary work directory
   --netem        also load sch_netem
   --rdma-cm      also load configfs, ib_cm, iw_cm, rdma_cm, rdma_ucm
+  --hostfwd HP:GP  give the VM a virtio NIC on QEMU's user network, isolated
+                 (restrict=on: no way out), with TCP port HP on this machine's
+                 127.0.0.1 forwarded to port GP in the VM (198.51.100.15, eth0);
+                 repeatable. For tools that must run here, against a server
+                 in the VM.
   -v, --verbose  print the kernel, timings and the prelude log on stderr
   -h, --help     show this help
 
@@ -90,6 +95,7 @@ keep=0
 netem=0
 rdma_cm=0
 verbose=0
+hostfwds=()
 
 need_arg() { (( $2 >= 2 )) || usage_error "option $1 needs an argument"; }
 need_uint() { [[ $2 =~ ^[1-9][0-9]*$ ]] || usage_error "option $1: '$2' is not a positive integer"; }
@@ -107,6 +113,9 @@ while (( $# > 0 )); do
         --keep) keep=1; shift ;;
         --netem) netem=1; shift ;;
         --rdma-cm) rdma_cm=1; shift ;;
+        --hostfwd) need_arg "$1" $#
+            [[ $2 =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]] || usage_error "--hostfwd: '$2' is not HOSTPORT:GUESTPORT"
+            hostfwds+=("$2"); shift 2 ;;
         -v|--verbose) verbose=1; shift ;;
         -h|--help) usage; exit 0 ;;
         --) shift; break ;;
@@ -302,6 +311,7 @@ cp -- "$GUEST_SRC" "$CTL/guest.sh"
 {
     printf 'NETEM=%q\n' "$netem"
     printf 'RDMA_CM=%q\n' "$rdma_cm"
+    printf 'HOSTFWD=%q\n' "$(( ${#hostfwds[@]} > 0 ))"
     printf 'CWD=%q\n' "$cwd"
 } >"$CTL/config.sh"
 # vm-init.sh (busybox) mounts the checkout share at this path, read-only.
@@ -400,6 +410,23 @@ qemu_cmd=(
     -virtfs "local,path=/,mount_tag=rootfs,security_model=none,readonly=on,multidevs=remap,id=rootfs"
     -virtfs "local,path=$(qemu_esc "$out_dir"),mount_tag=work,security_model=none,id=work"
 )
+if (( ${#hostfwds[@]} > 0 )); then
+    # The user network on TEST-NET-2 (never routed anywhere), the guest at .15; restrict=on
+    # leaves the VM no way out, only the forwarded ports in.
+    netdev="user,id=u0,restrict=on,net=198.51.100.0/24,host=198.51.100.2,dhcpstart=198.51.100.15"
+    for f in "${hostfwds[@]}"; do
+        netdev+=",hostfwd=tcp:127.0.0.1:${f%%:*}-198.51.100.15:${f##*:}"
+    done
+    with_nic=()
+    for (( i = 0; i < ${#qemu_cmd[@]}; i++ )); do
+        if [[ ${qemu_cmd[$i]} == -nic ]]; then
+            (( i++ )) # "-nic none" gives way to the NIC below
+            continue
+        fi
+        with_nic+=("${qemu_cmd[$i]}")
+    done
+    qemu_cmd=("${with_nic[@]}" -netdev "$netdev" -device "virtio-net-pci,netdev=u0,mac=52:54:00:12:34:5f")
+fi
 if [[ -n $checkout ]]; then
     qemu_cmd+=(-virtfs "local,path=$(qemu_esc "$checkout"),mount_tag=checkout,security_model=none,readonly=on,multidevs=remap,id=checkout")
 fi
