@@ -22,11 +22,11 @@
 
 #include <json-c/json.h>
 
-#include <srdma/client.h>
-#include <srdma/config.h>
-#include <srdma/crypto.h>
-#include <srdma/dataplane.h>
-#include <srdma/log.h>
+#include <srdma.h>
+
+#include "echo_client.h"
+#include "srdma/config.h"
+#include "srdma/log.h"
 
 #define DEFAULT_ITERS	   1000
 #define DEFAULT_DURATION_S 3
@@ -79,6 +79,8 @@ struct bench {
 	char label[SRDMA_NAME_MAX];
 	FILE *samples;
 	struct json_object *out; /* the JSON result being built */
+	struct srdma_ctx *ctx;	 /* shared by every session (thread-safe) */
+	uint64_t ctx_us;	 /* what creating it took */
 };
 
 /* SIGINT/SIGTERM: end the measurement early (results so far are still reported). */
@@ -105,9 +107,9 @@ void jstr(struct json_object *o, const char *k, const char *v);
 struct json_object *jstats(const struct stats *st);
 struct json_object *results(struct bench *b);
 void fill(uint8_t *buf, uint32_t len, uint64_t session, uint64_t i);
-int session_open(const struct bench *b, uint32_t size, int writes, struct srdma_client **out,
+int session_open(const struct bench *b, uint32_t size, int writes, struct echo_client **out,
 		 char *err, size_t errlen);
-void describe_session(struct bench *b, struct srdma_client *cl);
+void describe_session(struct bench *b, struct echo_client *cl);
 int run_latency(struct bench *b, FILE *csv);
 int run_loads(struct bench *b, FILE *csv);
 int run_setup(struct bench *b, FILE *csv);

@@ -130,23 +130,25 @@ void fill(uint8_t *buf, uint32_t len, uint64_t session, uint64_t i)
 	}
 }
 
-/* Connect one session able to echo `size` bytes and, with `writes`, RDMA-write them. */
-int session_open(const struct bench *b, uint32_t size, int writes, struct srdma_client **out,
+/* Connect one session (on the shared context) able to echo `size` bytes or, with `writes`,
+ * RDMA-write them (a writing session sends no DATA of that size, so only the server's region
+ * bounds it). */
+int session_open(const struct bench *b, uint32_t size, int writes, struct echo_client **out,
 		 char *err, size_t errlen)
 {
 	struct srdma_client_config cfg = b->cfg;
 
 	cfg.size = size;
-	cfg.count = 1;
+	cfg.count = writes ? 0 : 1;
 	cfg.writes = writes ? 1 : 0;
-	return srdma_client_connect(&cfg, out, err, errlen);
+	return echo_client_connect(b->ctx, &cfg, out, err, errlen);
 }
 
-void describe_session(struct bench *b, struct srdma_client *cl)
+void describe_session(struct bench *b, struct echo_client *cl)
 {
-	struct srdma_client_info info;
+	struct echo_client_info info;
 
-	srdma_client_get_info(cl, &info);
+	echo_client_get_info(cl, &info);
 	jstr(b->out, "tls", info.tls);
 	jstr(b->out, "device", info.device);
 	jint(b->out, "path_mtu", info.path_mtu);

@@ -3,23 +3,23 @@
 
 /* --- set-up time --------------------------------------------------------------------------- */
 
-static const char *const step_names[] = {"tls_ctx",   "tcp",	"tls",	   "hello",
-					 "resources", "params", "qp",	   "ready",
-					 "welcome",   "total",	"teardown"};
+/* ctx: the shared context (TLS trust and identity, device), created once before the first
+ * connection and billed to it; then srdma_conn_info's steps (tcp .. ready), the server's
+ * WELCOME, their total, and the teardown (QUIT, BYE, close). */
+static const char *const step_names[] = {"ctx",	  "tcp",     "tls",   "open",	 "qp",
+					 "ready", "welcome", "total", "teardown"};
 #define NSTEPS (sizeof(step_names) / sizeof(step_names[0]))
 
-static void timing_steps(const struct srdma_client_timing *t, uint64_t us[NSTEPS])
+static void timing_steps(const struct echo_client_timing *t, uint64_t ctx_us, uint64_t us[NSTEPS])
 {
-	us[0] = t->tls_ctx_us;
+	us[0] = t->ctx_us + ctx_us;
 	us[1] = t->tcp_us;
 	us[2] = t->tls_us;
-	us[3] = t->hello_us;
-	us[4] = t->resources_us;
-	us[5] = t->params_us;
-	us[6] = t->qp_us;
-	us[7] = t->ready_us;
-	us[8] = t->welcome_us;
-	us[9] = t->total_us;
+	us[3] = t->open_us;
+	us[4] = t->qp_us;
+	us[5] = t->ready_us;
+	us[6] = t->welcome_us;
+	us[7] = t->total_us + ctx_us;
 }
 
 int run_setup(struct bench *b, FILE *csv)
@@ -37,8 +37,8 @@ int run_setup(struct bench *b, FILE *csv)
 		fprintf(b->samples, "\n");
 	}
 	for (i = 0; i < b->count && !bench_stopping(); i++) {
-		struct srdma_client_timing tm;
-		struct srdma_client *cl;
+		struct echo_client_timing tm;
+		struct echo_client *cl;
 		uint64_t us[NSTEPS], t0;
 		char err[512];
 
@@ -49,18 +49,18 @@ int run_setup(struct bench *b, FILE *csv)
 		}
 		if (i == 0)
 			describe_session(b, cl);
-		srdma_client_get_timing(cl, &tm);
-		timing_steps(&tm, us);
+		echo_client_get_timing(cl, &tm);
+		timing_steps(&tm, i == 0 ? b->ctx_us : 0, us);
 		/* Not timed: one echo proves the connection works. */
 		fill(buf, sizeof(buf), i, 0);
-		ret = srdma_client_echo(cl, buf, sizeof(buf));
+		ret = echo_client_echo(cl, buf, sizeof(buf));
 		t0 = now_ns();
 		if (!ret)
-			ret = srdma_client_quit(cl);
+			ret = echo_client_quit(cl);
 		if (ret)
 			fprintf(stderr, "srdma-bench: connection %u: %s\n", i + 1,
-				srdma_client_errmsg(cl));
-		srdma_client_close(cl);
+				echo_client_errmsg(cl));
+		echo_client_close(cl);
 		us[NSTEPS - 1] = (now_ns() - t0) / 1000;
 		if (ret)
 			break;
@@ -167,7 +167,7 @@ static struct json_object *jproc(const struct proc_sample *ps)
 
 struct scale {
 	struct bench *b;
-	struct srdma_client **cl;
+	struct echo_client **cl;
 	uint64_t *connect_us;
 	atomic_uint opened, verified, verified_after, quit_ok, failed;
 	unsigned nthreads;
@@ -199,7 +199,7 @@ static void *scale_thread(void *arg)
 	unsigned i;
 
 	for (i = a->id; i < sc->b->count && !bench_stopping(); i += sc->nthreads) {
-		struct srdma_client_info info;
+		struct echo_client_info info;
 		char err[512];
 		int ret;
 
@@ -211,13 +211,13 @@ static void *scale_thread(void *arg)
 				continue;
 			}
 			atomic_fetch_add(&sc->opened, 1);
-			srdma_client_get_info(sc->cl[i], &info);
+			echo_client_get_info(sc->cl[i], &info);
 			sc->connect_us[i] = info.connect_us;
 			fill(buf, sizeof(buf), i, 0);
-			ret = srdma_client_echo(sc->cl[i], buf, sizeof(buf));
+			ret = echo_client_echo(sc->cl[i], buf, sizeof(buf));
 			if (ret) {
-				scale_error(sc, i, "echo", srdma_client_errmsg(sc->cl[i]));
-				srdma_client_close(sc->cl[i]);
+				scale_error(sc, i, "echo", echo_client_errmsg(sc->cl[i]));
+				echo_client_close(sc->cl[i]);
 				sc->cl[i] = NULL;
 				continue;
 			}
@@ -227,18 +227,18 @@ static void *scale_thread(void *arg)
 		if (!sc->cl[i])
 			continue;
 		fill(buf, sizeof(buf), i, 1);
-		ret = srdma_client_echo(sc->cl[i], buf, sizeof(buf));
+		ret = echo_client_echo(sc->cl[i], buf, sizeof(buf));
 		if (ret) {
-			scale_error(sc, i, "echo after idle", srdma_client_errmsg(sc->cl[i]));
+			scale_error(sc, i, "echo after idle", echo_client_errmsg(sc->cl[i]));
 		} else {
 			atomic_fetch_add(&sc->verified_after, 1);
-			ret = srdma_client_quit(sc->cl[i]);
+			ret = echo_client_quit(sc->cl[i]);
 			if (ret)
-				scale_error(sc, i, "quit", srdma_client_errmsg(sc->cl[i]));
+				scale_error(sc, i, "quit", echo_client_errmsg(sc->cl[i]));
 			else
 				atomic_fetch_add(&sc->quit_ok, 1);
 		}
-		srdma_client_close(sc->cl[i]);
+		echo_client_close(sc->cl[i]);
 		sc->cl[i] = NULL;
 	}
 	return NULL;

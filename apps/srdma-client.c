@@ -4,14 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
-#include <srdma/client.h>
-#include <srdma/config.h>
-#include <srdma/log.h>
+#include "srdma/config.h"
+#include "srdma/log.h"
 
 #include "cli.h"
+#include "echo_client.h"
 
 static const struct cli_opt opts[] = {
     CLI_CLIENT_OPTS,
@@ -23,6 +25,9 @@ static const struct cli_opt opts[] = {
     {"idle", 0, "SECONDS", "idle", "stay connected this long before quitting (default 0)"},
     {"repeat", 0, "N", "repeat", "run the whole session N times, one after another (default 1)"},
     {"json", 0, NULL, "json", "print one JSON object with the results at the end"},
+    {"retry", 0, "N", "retry",
+     "when the server is full, unreachable or shutting down, try again up to N times, "
+     "waiting 0.25 s, 0.5 s, 1 s ... (at most 8 s) in between (default 0)"},
     {0},
 };
 
@@ -33,8 +38,9 @@ struct results {
 	int pinged;
 	uint64_t ping_ns;
 	int have_info;
-	struct srdma_client_info info;
+	struct echo_client_info info;
 	int error;
+	unsigned retries; /* connection attempts repeated (--retry) */
 	char errmsg[512];
 };
 
@@ -80,9 +86,59 @@ static void fill(uint8_t *buf, uint32_t len, const char *pattern, unsigned shift
 		buf[i] = (uint8_t)pattern[(shift + i) % plen];
 }
 
-static int run_session(const struct srdma_client_config *cfg, struct results *r)
+/* Failures worth another try: the server full, shutting down, unreachable, not listening
+ * (but not a refusal of who we are), or dropping us before TLS finished (a busy listener). */
+static int retryable(int ret, const char *errmsg)
 {
-	struct srdma_client *cl;
+	switch (ret) {
+	case -EBUSY:
+	case -ESHUTDOWN:
+	case -ETIMEDOUT:
+	case -EHOSTUNREACH:
+	case -ENETUNREACH:
+	case -ECONNRESET:
+		return 1;
+	case -ECONNREFUSED:
+		return strncmp(errmsg, "refused by", 10) != 0;
+	default:
+		return 0;
+	}
+}
+
+/* Sleep ms, or less if a stop is requested. */
+static void pause_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+
+	while (!stop_requested && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Connect, and with --retry N try again after retryable failures, with exponential backoff
+ * (250 ms doubling to 8 s, a quarter of random jitter so that many clients spread out). */
+static int connect_retrying(struct srdma_ctx *ctx, const struct srdma_client_config *cfg,
+			    struct echo_client **cl, struct results *r)
+{
+	unsigned attempt, delay;
+	int ret;
+
+	for (attempt = 0;; attempt++) {
+		ret = echo_client_connect(ctx, cfg, cl, r->errmsg, sizeof(r->errmsg));
+		if (!ret || attempt >= cfg->retry || stop_requested || !retryable(ret, r->errmsg))
+			return ret;
+		delay = attempt < 5 ? 250u << attempt : 8000u;
+		delay += (unsigned)(rand() % (int)(delay / 4 + 1));
+		fprintf(stderr, "srdma-client: %s; trying again in %u ms (retry %u of %u)\n",
+			r->errmsg, delay, attempt + 1, cfg->retry);
+		pause_ms(delay);
+		r->retries++;
+	}
+}
+
+static int run_session(struct srdma_ctx *ctx, const struct srdma_client_config *cfg,
+		       struct results *r)
+{
+	struct echo_client *cl;
 	uint8_t *buf;
 	unsigned i;
 	int ret;
@@ -92,12 +148,12 @@ static int run_session(const struct srdma_client_config *cfg, struct results *r)
 		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
 		return -ENOMEM;
 	}
-	ret = srdma_client_connect(cfg, &cl, r->errmsg, sizeof(r->errmsg));
+	ret = connect_retrying(ctx, cfg, &cl, r);
 	if (ret) {
 		free(buf);
 		return ret;
 	}
-	srdma_client_get_info(cl, &r->info);
+	echo_client_get_info(cl, &r->info);
 	r->have_info = 1;
 	if (!cfg->json && cfg->repeat == 1)
 		printf(
@@ -109,43 +165,50 @@ static int run_session(const struct srdma_client_config *cfg, struct results *r)
 
 	for (i = 0; i < cfg->count && !ret && !stop_requested; i++) {
 		fill(buf, cfg->size, cfg->pattern, i);
-		ret = srdma_client_echo(cl, buf, cfg->size);
+		ret = echo_client_echo(cl, buf, cfg->size);
 		if (!ret)
 			r->messages_verified++;
 	}
 	for (i = 0; i < cfg->writes && !ret && !stop_requested; i++) {
 		fill(buf, cfg->size, cfg->pattern, i + 1);
-		ret = srdma_client_write(cl, buf, cfg->size, 0);
+		ret = echo_client_write(cl, buf, cfg->size, 0);
 		if (!ret)
 			r->writes_verified++;
 	}
 	if (!ret && cfg->ping && !stop_requested) {
-		ret = srdma_client_ping(cl, &r->ping_ns);
+		ret = echo_client_ping(cl, &r->ping_ns);
 		r->pinged = !ret;
 	}
 	if (!ret && cfg->idle_s && !stop_requested) {
-		ret = srdma_client_idle(cl, cfg->idle_s * 1000u);
+		ret = echo_client_idle(cl, cfg->idle_s * 1000u);
 		if (ret == -EINTR && stop_requested)
 			ret = 0;
 	}
 	if (!ret)
-		ret = srdma_client_quit(cl);
+		ret = echo_client_quit(cl);
 	if (!ret)
 		r->sessions_ok++;
 	if (ret)
-		snprintf(r->errmsg, sizeof(r->errmsg), "%s", srdma_client_errmsg(cl));
-	srdma_client_close(cl);
+		snprintf(r->errmsg, sizeof(r->errmsg), "%s", echo_client_errmsg(cl));
+	echo_client_close(cl);
 	free(buf);
 	return ret;
 }
 
+/* One context (CA, client certificate, device) for every session of the process: each one
+ * costs a TLS handshake, not a context load. */
 static int run(const struct srdma_client_config *cfg, struct results *r)
 {
+	struct srdma_ctx *ctx;
 	unsigned i;
-	int ret = 0;
+	int ret;
 
+	ret = echo_client_ctx_create(cfg, 0, &ctx, r->errmsg, sizeof(r->errmsg));
+	if (ret)
+		return ret;
 	for (i = 0; i < cfg->repeat && !ret && !stop_requested; i++)
-		ret = run_session(cfg, r);
+		ret = run_session(ctx, cfg, r);
+	srdma_ctx_destroy(ctx);
 	return ret;
 }
 
@@ -181,6 +244,7 @@ static void print_json(const struct srdma_client_config *cfg, const struct resul
 	json_object_object_add(o, "writes_requested",
 			       json_object_new_int64((int64_t)cfg->writes * cfg->repeat));
 	json_object_object_add(o, "writes_verified", json_object_new_int64(r->writes_verified));
+	json_object_object_add(o, "retries", json_object_new_int64(r->retries));
 	if (r->have_info) {
 		json_object_object_add(o, "local_psn", json_object_new_int64(r->info.local_psn));
 		json_object_object_add(o, "remote_psn", json_object_new_int64(r->info.remote_psn));
@@ -251,6 +315,7 @@ int main(int argc, char **argv)
 	srdma_log_set_level((enum srdma_log_level)cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 	install_stop_handler();
+	srand((unsigned)time(NULL) ^ (unsigned)getpid()); /* retry jitter only */
 
 	ret = run(&cfg, &r);
 	/* A stop request that cut the work short is not "everything verified". */

@@ -1,13 +1,14 @@
-/* srdma-server: argv -> config -> srdma_server_create/run/destroy. */
+/* srdma-server: argv -> config -> server_create/run/destroy (server.c), an application of
+ * libsrdma (<srdma.h>) serving the echo protocol (echo_proto.h). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <srdma/config.h>
 #include <srdma/log.h>
-#include <srdma/server.h>
 
 #include "cli.h"
+#include "server.h"
 
 static const struct cli_opt opts[] = {
     {"port", 'p', "PORT", "port", "TCP port of the TLS control channel (default 4433)"},
@@ -20,7 +21,8 @@ static const struct cli_opt opts[] = {
     {"ib-port", 'i', "PORT", "ib_port", "RDMA port number (default 1)"},
     {"gid-index", 'x', "INDEX", "gid_index",
      "GID index (default: the first RoCE v2 IPv4-mapped GID)"},
-    {"workers", 'w', "N", "workers", "worker threads (default: number of cores)"},
+    {"workers", 'w', "N|auto", "workers",
+     "worker threads; auto: one per CPU the process may run on (default auto)"},
     {"max-clients", 'm', "N", "max_clients", "clients served at once (default 10)"},
     {"handshake-timeout-ms", 0, "MS", "handshake_timeout_ms",
      "deadline for TLS and connection set-up (default 5000)"},
@@ -35,6 +37,19 @@ static const struct cli_opt opts[] = {
     {"dataplane", 0, "aead|chacha20|plain", "dataplane",
      "data-plane messages sealed with AES-256-GCM (aead, default) or ChaCha20-Poly1305 "
      "(chacha20, faster without AES hardware), or plain; must match the client"},
+    {"max-pending", 0, "N", "max_pending",
+     "TLS handshakes and set-ups in progress at once (default 256)"},
+    {"max-pending-per-addr", 0, "N", "max_pending_per_addr",
+     "of which from one source address (IPv4 address, IPv6 /64) (default 32)"},
+    {"early-drop-pct", 0, "PCT", "early_drop_pct",
+     "randomly drop new handshakes from busy addresses once this percentage of max-pending "
+     "is in use (default 50; 100: never)"},
+    {"heartbeat-ms", 0, "MS", "heartbeat_ms",
+     "liveness ping on the control channel this often (default 5000; 0: off)"},
+    {"heartbeat-misses", 0, "N", "heartbeat_misses",
+     "end a session silent for this many heartbeats (default 3)"},
+    {"rekey-messages", 0, "N", "rekey_messages",
+     "data-plane keys change every N messages per direction (default 65536)"},
     {"log-level", 0, "LEVEL", "log_level", "error, warn, info or debug (default info)"},
     {0},
 };
@@ -52,7 +67,7 @@ static int load(void *cfg, const char *path, char *err, size_t errlen)
 int main(int argc, char **argv)
 {
 	struct srdma_server_config cfg;
-	struct srdma_server *srv;
+	struct server *srv;
 	struct cli cli = {
 	    .prog = "srdma-server",
 	    .usage = "[options] --cert FILE --key FILE",
@@ -93,12 +108,12 @@ int main(int argc, char **argv)
 	srdma_log_set_level((enum srdma_log_level)cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 
-	ret = srdma_server_create(&cfg, &srv, err, sizeof(err));
+	ret = server_create(&cfg, &srv, err, sizeof(err));
 	if (ret) {
 		srdma_err("cannot start: %s", err);
 		return 1;
 	}
-	ret = srdma_server_run(srv);
-	srdma_server_destroy(srv);
+	ret = server_run(srv);
+	server_destroy(srv);
 	return ret ? 1 : 0;
 }

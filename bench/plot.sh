@@ -31,7 +31,7 @@ sort -t, -n -o ib_write_bw-sweep.dat ib_write_bw-sweep.dat
 # Set-up steps: median per step, one column per data-plane mode.
 {
 	echo "# step aead plain (median us)"
-	for s in tls_ctx tcp tls hello resources params qp ready welcome; do
+	for s in ctx tcp tls open qp ready welcome; do
 		printf '%s %s %s\n' "$s" \
 			"$(jq -r ".steps.$s.t_typical_us // 0" srdma-aead-setup.json 2>/dev/null || echo 0)" \
 			"$(jq -r ".steps.$s.t_typical_us // 0" srdma-plain-setup.json 2>/dev/null || echo 0)"

@@ -32,9 +32,8 @@
 #define MIN_DEPTH	3u
 #define POLL_BATCH	16
 #define EVENT_ACK_BATCH 32u
-/* Work-request kind of srdma_msg_write's RDMA WRITEs (besides SRDMA_WR_SEND and _RECV). They
- * take a send slot like a message, so the send ring accounts for them. */
-#define WR_WRITE 3u
+/* srdma_msg_write's RDMA WRITEs (SRDMA_WR_WRITE) take a send slot like a message, so the send
+ * ring accounts for them. */
 
 /* An APP message waiting for the application, in its receive slot. */
 struct held_msg {
@@ -352,7 +351,7 @@ static int on_recv_wc(struct srdma_conn *c, struct srdma_cm_qp *q, const struct 
 
 static const char *wr_kind_name(unsigned kind)
 {
-	return kind == SRDMA_WR_RECV ? "receive" : kind == WR_WRITE ? "write" : "send";
+	return kind == SRDMA_WR_RECV ? "receive" : kind == SRDMA_WR_WRITE ? "write" : "send";
 }
 
 /* Reap every completion there is. */
@@ -734,7 +733,7 @@ int srdma_msg_write(struct srdma_conn *c, unsigned qp, const void *local, uint32
 	sge.addr = (uintptr_t)local;
 	sge.length = (uint32_t)len;
 	sge.lkey = lkey;
-	wr.wr_id = SRDMA_WR_ID(WR_WRITE, slot);
+	wr.wr_id = SRDMA_WR_ID(SRDMA_WR_WRITE, slot);
 	wr.sg_list = &sge;
 	wr.num_sge = 1;
 	wr.opcode = IBV_WR_RDMA_WRITE;

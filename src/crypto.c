@@ -11,18 +11,11 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "srdma/log.h"
-
-/* Report the oldest queued OpenSSL error once, then empty this thread's queue: a stale entry would
- * otherwise be picked up by the next SSL_get_error() on the same thread and blamed on TLS. */
-static void log_openssl_failure(const char *what)
+/* Empty this thread's OpenSSL error queue after a failure: a stale entry would otherwise be
+ * picked up by the next SSL_get_error() on the same thread and blamed on TLS. The failure itself
+ * reaches the caller as a return value (the library never logs). */
+static void drop_openssl_errors(void)
 {
-	unsigned long e = ERR_get_error();
-	char buf[256];
-
-	if (e)
-		ERR_error_string_n(e, buf, sizeof(buf));
-	srdma_err("%s failed: %s", what, e ? buf : "no OpenSSL error queued");
 	ERR_clear_error();
 }
 
@@ -35,7 +28,7 @@ int srdma_crypto_random(void *buf, size_t n)
 		int chunk = n > INT_MAX ? INT_MAX : (int)n;
 
 		if (RAND_bytes(p, chunk) != 1) {
-			log_openssl_failure("RAND_bytes");
+			drop_openssl_errors();
 			return -EIO;
 		}
 		p += chunk;
@@ -49,7 +42,7 @@ int srdma_crypto_sha256(const void *buf, size_t n, uint8_t out[32])
 	unsigned int len = 0;
 
 	if (EVP_Digest(buf, n, out, &len, EVP_sha256(), NULL) != 1 || len != 32) {
-		log_openssl_failure("SHA-256");
+		drop_openssl_errors();
 		return -EIO;
 	}
 	return 0;
@@ -75,7 +68,7 @@ int srdma_aead_create_alg(enum srdma_aead_alg alg, const uint8_t key[SRDMA_AEAD_
 	a->ctx = EVP_CIPHER_CTX_new();
 	/* The key is set once here; each message then only sets its nonce. */
 	if (!a->ctx || EVP_CipherInit_ex(a->ctx, cipher, NULL, key, NULL, seal) != 1) {
-		log_openssl_failure("AEAD set-up");
+		drop_openssl_errors();
 		srdma_aead_destroy(a);
 		return -EIO;
 	}
@@ -124,7 +117,7 @@ int srdma_aead_seal_to(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, s
 	    (len && EVP_EncryptUpdate(a->ctx, out, &outl, in, (int)len) != 1) ||
 	    EVP_EncryptFinal_ex(a->ctx, out + outl, &fin) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, SRDMA_AEAD_TAG_LEN, tag) != 1) {
-		log_openssl_failure("AEAD seal");
+		drop_openssl_errors();
 		return -EIO;
 	}
 	return 0;
@@ -145,7 +138,7 @@ int srdma_aead_open(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, size
 	    (len && EVP_DecryptUpdate(a->ctx, buf, &outl, buf, (int)len) != 1) ||
 	    EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, SRDMA_AEAD_TAG_LEN, (void *)tag) !=
 		1) {
-		log_openssl_failure("AEAD open");
+		drop_openssl_errors();
 		return -EIO;
 	}
 	/* A tag mismatch is the peer's doing, not ours: no log, just the verdict. */
@@ -166,7 +159,7 @@ int srdma_aead_mac(struct srdma_aead *a, uint64_t seq, const uint8_t *aad, size_
 	    (len && EVP_EncryptUpdate(a->ctx, NULL, &outl, data, (int)len) != 1) ||
 	    EVP_EncryptFinal_ex(a->ctx, none, &fin) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, SRDMA_AEAD_TAG_LEN, tag) != 1) {
-		log_openssl_failure("AEAD tag");
+		drop_openssl_errors();
 		return -EIO;
 	}
 	return 0;

@@ -21,7 +21,6 @@
 
 #include <srdma/chan.h>
 #include <srdma/net.h>
-#include <srdma/psn.h>
 #include <srdma/tls.h>
 #include <srdma/wire.h>
 
@@ -33,6 +32,9 @@
 #define TLS_RECORD_ALERT	    0x15
 #define TLS_RECORD_HANDSHAKE	    0x16
 #define CLIENT_HELLO_MAX	    256
+/* Our OPEN asks for what srdma-client asks for: one queue pair, library-driven (messages). */
+#define OPEN_NQP      1u
+#define OPEN_MSG_MASK 0x1u
 
 struct opts {
 	const char *ca;
@@ -45,7 +47,7 @@ struct opts {
 	unsigned close_after_ms;  /* 0: not checked */
 	unsigned deadline_ms;	  /* the server's set-up deadline, 0: unknown */
 	unsigned seed;
-	uint32_t features; /* of our HELLOs */
+	uint32_t features; /* of our OPENs (the data-plane mode) */
 	int verbose;
 };
 
@@ -95,7 +97,9 @@ void rnd_fill(struct run *r, uint8_t *buf, size_t n);
 void put_u16(uint8_t *p, uint16_t v);
 void put_u32(uint8_t *p, uint32_t v);
 void put_hdr(uint8_t *p, uint16_t magic, uint8_t version, uint8_t type, uint32_t len);
-size_t valid_hello(const struct opts *op, uint8_t *buf, size_t cap);
+size_t valid_open(const struct opts *op, uint8_t *buf, size_t cap);
+int send_frame(struct run *r, struct peer *p, struct outcome *o, const struct srdma_frame *f);
+int await_server_open(struct run *r, struct peer *p, struct outcome *o);
 void note(struct outcome *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void setup_failed(struct outcome *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int tcp_connect(const struct opts *op, struct peer *p, struct outcome *o);

@@ -67,15 +67,15 @@ void put_hdr(uint8_t *p, uint16_t magic, uint8_t version, uint8_t type, uint32_t
 	put_u32(p + 4, len);
 }
 
-/* A valid HELLO (our feature bits, a fresh PSN) into buf. */
-size_t valid_hello(const struct opts *op, uint8_t *buf, size_t cap)
+/* A valid OPEN (our feature bits, OPEN_NQP queue pairs) into buf. */
+size_t valid_open(const struct opts *op, uint8_t *buf, size_t cap)
 {
-	struct srdma_frame f = {.type = SRDMA_FRAME_HELLO};
+	struct srdma_frame f = {.type = SRDMA_FRAME_OPEN};
 	ssize_t n;
 
-	f.u.hello.features = op->features;
-	if (srdma_psn_generate(&f.u.hello.psn))
-		f.u.hello.psn = 1;
+	f.u.open.features = op->features;
+	f.u.open.nqp = OPEN_NQP;
+	f.u.open.msg_mask = OPEN_MSG_MASK;
 	n = srdma_frame_encode(&f, buf, cap);
 	return n > 0 ? (size_t)n : 0;
 }
@@ -191,6 +191,83 @@ int tls_send(struct run *r, struct peer *p, struct outcome *o, const void *buf, 
 		/* The server may already have closed: what it said is still to be read. */
 		note(o, "send failed: %s", srdma_tls_errmsg(p->tls));
 		return (int)n;
+	}
+	return 0;
+}
+
+/* Send a well-formed frame through the codec: 0, or -1 with the set-up failure recorded. */
+int send_frame(struct run *r, struct peer *p, struct outcome *o, const struct srdma_frame *f)
+{
+	uint64_t deadline = now_ns() + (uint64_t)r->o->timeout_ms * 1000000ull;
+	int ret = srdma_chan_send(&p->chan, f);
+
+	while (ret == -EAGAIN) {
+		if (tls_wait(p, deadline))
+			break;
+		ret = srdma_chan_flush(&p->chan);
+	}
+	if (ret) {
+		setup_failed(o, "cannot send %s: %s", srdma_frame_type_name(f->type),
+			     p->chan.errmsg[0] ? p->chan.errmsg : strerror(-ret));
+		return -1;
+	}
+	return 0;
+}
+
+/* After our OPEN: read the server's OPEN and its OPEN_NQP QP frames (it has accepted us and
+ * now holds a slot, a PD, CQs, QPs and registered buffers for us). 0 once they are all in;
+ * 1 if an ERROR frame came instead (recorded in o: e.g. the set-up deadline on a handshake
+ * that was already slow); -1 with the set-up failure recorded otherwise. With stall_forever
+ * an ERROR is a set-up failure too (the server refused what should have been accepted). */
+int await_server_open(struct run *r, struct peer *p, struct outcome *o)
+{
+	uint64_t deadline = now_ns() + (uint64_t)r->o->timeout_ms * 1000000ull;
+	struct srdma_frame f;
+	unsigned qps = 0;
+	int got_open = 0, ret;
+
+	while (!got_open || qps != (1u << OPEN_NQP) - 1) {
+		ret = srdma_chan_recv(&p->chan, &f);
+		if (ret == 0) {
+			if (tls_wait(p, deadline)) {
+				setup_failed(o,
+					     "no OPEN and QP frames from the server within %u ms",
+					     r->o->timeout_ms);
+				return -1;
+			}
+			continue;
+		}
+		if (ret < 0) {
+			setup_failed(o, "control channel: %s", p->chan.errmsg);
+			return -1;
+		}
+		if (f.type == SRDMA_FRAME_OPEN && !got_open) {
+			if (f.u.open.nqp != OPEN_NQP || f.u.open.msg_mask != OPEN_MSG_MASK ||
+			    f.u.open.features != r->o->features) {
+				setup_failed(
+				    o,
+				    "the server's OPEN does not match ours (features 0x%x, "
+				    "%u QPs, mask 0x%x)",
+				    f.u.open.features, f.u.open.nqp, f.u.open.msg_mask);
+				return -1;
+			}
+			got_open = 1;
+		} else if (f.type == SRDMA_FRAME_QP && got_open && f.u.qp.index < OPEN_NQP &&
+			   !(qps & (1u << f.u.qp.index))) {
+			qps |= 1u << f.u.qp.index;
+		} else if (f.type == SRDMA_FRAME_ERROR && !r->stall_forever) {
+			o->got_error = 1;
+			o->code = f.u.error.code;
+			snprintf(o->msg, sizeof(o->msg), "%s", f.u.error.msg);
+			return 1;
+		} else if (f.type == SRDMA_FRAME_ERROR) {
+			setup_failed(o, "server refused our OPEN: %s: %s",
+				     srdma_error_code_name(f.u.error.code), f.u.error.msg);
+			return -1;
+		} else {
+			setup_failed(o, "unexpected %s frame", srdma_frame_type_name(f.type));
+			return -1;
+		}
 	}
 	return 0;
 }

@@ -1,49 +1,133 @@
-/* srdma-testpeer: a client that misbehaves on purpose, or exposes its session, for tests.
+/* srdma-testpeer: a client of srdma-server's echo protocol (apps/echo_proto.h) that misbehaves
+ * on purpose, or exposes its session, for tests. It connects through the public API
+ * (<srdma.h>): one library-driven message QP (index 0), the server's RDMA-write target learnt as
+ * region ECHO_WRITE_REGION over TLS.
  *
- *   srdma-testpeer [--ca FILE] [-p PORT] [-s SIZE] [--timeout-ms MS] [--dataplane
- * aead|chacha20|plain] MODE SERVER
+ *   srdma-testpeer [--ca FILE] [-p PORT] [--server-name NAME] [-s SIZE] [--timeout-ms MS]
+ *                  [--dataplane aead|chacha20|plain] MODE SERVER
  *
  * MODE:
- *   outside  RDMA-write just past the end of the session's own region (right rkey)
+ *   outside  RDMA-write just past the end of the server's region (right rkey)
  *   badrkey  RDMA-write into the region with a wrong rkey
- *   steal    open a victim session B and an attacker session A; A writes into B's region
+ *   steal    open a victim connection B and an attacker connection A; A writes into B's region
  *            with B's address and rkey; then B checks its region is unchanged and carries on
  *   hold     print the session's secrets as JSON, then obey stdin lines: "echo N", "write",
  *            "verify", "quit" (answers "ok" or "error: ...")
+ *
+ * The hostile writes are RDMA WRITEs this tool posts itself on QP 0, which the library drives
+ * (the API says not to: srdma_msg_write refuses a write outside a region before it reaches the
+ * wire, and the point here is what the server's device does with one). They go out only once
+ * every message and write the library posted has completed (srdma_msg_flush), and the tool
+ * reaps their completion from the QP's CQ itself; the QP is broken afterwards, as RC requires
+ * after a remote access error, and the connection is only closed.
+ *
+ * hold: "write" RDMA-writes SIZE bytes at offset 0 of the region (srdma_msg_write) and sends
+ * WRITE_DONE with their region tag; "verify" sends the WRITE_DONE alone, for the bytes last
+ * written; each checks the server's WRITE_RESULT (verdict and SHA-256 of what it found). The
+ * request packets each sends on QP 0: write 2 (the RDMA WRITE, WRITE_DONE), verify 1, echo N N
+ * (with SIZE up to the path MTU), quit 1: lock-step requests never make the library send a
+ * CREDIT message, so the PSN the server's QP expects next is local_psn plus these counts.
  *
  * The attack modes print one JSON object and exit 0 when the attack was refused (the write
  * failed and, for steal, the victim was untouched), 1 when it was not, 2 on a set-up error. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
-#include <srdma/client.h>
-#include <srdma/config.h>
+#include <srdma.h>
+#include <srdma/crypto.h>
 
-static struct srdma_client_config cfg;
+#include "echo_proto.h"
 
-static void usage(void)
+#define RAW_WR_ID 0x5ca1ab1eull
+
+struct cfg {
+	const char *ca;
+	const char *host;
+	const char *server_name;
+	uint16_t port;
+	uint32_t size;
+	unsigned timeout_ms;
+	enum srdma_dp_mode dp;
+};
+
+static struct cfg cfg = {
+    .port = SRDMA_PORT_DEFAULT,
+    .size = 64,
+    .timeout_ms = 10000,
+    .dp = SRDMA_DP_AEAD,
+};
+static struct srdma_ctx *ctx;
+
+/* One connection to the echo server. */
+struct sess {
+	struct srdma_conn *c;
+	struct srdma_region region; /* ECHO_WRITE_REGION */
+	uint32_t max_data, write_len, window;
+	uint8_t *buf; /* cfg.size bytes, registered: what we write and echo */
+	struct ibv_mr *mr;
+	uint8_t *msg;	  /* an outgoing message */
+	uint8_t *in;	  /* an incoming one */
+	uint32_t written; /* bytes of buf last written at offset 0 (for verify) */
+	char notice[256]; /* the server's last notice (ECHO_CTRL_NOTICE), "" if none */
+	char err[512];	  /* the first failure */
+	int broken;	  /* a raw write went through QP 0: only close it */
+	int dead;	  /* the connection failed (or the server closed it) */
+};
+
+__attribute__((noreturn)) static void usage(void)
 {
-	fprintf(stderr, "usage: srdma-testpeer [--ca FILE] [-p PORT] [-s SIZE] [--timeout-ms MS] "
-			"outside|badrkey|steal|hold SERVER\n");
+	fprintf(stderr,
+		"usage: srdma-testpeer [--ca FILE] [-p PORT] [--server-name NAME] [-s SIZE] "
+		"[--timeout-ms MS] [--dataplane aead|chacha20|plain] "
+		"outside|badrkey|steal|hold SERVER\n");
 	exit(2);
 }
 
-static struct srdma_client *connect_or_die(const char *pattern)
+static const char *dp_name(enum srdma_dp_mode m)
 {
-	struct srdma_client_config c = cfg;
-	struct srdma_client *cl;
-	char err[512];
+	return m == SRDMA_DP_PLAIN ? "plain" : m == SRDMA_DP_CHACHA20 ? "chacha20" : "aead";
+}
 
-	snprintf(c.pattern, sizeof(c.pattern), "%s", pattern);
-	if (srdma_client_connect(&c, &cl, err, sizeof(err))) {
-		printf("{\"setup_error\":\"%s\"}\n", err);
-		exit(2);
+/* s as the inside of a JSON string. */
+static const char *jstr(const char *s, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (; *s && o + 7 < cap; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)ch;
+		} else if (ch < 0x20 || ch > 0x7e) {
+			o += (size_t)snprintf(out + o, cap - o, "\\u%04x", ch);
+		} else {
+			out[o++] = (char)ch;
+		}
 	}
-	return cl;
+	out[o] = '\0';
+	return out;
+}
+
+__attribute__((format(printf, 2, 3))) static int failf(struct sess *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->err[0])
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	va_end(ap);
+	return -1;
 }
 
 static void fill(uint8_t *buf, uint32_t len, const char *pattern)
@@ -55,105 +139,429 @@ static void fill(uint8_t *buf, uint32_t len, const char *pattern)
 		buf[i] = (uint8_t)pattern[i % n];
 }
 
-/* One session writes (and has verified) its own pattern, then makes the hostile write. */
-static int attack_own_region(int wrong_rkey)
+/* Take one control-channel event (non-blocking): 1 one was handled, 0 none, -1 the
+ * connection failed (s->err says why, with the server's notice if it sent one). */
+static int take_event(struct sess *s)
 {
-	struct srdma_client *cl = connect_or_die("hostile");
-	struct srdma_params p;
-	uint8_t *buf = malloc(cfg.size);
-	uint64_t addr;
-	uint32_t rkey;
+	struct srdma_event ev;
+	int ret = srdma_conn_process(s->c, &ev);
+
+	if (ret < 0) {
+		s->dead = 1;
+		return failf(s, "connection ended: %s%s%s", srdma_conn_errmsg(s->c),
+			     s->notice[0] ? "; the server said: " : "", s->notice);
+	}
+	if (ret == 0)
+		return 0;
+	if (ev.type == SRDMA_EV_CTRL && ev.len >= 1 && ev.data[0] == ECHO_CTRL_NOTICE) {
+		size_t n = ev.len - 1 < sizeof(s->notice) - 1 ? ev.len - 1 : sizeof(s->notice) - 1;
+
+		memcpy(s->notice, ev.data + 1, n);
+		s->notice[n] = '\0';
+	} else if (ev.type == SRDMA_EV_PEER_CLOSED) {
+		s->dead = 1;
+		return failf(s, "the server closed the connection%s%s", s->notice[0] ? ": " : "",
+			     s->notice);
+	}
+	return 1;
+}
+
+/* After a failed message call: the reason, with whatever the control channel said. */
+static int msg_fail(struct sess *s, const char *what, int ret)
+{
+	while (!s->err[0] && take_event(s) > 0)
+		;
+	if (s->err[0])
+		return -1;
+	if (ret == -ETIMEDOUT)
+		return failf(s, "no answer from the server within %u ms (%s)", cfg.timeout_ms,
+			     what);
+	return failf(s, "%s: %s%s%s", what, srdma_conn_errmsg(s->c),
+		     s->notice[0] ? "; the server said: " : "", s->notice);
+}
+
+/* Send m, receive the answer of op `want` into *out (its body points into s->in). */
+static int request(struct sess *s, const struct echo_msg *m, enum echo_op want,
+		   struct echo_msg *out)
+{
+	ssize_t n = echo_encode(m, s->msg, ECHO_HDR_LEN + SRDMA_MSG_MAX);
+	size_t len;
 	int ret;
 
-	fill(buf, cfg.size, "legitimate");
-	if (srdma_client_write(cl, buf, cfg.size, 0)) {
-		printf("{\"setup_error\":\"%s\"}\n", srdma_client_errmsg(cl));
-		return 2;
+	if (n < 0)
+		return failf(s, "cannot encode %s", echo_op_name(m->op));
+	ret = srdma_msg_send_wait(s->c, 0, s->msg, (size_t)n, (int)cfg.timeout_ms);
+	if (ret)
+		return msg_fail(s, "sending a message", ret);
+	ret = srdma_msg_recv_wait(s->c, 0, s->in, SRDMA_MSG_MAX, &len, NULL, (int)cfg.timeout_ms);
+	if (ret)
+		return msg_fail(s, "waiting for the answer", ret);
+	if (echo_decode(s->in, len, out))
+		return failf(s, "the server sent a malformed message");
+	if (out->op != want)
+		return failf(s, "the server answered %s, expected %s", echo_op_name(out->op),
+			     echo_op_name(want));
+	return 0;
+}
+
+static void sess_close(struct sess *s)
+{
+	if (s->mr)
+		ibv_dereg_mr(s->mr);
+	srdma_conn_close(s->c);
+	free(s->buf);
+	free(s->msg);
+	free(s->in);
+	memset(s, 0, sizeof(*s));
+}
+
+__attribute__((noreturn)) static void setup_error(const char *why)
+{
+	char j[1024];
+
+	printf("{\"setup_error\":\"%s\"}\n", jstr(why, j, sizeof(j)));
+	exit(2);
+}
+
+/* Connect, take the WELCOME and learn the region; on failure print the set-up error, exit 2. */
+static void sess_open(struct sess *s)
+{
+	struct srdma_connect_opts o;
+	struct echo_msg w;
+	struct pollfd pf;
+	char err[512];
+	size_t len;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	srdma_connect_opts_init(&o);
+	o.host = cfg.host;
+	o.port = cfg.port;
+	o.server_name = cfg.server_name;
+	o.timeout_ms = cfg.timeout_ms;
+	o.nqp = 1;
+	srdma_qp_opts_init(&o.qp[0]);
+	o.qp[0].driver = SRDMA_QP_MESSAGES;
+	ret = srdma_connect(ctx, &o, &s->c, err, sizeof(err));
+	if (ret)
+		setup_error(err);
+	s->msg = malloc(ECHO_HDR_LEN + SRDMA_MSG_MAX);
+	s->in = malloc(SRDMA_MSG_MAX);
+	if (posix_memalign((void **)&s->buf, 4096, cfg.size) || !s->msg || !s->in)
+		setup_error("out of memory");
+	memset(s->buf, 0, cfg.size);
+	/* Only the source of our writes: no remote access at all. */
+	s->mr = ibv_reg_mr(srdma_conn_pd(s->c), s->buf, cfg.size, 0);
+	if (!s->mr)
+		setup_error("cannot register the write buffer");
+
+	ret = srdma_msg_recv_wait(s->c, 0, s->in, SRDMA_MSG_MAX, &len, NULL, (int)cfg.timeout_ms);
+	if (ret) {
+		msg_fail(s, "waiting for WELCOME", ret);
+		setup_error(s->err);
 	}
-	srdma_client_get_remote(cl, &p);
-	addr = wrong_rkey ? p.write_addr : p.write_addr + p.write_len;
+	if (echo_decode(s->in, len, &w) || w.op != ECHO_OP_WELCOME)
+		setup_error("the server's first message is not a WELCOME");
+	s->max_data = w.u.welcome.max_data;
+	s->write_len = w.u.welcome.write_len;
+	s->window = w.u.welcome.window;
+	/* The REGION frame travels on the control channel, the WELCOME on QP 0: either may come
+	 * first. */
+	while (srdma_remote_region(s->c, ECHO_WRITE_REGION, &s->region)) {
+		ret = take_event(s);
+		if (ret < 0)
+			setup_error(s->err);
+		if (ret > 0)
+			continue;
+		pf.fd = srdma_conn_fd(s->c);
+		pf.events = srdma_conn_poll_events(s->c);
+		pf.revents = 0;
+		if (poll(&pf, 1, (int)cfg.timeout_ms) == 0)
+			setup_error("the server advertised no write region");
+	}
+	if (!(s->region.access & SRDMA_ACCESS_REMOTE_WRITE))
+		setup_error("the server's region grants no write access");
+	if (cfg.size > s->max_data || cfg.size > s->region.len)
+		setup_error("--size is larger than the server's max_data or its region");
+}
+
+static int echo(struct sess *s, unsigned n)
+{
+	struct echo_msg m = {.op = ECHO_OP_DATA, .body = s->buf, .len = cfg.size}, r;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		if (request(s, &m, ECHO_OP_ECHO, &r))
+			return -1;
+		if (r.len != cfg.size || memcmp(r.body, s->buf, cfg.size))
+			return failf(s, "echo %u of %u differs from what was sent", i + 1, n);
+	}
+	return 0;
+}
+
+/* WRITE_DONE for the len bytes of buf at offset 0 of the region, and the server's verdict. */
+static int verify(struct sess *s, uint32_t len)
+{
+	struct echo_msg m = {.op = ECHO_OP_WRITE_DONE}, r;
+	uint8_t sha[ECHO_TAG_LEN];
+	uint32_t seq;
+
+	if (srdma_crypto_sha256(s->buf, len, sha))
+		return failf(s, "cannot hash the written bytes");
+	/* The tag is bound to the sequence number of the message that carries it. */
+	seq = srdma_msg_next_seq(s->c, 0);
+	if (srdma_tag(s->c, 0, 1, seq, 0, s->buf, len, m.u.write_done.tag))
+		return failf(s, "cannot compute the region tag: %s", srdma_conn_errmsg(s->c));
+	m.u.write_done.offset = 0;
+	m.u.write_done.length = len;
+	if (request(s, &m, ECHO_OP_WRITE_RESULT, &r))
+		return -1;
+	if (r.u.write_result.status != ECHO_WRITE_OK)
+		return failf(s, "server found %s in its region",
+			     r.u.write_result.status == ECHO_WRITE_RANGE
+				 ? "the range out of bounds"
+				 : "other bytes than written");
+	/* Check what the server says it found, not only its verdict. */
+	if (r.u.write_result.offset != 0 || r.u.write_result.length != len ||
+	    memcmp(r.u.write_result.sha256, sha, sizeof(sha)))
+		return failf(s, "server's digest of the region differs from the bytes written");
+	return 0;
+}
+
+/* srdma_msg_write of buf to offset 0, then WRITE_DONE. */
+static int write_verify(struct sess *s)
+{
+	int ret;
+
+	for (;;) {
+		ret = srdma_msg_write(s->c, 0, s->buf, s->mr->lkey, cfg.size, ECHO_WRITE_REGION, 0);
+		if (ret != -EAGAIN)
+			break;
+		ret = srdma_msg_flush(s->c, 0, (int)cfg.timeout_ms);
+		if (ret)
+			break;
+	}
+	if (ret)
+		return msg_fail(s, "RDMA write", ret);
+	s->written = cfg.size;
+	return verify(s, cfg.size);
+}
+
+static int quit(struct sess *s)
+{
+	struct echo_msg m = {.op = ECHO_OP_QUIT}, r;
+
+	return request(s, &m, ECHO_OP_BYE, &r);
+}
+
+/* The hostile write: our own RDMA WRITE on QP 0, its completion reaped here. 0 if it completed
+ * (the attack went through), -1 with s->err naming the completion status otherwise. */
+static int raw_write(struct sess *s, uint64_t addr, uint32_t rkey, uint32_t len)
+{
+	struct ibv_sge sge = {.addr = (uintptr_t)s->buf, .length = len, .lkey = s->mr->lkey};
+	struct ibv_send_wr wr = {0}, *bad;
+	struct ibv_cq *cq = srdma_conn_send_cq(s->c, 0);
+	struct timespec nap = {.tv_nsec = 1000000};
+	unsigned waited_ms = 0;
+	struct ibv_wc wc;
+	int ret, n;
+
+	/* Nothing of the library's in flight: every completion from here on is ours or a flush. */
+	ret = srdma_msg_flush(s->c, 0, (int)cfg.timeout_ms);
+	if (ret)
+		return msg_fail(s, "waiting for the library's sends before the raw write", ret);
+	wr.wr_id = RAW_WR_ID;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.opcode = IBV_WR_RDMA_WRITE;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.wr.rdma.remote_addr = addr;
+	wr.wr.rdma.rkey = rkey;
+	s->broken = 1;
+	ret = ibv_post_send(srdma_conn_qp(s->c, 0), &wr, &bad);
+	if (ret)
+		return failf(s, "cannot post the RDMA write: %s", strerror(ret));
+	for (;;) {
+		n = ibv_poll_cq(cq, 1, &wc);
+		if (n < 0)
+			return failf(s, "cannot poll the completion queue");
+		if (n == 1 && wc.wr_id == RAW_WR_ID)
+			break;
+		if (n == 1)
+			continue; /* a flushed receive of the library's, after the QP failed */
+		if (waited_ms++ >= cfg.timeout_ms)
+			return failf(s, "no completion for the RDMA write within %u ms",
+				     cfg.timeout_ms);
+		nanosleep(&nap, NULL);
+	}
+	if (wc.status != IBV_WC_SUCCESS)
+		return failf(s, "RDMA write failed: %s", ibv_wc_status_str(wc.status));
+	return 0;
+}
+
+/* One connection writes (and has verified) its own pattern, then makes the hostile write. */
+static int attack_own_region(int wrong_rkey)
+{
+	struct sess s;
+	uint64_t addr;
+	uint32_t rkey;
+	char j[1024];
+	int ret;
+
+	sess_open(&s);
+	fill(s.buf, cfg.size, "legitimate");
+	if (write_verify(&s))
+		setup_error(s.err);
+	addr = wrong_rkey ? s.region.addr : s.region.addr + s.region.len;
 	/* rxe and most devices keep a key byte in the low bits of an rkey: change only that. */
-	rkey = wrong_rkey ? p.write_rkey ^ 0x5a : p.write_rkey;
-	ret = srdma_client_write_raw(cl, cfg.size, addr, rkey);
+	rkey = wrong_rkey ? s.region.rkey ^ 0x5a : s.region.rkey;
+	ret = raw_write(&s, addr, rkey, cfg.size);
 	printf("{\"mode\":\"%s\",\"attack_refused\":%s,\"error\":\"%s\"}\n",
 	       wrong_rkey ? "badrkey" : "outside", ret ? "true" : "false",
-	       ret ? srdma_client_errmsg(cl) : "");
-	srdma_client_close(cl);
-	free(buf);
+	       ret ? jstr(s.err, j, sizeof(j)) : "");
+	sess_close(&s);
 	return ret ? 0 : 1;
 }
 
 static int attack_other_session(void)
 {
-	struct srdma_client *b = connect_or_die("victim"), *a = connect_or_die("attacker");
-	uint8_t *mine = malloc(cfg.size), *evil = malloc(cfg.size);
-	struct srdma_params pb;
+	struct sess a, b;
 	int refused, unchanged, carried_on;
+	char ja[1024], jb[1024];
 
-	fill(mine, cfg.size, "victim-bytes");
-	fill(evil, cfg.size, "ATTACKER");
-	if (srdma_client_write(b, mine, cfg.size, 0) || srdma_client_write(a, evil, cfg.size, 0)) {
-		printf("{\"setup_error\":\"%s\"}\n", srdma_client_errmsg(b));
-		return 2;
-	}
-	srdma_client_get_remote(b, &pb);
-	refused = srdma_client_write_raw(a, cfg.size, pb.write_addr, pb.write_rkey) != 0;
-	unchanged = srdma_client_verify(b, mine, cfg.size, 0) == 0;
-	carried_on =
-	    unchanged && srdma_client_echo(b, mine, cfg.size) == 0 && srdma_client_quit(b) == 0;
+	sess_open(&b);
+	sess_open(&a);
+	fill(b.buf, cfg.size, "victim-bytes");
+	fill(a.buf, cfg.size, "ATTACKER");
+	if (write_verify(&b))
+		setup_error(b.err);
+	if (write_verify(&a))
+		setup_error(a.err);
+	refused = raw_write(&a, b.region.addr, b.region.rkey, cfg.size) != 0;
+	unchanged = verify(&b, cfg.size) == 0;
+	carried_on = unchanged && echo(&b, 1) == 0 && quit(&b) == 0;
 	printf("{\"mode\":\"steal\",\"attack_refused\":%s,\"attacker_error\":\"%s\","
 	       "\"victim_region_unchanged\":%s,\"victim_carried_on\":%s,\"victim_error\":\"%s\"}\n",
-	       refused ? "true" : "false", srdma_client_errmsg(a), unchanged ? "true" : "false",
-	       carried_on ? "true" : "false", carried_on ? "" : srdma_client_errmsg(b));
-	srdma_client_close(a);
-	srdma_client_close(b);
-	free(mine);
-	free(evil);
+	       refused ? "true" : "false", jstr(a.err, ja, sizeof(ja)),
+	       unchanged ? "true" : "false", carried_on ? "true" : "false",
+	       carried_on ? "" : jstr(b.err, jb, sizeof(jb)));
+	sess_close(&a);
+	sess_close(&b);
 	return refused && unchanged && carried_on ? 0 : 1;
+}
+
+static void answer(struct sess *s, int ret)
+{
+	if (ret)
+		printf("error: %s\n", s->err);
+	else
+		printf("ok\n");
+	fflush(stdout);
+	s->err[0] = '\0'; /* each command reports its own failure */
+}
+
+/* The next line of stdin (without its newline) into line; 0 at EOF. While it waits, the
+ * connection is kept alive: its control channel is served (the library's heartbeats, the
+ * server's notices) as srdma_conn_fd and srdma_conn_timeout_ms ask. */
+static int next_line(struct sess *s, char *line, size_t cap)
+{
+	static char buf[1024];
+	static size_t len;
+	static int eof;
+	struct pollfd pf[2];
+	char *nl;
+	ssize_t n;
+
+	for (;;) {
+		nl = memchr(buf, '\n', len);
+		if (nl || eof || len == sizeof(buf)) {
+			size_t take = nl ? (size_t)(nl - buf) + 1 : len, copy = take;
+
+			if (!take)
+				return 0;
+			if (nl)
+				copy--;
+			if (copy > cap - 1)
+				copy = cap - 1;
+			memcpy(line, buf, copy);
+			line[copy] = '\0';
+			memmove(buf, buf + take, len - take);
+			len -= take;
+			return 1;
+		}
+		pf[0] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
+		pf[1] = (struct pollfd){.fd = srdma_conn_fd(s->c), .events = POLLIN};
+		if (!s->dead)
+			pf[1].events = srdma_conn_poll_events(s->c);
+		n = poll(pf, s->dead ? 1 : 2, s->dead ? -1 : srdma_conn_timeout_ms(s->c));
+		if (n < 0 && errno != EINTR)
+			return 0;
+		if (!s->dead && (n == 0 || (n > 0 && pf[1].revents))) {
+			while (take_event(s) > 0)
+				;
+			s->err[0] = '\0'; /* told when the next command fails */
+		}
+		if (n > 0 && pf[0].revents) {
+			n = read(STDIN_FILENO, buf + len, sizeof(buf) - len);
+			if (n <= 0)
+				eof = 1;
+			else
+				len += (size_t)n;
+		}
+	}
 }
 
 static int hold(void)
 {
-	struct srdma_client *cl = connect_or_die("held");
-	struct srdma_client_info info;
-	struct srdma_params p;
-	uint8_t *buf = malloc(cfg.size);
+	struct srdma_qp_secrets q;
+	struct sess s;
 	char line[256];
 
-	srdma_client_get_info(cl, &info);
-	srdma_client_get_remote(cl, &p);
+	sess_open(&s);
+	if (srdma_conn_qp_secrets(s.c, 0, &q))
+		setup_error("no QP secrets");
+	/* Secrets, on purpose: this is what the injection and capture tests need. */
 	printf("{\"server_qpn\":%u,\"client_qpn\":%u,\"rkey\":%u,\"addr\":%llu,"
-	       "\"write_len\":%u,\"local_psn\":%u,\"remote_psn\":%u,\"dataplane\":\"%s\"}\n",
-	       p.qpn, info.local_qpn, p.write_rkey, (unsigned long long)p.write_addr, p.write_len,
-	       info.local_psn, info.remote_psn, srdma_dp_mode_name(info.dataplane));
+	       "\"write_len\":%llu,\"region_id\":%u,\"local_psn\":%u,\"remote_psn\":%u,"
+	       "\"dataplane\":\"%s\"}\n",
+	       q.remote_qpn, q.local_qpn, s.region.rkey, (unsigned long long)s.region.addr,
+	       (unsigned long long)s.region.len, s.region.id, q.local_psn, q.remote_psn,
+	       dp_name(cfg.dp));
 	fflush(stdout);
-	fill(buf, cfg.size, "held-session");
-	while (fgets(line, sizeof(line), stdin)) {
-		unsigned n = 0, i;
-		int ret = 0;
+	fill(s.buf, cfg.size, "held-session");
+	while (next_line(&s, line, sizeof(line))) {
+		unsigned n = 0;
 
 		if (sscanf(line, "echo %u", &n) == 1) {
-			for (i = 0; i < n && !ret; i++)
-				ret = srdma_client_echo(cl, buf, cfg.size);
+			answer(&s, echo(&s, n));
 		} else if (strncmp(line, "write", 5) == 0) {
-			ret = srdma_client_write(cl, buf, cfg.size, 0);
+			answer(&s, write_verify(&s));
 		} else if (strncmp(line, "verify", 6) == 0) {
-			ret = srdma_client_verify(cl, buf, cfg.size, 0);
+			answer(&s, verify(&s, s.written ? s.written : cfg.size));
 		} else if (strncmp(line, "quit", 4) == 0) {
-			ret = srdma_client_quit(cl);
-			printf(ret ? "error: %s\n" : "ok\n", srdma_client_errmsg(cl));
+			answer(&s, quit(&s));
 			break;
 		} else {
 			printf("error: unknown command\n");
 			fflush(stdout);
-			continue;
 		}
-		printf(ret ? "error: %s\n" : "ok\n", srdma_client_errmsg(cl));
-		fflush(stdout);
 	}
-	srdma_client_close(cl);
-	free(buf);
+	sess_close(&s);
 	return 0;
+}
+
+static unsigned parse_uint(const char *s, unsigned min, unsigned max)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max) {
+		fprintf(stderr, "srdma-testpeer: bad number \"%s\" (%u..%u)\n", s, min, max);
+		usage();
+	}
+	return (unsigned)v;
 }
 
 int main(int argc, char **argv)
@@ -161,48 +569,68 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 	    {"ca", required_argument, NULL, 'c'},
 	    {"port", required_argument, NULL, 'p'},
+	    {"server-name", required_argument, NULL, 'n'},
 	    {"size", required_argument, NULL, 's'},
 	    {"timeout-ms", required_argument, NULL, 't'},
 	    {"dataplane", required_argument, NULL, 'D'},
 	    {0},
 	};
-	char err[512];
+	struct srdma_ctx_opts co;
 	const char *mode;
-	int c;
+	char err[512];
+	int c, ret;
 
 	signal(SIGPIPE, SIG_IGN);
-	srdma_client_config_defaults(&cfg);
-	cfg.writes = 1; /* every mode needs a local write buffer */
 	while ((c = getopt_long(argc, argv, "p:s:", lo, NULL)) != -1) {
-		const char *key = c == 'c'   ? "ca"
-				  : c == 'p' ? "port"
-				  : c == 's' ? "size"
-				  : c == 't' ? "timeout_ms"
-				  : c == 'D' ? "dataplane"
-					     : NULL;
-
-		if (!key || srdma_client_config_set(&cfg, key, optarg, err, sizeof(err))) {
-			if (key)
-				fprintf(stderr, "srdma-testpeer: %s\n", err);
+		switch (c) {
+		case 'c':
+			cfg.ca = optarg;
+			break;
+		case 'p':
+			cfg.port = (uint16_t)parse_uint(optarg, 1, 65535);
+			break;
+		case 'n':
+			cfg.server_name = optarg;
+			break;
+		case 's':
+			cfg.size = parse_uint(optarg, 1, SRDMA_MSG_MAX - ECHO_HDR_LEN);
+			break;
+		case 't':
+			cfg.timeout_ms = parse_uint(optarg, 100, 600000);
+			break;
+		case 'D':
+			if (!strcmp(optarg, "aead"))
+				cfg.dp = SRDMA_DP_AEAD;
+			else if (!strcmp(optarg, "chacha20"))
+				cfg.dp = SRDMA_DP_CHACHA20;
+			else if (!strcmp(optarg, "plain"))
+				cfg.dp = SRDMA_DP_PLAIN;
+			else
+				usage();
+			break;
+		default:
 			usage();
 		}
 	}
-	if (argc - optind != 2)
+	if (argc - optind != 2 || !cfg.ca)
 		usage();
 	mode = argv[optind];
-	if (srdma_client_config_set(&cfg, "host", argv[optind + 1], err, sizeof(err)) ||
-	    srdma_client_config_validate(&cfg, err, sizeof(err))) {
-		fprintf(stderr, "srdma-testpeer: %s\n", err);
-		usage();
-	}
+	cfg.host = argv[optind + 1];
+	srdma_ctx_opts_init(&co);
+	co.ca = cfg.ca;
+	co.dataplane = cfg.dp;
+	if (srdma_ctx_create(&co, &ctx, err, sizeof(err)))
+		setup_error(err);
 	if (strcmp(mode, "outside") == 0)
-		return attack_own_region(0);
-	if (strcmp(mode, "badrkey") == 0)
-		return attack_own_region(1);
-	if (strcmp(mode, "steal") == 0)
-		return attack_other_session();
-	if (strcmp(mode, "hold") == 0)
-		return hold();
-	usage();
-	return 2;
+		ret = attack_own_region(0);
+	else if (strcmp(mode, "badrkey") == 0)
+		ret = attack_own_region(1);
+	else if (strcmp(mode, "steal") == 0)
+		ret = attack_other_session();
+	else if (strcmp(mode, "hold") == 0)
+		ret = hold();
+	else
+		usage();
+	srdma_ctx_destroy(ctx);
+	return ret;
 }

@@ -1,4 +1,4 @@
-/* The per-client message rate limit (src/ratelimit.h). */
+/* The per-client message rate limit of srdma-server (apps/ratelimit.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "../../src/ratelimit.h"
+#include "../../apps/ratelimit.h"
 
 #define MS 1000000ull
 

@@ -1,6 +1,8 @@
-# A hostile peer: RDMA writes the server did not grant (past the end of the client's own
-# region, with a wrong rkey, into another client's region). Each attacker's own session ends
-# with an error it can read; the server, the victim and every other client carry on.
+# A hostile peer: RDMA writes the server did not grant (past the end of the region the server
+# advertised to it over TLS, with a wrong rkey, into another client's region). srdma-testpeer
+# posts them itself on its library-driven QP 0 (the library would refuse them before the wire).
+# Each attacker's own session ends with an error it can read (the remote access error breaks
+# its QP at both ends, as RC requires); the server, the victim and every other client carry on.
 # shellcheck shell=bash
 
 testpeer() {
@@ -33,8 +35,8 @@ t_hostile_writes() {
 	stop_server
 }
 
-# Client A is handed client B's region address and rkey and writes with them over its own QP:
-# one PD per client makes B's rkey worthless there.
+# Client A is handed client B's region address and rkey (as the server advertised them to B)
+# and writes with them over its own QP: one PD per connection makes B's rkey worthless there.
 t_isolation() {
 	local rc=0
 	start_server isolation || return

@@ -39,12 +39,14 @@ faults_field() {
 	awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$1"
 }
 
-# faults_holds COUNTS BASE CLIENTS PD QP CONNS MORE_MR: COUNTS (server_counts) is BASE plus
-# the given numbers of clients, PDs, QPs and connections, as many CQs, and more MRs than BASE
-# if MORE_MR is 1, as many if 0.
+# faults_holds COUNTS BASE CLIENTS PD QP CONNS CQ MORE_MR: COUNTS (server_counts) is BASE plus
+# the given numbers of clients, PDs, QPs, connections and CQs, and more MRs than BASE if
+# MORE_MR is 1, as many if 0. The server counts what its established sessions hold (clients,
+# their PD, QP, the CQs the library made for them, its own write-region MR); conns is the
+# library's count of connection slots, taken when a peer's OPEN is accepted (srdma_ctx_conns).
 faults_holds() {
 	local now=$1 base=$2 k d i mr0 mr1
-	local -a keys=(clients pd qp conns cq) deltas=("$3" "$4" "$5" "$6" 0)
+	local -a keys=(clients pd qp conns cq) deltas=("$3" "$4" "$5" "$6" "$7")
 	for i in 0 1 2 3 4; do
 		k=${keys[i]}
 		d=${deltas[i]}
@@ -52,7 +54,7 @@ faults_holds() {
 	done
 	mr0=$(faults_field "$base" mr)
 	mr1=$(faults_field "$now" mr)
-	if [ "$7" = 1 ]; then
+	if [ "$8" = 1 ]; then
 		[ "$mr1" -gt "$mr0" ]
 	else
 		[ "$mr1" = "$mr0" ]
@@ -63,6 +65,11 @@ faults_holds() {
 faults_res_plus() {
 	[ "$(faults_field "$1" qp)" = "$(($(faults_field "$FAULTS_RES" qp) + $2))" ] &&
 		[ "$(faults_field "$1" pd)" = "$(($(faults_field "$FAULTS_RES" pd) + $2))" ]
+}
+
+# faults_res_more RES KIND: RES (rdma_res) has more objects of KIND (cq, mr) than FAULTS_RES.
+faults_res_more() {
+	[ "$(faults_field "$1" "$2")" -gt "$(faults_field "$FAULTS_RES" "$2")" ]
 }
 
 # faults_wait_file FILE PATTERN SECONDS: until FILE has a line matching PATTERN.
@@ -203,6 +210,28 @@ faults_counts_now() {
 	return 1
 }
 
+# faults_fds_now: the server's open descriptors, without a process, into FAULTS_NFDS.
+faults_fds_now() {
+	local -a fds=("/proc/$SERVER_PID/fd/"*)
+	FAULTS_NFDS=${#fds[@]}
+}
+
+# faults_notice_wait SECONDS: read the server log on (FAULTS_LOGFD) until a line naming a
+# client is in FAULTS_NOTICE, at most SECONDS.
+faults_notice_wait() {
+	local line i
+	for ((i = 0; i < $1 * 100 && ${#FAULTS_NOTICE} == 0; i++)); do
+		if IFS= read -r -u "$FAULTS_LOGFD" line; then
+			line=$FAULTS_PART$line
+			FAULTS_PART=
+			[[ $line != *"client #"* ]] || FAULTS_NOTICE=$line
+		else
+			FAULTS_PART+=$line
+			read -r -t 0.01 -u "$FAULTS_NAPFD" _ || :
+		fi
+	done
+}
+
 # faults_res_now: rdma_res with one process (the rdma tool) instead of three, into FAULTS_DEV.
 faults_res_now() {
 	local out line
@@ -218,13 +247,16 @@ faults_log_time() {
 	date -u -d "${1%% *}" +%s.%3N
 }
 
-# faults_kill_phase PHASE: a client that gets to PHASE (tls: mid TLS handshake; hello: HELLO
-# answered, no PARAMS; data: echoing over RDMA) and no further is SIGKILLed; everything it held
-# must be freed within FAULTS_FREE_LIMIT_S while the well-behaved sessions go on. Uses
-# FAULTS_BASE and FAULTS_RES (counts with only the well-behaved sessions) and FAULTS_ECHOER.
+# faults_kill_phase PHASE: a client that gets to PHASE (tls: mid TLS handshake; open: its OPEN
+# answered by the server's OPEN and QP frames, so that the server's side of the connection
+# exists in the library (slot, PD, CQ, QP, receive buffers), but no QP frame or READY of its
+# own; data: echoing over RDMA) and no further is SIGKILLed; everything it held must be freed
+# within FAULTS_FREE_LIMIT_S while the well-behaved sessions go on. Uses FAULTS_BASE,
+# FAULTS_RES and FAULTS_FDS (counts, device objects and server descriptors with only the
+# well-behaved sessions) and FAULTS_ECHOER.
 faults_kill_phase() {
 	local phase=$1 out=$OUT/faults.dies.$1.out vpid c r nconn t_kill srv_us='' dev_us='' st
-	local moved t_srv ok dev_s msg
+	local moved t_srv ok dev_s msg fds
 	nconn=$(grep -c "connected (worker" "$SERVER_LOG")
 	case $phase in
 	tls)
@@ -232,10 +264,11 @@ faults_kill_phase() {
 		vpid=$!
 		check "tls: the client stalls mid-handshake" faults_wait_file "$out" "^stalling" 60
 		;;
-	hello)
-		"$BIN/srdma-badpeer" --ca "$CERTS/ca.pem" stall-hello "$ADDR" >"$out" 2>&1 &
+	open)
+		"$BIN/srdma-badpeer" --ca "$CERTS/ca.pem" stall-open "$ADDR" >"$out" 2>&1 &
 		vpid=$!
-		check "hello: the client stalls after HELLO" faults_wait_file "$out" "^stalling" 60
+		check "open: the client stalls after the server's OPEN and QP frames" \
+			faults_wait_file "$out" "^stalling" 60
 		;;
 	data)
 		"$BIN/srdma-client" --ca "$CERTS/ca.pem" --json -n "$FAULTS_ENDLESS" -s 1024 \
@@ -250,21 +283,29 @@ faults_kill_phase() {
 	[ "$phase" = data ] || echo "    $phase: $(head -n 1 "$out")" >&2
 	c=$(server_counts)
 	r=$(rdma_res)
-	echo "    $phase: before the kill: $c | $r" >&2
+	fds=$(server_fds)
+	echo "    $phase: before the kill: $c | $r | server fds $fds" >&2
 	case $phase in
 	tls)
-		check "tls: server holds one more connection, no slot or RDMA resources ($c)" \
-			faults_holds "$c" "$FAULTS_BASE" 0 0 0 1 0
+		# A handshake in progress is the library's alone: the server sees its socket.
+		check "tls: server holds one more socket, no slot or RDMA resources ($c, fds $FAULTS_FDS -> $fds)" \
+			faults_holds "$c" "$FAULTS_BASE" 0 0 0 0 0 0
+		check "tls: the server's socket for it is open (fds $FAULTS_FDS -> $fds)" \
+			[ "$fds" -gt "$FAULTS_FDS" ]
 		check "tls: no more device objects than the baseline ($r)" [ "$r" = "$FAULTS_RES" ]
 		;;
-	hello)
-		check "hello: server holds a slot, a PD, a QP and MRs for it ($c)" \
-			faults_holds "$c" "$FAULTS_BASE" 1 1 1 1 1
-		check "hello: the device has its PD and QP ($r)" faults_res_plus "$r" 1
+	open)
+		# Not established: the server's own counts do not see it yet, the library's slot
+		# count and the device do.
+		check "open: the library holds a slot for it, no session yet ($c)" \
+			faults_holds "$c" "$FAULTS_BASE" 0 0 0 1 0 0
+		check "open: the device has its PD and QP ($r)" faults_res_plus "$r" 1
+		check "open: the device has its CQ ($r)" faults_res_more "$r" cq
+		check "open: the device has its receive buffers' MR ($r)" faults_res_more "$r" mr
 		;;
 	data)
-		check "data: server holds a slot, a PD, a QP and MRs for it ($c)" \
-			faults_holds "$c" "$FAULTS_BASE" 1 1 1 1 1
+		check "data: server holds a slot, a PD, a QP, a CQ and its write region for it ($c)" \
+			faults_holds "$c" "$FAULTS_BASE" 1 1 1 1 1 1
 		check "data: the device has both ends' PDs and QPs ($r)" faults_res_plus "$r" 2
 		;;
 	esac
@@ -272,8 +313,11 @@ faults_kill_phase() {
 	faults_follow_log || fail "cannot follow the server log"
 	t_kill=$EPOCHREALTIME
 	kill -KILL "$vpid"
+	# Freed: the server's counts and its descriptors (a handshake in progress holds only its
+	# socket, and the library's objects) back to the baseline.
 	while (($(faults_us_since "$t_kill") < FAULTS_FREE_WAIT_S * 1000000)); do
-		if faults_counts_now && [ "$FAULTS_COUNTS" = "$FAULTS_BASE" ]; then
+		if faults_counts_now && [ "$FAULTS_COUNTS" = "$FAULTS_BASE" ] && faults_fds_now &&
+			[ "$FAULTS_NFDS" = "$FAULTS_FDS" ]; then
 			srv_us=$(faults_us_since "$t_kill")
 			break
 		fi
@@ -287,6 +331,7 @@ faults_kill_phase() {
 			break
 		fi
 	done
+	faults_notice_wait 5
 	st=0
 	wait "$vpid" || st=$?
 	check "$phase: the client was still at its phase when killed (exit status $st)" [ "$st" = 137 ]
@@ -298,22 +343,22 @@ faults_kill_phase() {
 	if [ -n "$srv_us" ]; then
 		dev_s="not within $FAULTS_FREE_WAIT_S s"
 		[ -z "$dev_us" ] || dev_s="$(faults_secs "$dev_us") s"
-		echo "    $phase: freed: server counts back $(faults_secs "$srv_us") s after SIGKILL," \
-			"device objects $dev_s" >&2
-		check "$phase: server counts back within $FAULTS_FREE_LIMIT_S s of SIGKILL" \
+		echo "    $phase: freed: server counts and descriptors back $(faults_secs "$srv_us") s" \
+			"after SIGKILL, device objects $dev_s" >&2
+		check "$phase: server counts and descriptors back within $FAULTS_FREE_LIMIT_S s of SIGKILL" \
 			[ "$srv_us" -le $((FAULTS_FREE_LIMIT_S * 1000000)) ]
 		msg="$phase: device objects back within $FAULTS_FREE_LIMIT_S s of SIGKILL"
 		check "$msg ($(rdma_res); wanted $FAULTS_RES)" \
 			[ "${dev_us:-999999999}" -le $((FAULTS_FREE_LIMIT_S * 1000000)) ]
 	else
 		msg="$phase: not freed within $FAULTS_FREE_WAIT_S s of SIGKILL"
-		fail "$msg: $(server_counts), wanted $FAULTS_BASE"
+		fail "$msg: $(server_counts), fds $(server_fds), wanted $FAULTS_BASE, fds $FAULTS_FDS"
 	fi
 	case $phase in
 	tls) check "tls: server saw the handshake end ($FAULTS_NOTICE)" \
 		grep -q "TLS handshake" <<<"$FAULTS_NOTICE" ;;
-	hello) check "hello: server saw the client go ($FAULTS_NOTICE)" \
-		grep -q "disconnected during PARAMS" <<<"$FAULTS_NOTICE" ;;
+	open) check "open: server saw the client go ($FAULTS_NOTICE)" \
+		grep -q "disconnected during set-up" <<<"$FAULTS_NOTICE" ;;
 	data) check "data: server saw the session end ($FAULTS_NOTICE)" \
 		grep -q "disconnected without QUIT\|session ended in state established" <<<"$FAULTS_NOTICE" ;;
 	esac
@@ -322,17 +367,18 @@ faults_kill_phase() {
 	check "$phase: the echoing client goes on (its QP's send PSN $moved)" [ "$ok" = 0 ]
 }
 
-# A client SIGKILLed during the TLS handshake, after HELLO (the server then holds a slot, a PD,
-# a QP and MRs for it) and while echoing over RDMA: each time the server frees that session
-# within 2 s (its own counts and the device's objects back to where they were), while two
-# well-behaved clients, one echoing all along and one idle, carry on and finish verified. The
-# set-up deadline is 60 s so that only the kill can free the stalled sessions.
+# A client SIGKILLed during the TLS handshake, after the OPEN exchange (the server then holds a
+# slot, a PD, a CQ, a QP and registered receive buffers for it) and while echoing over RDMA:
+# each time the server frees that session within 2 s (its own counts and the device's objects
+# back to where they were), while two well-behaved clients, one echoing all along and one
+# idle, carry on and finish verified. The set-up deadline is 60 s so that only the kill can
+# free the stalled sessions.
 t_client_dies() {
 	local base0 res0 idle phase moved ok
 	start_server faults-dies --workers 2 --handshake-timeout-ms 60000 || return
 	base0=$(server_counts)
 	res0=$(rdma_res)
-	check "fresh server counts ($base0)" [ "$base0" = "clients 0 pd 0 cq 2 qp 0 mr 0 conns 0" ]
+	check "fresh server counts ($base0)" [ "$base0" = "clients 0 pd 0 cq 0 qp 0 mr 0 conns 0" ]
 
 	faults_bg_client dies.idle --pattern idle -n 3 --idle 3600 ||
 		{ fail "the idle client did not connect: $(cat "$OUT/faults.dies.idle.err")"; return; }
@@ -345,10 +391,11 @@ t_client_dies() {
 	check "the echoing client echoes (its QP's send PSN $moved)" [ "$ok" = 0 ]
 	FAULTS_BASE=$(server_counts)
 	FAULTS_RES=$(rdma_res)
-	echo "    baseline with the 2 well-behaved sessions: $FAULTS_BASE | $FAULTS_RES" >&2
-	check "2 sessions counted ($FAULTS_BASE)" faults_holds "$FAULTS_BASE" "$base0" 2 2 2 2 1
+	FAULTS_FDS=$(server_fds)
+	echo "    baseline with the 2 well-behaved sessions: $FAULTS_BASE | $FAULTS_RES | server fds $FAULTS_FDS" >&2
+	check "2 sessions counted ($FAULTS_BASE)" faults_holds "$FAULTS_BASE" "$base0" 2 2 2 2 2 1
 
-	for phase in tls hello data; do
+	for phase in tls open data; do
 		faults_kill_phase "$phase"
 	done
 
@@ -363,15 +410,16 @@ t_client_dies() {
 }
 
 # Bad input on the TLS port while a well-behaved client echoes all along: clear text, garbage
-# frames, an oversized length, a wrong magic, a wrong version (ERROR VERSION), a truncated
-# frame, a TLS handshake and a HELLO that never go further (cut off by the 2 s set-up deadline,
-# between 1.5 and 4 s), then 1,000 bad connections in a row. Every one gets its ERROR frame or
+# frames, an oversized length, a wrong magic, a wrong version (ERROR VERSION), bad QP frames or
+# READY after the server's OPEN (ERROR PROTOCOL once the server holds RDMA resources), a
+# truncated OPEN, a TLS handshake and an OPEN exchange that never go further (cut off by the
+# 2 s set-up deadline, between 1.5 and 4 s), then 1,000 bad connections in a row. Every one gets its ERROR frame or
 # a close; the server keeps running and serving, and ends with its start counts, its baseline
 # open files and its RSS within FAULTS_RSS_SLACK_KB of the baseline taken after a warm-up.
 # Under TCG a TLS handshake can take as long as the 2 s deadline: srdma-badpeer makes again a
 # connection the deadline cut off during a slow handshake (at most 5 %, reported).
 t_bad_input() {
-	local base0 fd0 fd1 rss0 rss1 t0 secs rc k out ms p1 p2 steady moved ok total=1058
+	local base0 res0 fd0 fd1 rss0 rss1 t0 secs rc k out ms p1 p2 steady moved ok total=1059
 	# Under AddressSanitizer freed memory waits in a quarantine (up to 256 MiB) before it is
 	# reused, which would read as growth here; without it the RSS check measures our own
 	# allocations again (leaks are LeakSanitizer's to find, at exit).
@@ -379,7 +427,8 @@ t_bad_input() {
 	export ASAN_OPTIONS
 	start_server faults-bad --workers 2 --handshake-timeout-ms 2000 || return
 	base0=$(server_counts)
-	check "fresh server counts ($base0)" [ "$base0" = "clients 0 pd 0 cq 2 qp 0 mr 0 conns 0" ]
+	res0=$(rdma_res)
+	check "fresh server counts ($base0)" [ "$base0" = "clients 0 pd 0 cq 0 qp 0 mr 0 conns 0" ]
 
 	# Warm-up, so that the baselines are taken with the allocator's arenas primed: 50 bad
 	# connections, and two sessions at once, one on each worker.
@@ -403,7 +452,7 @@ t_bad_input() {
 		{ fail "the well-behaved client did not connect: $(cat "$OUT/faults.bad.steady.err")"; return; }
 	steady=$BG_PID
 
-	for k in plain garbage oversize badmagic badversion; do
+	for k in plain garbage oversize badmagic badversion badqp; do
 		out=$OUT/faults.bad.$k.out
 		rc=0
 		faults_badpeer --server-deadline-ms 2000 "$k" >"$out" 2>&1 || rc=$?
@@ -413,7 +462,7 @@ t_bad_input() {
 	check "badversion: the server answered ERROR VERSION" \
 		grep -q "got ERROR VERSION" "$OUT/faults.bad.badversion.out"
 
-	for k in truncated stall-tls stall-hello; do
+	for k in truncated stall-tls stall-open; do
 		out=$OUT/faults.bad.$k.out
 		rc=0
 		faults_badpeer --expect-close-after 1500 --expect-close-within 4000 "$k" >"$out" 2>&1 ||
@@ -423,7 +472,7 @@ t_bad_input() {
 		check "$k: cut off by the deadline between 1.5 and 4 s (after ${ms:-?} ms, exit $rc)" \
 			[ "$rc" = 0 ]
 	done
-	for k in truncated stall-hello; do
+	for k in truncated stall-open; do
 		check "$k: the deadline's ERROR frame says TIMEOUT" \
 			grep -q "got ERROR TIMEOUT" "$OUT/faults.bad.$k.out"
 	done
@@ -445,6 +494,7 @@ t_bad_input() {
 	check "a fresh client is served" json_ok "$OUT/faults.bad.fresh.json" 5 1
 
 	check "server back to its start counts" wait_counts "$base0" 10
+	check "device objects back to the start ($(rdma_res), wanted $res0)" [ "$(rdma_res)" = "$res0" ]
 	for k in $(seq 1 100); do
 		[ "$(server_fds)" = "$fd0" ] && break
 		sleep 0.1

@@ -4,10 +4,13 @@
 # PSN). A guessed PSN lands with probability 2^-24 per frame; a leaked one lands for sure, and
 # then the victim's own request with that PSN is dropped as a duplicate.
 #
-# The session is an srdma-testpeer "hold" coprocess: it prints the session's secrets as JSON and
-# obeys "write", "verify", "echo N", "quit". The PSN the server's responder expects next is the
-# client's local_psn plus the request packets it has sent: 2 per "write" (RDMA WRITE, WRITE_DONE),
-# 1 per "verify", N per "echo N" (messages of 64 bytes: one packet each). Figures (rxe hw counters
+# The session is an srdma-testpeer "hold" coprocess, an echo-protocol client on the library's API:
+# it prints the session's secrets as JSON (QP 0's numbers and PSNs from srdma_conn_qp_secrets,
+# the server's write region ECHO_WRITE_REGION as advertised over TLS) and obeys "write",
+# "verify", "echo N", "quit". The PSN the server's responder expects next is the client's
+# local_psn plus the request packets it has sent: 2 per "write" (RDMA WRITE, WRITE_DONE), 1 per
+# "verify", N per "echo N" (messages of 64 bytes: one packet each); lock-step requests never make
+# the library send a CREDIT message of its own. Figures (rxe hw counters
 # before and after, frames sent, time, hits) go to stderr and to $OUT/inject.report.txt.
 #
 # Knobs (environment): SRDMA_INJECT_COUNT (100000) and SRDMA_INJECT_RATE (frames/s, 0: flat out)
@@ -164,6 +167,15 @@ inj_error_says() {
 	error:*"$1"*) return 0 ;;
 	*) return 1 ;;
 	esac
+}
+
+# inj_error_says_any TEXT...: the last answer was an error that contains one of the TEXTs.
+inj_error_says_any() {
+	local t
+	for t in "$@"; do
+		inj_error_says "$t" && return 0
+	done
+	return 1
 }
 
 # inj_in_sequence RCVD DUP OOS: rxe counted the packet and took it as neither a duplicate nor
@@ -326,12 +338,16 @@ t_inject_leaked_psn() {
 	stop_server
 }
 
-# The PSN leaks and the attacker forges a whole message (RDMA SEND) at it: a DATA message with
-# the next message sequence number, which plain mode exposes on the wire. In plain mode the
-# server takes it as the client's and answers it: the victim then receives the echo of the
-# forged bytes. In aead mode the forgery carries the sealed flag and a made-up tag: the server
-# refuses it before decoding it, ends the session with the reason, and nothing forged is
-# delivered or answered.
+# The PSN leaks and the attacker forges a whole message (RDMA SEND) at it: a library APP message
+# carrying an echo-protocol DATA, with the next message sequence number, which plain mode exposes
+# on the wire. In plain mode the server takes it as the client's and answers it. The answer
+# reaches the victim before its own message goes out (which rxe then drops as a duplicate), and
+# returns a send credit for a message the victim never sent: the victim's library refuses it
+# ("returned 1 credits, more than we used") before the application sees it; had the victim's
+# message been counted first, the echo of the forged bytes would have been delivered and found
+# to differ. Either way the server answered a forgery. In aead mode the forgery carries the
+# sealed flag and a made-up tag: the server refuses it before decoding it, ends the session and
+# tells the victim why over TLS, and nothing forged is delivered or answered.
 t_inject_forged_message() {
 	local mode psn hex b
 	for mode in plain aead; do
@@ -340,12 +356,13 @@ t_inject_forged_message() {
 		if inj_hold_start "inj-msg-$mode" --dataplane "$mode" --timeout-ms 4000; then
 			# Nothing sent yet: the server expects PSN local_psn and message 0.
 			psn=$(inj_field local_psn)
-			# "SM", DATA, flags, seq 0, length 16, reserved, then 16 bytes of payload.
-			if [ "$mode" = plain ]; then
-				hex=534d0200000000000000001000000000464f524745442d4d4553534147452121
-			else
-				hex=534d0201000000000000001000000000464f524745442d4d4553534147452121$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-			fi
+			# The library's header ("SM", APP, flags, seq 0, length 20, ack 0), then the echo
+			# protocol's (DATA, flags 0, reserved 0) and 16 bytes to echo; sealed: flag 1 and
+			# a made-up 16-byte tag after the payload.
+			hex=534d0b00000000000000001400000000
+			[ "$mode" = plain ] || hex=534d0b01000000000000001400000000
+			hex+=02000000464f524745442d4d4553534147452121
+			[ "$mode" = plain ] || hex+=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 			inj_snap "$b.0"
 			inj_inject "inj-msg-$mode.attack" --opcode send --psn "$psn" --payload-hex "$hex" \
 				--expect-psn "$psn"
@@ -354,8 +371,10 @@ t_inject_forged_message() {
 			# The victim's own first message now carries a PSN rxe has already seen.
 			inj_cmd "echo 1" 8
 			if [ "$mode" = plain ]; then
-				check "plain: the forged message was delivered and answered (victim: $INJ_REPLY)" \
-					inj_error_says "differs from what was sent"
+				check "plain: the server took the forged message and answered it (victim: $INJ_REPLY)" \
+					inj_error_says_any "differs from what was sent" "more than we used"
+				check "plain: the server did not refuse the forged message" \
+					bash -c "! grep -q 'message from the peer refused' '$SERVER_LOG'"
 			else
 				check "aead: the victim is told the session ended on a forged message ($INJ_REPLY)" \
 					inj_error_says "failed authentication"

@@ -3,7 +3,8 @@
 # or in the logs.
 # shellcheck shell=bash
 
-# "ok" if the last stats line of the server says exactly N slots were ever taken.
+# "ok" if the last stats line of the server says exactly N sessions were ever accepted (got
+# past the OPEN exchange and the request callback, and were established).
 accepted_is() {
 	server_counts >/dev/null
 	grep " stats: " "$SERVER_LOG" | tail -n 1 | grep -q "accepted $1,"
@@ -20,7 +21,7 @@ t_dataplane_modes() {
 	client --dataplane plain -n 1 >"$OUT/dp.mis1.json" 2>"$OUT/dp.mis1.err" || rc=$?
 	check "plain client refused by an aead server" [ "$rc" != 0 ]
 	check "it is told why and what to do" grep -q "data-plane mode mismatch.*--dataplane aead" "$OUT/dp.mis1.err"
-	check "refused before any RDMA resource (1 slot ever taken)" accepted_is 1
+	check "refused before any RDMA resource (1 session ever accepted)" accepted_is 1
 	stop_server
 
 	start_server dp-plain --dataplane plain || return
@@ -35,7 +36,9 @@ t_dataplane_modes() {
 	stop_server
 }
 
-# chacha20 mode end to end, and its mismatch with aead (the default) refused in HELLO both ways.
+# chacha20 mode end to end, and its mismatch with aead (the default) refused at OPEN (the
+# features of the connector's first frame; the server still logs the state as HELLO, the old
+# protocol's name for that step) both ways.
 t_dataplane_chacha20() {
 	local rc
 	start_server dp-chacha20 --dataplane chacha20 || return
@@ -49,9 +52,9 @@ t_dataplane_chacha20() {
 	check "aead client refused by a chacha20 server" [ "$rc" != 0 ]
 	check "it is told to use --dataplane chacha20" \
 		grep -q "data-plane mode mismatch.*asked for aead.*--dataplane chacha20" "$OUT/dp.mis3.err"
-	check "refused in HELLO, before any RDMA resource (1 slot ever taken)" accepted_is 1
-	check "server logged the refusal in HELLO" \
-		grep -q "ended in state HELLO: data-plane mode mismatch.*asked for aead" "$SERVER_LOG"
+	check "refused at OPEN, before any RDMA resource (1 session ever accepted)" accepted_is 1
+	check "server logged the refusal at OPEN" \
+		grep -qE "ended in state (HELLO|OPEN): data-plane mode mismatch.*asked for aead" "$SERVER_LOG"
 	stop_server
 
 	start_server dp-aead-vs-chacha20 || return
@@ -60,9 +63,9 @@ t_dataplane_chacha20() {
 	check "chacha20 client refused by an aead server" [ "$rc" != 0 ]
 	check "it is told to use --dataplane aead" \
 		grep -q "data-plane mode mismatch.*asked for chacha20.*--dataplane aead" "$OUT/dp.mis4.err"
-	check "refused in HELLO, before any RDMA resource (no slot ever taken)" accepted_is 0
-	check "server logged the refusal in HELLO" \
-		grep -q "ended in state HELLO: data-plane mode mismatch.*asked for chacha20" "$SERVER_LOG"
+	check "refused at OPEN, before any RDMA resource (no session ever accepted)" accepted_is 0
+	check "server logged the refusal at OPEN" \
+		grep -qE "ended in state (HELLO|OPEN): data-plane mode mismatch.*asked for chacha20" "$SERVER_LOG"
 	stop_server
 }
 
@@ -87,7 +90,7 @@ t_mutual_tls() {
 	check "server logged: no certificate" grep -q "peer did not return a certificate" "$SERVER_LOG"
 	check "server logged: unknown CA" grep -qE "certificate verification failed: unable to get (local )?issuer" "$SERVER_LOG"
 	check "server logged: expired" grep -q "certificate verification failed: certificate has expired" "$SERVER_LOG"
-	check "refused clients never reached HELLO (1 slot ever taken)" accepted_is 1
+	check "refused clients never reached OPEN (1 session ever accepted)" accepted_is 1
 	check "no RDMA resource left on the device" [ "$(rdma_res)" = "$res0" ]
 	stop_server
 }
@@ -107,12 +110,52 @@ in_file() {
 	LC_ALL=C grep -qaP "$1" "$2"
 }
 
+# region_leaks FILE ADDR RKEY: the forms in which an advertised region's address and rkey
+# appear in FILE, space-separated ("" if none): each as binary in either byte order (the
+# address also as its low 6 bytes, the 48 bits a user-space address uses, in case of a packed
+# encoding), and as decimal or hexadecimal text.
+region_leaks() {
+	local f=$1 ra=$2 rk=$3 order found='' t
+	for order in be le; do
+		in_file "$(bytes "$ra" 8 "$order")" "$f" && found+=" addr($order)"
+		in_file "$(bytes "$ra" 6 "$order")" "$f" && found+=" addr(48-bit $order)"
+		in_file "$(bytes "$rk" 4 "$order")" "$f" && found+=" rkey($order)"
+	done
+	LC_ALL=C grep -qaF -e "$ra" "$f" && found+=" addr(decimal)"
+	LC_ALL=C grep -qaiF -e "$(printf '%x' "$ra")" "$f" && found+=" addr(hex)"
+	# An rkey's text can be short: only as a whole number, not inside a longer one, and only
+	# from 5 characters on (shorter ones turn up in a few KB of ciphertext by chance).
+	for t in "$rk" "$(printf '%x' "$rk")"; do
+		[ "${#t}" -ge 5 ] || continue
+		LC_ALL=C grep -qaiP "(?<![0-9a-f])$t(?![0-9a-f])" "$f" && found+=" rkey(text $t)"
+	done
+	printf '%s' "$found"
+}
+
+# region_learnt: the held session's JSON has the server's region 1 with an address and a length.
+region_learnt() {
+	[ "$(inj_field region_id)" = 1 ] && [ "$(inj_field addr)" -gt 0 ] &&
+		[ "$(inj_field write_len)" -gt 0 ] && [ -n "$(inj_field rkey)" ]
+}
+
+# region_frame_clear FILE ID ADDR LEN RKEY: the REGION frame (include/srdma/wire.h: header
+# magic 0x5352, version 1, type 7, length 32; u32 id | u32 access (write) | u64 addr | u64 len |
+# u32 rkey | u32 0) as it would cross the network if it were not inside TLS.
+region_frame_clear() {
+	local hex
+	hex="$(bytes $((0x53520107)) 4 be)$(bytes 32 4 be)$(bytes "$2" 4 be)$(bytes 1 4 be)"
+	hex+="$(bytes "$3" 8 be)$(bytes "$4" 8 be)$(bytes "$5" 4 be)$(bytes 0 4 be)"
+	printf '%b' "$hex" >"$1"
+}
+
 # One held session under capture (inj_* from 60-inject.sh drive it); sets LEAKS (values found
-# as 4 or 8 bytes) and LEAKS3 (24-bit values found as 3 bytes) for the caller.
+# as 4 or 8 bytes), LEAKS3 (24-bit values found as 3 bytes) and LEAKS_REGION (the advertised
+# region's address and rkey, in any form region_leaks searches) for the caller.
 capture_session() {
 	local pcap=$1 tcpd name v w order
 	LEAKS3=
 	LEAKS=
+	LEAKS_REGION=
 	tcpdump -i lo -U -s 0 -w "$pcap" 'tcp port 4433' 2>"$pcap.log" &
 	tcpd=$!
 	for _ in $(seq 1 100); do grep -q "listening on" "$pcap.log" && break; sleep 0.1; done
@@ -147,6 +190,11 @@ capture_session() {
 	done
 	# The GID: the IPv4-mapped address as 16 bytes (the 4-byte address is in every IP header).
 	if in_file '\x00{10}\xff\xff\xc0\x00\x02\x01' "$pcap"; then LEAKS+=" gid"; fi
+	# The write region the server advertised (a REGION frame, ECHO_WRITE_REGION): the session
+	# must have learnt it over this connection, and it must not show in the stream in any form.
+	check "the held session learnt the server's region over TLS (region 1, address, rkey, length)" \
+		region_learnt
+	LEAKS_REGION=$(region_leaks "$pcap" "$(inj_field addr)" "$(inj_field rkey)")
 	return 0
 }
 
@@ -163,8 +211,17 @@ t_capture_no_secrets() {
 		capture_session "$OUT/capture2.pcap"
 	fi
 	check "no QPN, PSN, rkey, address or GID in the TCP stream:${LEAKS}${LEAKS3}" [ -z "$LEAKS$LEAKS3" ]
+	check "the advertised region's address and rkey (REGION frame) are not in the TCP stream, in binary or as text:${LEAKS_REGION}" \
+		[ -z "$LEAKS_REGION" ]
 	check "the search finds what is there (positive control: the port, 4433, in TCP headers)" \
 		in_file "$(bytes 4433 2 be)" "$OUT/capture1.pcap"
+	# Positive control for the region search: the same REGION frame written in clear is found.
+	local clear=$OUT/capture.region-clear.bin found
+	region_frame_clear "$clear" "$(inj_field region_id)" "$(inj_field addr)" \
+		"$(inj_field write_len)" "$(inj_field rkey)"
+	found=$(region_leaks "$clear" "$(inj_field addr)" "$(inj_field rkey)")
+	check "the region search finds a REGION frame sent in clear (found:$found)" \
+		grep -q "addr(be).*rkey(be)" <<<"$found"
 	stop_server
 }
 

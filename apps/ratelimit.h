@@ -1,5 +1,5 @@
 /* Per-client message rate limit: the generic cell rate algorithm (a token bucket kept as one
- * timestamp). Pure; the server's connections use it (src/conn.c). */
+ * timestamp). Pure; srdma-server's sessions use it (apps/server_session.c). */
 #ifndef SRDMA_RATELIMIT_H
 #define SRDMA_RATELIMIT_H
 

@@ -1,0 +1,146 @@
+/* srdma-server, an application of libsrdma (<srdma.h>) that serves the echo protocol
+ * (echo_proto.h). Shapes shared by its parts:
+ *
+ *   server.c          the main thread: the context, the listener, signals, hand-off of
+ *                     established connections to the workers, counts, the orderly shutdown;
+ *   server_worker.c   a worker thread: an epoll loop over its sessions' control-channel and
+ *                     completion-channel descriptors, busy polling, rate-limit timers;
+ *   server_session.c  one session: its write region, the echo protocol, its end.
+ *
+ * Ownership: the server owns the context and the workers; a connection belongs to the main
+ * thread until it is queued to a worker, then to that worker alone (srdma.h allows a connection
+ * to move between threads). Counters shared between threads are atomics. */
+#ifndef SRDMA_APPS_SERVER_H
+#define SRDMA_APPS_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <srdma.h>
+#include <srdma/config.h>
+
+struct server;
+struct worker;
+struct session;
+
+/* What an epoll event of a worker points at. */
+enum watch_kind {
+	WATCH_WAKE, /* the worker's eventfd: sessions queued, or stop */
+	WATCH_CTRL, /* a session's control channel (srdma_conn_fd) */
+	WATCH_QP,   /* a session's completion channel (srdma_conn_qp_fd(conn, 0)) */
+};
+
+struct watch {
+	enum watch_kind kind;
+	struct session *s;
+};
+
+/* Where a session's one message buffer stands. */
+enum session_io {
+	IO_IDLE,     /* free: read the next message */
+	IO_HELD_IN,  /* a received message waits for the rate limit (throttle_until_ns) */
+	IO_HELD_OUT, /* a reply waits for a credit or a send slot (srdma_msg_send said -EAGAIN) */
+};
+
+struct session {
+	struct server *srv;
+	struct worker *w;
+	struct srdma_conn *conn;
+	uint64_t id;
+	char peer[64];
+	/* The RDMA-write target, advertised as ECHO_WRITE_REGION (NULL when write_size is 0). */
+	uint8_t *region;
+	struct ibv_mr *mr;
+	unsigned ncq; /* CQs the library made for the connection, for the counts */
+	/* One message at a time: the request just read, then its reply built in place. */
+	uint8_t *buf;
+	size_t cap, len;
+	uint32_t seq; /* sequence number of the message in buf (WRITE_DONE tags) */
+	enum session_io io;
+	int bye;	   /* the reply in buf (or just sent) is BYE: close once it is posted */
+	uint64_t rate_tat; /* max_msg_rate: GCRA theoretical arrival time, ns */
+	uint64_t throttle_until_ns; /* IO_HELD_IN: when the message may be answered */
+	uint64_t last_busy_ns;	    /* last time a message was handled (busy polling) */
+	int again;		    /* stopped after a batch: more may be waiting */
+	uint64_t msgs_in;
+	struct watch ctrl_watch, qp_watch;
+	int ctrl_fd, qp_fd;
+	uint32_t ctrl_events; /* registered for ctrl_fd */
+	int qp_enabled;	      /* qp_fd registered with EPOLLIN (not while throttled) */
+	int started;	      /* adopted by its worker: listed and watched */
+	int closed;
+	struct session *prev, *next; /* the worker's sessions; next also links the dead list */
+};
+
+struct worker {
+	struct server *srv;
+	unsigned id;
+	pthread_t thread;
+	int started;
+	int epfd;
+	int wake_fd;
+	struct watch wake_watch;
+	pthread_mutex_t lock; /* guards queue and stopping */
+	struct session *queue_head, *queue_tail;
+	int stopping;
+	atomic_uint nsessions; /* queued and adopted, for the least-loaded choice */
+	struct session *sessions;
+	struct session *dead; /* closed, freed after the current epoll batch */
+	int result;	      /* first teardown error */
+};
+
+struct server_counts {
+	atomic_uint clients; /* established sessions alive */
+	atomic_ullong accepted, refused;
+	atomic_long pd, cq, qp, mr;
+};
+
+struct server {
+	struct srdma_server_config cfg;
+	struct srdma_ctx *ctx;
+	struct srdma_listener *listener;
+	struct worker *workers;
+	unsigned nworkers;
+	int signal_fd, stop_fd, epfd;
+	int accept_paused; /* the listener is out of descriptors: stop watching it a while */
+	atomic_ullong next_id;
+	struct server_counts n;
+};
+
+/* server.c */
+int server_create(const struct srdma_server_config *cfg, struct server **out, char *err,
+		  size_t errlen);
+/* Serve until SIGINT/SIGTERM (or server_stop), then shut down in order. 0, or a negative
+ * errno if something could not be freed. */
+int server_run(struct server *srv);
+void server_stop(struct server *srv);
+void server_destroy(struct server *srv);
+uint64_t server_now_ns(void);
+
+/* server_worker.c */
+int worker_start(struct server *srv, struct worker *w, unsigned id);
+/* Hand an established session to w (w takes it; on failure the caller still owns it). */
+void worker_enqueue(struct worker *w, struct session *s);
+void worker_request_stop(struct worker *w);
+/* Join; returns the worker's first teardown error. */
+int worker_join(struct worker *w);
+/* Watch what the session's descriptors should be watched for now. */
+void worker_update_watch(struct session *s);
+
+/* server_session.c */
+struct session *session_new(struct server *srv, struct srdma_conn *conn);
+/* On its worker: register and advertise the write region, greet, start watching. */
+void session_start(struct session *s);
+/* The control channel is ready: events from the peer. */
+void session_on_ctrl(struct session *s);
+/* The completion channel is ready (or a busy poll, or the rate-limit wait ended): read and
+ * answer messages. Returns how many were handled. */
+unsigned session_on_qp(struct session *s);
+/* End the session: notice (if why is not NULL) over TLS, free its MR, close. Logs nothing. */
+void session_close(struct session *s, const char *why);
+/* Free a closed (or never started) session's memory. */
+void session_free(struct session *s);
+
+#endif

@@ -1,0 +1,275 @@
+/* A worker thread of srdma-server: one epoll loop over its sessions' control channels
+ * (srdma_conn_fd) and completion channels (srdma_conn_qp_fd), a wake-up eventfd for sessions
+ * handed over by the main thread and for the stop, busy polling after completions, and the
+ * rate-limit waits. The worker owns its sessions end to end. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include <srdma/log.h>
+
+#include "server.h"
+
+#define MAX_EVENTS 64
+
+void worker_update_watch(struct session *s)
+{
+	struct epoll_event ev;
+	uint32_t want;
+	int qp_want;
+
+	if (s->closed)
+		return;
+	want = EPOLLIN | ((srdma_conn_poll_events(s->conn) & POLLOUT) ? EPOLLOUT : 0);
+	if (want != s->ctrl_events) {
+		ev.events = want;
+		ev.data.ptr = &s->ctrl_watch;
+		if (epoll_ctl(s->w->epfd, EPOLL_CTL_MOD, s->ctrl_fd, &ev) == 0)
+			s->ctrl_events = want;
+	}
+	/* A message held for the rate limit is answered on the timer; meanwhile the completion
+	 * channel (whose event nobody would take) is not watched. */
+	qp_want = s->io != IO_HELD_IN;
+	if (qp_want != s->qp_enabled) {
+		ev.events = qp_want ? EPOLLIN : 0;
+		ev.data.ptr = &s->qp_watch;
+		if (epoll_ctl(s->w->epfd, EPOLL_CTL_MOD, s->qp_fd, &ev) == 0)
+			s->qp_enabled = qp_want;
+	}
+}
+
+/* Drain the eventfd, adopt queued sessions. Returns 1 if a stop was requested. */
+static int on_wake(struct worker *w)
+{
+	struct session *q, *s;
+	uint64_t v;
+	int stopping;
+
+	if (read(w->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		srdma_warn("worker %u: eventfd read: %s", w->id, strerror(errno));
+	pthread_mutex_lock(&w->lock);
+	q = w->queue_head;
+	w->queue_head = w->queue_tail = NULL;
+	stopping = w->stopping;
+	pthread_mutex_unlock(&w->lock);
+	while (q) {
+		s = q;
+		q = q->next;
+		s->next = NULL;
+		s->w = w;
+		s->next = w->sessions;
+		if (w->sessions)
+			w->sessions->prev = s;
+		w->sessions = s;
+		session_start(s);
+	}
+	return stopping;
+}
+
+static void free_dead(struct worker *w)
+{
+	while (w->dead) {
+		struct session *s = w->dead;
+
+		w->dead = s->next;
+		session_free(s);
+	}
+}
+
+/* Timers: sessions whose rate-limit wait is over, sessions left with work after a batch
+ * (again), and the library's own steps (the heartbeat: srdma_conn_process must run when
+ * srdma_conn_timeout_ms expires). Returns the epoll timeout until the next one (-1: none). */
+static int run_timers(struct worker *w, uint64_t now)
+{
+	struct session *s, *nx;
+	int timeout = -1, again = 0, t;
+
+	for (s = w->sessions; s; s = nx) {
+		nx = s->next;
+		if ((s->io == IO_HELD_IN && s->throttle_until_ns <= now) || s->again)
+			session_on_qp(s);
+		if (!s->closed && srdma_conn_timeout_ms(s->conn) == 0)
+			session_on_ctrl(s);
+		if (s->closed)
+			continue;
+		if (s->again)
+			again = 1;
+		if (s->io == IO_HELD_IN) {
+			t = s->throttle_until_ns <= now
+				? 0
+				: (int)((s->throttle_until_ns - now + 999999) / 1000000);
+			if (timeout < 0 || t < timeout)
+				timeout = t;
+		}
+		t = srdma_conn_timeout_ms(s->conn);
+		if (t >= 0 && (timeout < 0 || t < timeout))
+			timeout = t;
+	}
+	return again ? 0 : timeout;
+}
+
+/* Busy polling: after completions, keep reading the sessions that had messages within the last
+ * busy_poll_us, without sleeping, so a conversation in progress does not pay a wake-up per
+ * message. Returns 1 while any session is that recent (the next epoll_wait must not block). */
+static int busy_poll(struct worker *w, uint64_t now)
+{
+	uint64_t window = (uint64_t)w->srv->cfg.busy_poll_us * 1000;
+	struct session *s, *nx;
+	int spinning = 0;
+
+	if (!window)
+		return 0;
+	for (s = w->sessions; s; s = nx) {
+		nx = s->next;
+		if (s->closed || !s->last_busy_ns || now - s->last_busy_ns >= window ||
+		    s->io == IO_HELD_IN)
+			continue;
+		session_on_qp(s);
+		if (!s->closed)
+			spinning = 1;
+	}
+	return spinning;
+}
+
+static void shutdown_sessions(struct worker *w)
+{
+	while (w->sessions) {
+		struct session *s = w->sessions;
+
+		srdma_info("client #%llu (%s): closing, server shutting down",
+			   (unsigned long long)s->id, s->peer);
+		session_close(s, "server shutting down");
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event ev[MAX_EVENTS];
+	int stop = 0, spinning = 0;
+
+	while (!stop) {
+		uint64_t now = server_now_ns();
+		int timeout = run_timers(w, now), n, i;
+
+		free_dead(w);
+		if (spinning)
+			timeout = 0;
+		n = epoll_wait(w->epfd, ev, MAX_EVENTS, timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			srdma_err("worker %u: epoll_wait: %s", w->id, strerror(errno));
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			struct watch *wt = ev[i].data.ptr;
+
+			switch (wt->kind) {
+			case WATCH_WAKE:
+				stop |= on_wake(w);
+				break;
+			case WATCH_CTRL:
+				if (!wt->s->closed)
+					session_on_ctrl(wt->s);
+				break;
+			case WATCH_QP:
+				if (!wt->s->closed)
+					session_on_qp(wt->s);
+				break;
+			}
+		}
+		free_dead(w);
+		spinning = busy_poll(w, server_now_ns());
+	}
+	shutdown_sessions(w);
+	free_dead(w);
+	return NULL;
+}
+
+int worker_start(struct server *srv, struct worker *w, unsigned id)
+{
+	struct epoll_event ev;
+	int ret;
+
+	w->srv = srv;
+	w->id = id;
+	w->epfd = -1;
+	w->wake_fd = -1;
+	pthread_mutex_init(&w->lock, NULL);
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->epfd < 0 || w->wake_fd < 0)
+		return -errno;
+	w->wake_watch.kind = WATCH_WAKE;
+	ev.events = EPOLLIN;
+	ev.data.ptr = &w->wake_watch;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev))
+		return -errno;
+	ret = pthread_create(&w->thread, NULL, worker_main, w);
+	if (ret)
+		return -ret;
+	w->started = 1;
+	return 0;
+}
+
+static void wake(struct worker *w)
+{
+	uint64_t one = 1;
+
+	if (w->wake_fd >= 0 && write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		srdma_warn("worker %u: eventfd write: %s", w->id, strerror(errno));
+}
+
+void worker_enqueue(struct worker *w, struct session *s)
+{
+	s->next = NULL;
+	pthread_mutex_lock(&w->lock);
+	if (w->queue_tail)
+		w->queue_tail->next = s;
+	else
+		w->queue_head = s;
+	w->queue_tail = s;
+	atomic_fetch_add(&w->nsessions, 1);
+	pthread_mutex_unlock(&w->lock);
+	wake(w);
+}
+
+void worker_request_stop(struct worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->stopping = 1;
+	pthread_mutex_unlock(&w->lock);
+	wake(w);
+}
+
+int worker_join(struct worker *w)
+{
+	struct session *s;
+
+	if (w->started)
+		pthread_join(w->thread, NULL);
+	else if (w->srv)
+		/* Never ran: sessions queued to it are ended here. */
+		while ((s = w->queue_head)) {
+			w->queue_head = s->next;
+			s->w = w;
+			session_close(s, "server shutting down");
+			free_dead(w);
+		}
+	w->started = 0;
+	if (w->epfd >= 0)
+		close(w->epfd);
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+	w->epfd = w->wake_fd = -1;
+	if (w->srv)
+		pthread_mutex_destroy(&w->lock);
+	w->srv = NULL;
+	return w->result;
+}

@@ -1,0 +1,93 @@
+# Before TLS: a flood of silent and slowloris connections from ten attacker addresses (2,000
+# held, and renewed up to 100 a second each when the server closes them) must not lock a
+# legitimate client out, nor disturb an established session.
+# The listener's pre-authentication pool (max_pending, max_pending_per_addr, early_drop_pct in
+# srdma(3)) is what holds; the server runs with its defaults. srdma-flood is
+# tests/tools/srdma-flood.c.
+# shellcheck shell=bash
+
+# preauth_connect_us FILE: the client's connect time from its JSON, or nothing.
+preauth_connect_us() {
+	jq -r 'select(.ok) | .connect_us // empty' "$1" 2>/dev/null
+}
+
+t_preauth_flood() {
+	local dev i f us idle=() busy=() median limit served=0 p_sess p_silent p_slow rc=0
+	start_server preauth --max-clients 50 || return
+	# Idle server: the reference set-up time.
+	for i in 1 2 3 4 5; do
+		f=$OUT/preauth.idle.$i.json
+		client -n 1 >"$f" || true
+		us=$(preauth_connect_us "$f")
+		[ -n "$us" ] && idle+=("$us")
+	done
+	check "idle server: 5 of 5 clients connected" [ "${#idle[@]}" = 5 ] || return
+	median=$(printf '%s\n' "${idle[@]}" | sort -n | sed -n 3p)
+	limit=$((median * 3))
+	# The attacker's addresses, on the interface that carries the server's.
+	dev=$(ip -o -4 addr show | awk -v a="$ADDR" '$4 ~ "^"a"/" { print $2; exit }')
+	for i in $(seq 10 19); do
+		ip addr add "192.0.2.$i/32" dev "$dev" 2>/dev/null || true
+	done
+	# An established session that lives through the flood (echoes before and after it).
+	client_bg "$OUT/preauth.session.json" "$OUT/preauth.session.err" --pattern through-flood \
+		-n 20 --idle 40
+	p_sess=$!
+	"$BIN/srdma-flood" --conns 1000 --mode silent --seconds 45 --renew-rate 100 \
+		$(for i in $(seq 10 14); do echo --source "192.0.2.$i"; done) "$ADDR" \
+		>"$OUT/preauth.silent.json" 2>&1 &
+	p_silent=$!
+	"$BIN/srdma-flood" --conns 1000 --mode slowloris --seconds 45 --renew-rate 100 \
+		$(for i in $(seq 15 19); do echo --source "192.0.2.$i"; done) "$ADDR" \
+		>"$OUT/preauth.slowloris.json" 2>&1 &
+	p_slow=$!
+	sleep 5
+	for i in $(seq 1 20); do
+		f=$OUT/preauth.busy.$i.json
+		client -n 1 >"$f" || true
+		us=$(preauth_connect_us "$f")
+		if [ -n "$us" ]; then
+			busy+=("$us")
+			[ "$us" -le "$limit" ] && served=$((served + 1))
+		fi
+	done
+	wait "$p_silent" "$p_slow"
+	echo "    idle set-up median ${median} us; under the flood: ${busy[*]:-none} us"
+	echo "    flood: silent $(cat "$OUT/preauth.silent.json"); slowloris $(cat "$OUT/preauth.slowloris.json")"
+	check "legitimate client connected 20 of 20 times under the flood (${#busy[@]})" \
+		[ "${#busy[@]}" = 20 ]
+	check "each within 3x the idle set-up time ($served of 20 within $limit us)" \
+		[ "$served" = 20 ]
+	check "the attackers were refused at accept, many times over" \
+		jq_ok '.closed_by_server > 1000' "$OUT/preauth.silent.json"
+	check "slowloris attackers were refused too" \
+		jq_ok '.closed_by_server > 1000' "$OUT/preauth.slowloris.json"
+	wait "$p_sess" || rc=$?
+	check "the established session noticed nothing (exit $rc)" json_ok "$OUT/preauth.session.json" 20 0
+	for i in $(seq 10 19); do
+		ip addr del "192.0.2.$i/32" dev "$dev" 2>/dev/null || true
+	done
+	stop_server
+}
+
+# srdma-client --retry: a full server refuses a client without it at once ("server full"); with
+# it the client waits and gets in once the holder quits.
+t_client_retry() {
+	local p_hold rc=0
+	start_server retry --max-clients 1 || return
+	client_bg "$OUT/retry.hold.json" "$OUT/retry.hold.err" --pattern holder -n 1 --idle 6
+	p_hold=$!
+	check "the holder is connected" wait_log "connected (worker" 1 60 || return
+	client -n 1 >"$OUT/retry.none.json" 2>"$OUT/retry.none.err" || rc=$?
+	check "without --retry: refused at once, server full (exit $rc)" \
+		jq_ok '.ok == false and (.error | test("server full"))' "$OUT/retry.none.json"
+	rc=0
+	client --retry 8 -n 3 >"$OUT/retry.json" 2>"$OUT/retry.err" || rc=$?
+	check "with --retry 8: in after $(jq -r .retries "$OUT/retry.json") retries, 3 echoes verified (exit $rc)" \
+		jq_ok '.ok and .retries >= 1 and .messages_verified == 3' "$OUT/retry.json"
+	check "each retry said why and when" grep -q "server full; trying again in" "$OUT/retry.err"
+	wait "$p_hold" || true
+	stop_server
+}
+
+register preauth_flood client_retry
