@@ -80,11 +80,13 @@ static void check_frame_fields(const struct srdma_frame *f, size_t plen)
 		CHECK(f->u.qp.mtu >= 1 && f->u.qp.mtu <= 5);
 		CHECK(f->u.qp.rd_atomic <= SRDMA_WIRE_MAX_RD_ATOMIC);
 		if (f->u.qp.driver == 0) {
-			CHECK(f->u.qp.max_msg == 0 && f->u.qp.depth == 0);
+			CHECK(f->u.qp.max_msg == 0 && f->u.qp.depth == 0 &&
+			      f->u.qp.rekey_log2 == 0);
 		} else {
 			CHECK(f->u.qp.driver == 1);
 			CHECK(f->u.qp.max_msg >= 1 && f->u.qp.max_msg <= SRDMA_MAX_MSG);
 			CHECK(f->u.qp.depth >= 2 && f->u.qp.depth <= SRDMA_MAX_RECV_DEPTH);
+			CHECK(f->u.qp.rekey_log2 <= SRDMA_WIRE_MAX_REKEY_LOG2);
 		}
 		break;
 	case SRDMA_FRAME_REGION:
@@ -101,6 +103,8 @@ static void check_frame_fields(const struct srdma_frame *f, size_t plen)
 		CHECK(f->u.ctrl.len == plen);
 		break;
 	case SRDMA_FRAME_CLOSE:
+	case SRDMA_FRAME_PING:
+	case SRDMA_FRAME_PONG:
 		CHECK(plen == 0);
 		break;
 	default:
@@ -205,9 +209,9 @@ static int expect_valid(const struct srdma_frame *f)
 		    q->mtu < 1 || q->mtu > 5 || q->rd_atomic > 16)
 			return 0;
 		if (q->driver == 0)
-			return q->max_msg == 0 && q->depth == 0;
+			return q->max_msg == 0 && q->depth == 0 && q->rekey_log2 == 0;
 		return q->driver == 1 && q->max_msg >= 1 && q->max_msg <= (1u << 20) &&
-		       q->depth >= 2 && q->depth <= 1024;
+		       q->depth >= 2 && q->depth <= 1024 && q->rekey_log2 <= 31;
 	case SRDMA_FRAME_REGION:
 		/* With len != 0 the sum wraps below addr exactly when addr + len > 2^64 - 1. */
 		return r->access >= 1 && r->access <= 7 && r->len != 0 &&
@@ -218,6 +222,8 @@ static int expect_valid(const struct srdma_frame *f)
 	case SRDMA_FRAME_ERROR:
 	case SRDMA_FRAME_REVOKE:
 	case SRDMA_FRAME_CLOSE:
+	case SRDMA_FRAME_PING:
+	case SRDMA_FRAME_PONG:
 		return 1;
 	}
 	return 0;
@@ -234,7 +240,8 @@ static void check_encode(const uint8_t *data, size_t size)
 	ssize_t n;
 
 	memset(&f, 0, sizeof(f));
-	f.type = (enum srdma_frame_type)(take(&c, 1) % 12); /* 0 and 11 are invalid */
+	f.type =
+	    (enum srdma_frame_type)(take(&c, 1) % (SRDMA_FRAME_LAST + 2)); /* 0, LAST+1: invalid */
 	cap = (size_t)(take(&c, 2) % (SRDMA_FRAME_MAX_LEN + 1));
 	switch (f.type) {
 	case SRDMA_FRAME_HELLO:
@@ -287,6 +294,7 @@ static void check_encode(const uint8_t *data, size_t size)
 			f.u.qp.gid[i] = (uint8_t)take(&c, 1);
 		f.u.qp.max_msg = (uint32_t)take(&c, 4);
 		f.u.qp.depth = (uint16_t)take(&c, 2);
+		f.u.qp.rekey_log2 = (uint8_t)take(&c, 1);
 		need = SRDMA_FRAME_HDR_LEN + SRDMA_QP_LEN;
 		break;
 	case SRDMA_FRAME_REGION:
@@ -309,6 +317,8 @@ static void check_encode(const uint8_t *data, size_t size)
 		need = SRDMA_FRAME_HDR_LEN + f.u.ctrl.len;
 		break;
 	case SRDMA_FRAME_CLOSE:
+	case SRDMA_FRAME_PING:
+	case SRDMA_FRAME_PONG:
 		need = SRDMA_FRAME_HDR_LEN;
 		break;
 	}
@@ -370,6 +380,7 @@ static void check_encode(const uint8_t *data, size_t size)
 		CHECK(memcmp(back.u.qp.gid, f.u.qp.gid, sizeof(f.u.qp.gid)) == 0);
 		CHECK(back.u.qp.max_msg == f.u.qp.max_msg);
 		CHECK(back.u.qp.depth == f.u.qp.depth);
+		CHECK(back.u.qp.rekey_log2 == f.u.qp.rekey_log2);
 		break;
 	case SRDMA_FRAME_REGION:
 		CHECK(back.u.region.id == f.u.region.id);
@@ -386,6 +397,8 @@ static void check_encode(const uint8_t *data, size_t size)
 		CHECK(memcmp(back.u.ctrl.data, f.u.ctrl.data, f.u.ctrl.len) == 0);
 		break;
 	case SRDMA_FRAME_CLOSE:
+	case SRDMA_FRAME_PING:
+	case SRDMA_FRAME_PONG:
 		break;
 	}
 }
