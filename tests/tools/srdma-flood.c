@@ -94,10 +94,13 @@ static void drop_conn(struct conn *c)
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {
-	    {"conns", required_argument, NULL, 'n'},   {"mode", required_argument, NULL, 'm'},
-	    {"seconds", required_argument, NULL, 's'}, {"port", required_argument, NULL, 'p'},
-	    {"source", required_argument, NULL, 'S'},  {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {{"conns", required_argument, NULL, 'n'},
+					   {"mode", required_argument, NULL, 'm'},
+					   {"seconds", required_argument, NULL, 's'},
+					   {"port", required_argument, NULL, 'p'},
+					   {"source", required_argument, NULL, 'S'},
+					   {"renew-rate", required_argument, NULL, 'r'},
+					   {NULL, 0, NULL, 0}};
 	struct epoll_event evs[256];
 	struct rlimit rl;
 	struct conn *conns;
