@@ -186,8 +186,9 @@ struct srdma_qp_opts {
 	struct ibv_cq *recv_cq;
 	/* SRDMA_QP_MESSAGES: the largest message we accept [65536] (the peer's own limit bounds
 	 * what we send) and the receives kept posted [16], 3..1024 (credits need three: see
-	 * srdma_msg_send). remote_access applies to these QPs too; the CQ fields do not (the
-	 * library always makes their CQ). */
+	 * srdma_msg_send). Their RNR retry is finite (6): credits mean it is never needed. Raw
+	 * QPs retry RNR for ever (7), as most verbs applications expect. remote_access applies to
+	 * these QPs too; the CQ fields do not (the library always makes their CQ). */
 	uint32_t max_msg;
 	unsigned depth;
 };

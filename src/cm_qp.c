@@ -210,7 +210,10 @@ static int qp_connect(struct srdma_conn *c, unsigned i, char *err, size_t errlen
 	attr.sq_psn = q->local_psn;
 	attr.timeout = 14;
 	attr.retry_cnt = 7;
-	attr.rnr_retry = 7;
+	/* Library-driven QPs never meet RNR (credits): a finite retry turns a peer that stopped
+	 * posting receives into an error on its own connection rather than a stall. Raw QPs keep
+	 * what verbs applications expect (7: retry for ever). */
+	attr.rnr_retry = q->opts.driver == SRDMA_QP_MESSAGES ? 6 : 7;
 	attr.max_rd_atomic =
 	    (uint8_t)(r->rd_atomic < dev->attr.max_qp_init_rd_atom ? r->rd_atomic
 								   : dev->attr.max_qp_init_rd_atom);
