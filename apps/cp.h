@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include <openssl/evp.h>
 
@@ -173,6 +175,16 @@ struct cp_progress {
 void cp_progress_start(struct cp_progress *p, int on, const char *name, uint64_t total);
 void cp_progress_update(struct cp_progress *p, uint64_t done);
 void cp_progress_end(struct cp_progress *p);
+
+/* ---- File-system helpers of the server (cp_fs.c) ---- */
+
+int cp_open_beneath(int root, const char *rel, int flags, mode_t mode);
+int cp_split_parent(const char *rel, char *parent, size_t cap, const char **base);
+int cp_mkdirs(int root, const char *rel);
+int cp_full_pwrite(int fd, const uint8_t *b, size_t len, off_t off);
+ssize_t cp_full_pread(int fd, uint8_t *b, size_t len, off_t off);
+int cp_make_tmp(int dirfd, const char *base, mode_t mode, char *tmp, size_t cap);
+int cp_same_file(const struct stat *a, const struct stat *b);
 
 /* ---- The two roles ---- */
 

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -46,20 +44,6 @@ slog(const struct cp_config *cfg, int level, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	pthread_mutex_unlock(&log_lock);
-}
-
-/* Everything resolves beneath the export: "..", absolute symlinks and symlinks that climb out
- * fail with EXDEV, whatever the path looks like. */
-static int open_beneath(int root, const char *rel, int flags, mode_t mode)
-{
-	struct open_how how = {
-	    .flags = (uint64_t)(flags | O_CLOEXEC),
-	    .mode = (flags & O_CREAT) ? mode : 0,
-	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-	};
-	long fd = syscall(SYS_openat2, root, rel, &how, sizeof(how));
-
-	return fd < 0 ? -errno : (int)fd;
 }
 
 struct session {
@@ -222,111 +206,6 @@ static int cipher_for(struct session *s, const struct cp_msg *m, struct cp_ciphe
 	return cp_cipher_init(k, s->c, s->cfg->dataplane, m->xfer);
 }
 
-static int split_parent(const char *rel, char *parent, size_t cap, const char **base)
-{
-	const char *sl = strrchr(rel, '/');
-
-	if (!strcmp(rel, "."))
-		return -EISDIR;
-	if (!sl) {
-		snprintf(parent, cap, ".");
-		*base = rel;
-	} else {
-		snprintf(parent, cap, "%.*s", (int)(sl - rel), rel);
-		*base = sl + 1;
-	}
-	return 0;
-}
-
-/* mkdir -p of rel beneath root, one component at a time, never through a symlink. */
-static int mkdirs(int root, const char *rel)
-{
-	char comp[CP_PATH_MAX + 1];
-	const char *p = rel;
-	int fd = dup(root), nfd;
-
-	if (fd < 0)
-		return -errno;
-	if (!strcmp(rel, ".")) {
-		close(fd);
-		return 0;
-	}
-	while (*p) {
-		size_t n = strcspn(p, "/");
-
-		memcpy(comp, p, n);
-		comp[n] = '\0';
-		if (mkdirat(fd, comp, 0755) && errno != EEXIST) {
-			int e = -errno;
-
-			close(fd);
-			return e;
-		}
-		nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(fd);
-		if (nfd < 0)
-			return errno == ELOOP ? -EXDEV : -errno;
-		fd = nfd;
-		p += n;
-		if (*p == '/')
-			p++;
-	}
-	close(fd);
-	return 0;
-}
-
-static int full_pwrite(int fd, const uint8_t *b, size_t len, off_t off)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, b, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		b += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
-}
-
-static ssize_t full_pread(int fd, uint8_t *b, size_t len, off_t off)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = pread(fd, b + got, len - got, off + (off_t)got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
-static int make_tmp(int dirfd, const char *base, mode_t mode, char *tmp, size_t cap)
-{
-	uint8_t r[6];
-	char hex[13];
-	int i, fd;
-
-	for (i = 0; i < 16; i++) {
-		if (RAND_bytes(r, sizeof(r)) != 1)
-			return -EIO;
-		cp_hex(r, sizeof(r), hex);
-		snprintf(tmp, cap, ".%.200s.srdma-cp.%s", base, hex);
-		fd = openat(dirfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, mode);
-		if (fd >= 0 || errno != EEXIST)
-			return fd < 0 ? -errno : fd;
-	}
-	return -EEXIST;
-}
-
 /* Tell the client the transfer is over, with why if it failed. */
 static int result(struct session *s, uint32_t xfer, int status, const char *text)
 {
@@ -336,27 +215,60 @@ static int result(struct session *s, uint32_t xfer, int status, const char *text
 	return cp_send(&s->l, &m);
 }
 
+/* What both directions of a transfer set up: the ring (advertised with access for this
+ * transfer only), the chunk cipher and the file's running SHA-256. */
+struct xfer_setup {
+	uint32_t chunk, depth;
+	struct cp_cipher k;
+	int enc;
+	struct ibv_mr *mr;
+	EVP_MD_CTX *md;
+};
+
+/* Set x up and answer REPLY (with size and mode): 1 when the transfer has started; otherwise
+ * the status to return (the client got an error reply; why says what failed, if anything did
+ * on our side). What x holds is freed by the caller, started or not. */
+static int start_transfer(struct session *s, const struct cp_msg *rq, unsigned access,
+			  uint64_t size, uint32_t mode, struct xfer_setup *x, char *why,
+			  size_t whylen)
+{
+	struct cp_msg ok = {.type = CP_REPLY, .xfer = rq->xfer, .size = size, .mode = mode};
+	int ret;
+
+	if ((ret = ring_for(s, rq, &x->chunk, &x->depth)) < 0 ||
+	    (ret = cipher_for(s, rq, &x->k, &x->enc)) < 0 ||
+	    (ret = expose(s, rq->xfer, access, (size_t)x->chunk * x->depth, &x->mr)) < 0) {
+		snprintf(why, whylen, "server: cannot set up the transfer: %s", strerror(-ret));
+		return reply(s, rq->xfer, ret, "%s", why);
+	}
+	x->md = EVP_MD_CTX_new();
+	if (!x->md || EVP_DigestInit_ex(x->md, EVP_sha256(), NULL) != 1)
+		return reply(s, rq->xfer, -ENOMEM, "server: out of memory");
+	ok.chunk = x->chunk;
+	ok.depth = x->depth;
+	ret = cp_send(&s->l, &ok);
+	return ret < 0 ? ret : 1;
+}
+
 static int do_put(struct session *s, const struct cp_msg *rq)
 {
 	char rel[CP_PATH_MAX + 1], parent[CP_PATH_MAX + 1], tmp[300], why[CP_PATH_MAX + 600] = "";
 	const char *base;
-	struct ibv_mr *mr = NULL;
-	struct cp_cipher k = {0};
-	EVP_MD_CTX *md = NULL;
-	uint32_t chunk, depth, seq, next = 0;
+	struct xfer_setup x = {0};
+	uint32_t seq, next = 0;
 	uint64_t off = 0;
-	int ret, dfd = -1, fd = -1, enc = 0, st = 0;
+	int ret, dfd = -1, fd = -1, st = 0;
 	struct stat sb;
 
 	if ((ret = new_xfer(s, rq)) || (ret = check_path(s, rq, CP_PERM_WRITE, rel, sizeof(rel))))
 		return ret < 0 ? ret : 0;
-	if (split_parent(rel, parent, sizeof(parent), &base))
+	if (cp_split_parent(rel, parent, sizeof(parent), &base))
 		return reply(s, rq->xfer, -EISDIR, "'%s' is the exported directory", rel);
-	if ((rq->flags & CP_F_MKDIRS) && (ret = mkdirs(s->root, parent)) < 0)
+	if ((rq->flags & CP_F_MKDIRS) && (ret = cp_mkdirs(s->root, parent)) < 0)
 		return reply(s, rq->xfer, ret, "'%s': cannot create it: %s", parent,
 			     ret == -EXDEV ? "path escapes the exported directory"
 					   : strerror(-ret));
-	dfd = open_beneath(s->root, parent, O_RDONLY | O_DIRECTORY, 0);
+	dfd = cp_open_beneath(s->root, parent, O_RDONLY | O_DIRECTORY, 0);
 	if (dfd < 0)
 		return reply(s, rq->xfer, dfd, "'%s': %s", parent,
 			     dfd == -EXDEV ? "path escapes the exported directory"
@@ -369,7 +281,7 @@ static int do_put(struct session *s, const struct cp_msg *rq)
 		close(dfd);
 		return reply(s, rq->xfer, -EISDIR, "'%s' is a directory", rel);
 	}
-	fd = make_tmp(dfd, base, (rq->mode & 0777) | 0600, tmp, sizeof(tmp));
+	fd = cp_make_tmp(dfd, base, (rq->mode & 0777) | 0600, tmp, sizeof(tmp));
 	if (fd < 0) {
 		close(dfd);
 		return reply(s, rq->xfer, fd, "'%s': cannot create a file there: %s", parent,
@@ -383,30 +295,10 @@ static int do_put(struct session *s, const struct cp_msg *rq)
 		st = reply(s, rq->xfer, ret, "%s", why);
 		goto out;
 	}
-	if ((ret = ring_for(s, rq, &chunk, &depth)) < 0 ||
-	    (ret = cipher_for(s, rq, &k, &enc)) < 0 ||
-	    (ret = expose(s, rq->xfer, SRDMA_ACCESS_REMOTE_WRITE, (size_t)chunk * depth, &mr)) <
-		0) {
-		snprintf(why, sizeof(why), "server: cannot set up the transfer: %s",
-			 strerror(-ret));
-		st = reply(s, rq->xfer, ret, "%s", why);
+	st = start_transfer(s, rq, SRDMA_ACCESS_REMOTE_WRITE, rq->size, 0, &x, why, sizeof(why));
+	if (st != 1)
 		goto out;
-	}
-	md = EVP_MD_CTX_new();
-	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-		st = reply(s, rq->xfer, -ENOMEM, "server: out of memory");
-		goto out;
-	}
-	{
-		struct cp_msg ok = {.type = CP_REPLY,
-				    .xfer = rq->xfer,
-				    .chunk = chunk,
-				    .depth = depth,
-				    .size = rq->size};
-
-		if ((st = cp_send(&s->l, &ok)) < 0)
-			goto out;
-	}
+	st = 0;
 	slog(s->cfg, 2, "session %u (%s): receiving '%s' (%llu bytes)", s->id, s->cn, rel,
 	     (unsigned long long)rq->size);
 	for (;;) {
@@ -426,12 +318,12 @@ static int do_put(struct session *s, const struct cp_msg *rq)
 		}
 		if (m.type == CP_END)
 			break;
-		if (m.type != CP_CHUNK || m.index != next || m.slot != next % depth ||
-		    m.offset != off || m.len == 0 || m.len > chunk || off + m.len > rq->size) {
+		if (m.type != CP_CHUNK || m.index != next || m.slot != next % x.depth ||
+		    m.offset != off || m.len == 0 || m.len > x.chunk || off + m.len > rq->size) {
 			st = cp_fail(&s->l, -EPROTO, "unexpected chunk notice");
 			goto out;
 		}
-		slot = s->ring + (size_t)m.slot * chunk;
+		slot = s->ring + (size_t)m.slot * x.chunk;
 		if (s->sealed) {
 			if (srdma_tag(s->c, 0, 0, seq, m.offset, slot, m.len, tag) < 0 ||
 			    !srdma_tag_equal(tag, m.tag)) {
@@ -441,17 +333,17 @@ static int do_put(struct session *s, const struct cp_msg *rq)
 				goto out;
 			}
 		}
-		if (enc && (ret = cp_cipher_apply(&k, m.offset, slot, m.len)) < 0) {
+		if (x.enc && (ret = cp_cipher_apply(&x.k, m.offset, slot, m.len)) < 0) {
 			st = cp_fail(&s->l, ret, "decrypting a chunk");
 			goto out;
 		}
-		if ((ret = full_pwrite(fd, slot, m.len, (off_t)m.offset)) < 0) {
+		if ((ret = cp_full_pwrite(fd, slot, m.len, (off_t)m.offset)) < 0) {
 			snprintf(why, sizeof(why), "writing '%s' on the server: %s", rel,
 				 strerror(-ret));
 			st = result(s, rq->xfer, ret, why);
 			goto out;
 		}
-		EVP_DigestUpdate(md, slot, m.len);
+		EVP_DigestUpdate(x.md, slot, m.len);
 		off += m.len;
 		next++;
 		{
@@ -466,7 +358,7 @@ static int do_put(struct session *s, const struct cp_msg *rq)
 		unsigned shalen = 0;
 		struct cp_sha peer;
 
-		EVP_DigestFinal_ex(md, sha, &shalen);
+		EVP_DigestFinal_ex(x.md, sha, &shalen);
 		if (off != rq->size) {
 			snprintf(why, sizeof(why), "'%s': got %llu of %llu bytes", rel,
 				 (unsigned long long)off, (unsigned long long)rq->size);
@@ -504,7 +396,7 @@ static int do_put(struct session *s, const struct cp_msg *rq)
 		st = result(s, rq->xfer, 0, NULL);
 	}
 out:
-	unexpose(s, rq->xfer, mr);
+	unexpose(s, rq->xfer, x.mr);
 	if (fd >= 0)
 		close(fd);
 	if (tmp[0] && dfd >= 0)
@@ -518,32 +410,23 @@ out:
 	else if (st < 0)
 		slog(s->cfg, 1, "session %u (%s): upload of '%s' failed: %s", s->id, s->cn, rel,
 		     s->l.err);
-	EVP_MD_CTX_free(md);
-	if (enc)
-		cp_cipher_free(&k);
+	EVP_MD_CTX_free(x.md);
+	if (x.enc)
+		cp_cipher_free(&x.k);
 	return st;
-}
-
-static int same_file(const struct stat *a, const struct stat *b)
-{
-	return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
-	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec && a->st_ino == b->st_ino;
 }
 
 static int do_get(struct session *s, const struct cp_msg *rq)
 {
 	char rel[CP_PATH_MAX + 1], why[CP_PATH_MAX + 600] = "";
-	struct ibv_mr *mr = NULL;
-	struct cp_cipher k = {0};
-	EVP_MD_CTX *md = NULL;
-	uint32_t chunk, depth, seq, sent = 0, acked = 0, nchunks;
+	struct xfer_setup x = {0};
+	uint32_t seq, sent = 0, acked = 0, nchunks;
 	struct stat st0, st1;
-	int ret, fd, enc = 0, st = 0, ended = 0;
+	int ret, fd, st = 0, ended = 0;
 
 	if ((ret = new_xfer(s, rq)) || (ret = check_path(s, rq, CP_PERM_READ, rel, sizeof(rel))))
 		return ret < 0 ? ret : 0;
-	fd = open_beneath(s->root, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
+	fd = cp_open_beneath(s->root, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
 	if (fd < 0)
 		return reply(s, rq->xfer, fd, "'%s': %s", rel,
 			     fd == -EXDEV ? "path escapes the exported directory" : strerror(-fd));
@@ -557,57 +440,38 @@ static int do_get(struct session *s, const struct cp_msg *rq)
 			     "'%s' is not a regular file%s", rel,
 			     S_ISDIR(st0.st_mode) ? " (a directory: use -r)" : "");
 	}
-	if ((ret = ring_for(s, rq, &chunk, &depth)) < 0 ||
-	    (ret = cipher_for(s, rq, &k, &enc)) < 0 ||
-	    (ret = expose(s, rq->xfer, SRDMA_ACCESS_REMOTE_READ, (size_t)chunk * depth, &mr)) < 0) {
-		snprintf(why, sizeof(why), "server: cannot set up the transfer: %s",
-			 strerror(-ret));
-		st = reply(s, rq->xfer, ret, "%s", why);
+	st = start_transfer(s, rq, SRDMA_ACCESS_REMOTE_READ, (uint64_t)st0.st_size,
+			    st0.st_mode & 0777, &x, why, sizeof(why));
+	if (st != 1)
 		goto out;
-	}
-	md = EVP_MD_CTX_new();
-	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-		st = reply(s, rq->xfer, -ENOMEM, "server: out of memory");
-		goto out;
-	}
-	{
-		struct cp_msg ok = {.type = CP_REPLY,
-				    .xfer = rq->xfer,
-				    .chunk = chunk,
-				    .depth = depth,
-				    .size = (uint64_t)st0.st_size,
-				    .mode = st0.st_mode & 0777};
-
-		if ((st = cp_send(&s->l, &ok)) < 0)
-			goto out;
-	}
+	st = 0;
 	slog(s->cfg, 2, "session %u (%s): sending '%s' (%llu bytes)", s->id, s->cn, rel,
 	     (unsigned long long)st0.st_size);
-	nchunks = (uint32_t)(((uint64_t)st0.st_size + chunk - 1) / chunk);
+	nchunks = (uint32_t)(((uint64_t)st0.st_size + x.chunk - 1) / x.chunk);
 	for (;;) {
 		struct cp_msg m;
 
 		/* Fill every free slot, then wait for the reader to free one. */
-		while (sent < nchunks && sent - acked < depth) {
+		while (sent < nchunks && sent - acked < x.depth) {
 			struct cp_msg c = {.type = CP_CHUNK, .xfer = rq->xfer, .index = sent};
-			uint64_t off = (uint64_t)sent * chunk;
-			uint8_t *slot = s->ring + (size_t)(sent % depth) * chunk;
-			uint32_t len = (uint64_t)st0.st_size - off < chunk
+			uint64_t off = (uint64_t)sent * x.chunk;
+			uint8_t *slot = s->ring + (size_t)(sent % x.depth) * x.chunk;
+			uint32_t len = (uint64_t)st0.st_size - off < x.chunk
 					   ? (uint32_t)((uint64_t)st0.st_size - off)
-					   : chunk;
-			ssize_t n = full_pread(fd, slot, len, (off_t)off);
+					   : x.chunk;
+			ssize_t n = cp_full_pread(fd, slot, len, (off_t)off);
 
 			if (n != (ssize_t)len) {
 				snprintf(why, sizeof(why), "'%s' %s while being read", rel,
 					 n < 0 ? strerror((int)-n) : "changed (shrank)");
 				goto abort;
 			}
-			EVP_DigestUpdate(md, slot, len);
-			if (enc && (ret = cp_cipher_apply(&k, off, slot, len)) < 0) {
+			EVP_DigestUpdate(x.md, slot, len);
+			if (x.enc && (ret = cp_cipher_apply(&x.k, off, slot, len)) < 0) {
 				st = cp_fail(&s->l, ret, "encrypting a chunk");
 				goto out;
 			}
-			c.slot = sent % depth;
+			c.slot = sent % x.depth;
 			c.offset = off;
 			c.len = len;
 			if (s->sealed)
@@ -624,11 +488,11 @@ static int do_get(struct session *s, const struct cp_msg *rq)
 			struct cp_sha sh = {.xfer = rq->xfer, .size = (uint64_t)st0.st_size};
 			struct cp_msg e = {.type = CP_END, .xfer = rq->xfer};
 
-			if (fstat(fd, &st1) < 0 || !same_file(&st0, &st1)) {
+			if (fstat(fd, &st1) < 0 || !cp_same_file(&st0, &st1)) {
 				snprintf(why, sizeof(why), "'%s' changed while being read", rel);
 				goto abort;
 			}
-			EVP_DigestFinal_ex(md, sha, &shalen);
+			EVP_DigestFinal_ex(x.md, sha, &shalen);
 			memcpy(sh.sha, sha, 32);
 			if ((st = cp_send(&s->l, &e)) < 0 || (st = cp_sha_send(&s->l, &sh)) < 0)
 				goto out;
@@ -672,11 +536,11 @@ out:
 		slog(s->cfg, 1, "session %u (%s): download of '%s' failed: %s", s->id, s->cn, rel,
 		     s->l.err);
 	/* Read access ends with the transfer. */
-	unexpose(s, rq->xfer, mr);
+	unexpose(s, rq->xfer, x.mr);
 	close(fd);
-	EVP_MD_CTX_free(md);
-	if (enc)
-		cp_cipher_free(&k);
+	EVP_MD_CTX_free(x.md);
+	if (x.enc)
+		cp_cipher_free(&x.k);
 	return st;
 }
 
@@ -736,7 +600,7 @@ static int do_list(struct session *s, const struct cp_msg *rq)
 
 	if ((ret = new_xfer(s, rq)) || (ret = check_path(s, rq, CP_PERM_READ, rel, sizeof(rel))))
 		return ret < 0 ? ret : 0;
-	fd = open_beneath(s->root, rel, O_RDONLY | O_NONBLOCK, 0);
+	fd = cp_open_beneath(s->root, rel, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
 		return reply(s, rq->xfer, fd, "'%s': %s", rel,
 			     fd == -EXDEV ? "path escapes the exported directory" : strerror(-fd));
@@ -764,7 +628,7 @@ static int do_mkdir(struct session *s, const struct cp_msg *rq)
 
 	if ((ret = new_xfer(s, rq)) || (ret = check_path(s, rq, CP_PERM_WRITE, rel, sizeof(rel))))
 		return ret < 0 ? ret : 0;
-	ret = mkdirs(s->root, rel);
+	ret = cp_mkdirs(s->root, rel);
 	if (ret < 0)
 		return reply(s, rq->xfer, ret, "'%s': %s", rel,
 			     ret == -EXDEV ? "path escapes the exported directory"
@@ -787,7 +651,7 @@ static int do_verify(struct session *s, const struct cp_msg *rq)
 	if ((ret = new_xfer(s, rq)) ||
 	    (ret = check_path(s, rq, CP_PERM_READ | CP_PERM_WRITE, rel, sizeof(rel))))
 		return ret < 0 ? ret : 0;
-	fd = open_beneath(s->root, rel, O_RDONLY | O_NONBLOCK, 0);
+	fd = cp_open_beneath(s->root, rel, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
 		return reply(s, rq->xfer, fd, "'%s': %s", rel, strerror(-fd));
 	if ((ret = check_real(s, rq, fd, NULL, CP_PERM_READ | CP_PERM_WRITE))) {
@@ -800,7 +664,7 @@ static int do_verify(struct session *s, const struct cp_msg *rq)
 		ret = reply(s, rq->xfer, -ENOMEM, "server: out of memory");
 		goto out;
 	}
-	while ((n = full_pread(fd, buf, 1u << 20, off)) > 0) {
+	while ((n = cp_full_pread(fd, buf, 1u << 20, off)) > 0) {
 		EVP_DigestUpdate(md, buf, (size_t)n);
 		off += n;
 	}
