@@ -3,7 +3,7 @@
  * a server-side struct srdma_dataplane are given the same key material, as srdma_dp_derive
  * would give them from one TLS session, and messages travel between them through a copy, as
  * over the wire. The tests of a sealed session run in both sealed modes (aead and chacha20),
- * the same test body with another setup. */
+ * the same test body with another setup (dp_test_util.h). Write and region tags: test_dp_tags.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,87 +20,15 @@
 #include "srdma/dataplane.h"
 #include "srdma/msg.h"
 #include "srdma/wire.h"
+#include "dp_test_util.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define BUF_CAP	     8192u /* room for the largest message here (DATA 4096) and its tag */
 #define MAX_PAYLOAD  4096u
-#define KEY_PART     (SRDMA_AEAD_KEY_LEN + SRDMA_AEAD_IV_LEN)
 
 /* 64 printable bytes (WELCOME accepts them) that no ciphertext should ever show. */
 static const char pattern[] = "secure-rdma-plaintext-marker:0123456789abcdefghijklmnopqrstuvwxy";
 _Static_assert(sizeof(pattern) == 65, "the pattern is 64 bytes");
-
-struct pair {
-	struct srdma_dataplane client;
-	struct srdma_dataplane server;
-};
-
-static void fill_material(uint8_t material[SRDMA_DP_KEY_MATERIAL], uint8_t salt)
-{
-	for (size_t i = 0; i < SRDMA_DP_KEY_MATERIAL; i++)
-		material[i] = (uint8_t)(i * 7u + 3u + salt);
-}
-
-static void pair_key(struct pair *p, enum srdma_dp_mode mode, uint8_t salt)
-{
-	uint8_t material[SRDMA_DP_KEY_MATERIAL];
-
-	fill_material(material, salt);
-	srdma_dp_init(&p->client, mode);
-	srdma_dp_init(&p->server, mode);
-	assert_int_equal(srdma_dp_set_keys(&p->client, 1, material), 0);
-	assert_int_equal(srdma_dp_set_keys(&p->server, 0, material), 0);
-}
-
-/* The algorithm a sealed mode uses, for the tests that build what it should send by hand. */
-static enum srdma_aead_alg alg_of(enum srdma_dp_mode mode)
-{
-	return mode == SRDMA_DP_CHACHA20 ? SRDMA_AEAD_CHACHA20_POLY1305 : SRDMA_AEAD_AES_256_GCM;
-}
-
-static int setup_sealed(void **state, enum srdma_dp_mode mode)
-{
-	struct pair *p = calloc(1, sizeof(*p));
-
-	if (!p)
-		return -1;
-	pair_key(p, mode, 0);
-	*state = p;
-	return 0;
-}
-
-static int setup_aead(void **state)
-{
-	return setup_sealed(state, SRDMA_DP_AEAD);
-}
-
-static int setup_chacha20(void **state)
-{
-	return setup_sealed(state, SRDMA_DP_CHACHA20);
-}
-
-/* Plain mode needs no keys (srdma_dp_derive installs none). */
-static int setup_plain(void **state)
-{
-	struct pair *p = calloc(1, sizeof(*p));
-
-	if (!p)
-		return -1;
-	srdma_dp_init(&p->client, SRDMA_DP_PLAIN);
-	srdma_dp_init(&p->server, SRDMA_DP_PLAIN);
-	*state = p;
-	return 0;
-}
-
-static int teardown_pair(void **state)
-{
-	struct pair *p = *state;
-
-	srdma_dp_cleanup(&p->client);
-	srdma_dp_cleanup(&p->server);
-	free(p);
-	return 0;
-}
 
 /* A message of each kind, its payload taken from (or built around) the pattern. */
 struct msg_case {
@@ -545,214 +473,6 @@ static void test_plain_sequence(void **state)
 	assert_int_equal(deliver(&p->server, m0, n0), -EBADMSG);
 }
 
-static void region(uint8_t *bytes, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		bytes[i] = (uint8_t)(i * 31u + 5u);
-}
-
-static void test_write_tag_aead(void **state)
-{
-	static const uint8_t zeros[SRDMA_DIGEST_LEN - SRDMA_AEAD_TAG_LEN];
-	struct pair *p = *state;
-	uint8_t bytes[1000], tc[SRDMA_DIGEST_LEN], ts[SRDMA_DIGEST_LEN], t[SRDMA_DIGEST_LEN];
-	uint8_t sha[SRDMA_DIGEST_LEN];
-	struct pair other;
-
-	region(bytes, sizeof(bytes));
-	assert_int_equal(srdma_dp_write_tag(&p->client, 7, 4096, bytes, sizeof(bytes), tc), 0);
-	assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4096, bytes, sizeof(bytes), ts), 0);
-	assert_memory_equal(tc, ts, SRDMA_DIGEST_LEN);
-	assert_memory_equal(tc + SRDMA_AEAD_TAG_LEN, zeros, sizeof(zeros));
-	assert_int_equal(srdma_crypto_sha256(bytes, sizeof(bytes), sha), 0);
-	assert_memory_not_equal(tc, sha, SRDMA_DIGEST_LEN);
-	assert_memory_not_equal(tc, sha, SRDMA_AEAD_TAG_LEN);
-	/* Computing a tag changes nothing in the session's message state. */
-	assert_int_equal(p->client.tx_seq, 0);
-	assert_int_equal(p->server.rx_seq, 0);
-
-	assert_int_equal(srdma_dp_write_tag(&p->server, 8, 4096, bytes, sizeof(bytes), t), 0);
-	assert_memory_not_equal(t, tc, SRDMA_AEAD_TAG_LEN);
-	assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4097, bytes, sizeof(bytes), t), 0);
-	assert_memory_not_equal(t, tc, SRDMA_AEAD_TAG_LEN);
-	assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4096, bytes, sizeof(bytes) - 1, t), 0);
-	assert_memory_not_equal(t, tc, SRDMA_AEAD_TAG_LEN);
-	for (size_t i = 0; i < sizeof(bytes); i += 111) {
-		bytes[i] ^= 0x80;
-		assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4096, bytes, sizeof(bytes), t),
-				 0);
-		assert_memory_not_equal(t, tc, SRDMA_AEAD_TAG_LEN);
-		bytes[i] ^= 0x80;
-	}
-	assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4096, bytes, sizeof(bytes), t), 0);
-	assert_memory_equal(t, tc, SRDMA_DIGEST_LEN);
-
-	/* An empty region still gets a keyed tag (of its offset and length). */
-	assert_int_equal(srdma_dp_write_tag(&p->client, 7, 4096, bytes, 0, tc), 0);
-	assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4096, bytes, 0, ts), 0);
-	assert_memory_equal(tc, ts, SRDMA_DIGEST_LEN);
-	assert_memory_equal(tc + SRDMA_AEAD_TAG_LEN, zeros, sizeof(zeros));
-
-	/* Another session's tag key gives another tag. */
-	pair_key(&other, p->client.mode, 1);
-	assert_int_equal(srdma_dp_write_tag(&p->client, 7, 4096, bytes, sizeof(bytes), tc), 0);
-	assert_int_equal(srdma_dp_write_tag(&other.client, 7, 4096, bytes, sizeof(bytes), t), 0);
-	assert_memory_not_equal(t, tc, SRDMA_AEAD_TAG_LEN);
-	srdma_dp_cleanup(&other.client);
-	srdma_dp_cleanup(&other.server);
-}
-
-/* The tag is the mode's AEAD tag of nothing encrypted (GMAC in aead mode, Poly1305 in
- * chacha20 mode) under the third key of the material (not either message key), nonce from
- * seq, over be32 offset | be32 length | bytes: what both peers must compute alike. Checked
- * through srdma_aead_seal with everything as additional data and nothing to encrypt. */
-static void test_write_tag_construction(void **state)
-{
-	struct pair *p = *state;
-	uint8_t material[SRDMA_DP_KEY_MATERIAL], bytes[300], aad[8 + sizeof(bytes)];
-	uint8_t tag[SRDMA_DIGEST_LEN], want[SRDMA_AEAD_TAG_LEN], none[1] = {0};
-
-	fill_material(material, 0);
-	region(bytes, sizeof(bytes));
-	put_be32(aad, 123);
-	put_be32(aad + 4, sizeof(bytes));
-	memcpy(aad + 8, bytes, sizeof(bytes));
-	assert_int_equal(srdma_dp_write_tag(&p->client, 42, 123, bytes, sizeof(bytes), tag), 0);
-	for (int k = 0; k < 3; k++) {
-		const uint8_t *part = material + k * KEY_PART;
-		struct srdma_aead *a;
-
-		assert_int_equal(srdma_aead_create_alg(alg_of(p->client.mode), part,
-						       part + SRDMA_AEAD_KEY_LEN, 1, &a),
-				 0);
-		assert_int_equal(srdma_aead_seal(a, 42, aad, sizeof(aad), none, 0, want), 0);
-		srdma_aead_destroy(a);
-		if (k == 2)
-			assert_memory_equal(tag, want, SRDMA_AEAD_TAG_LEN);
-		else
-			assert_memory_not_equal(tag, want, SRDMA_AEAD_TAG_LEN);
-	}
-}
-
-/* Plain mode: the SHA-256 of the bytes, whatever the sequence number and offset. */
-static void test_write_tag_plain(void **state)
-{
-	struct pair *p = *state;
-	uint8_t bytes[777], t1[SRDMA_DIGEST_LEN], t2[SRDMA_DIGEST_LEN], sha[SRDMA_DIGEST_LEN];
-
-	region(bytes, sizeof(bytes));
-	assert_int_equal(srdma_crypto_sha256(bytes, sizeof(bytes), sha), 0);
-	assert_int_equal(srdma_dp_write_tag(&p->client, 3, 64, bytes, sizeof(bytes), t1), 0);
-	assert_int_equal(srdma_dp_write_tag(&p->server, 3, 64, bytes, sizeof(bytes), t2), 0);
-	assert_memory_equal(t1, sha, SRDMA_DIGEST_LEN);
-	assert_memory_equal(t2, sha, SRDMA_DIGEST_LEN);
-	assert_int_equal(srdma_dp_write_tag(&p->server, 4, 65, bytes, sizeof(bytes), t2), 0);
-	assert_memory_equal(t2, sha, SRDMA_DIGEST_LEN);
-	bytes[500] ^= 1;
-	assert_int_equal(srdma_dp_write_tag(&p->server, 3, 64, bytes, sizeof(bytes), t2), 0);
-	assert_memory_not_equal(t2, sha, SRDMA_DIGEST_LEN);
-	assert_int_equal(srdma_dp_write_tag(&p->server, 3, 64, bytes, sizeof(bytes) - 1, t2), 0);
-	assert_memory_not_equal(t2, sha, SRDMA_DIGEST_LEN);
-}
-
-/* Region tags (srdma_tag): both sides compute the same tag for the same inputs, and any change
- * of direction, sequence number, offset, length or bytes changes it. */
-static void test_region_tag(void **state)
-{
-	struct pair *p = *state;
-	uint8_t bytes[300], c[SRDMA_DIGEST_LEN], s[SRDMA_DIGEST_LEN], o[SRDMA_DIGEST_LEN];
-	uint8_t zero[SRDMA_DIGEST_LEN - SRDMA_AEAD_TAG_LEN] = {0};
-
-	region(bytes, sizeof(bytes));
-	for (int dir = 0; dir < 2; dir++) {
-		assert_int_equal(
-		    srdma_dp_region_tag(&p->client, dir, 7, 4096, bytes, sizeof(bytes), c), 0);
-		assert_int_equal(
-		    srdma_dp_region_tag(&p->server, dir, 7, 4096, bytes, sizeof(bytes), s), 0);
-		assert_memory_equal(c, s, SRDMA_DIGEST_LEN);
-		assert_memory_equal(c + SRDMA_AEAD_TAG_LEN, zero, sizeof(zero));
-		/* The other direction, with everything else the same. */
-		assert_int_equal(
-		    srdma_dp_region_tag(&p->server, !dir, 7, 4096, bytes, sizeof(bytes), o), 0);
-		assert_memory_not_equal(c, o, SRDMA_AEAD_TAG_LEN);
-		assert_int_equal(
-		    srdma_dp_region_tag(&p->client, dir, 8, 4096, bytes, sizeof(bytes), o), 0);
-		assert_memory_not_equal(c, o, SRDMA_AEAD_TAG_LEN);
-		/* Offsets differ above 32 bits too. */
-		assert_int_equal(srdma_dp_region_tag(&p->client, dir, 7, 4096 + (1ull << 32), bytes,
-						     sizeof(bytes), o),
-				 0);
-		assert_memory_not_equal(c, o, SRDMA_AEAD_TAG_LEN);
-		assert_int_equal(
-		    srdma_dp_region_tag(&p->client, dir, 7, 4096, bytes, sizeof(bytes) - 1, o), 0);
-		assert_memory_not_equal(c, o, SRDMA_AEAD_TAG_LEN);
-		bytes[299] ^= 0x80;
-		assert_int_equal(
-		    srdma_dp_region_tag(&p->client, dir, 7, 4096, bytes, sizeof(bytes), o), 0);
-		assert_memory_not_equal(c, o, SRDMA_AEAD_TAG_LEN);
-		bytes[299] ^= 0x80;
-		/* The demo's write tag of the same bytes and seq is another value (another nonce).
-		 */
-		assert_int_equal(srdma_dp_write_tag(&p->client, 7, 4096, bytes, sizeof(bytes), o),
-				 0);
-		assert_memory_not_equal(c, o, SRDMA_AEAD_TAG_LEN);
-	}
-	/* The empty region has a tag too. */
-	assert_int_equal(srdma_dp_region_tag(&p->client, 1, 0, 0, NULL, 0, c), 0);
-	assert_int_equal(srdma_dp_region_tag(&p->server, 1, 0, 0, NULL, 0, s), 0);
-	assert_memory_equal(c, s, SRDMA_DIGEST_LEN);
-}
-
-/* The region tag is the MAC of be64 offset | be64 length | bytes under the third key part,
- * nonce 1 << 63 | from_client << 32 | seq, computed here by hand. */
-static void test_region_tag_construction(void **state)
-{
-	struct pair *p = *state;
-	uint8_t material[SRDMA_DP_KEY_MATERIAL], bytes[100], aad[16 + sizeof(bytes)];
-	uint8_t tag[SRDMA_DIGEST_LEN], want[SRDMA_AEAD_TAG_LEN], none[1] = {0};
-	const uint8_t *part;
-	struct srdma_aead *a;
-
-	fill_material(material, 0);
-	part = material + 2 * KEY_PART;
-	region(bytes, sizeof(bytes));
-	put_be32(aad, 0x00000001);
-	put_be32(aad + 4, 0x00000010); /* offset 2^32 + 16 */
-	put_be32(aad + 8, 0);
-	put_be32(aad + 12, sizeof(bytes));
-	memcpy(aad + 16, bytes, sizeof(bytes));
-	assert_int_equal(
-	    srdma_aead_create_alg(alg_of(p->client.mode), part, part + SRDMA_AEAD_KEY_LEN, 1, &a),
-	    0);
-	for (int dir = 0; dir < 2; dir++) {
-		uint64_t nonce = 1ull << 63 | (uint64_t)dir << 32 | 0xfffffffeu;
-
-		assert_int_equal(srdma_dp_region_tag(&p->server, dir, 0xfffffffeu,
-						     (1ull << 32) + 16, bytes, sizeof(bytes), tag),
-				 0);
-		assert_int_equal(srdma_aead_seal(a, nonce, aad, sizeof(aad), none, 0, want), 0);
-		assert_memory_equal(tag, want, SRDMA_AEAD_TAG_LEN);
-	}
-	srdma_aead_destroy(a);
-}
-
-/* Plain mode: the SHA-256 of the bytes, whatever the direction, seq and offset. */
-static void test_region_tag_plain(void **state)
-{
-	struct pair *p = *state;
-	uint8_t bytes[500], t[SRDMA_DIGEST_LEN], sha[SRDMA_DIGEST_LEN];
-
-	region(bytes, sizeof(bytes));
-	assert_int_equal(srdma_crypto_sha256(bytes, sizeof(bytes), sha), 0);
-	assert_int_equal(srdma_dp_region_tag(&p->client, 1, 3, 64, bytes, sizeof(bytes), t), 0);
-	assert_memory_equal(t, sha, SRDMA_DIGEST_LEN);
-	assert_int_equal(srdma_dp_region_tag(&p->server, 0, 9, 1, bytes, sizeof(bytes), t), 0);
-	assert_memory_equal(t, sha, SRDMA_DIGEST_LEN);
-	bytes[0] ^= 1;
-	assert_int_equal(srdma_dp_region_tag(&p->server, 0, 9, 1, bytes, sizeof(bytes), t), 0);
-	assert_memory_not_equal(t, sha, SRDMA_DIGEST_LEN);
-}
-
 /* The ack travels in the header, which sealing authenticates: an APP's ack arrives as sent,
  * and a changed ack fails to open. */
 static void test_ack_sealed(void **state)
@@ -1023,11 +743,6 @@ static void test_sealed_needs_keys(void **state)
 }
 
 /* A sealed-session test run again in chacha20 mode, under its own name. */
-#define chacha20_test(title, f)                                                                    \
-	{                                                                                          \
-		title, f, setup_chacha20, teardown_pair, NULL                                      \
-	}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1044,13 +759,6 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_other_session, setup_aead, teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_mode_mismatch, setup_aead, teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_plain_sequence, setup_plain, teardown_pair),
-	    cmocka_unit_test_setup_teardown(test_write_tag_aead, setup_aead, teardown_pair),
-	    cmocka_unit_test_setup_teardown(test_write_tag_construction, setup_aead, teardown_pair),
-	    cmocka_unit_test_setup_teardown(test_write_tag_plain, setup_plain, teardown_pair),
-	    cmocka_unit_test_setup_teardown(test_region_tag, setup_aead, teardown_pair),
-	    cmocka_unit_test_setup_teardown(test_region_tag_construction, setup_aead,
-					    teardown_pair),
-	    cmocka_unit_test_setup_teardown(test_region_tag_plain, setup_plain, teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_ack_sealed, setup_aead, teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_exhaustion_aead, setup_aead, teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_exhaustion_plain, setup_plain, teardown_pair),
@@ -1070,13 +778,9 @@ int main(void)
 	    chacha20_test("test_chacha20_other_session", test_other_session),
 	    chacha20_test("test_chacha20_plain_mismatch", test_mode_mismatch),
 	    chacha20_test("test_chacha20_aead_mismatch", test_chacha20_aead_mismatch),
-	    chacha20_test("test_chacha20_write_tag", test_write_tag_aead),
-	    chacha20_test("test_chacha20_write_tag_construction", test_write_tag_construction),
 	    chacha20_test("test_chacha20_exhaustion", test_exhaustion_aead),
 	    chacha20_test("test_chacha20_put_errors", test_put_errors),
 	    chacha20_test("test_chacha20_payload_placement", test_payload_placement),
-	    chacha20_test("test_chacha20_region_tag", test_region_tag),
-	    chacha20_test("test_chacha20_region_tag_construction", test_region_tag_construction),
 	    chacha20_test("test_chacha20_ack_sealed", test_ack_sealed),
 	};
 
