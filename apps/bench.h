@@ -25,8 +25,8 @@
 #include <srdma.h>
 
 #include "echo_client.h"
-#include "srdma/config.h"
-#include "srdma/log.h"
+#include "config.h"
+#include "log.h"
 
 #define DEFAULT_ITERS	   1000
 #define DEFAULT_DURATION_S 3

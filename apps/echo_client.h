@@ -25,7 +25,7 @@
 #include <srdma.h>
 
 #include "echo_proto.h"
-#include "srdma/config.h"
+#include "config.h"
 
 struct echo_client;
 

@@ -12,7 +12,7 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 
-#include <srdma/log.h>
+#include "log.h"
 
 #include "echo_proto.h"
 #include "server.h"

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include <srdma.h>
-#include <srdma/config.h>
+#include "config.h"
 
 struct server;
 struct worker;

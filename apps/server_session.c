@@ -14,7 +14,7 @@
 
 #include <openssl/evp.h>
 
-#include <srdma/log.h>
+#include "log.h"
 
 #include "echo_proto.h"
 #include "ratelimit.h"

@@ -11,7 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
-#include <srdma/log.h>
+#include "log.h"
 
 #include "server.h"
 

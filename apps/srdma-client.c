@@ -9,8 +9,8 @@
 
 #include <json-c/json.h>
 
-#include "srdma/config.h"
-#include "srdma/log.h"
+#include "config.h"
+#include "log.h"
 
 #include "cli.h"
 #include "echo_client.h"

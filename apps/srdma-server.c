@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <srdma/config.h>
-#include <srdma/log.h>
+#include "config.h"
+#include "log.h"
 
 #include "cli.h"
 #include "server.h"

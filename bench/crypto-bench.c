@@ -29,10 +29,10 @@
 
 #include <openssl/evp.h>
 
-#include <srdma/crypto.h>
-#include <srdma/dataplane.h>
-#include <srdma/tls.h>
-#include <srdma/wire.h>
+#include "crypto.h"
+#include "dataplane.h"
+#include "tls.h"
+#include "wire.h"
 
 #define MAX_SIZES   16
 #define BATCH_BYTES (256u << 10) /* slots per batch: this many bytes, 1..MAX_BATCH slots */

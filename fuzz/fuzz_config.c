@@ -2,7 +2,7 @@
  *
  * The input is the file's content. It is written to a memfd and loaded through its
  * /proc/self/fd/N path, once as a server file and once as a client file. Besides "no crash"
- * (ASan/UBSan), each load checks the loader's contract (include/srdma/config.h) and aborts on a
+ * (ASan/UBSan), each load checks the loader's contract (apps/config.h) and aborts on a
  * violation:
  *  - the only error is -EINVAL, with a message that names the file and a line of the input
  *    ("PATH:LINE: ..."), and a failed load leaves the config exactly as it was;
@@ -23,8 +23,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "srdma/config.h"
-#include "srdma/log.h"
+#include "config.h"
+#include "log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srdma/msg.h"
-#include "srdma/wire.h"
+#include "msg.h"
+#include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -72,6 +72,7 @@ extern "C" {
 #define SRDMA_CTRL_MAX	   240	      /* bytes of one control message (srdma_ctrl_send) */
 #define SRDMA_TAG_LEN	   32	      /* bytes of a region tag (srdma_tag) */
 #define SRDMA_MSG_MAX	   (1u << 20) /* largest message on a library-driven QP */
+#define SRDMA_DEPTH_MAX	   1024	      /* receives kept posted on one library-driven QP */
 
 struct srdma_ctx;
 struct srdma_listener;
@@ -90,6 +91,15 @@ enum srdma_dp_mode {
 	SRDMA_DP_CHACHA20 = 2, /* ChaCha20-Poly1305 */
 };
 
+/* "plain", "aead" or "chacha20" ("unknown" for any other value); a static string. */
+SRDMA_API const char *srdma_dp_mode_name(enum srdma_dp_mode mode);
+
+/* The values of srdma_ctx_opts.tls_min. */
+enum srdma_tls_version {
+	SRDMA_TLS_1_2 = 12,
+	SRDMA_TLS_1_3 = 13,
+};
+
 struct srdma_ctx_opts {
 	const char *device; /* RDMA device name; NULL or "": the first one */
 	uint8_t ib_port;    /* 1.. ; default 1 */
@@ -99,7 +109,7 @@ struct srdma_ctx_opts {
 	const char *key;    /* its private key (PEM) */
 	const char *ca;	    /* CA bundle the peer must chain to: required to connect; when
 			       listening, if set, every peer must present a certificate it signed */
-	int tls_min;	    /* 12 or 13 (default): lowest TLS version */
+	int tls_min;	    /* SRDMA_TLS_1_2 or SRDMA_TLS_1_3 (default): lowest TLS version */
 	enum srdma_dp_mode dataplane; /* default SRDMA_DP_AEAD */
 	unsigned max_conns;	      /* connections of this context at once, accepted or connected,
 					 from the moment the listener takes the peer's request (or

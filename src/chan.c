@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <srdma/chan.h>
+#include "chan.h"
 
 void srdma_chan_init(struct srdma_chan *ch, struct srdma_tls *tls)
 {

@@ -14,7 +14,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include <srdma/net.h>
+#include "net.h"
 
 #include "cm_internal.h"
 

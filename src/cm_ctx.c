@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <srdma/psn.h>
+#include "psn.h"
 
 #include "cm_internal.h"
 
@@ -17,6 +17,19 @@
 const char *srdma_version(void)
 {
 	return SRDMA_VERSION;
+}
+
+const char *srdma_dp_mode_name(enum srdma_dp_mode mode)
+{
+	switch (mode) {
+	case SRDMA_DP_PLAIN:
+		return "plain";
+	case SRDMA_DP_AEAD:
+		return "aead";
+	case SRDMA_DP_CHACHA20:
+		return "chacha20";
+	}
+	return "unknown";
 }
 
 void srdma_ctx_opts_init(struct srdma_ctx_opts *o)

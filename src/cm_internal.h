@@ -29,14 +29,15 @@
 #include <netdb.h>
 
 #include <srdma.h>
-#include <srdma/chan.h>
-#include <srdma/config.h>
-#include <srdma/dataplane.h>
-#include <srdma/tls.h>
-#include <srdma/verbs.h>
-#include <srdma/wire.h>
+#include "chan.h"
+#include "dataplane.h"
+#include "tls.h"
+#include "verbs.h"
+#include "wire.h"
 
 #define SRDMA_CM_MAX_REGIONS 256u
+#define SRDMA_NAME_MAX	     256u  /* host and device names, with their NUL */
+#define SRDMA_PATH_MAX	     4096u /* file names, with their NUL */
 #define SRDMA_CM_EVENTS	     32u
 /* Set-up steps timed for srdma_conn_info: TCP, TLS, OPEN, QP, READY. */
 enum { SRDMA_STEP_TCP, SRDMA_STEP_TLS, SRDMA_STEP_OPEN, SRDMA_STEP_QP, SRDMA_CM_STEPS };

@@ -11,7 +11,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
-#include <srdma/net.h>
+#include "net.h"
 
 #include "cm_internal.h"
 

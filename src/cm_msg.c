@@ -19,9 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <srdma/crypto.h>
-#include <srdma/dataplane.h>
-#include <srdma/msg.h>
+#include "crypto.h"
+#include "dataplane.h"
+#include "msg.h"
 
 #include "cm_internal.h"
 #include "credits.h"

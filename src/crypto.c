@@ -1,5 +1,5 @@
 /* Small crypto primitives over libcrypto. With src/tls.c, the only file that includes OpenSSL. */
-#include "srdma/crypto.h"
+#include "crypto.h"
 
 #include <errno.h>
 #include <limits.h>

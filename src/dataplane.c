@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <srdma/dataplane.h>
-#include <srdma/wire.h>
+#include "dataplane.h"
+#include "wire.h"
 
 #include "byteorder.h"
 

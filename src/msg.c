@@ -1,11 +1,11 @@
-/* Data-plane message codec; the byte layouts are defined in include/srdma/msg.h. */
-#include "srdma/msg.h"
+/* Data-plane message codec; the byte layouts are defined in src/msg.h. */
+#include "msg.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 
-#include "srdma/wire.h" /* SRDMA_MAX_MSG (the ceiling any negotiated max_msg stays under),
+#include "wire.h" /* SRDMA_MAX_MSG (the ceiling any negotiated max_msg stays under),
 			  SRDMA_MAX_RECV_DEPTH (the most credits one message can return) */
 
 #include "byteorder.h"

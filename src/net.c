@@ -11,7 +11,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include <srdma/net.h>
+#include "net.h"
 
 static int64_t now_ms(void)
 {

@@ -1,8 +1,8 @@
 /* Packet Sequence Numbers from the CSPRNG. */
-#include "srdma/psn.h"
+#include "psn.h"
 
-#include "srdma/crypto.h"
-#include "srdma/wire.h"
+#include "crypto.h"
+#include "wire.h"
 
 int srdma_psn_generate(uint32_t *out)
 {

@@ -11,7 +11,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include <srdma/tls.h>
+#include "tls.h"
 
 #define ERRMSG_LEN 256
 

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <srdma/msg.h>
-#include <srdma/verbs.h>
+#include "msg.h"
+#include "verbs.h"
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -1,5 +1,5 @@
-/* Control-channel frame codec; the byte layouts are defined in include/srdma/wire.h. */
-#include "srdma/wire.h"
+/* Control-channel frame codec; the byte layouts are defined in src/wire.h. */
+#include "wire.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -29,9 +29,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "srdma/chan.h"
-#include "srdma/tls.h"
-#include "srdma/wire.h"
+#include "chan.h"
+#include "tls.h"
+#include "wire.h"
 
 /* Bound on every case's network waits; loopback needs milliseconds. */
 #define DEADLINE_MS 5000

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The library as an application sees it: configure and build the tree in a scratch directory,
 # `cmake --install` it into a scratch prefix, then check
-#   - the files: include/srdma.h alone (no private include/srdma/), lib/libsrdma.so.0 with that
+#   - the files: include/srdma.h alone (no private header), lib/libsrdma.so.0 with that
 #     SONAME, lib/libsrdma.a, lib/pkgconfig/libsrdma.pc with the project's version, the
 #     programs, and a man page for each docs/man/NAME.SECTION.md;
 #   - the ABI: the dynamic symbols libsrdma.so.0 defines are exactly the functions include/srdma.h
@@ -75,8 +75,8 @@ fi
 # ---- (a) the installed files
 lib=$prefix/lib
 version=$(sed -n 's/^CMAKE_PROJECT_VERSION:[A-Z]*=//p' "$build/CMakeCache.txt")
-check "include/srdma.h installed, include/srdma/ (private) not" \
-	test -f "$prefix/include/srdma.h" -a ! -e "$prefix/include/srdma"
+check "include/ holds srdma.h and nothing else" \
+	test "$(ls -A "$prefix/include")" = srdma.h
 soname=$(readelf -d "$lib/libsrdma.so.0" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 check "lib/libsrdma.so.0 (SONAME '$soname'), lib/libsrdma.so link" \
 	test "$soname" = libsrdma.so.0 -a -L "$lib/libsrdma.so"

@@ -19,10 +19,10 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include <srdma/chan.h>
-#include <srdma/net.h>
-#include <srdma/tls.h>
-#include <srdma/wire.h>
+#include "chan.h"
+#include "net.h"
+#include "tls.h"
+#include "wire.h"
 
 #define DEFAULT_TIMEOUT_MS 10000u
 /* A loop gives up after this many connections in a row that could not even be set up (the

@@ -1,7 +1,7 @@
 /* srdma-badpeer: a peer that sends bad input to a libsrdma listener (srdma-server, or
  * srdma-apitest serve) on purpose, or stalls in the middle of the set-up, for the fault tests.
  * It speaks the connection manager's control channel (OPEN, QP, READY frames inside TLS:
- * include/srdma/wire.h, docs/protocol.md) by hand.
+ * src/wire.h, docs/protocol.md) by hand.
  *
  *   srdma-badpeer [--ca FILE] [-p PORT] [--server-name NAME] [--dataplane aead|chacha20|plain]
  *                 [--count N] [--timeout-ms MS] [--expect-close-within MS]

@@ -43,7 +43,7 @@
 #include <unistd.h>
 
 #include <srdma.h>
-#include <srdma/crypto.h>
+#include "crypto.h"
 
 #include "echo_proto.h"
 

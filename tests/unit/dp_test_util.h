@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srdma/crypto.h"
-#include "srdma/dataplane.h"
-#include "srdma/msg.h"
-#include "srdma/wire.h"
+#include "crypto.h"
+#include "dataplane.h"
+#include "msg.h"
+#include "wire.h"
 
 #define KEY_PART (SRDMA_AEAD_KEY_LEN + SRDMA_AEAD_IV_LEN)
 

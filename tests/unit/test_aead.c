@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srdma/crypto.h"
+#include "crypto.h"
 
 /* McGrew and Viega, "The Galois/Counter Mode of Operation (GCM)", test case 16: AES-256,
  * 96-bit IV, 20 bytes of additional data, 60 bytes of plaintext (not a whole block). */

@@ -13,9 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "srdma/config.h"
-#include "srdma/log.h"
-#include "srdma/wire.h"
+#include "config.h"
+#include "log.h"
+#include "wire.h"
 
 #define ERRLEN 512
 
@@ -516,7 +516,7 @@ static void test_ranges_and_messages(void **state)
 	assert_int_equal(srdma_server_config_set(&s, "max_msg", "64", err, sizeof(err)), 0);
 	assert_int_equal(srdma_server_config_set(&s, "write_size", "1073741824", err, sizeof(err)),
 			 0);
-	assert_int_equal(s.write_size, SRDMA_MAX_WRITE_LEN);
+	assert_int_equal(s.write_size, SRDMA_WRITE_SIZE_MAX);
 	assert_int_equal(srdma_server_config_set(&s, "recv_depth", "0", err, sizeof(err)), -EINVAL);
 	assert_int_equal(
 	    srdma_server_config_set(&s, "handshake_timeout_ms", "99", err, sizeof(err)), -EINVAL);

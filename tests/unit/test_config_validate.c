@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "srdma/config.h"
-#include "srdma/log.h"
+#include "config.h"
+#include "log.h"
 
 #define ERRLEN 512
 

@@ -15,7 +15,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "../../src/credits.h"
+#include "credits.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

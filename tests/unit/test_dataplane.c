@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srdma/crypto.h"
-#include "srdma/dataplane.h"
-#include "srdma/msg.h"
-#include "srdma/wire.h"
+#include "crypto.h"
+#include "dataplane.h"
+#include "msg.h"
+#include "wire.h"
 #include "dp_test_util.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srdma/msg.h"
-#include "srdma/wire.h"
+#include "msg.h"
+#include "wire.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -8,7 +8,7 @@
 
 #include <stdlib.h>
 
-#include "srdma/psn.h"
+#include "psn.h"
 
 #define DRAWS 100000
 

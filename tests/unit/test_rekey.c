@@ -11,8 +11,8 @@
 
 #include <string.h>
 
-#include "srdma/dataplane.h"
-#include "srdma/msg.h"
+#include "dataplane.h"
+#include "msg.h"
 
 #define SLOT (SRDMA_MSG_HDR_LEN + 64 + SRDMA_AEAD_TAG_LEN)
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srdma/wire.h"
+#include "wire.h"
 #include "wire_test_util.h"
 
 /* Golden vectors, written by hand from the layout in wire.h (not produced by the encoder). */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srdma/wire.h"
+#include "wire.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -138,7 +138,7 @@ region_learnt() {
 		[ "$(inj_field write_len)" -gt 0 ] && [ -n "$(inj_field rkey)" ]
 }
 
-# region_frame_clear FILE ID ADDR LEN RKEY: the REGION frame (include/srdma/wire.h: header
+# region_frame_clear FILE ID ADDR LEN RKEY: the REGION frame (src/wire.h: header
 # magic 0x5352, version 1, type 7, length 32; u32 id | u32 access (write) | u64 addr | u64 len |
 # u32 rkey | u32 0) as it would cross the network if it were not inside TLS.
 region_frame_clear() {

@@ -22,10 +22,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include <srdma/config.h>
-#include <srdma/crypto.h>
-#include <srdma/msg.h>
-#include <srdma/tls.h>
+#include "crypto.h"
+#include "msg.h"
+#include "tls.h"
 
 #define SRDMA_DP_LABEL "EXPORTER-secure-rdma-dataplane-v1"
 /* chacha20 mode: its own label, so that no key ever serves two algorithms. */

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include <srdma/config.h>
+#include <srdma.h>
 
 struct srdma_tls_ctx;
 struct srdma_tls;

@@ -22,15 +22,11 @@
 #define SRDMA_PATH_MAX	   4096
 #define SRDMA_NAME_MAX	   256
 
-enum srdma_tls_version {
-	SRDMA_TLS_1_2 = 12,
-	SRDMA_TLS_1_3 = 13,
-};
+/* The largest RDMA-write target (write_size) the echo protocol accepts: 1 GiB. */
+#define SRDMA_WRITE_SIZE_MAX (1u << 30)
 
-/* enum srdma_dp_mode (plain, aead, chacha20): <srdma.h>. */
-
-/* "plain", "aead" or "chacha20": the names the dataplane setting takes. */
-const char *srdma_dp_mode_name(int mode);
+/* enum srdma_tls_version, enum srdma_dp_mode and srdma_dp_mode_name() (the names the dataplane
+ * setting takes): <srdma.h>. */
 
 struct srdma_server_config {
 	char bind[SRDMA_NAME_MAX];	/* "bind": listen address, default "0.0.0.0" */
@@ -48,10 +44,10 @@ struct srdma_server_config {
 	unsigned handshake_timeout_ms; /* "handshake_timeout_ms": TLS + setup deadline, 100..600000,
 					  default 5000 */
 	uint32_t
-	    max_msg; /* "max_msg": data-plane payload bound, 64..SRDMA_MAX_MSG, default 65536 */
-	uint32_t write_size; /* "write_size": RDMA-write target per client, 0..SRDMA_MAX_WRITE_LEN,
+	    max_msg; /* "max_msg": data-plane payload bound, 64..SRDMA_MSG_MAX, default 65536 */
+	uint32_t write_size; /* "write_size": RDMA-write target per client, 0..SRDMA_WRITE_SIZE_MAX,
 				default 65536 */
-	unsigned recv_depth; /* "recv_depth": receives posted per client, 1..SRDMA_MAX_RECV_DEPTH,
+	unsigned recv_depth; /* "recv_depth": receives posted per client, 1..SRDMA_DEPTH_MAX,
 				default 4 */
 	int log_level;	     /* "log_level": error|warn|info|debug, default info */
 	unsigned busy_poll_us; /* "busy_poll_us": keep polling after completions, 0..100000, default
@@ -90,7 +86,7 @@ struct srdma_client_config {
 	char pattern[SRDMA_NAME_MAX];	  /* "pattern": non-empty, default "secure-rdma" */
 	unsigned count;			  /* "count": DATA messages to echo, 0..10^9, default 1 */
 	uint32_t
-	    size; /* "size": bytes per DATA message and per WRITE, 1..SRDMA_MAX_MSG, default 64 */
+	    size; /* "size": bytes per DATA message and per WRITE, 1..SRDMA_MSG_MAX, default 64 */
 	unsigned writes; /* "writes": RDMA writes to verify, 0..10^9, default 0 */
 	int ping;	 /* "ping": bool (1/0, true/false, yes/no, on/off), default 0 */
 	unsigned idle_s; /* "idle": seconds to stay connected before QUIT, 0..86400, default 0 */
@@ -104,7 +100,7 @@ struct srdma_client_config {
 	unsigned busy_poll_us; /* "busy_poll_us": poll the CQ this long before sleeping while a
 				  reply is awaited, 0..100000, default 200 */
 	unsigned depth;	       /* "depth": messages (and RDMA writes) a session may keep in flight
-				  in the pipelined calls, 1..SRDMA_MAX_RECV_DEPTH, default 4; also
+				  in the pipelined calls, 1..SRDMA_DEPTH_MAX, default 4; also
 				  bounded by the server's recv_depth */
 	unsigned heartbeat_ms; /* as the server's */
 	unsigned heartbeat_misses; /* as the server's */

@@ -1,6 +1,6 @@
 /* Server and client settings. One table per config struct drives the setter, the INI loader and
  * the validation, so a key, its range and its error message are written down exactly once. */
-#include "srdma/config.h"
+#include "config.h"
 
 #include <sched.h>
 #include <unistd.h>
@@ -15,8 +15,7 @@
 
 #include <ini.h>
 
-#include "srdma/log.h"
-#include "srdma/wire.h"
+#include "log.h"
 
 enum field_type {
 	FT_STR,	 /* char[size]; min/max bound the length */
@@ -79,9 +78,9 @@ static const struct field server_fields[] = {
     SRV("workers", "THREAD_POOL_SIZE", FT_UINT, workers, 0, 256),
     SRV("max_clients", "MAX_CONNECTIONS", FT_UINT, max_clients, 1, 1000000),
     SRV("handshake_timeout_ms", NULL, FT_UINT, handshake_timeout_ms, 100, 600000),
-    SRV("max_msg", NULL, FT_UINT, max_msg, 64, SRDMA_MAX_MSG),
-    SRV("write_size", NULL, FT_UINT, write_size, 0, SRDMA_MAX_WRITE_LEN),
-    SRV("recv_depth", NULL, FT_UINT, recv_depth, 1, SRDMA_MAX_RECV_DEPTH),
+    SRV("max_msg", NULL, FT_UINT, max_msg, 64, SRDMA_MSG_MAX),
+    SRV("write_size", NULL, FT_UINT, write_size, 0, SRDMA_WRITE_SIZE_MAX),
+    SRV("recv_depth", NULL, FT_UINT, recv_depth, 1, SRDMA_DEPTH_MAX),
     SRV("busy_poll_us", NULL, FT_UINT, busy_poll_us, 0, 100000),
     SRV("max_msg_rate", NULL, FT_UINT, max_msg_rate, 0, 100000000),
     SRV("log_level", NULL, FT_LOG, log_level, SRDMA_LOG_ERROR, SRDMA_LOG_DEBUG),
@@ -107,7 +106,7 @@ static const struct field client_fields[] = {
     CLI("gid_index", FT_INT, gid_index, -1, 255),
     CLI_STR("pattern", pattern, 1),
     CLI("count", FT_UINT, count, 0, 1000000000),
-    CLI("size", FT_UINT, size, 1, SRDMA_MAX_MSG),
+    CLI("size", FT_UINT, size, 1, SRDMA_MSG_MAX),
     CLI("writes", FT_UINT, writes, 0, 1000000000),
     CLI("ping", FT_BOOL, ping, 0, 1),
     CLI("idle", FT_UINT, idle_s, 0, 86400),
@@ -117,7 +116,7 @@ static const struct field client_fields[] = {
     CLI("log_level", FT_LOG, log_level, SRDMA_LOG_ERROR, SRDMA_LOG_DEBUG),
     CLI("dataplane", FT_DP, dataplane, SRDMA_DP_PLAIN, SRDMA_DP_CHACHA20),
     CLI("busy_poll_us", FT_UINT, busy_poll_us, 0, 100000),
-    CLI("depth", FT_UINT, depth, 1, SRDMA_MAX_RECV_DEPTH),
+    CLI("depth", FT_UINT, depth, 1, SRDMA_DEPTH_MAX),
     CLI("heartbeat_ms", FT_UINT, heartbeat_ms, 0, 3600000),
     CLI("heartbeat_misses", FT_UINT, heartbeat_misses, 1, 1000),
     CLI("rekey_messages", FT_UINT, rekey_messages, 2, 2147483648L),
@@ -588,20 +587,6 @@ static int table_load(const struct config_table *t, void *cfg, const char *path,
 		return -EINVAL;
 	}
 	return 0;
-}
-
-const char *srdma_dp_mode_name(int mode)
-{
-	switch (mode) {
-	case SRDMA_DP_PLAIN:
-		return "plain";
-	case SRDMA_DP_AEAD:
-		return "aead";
-	case SRDMA_DP_CHACHA20:
-		return "chacha20";
-	default:
-		return "unknown";
-	}
 }
 
 void srdma_server_config_defaults(struct srdma_server_config *c)

@@ -10,7 +10,7 @@
 
 #include <infiniband/verbs.h>
 
-#include <srdma/wire.h>
+#include "wire.h"
 
 struct srdma_dev {
 	struct ibv_context *ctx;

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <srdma/tls.h>
-#include <srdma/wire.h>
+#include "tls.h"
+#include "wire.h"
 
 #define SRDMA_CHAN_OUT_CAP (16 * SRDMA_FRAME_MAX_LEN)
 

@@ -2,7 +2,7 @@
  *
  * Line format: "2026-11-22T01:02:03.456Z LEVEL tag: message\n" (UTC; "tag: " only when a tag
  * is set). */
-#include "srdma/log.h"
+#include "log.h"
 
 #include <errno.h>
 #include <stdarg.h>
