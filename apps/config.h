@@ -22,8 +22,8 @@
 #define SRDMA_PATH_MAX	   4096
 #define SRDMA_NAME_MAX	   256
 
-/* The largest RDMA-write target (write_size) the echo protocol accepts: 1 GiB. */
-#define SRDMA_WRITE_SIZE_MAX (1u << 30)
+/* The largest RDMA-write target (write_size): 64 MiB, registered (pinned) per client. */
+#define SRDMA_WRITE_SIZE_MAX (1u << 26)
 
 /* enum srdma_tls_version, enum srdma_dp_mode and srdma_dp_mode_name() (the names the dataplane
  * setting takes): <srdma.h>. */

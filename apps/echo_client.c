@@ -709,9 +709,7 @@ int echo_client_verify(struct echo_client *cl, const void *buf, uint32_t len, ui
 		return ret;
 	if (m.u.write_result.status != ECHO_WRITE_OK)
 		return fail(cl, -EBADMSG, "server found %s in its region",
-			    m.u.write_result.status == ECHO_WRITE_RANGE
-				? "the range out of bounds"
-				: "other bytes than written");
+			    echo_write_status_text(m.u.write_result.status));
 	/* Check what the server says it found, not only its verdict. */
 	if (m.u.write_result.offset != offset || m.u.write_result.length != len ||
 	    memcmp(m.u.write_result.sha256, sha, sizeof(sha)))

@@ -98,7 +98,7 @@ int echo_decode(const uint8_t *buf, size_t len, struct echo_msg *out)
 		return 0;
 	case ECHO_OP_WRITE_RESULT:
 		out->u.write_result.status = get32(b);
-		if (out->u.write_result.status > ECHO_WRITE_RANGE)
+		if (out->u.write_result.status > ECHO_WRITE_TOO_LONG)
 			return -EBADMSG;
 		out->u.write_result.offset = get32(b + 4);
 		out->u.write_result.length = get32(b + 8);
@@ -130,7 +130,7 @@ ssize_t echo_encode(const struct echo_msg *m, uint8_t *buf, size_t cap)
 	if (!m || !buf || m->op < ECHO_OP_WELCOME || m->op > ECHO_OP_PUSH)
 		return -EINVAL;
 	/* A status the decoder would refuse. */
-	if (m->op == ECHO_OP_WRITE_RESULT && m->u.write_result.status > ECHO_WRITE_RANGE)
+	if (m->op == ECHO_OP_WRITE_RESULT && m->u.write_result.status > ECHO_WRITE_TOO_LONG)
 		return -EINVAL;
 	want = fixed_len(m->op);
 	if (m->op == ECHO_OP_WELCOME) {
@@ -191,4 +191,19 @@ const char *echo_op_name(unsigned op)
 	    "PING", "PONG",    "QUIT", "BYE",  "PUSH",
 	};
 	return op < sizeof(names) / sizeof(names[0]) ? names[op] : "?";
+}
+
+const char *echo_write_status_text(unsigned status)
+{
+	switch (status) {
+	case ECHO_WRITE_OK:
+		return "the bytes written";
+	case ECHO_WRITE_MISMATCH:
+		return "other bytes than written";
+	case ECHO_WRITE_RANGE:
+		return "the range out of bounds";
+	case ECHO_WRITE_TOO_LONG:
+		return "the range longer than one WRITE_DONE may cover (1 MiB)";
+	}
+	return "an unknown status";
 }

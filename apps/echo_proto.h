@@ -60,7 +60,13 @@ enum echo_write_status {
 	ECHO_WRITE_OK = 0,
 	ECHO_WRITE_MISMATCH = 1, /* the region does not hold the announced bytes */
 	ECHO_WRITE_RANGE = 2,	 /* offset/length outside the region */
+	ECHO_WRITE_TOO_LONG = 3, /* length over ECHO_WRITE_DONE_MAX: not verified */
 };
+
+/* The most bytes one WRITE_DONE may cover (the most any client writes at once, SRDMA_MSG_MAX):
+ * what one message can make the server hash is bounded, whatever the size of its region. A
+ * client that wrote more announces it in several WRITE_DONEs. */
+#define ECHO_WRITE_DONE_MAX (1u << 20)
 
 struct echo_msg {
 	enum echo_op op;
@@ -96,5 +102,8 @@ ssize_t echo_encode(const struct echo_msg *m, uint8_t *buf, size_t cap);
 void echo_put_hdr(uint8_t *buf, enum echo_op op);
 
 const char *echo_op_name(unsigned op);
+
+/* What a WRITE_RESULT status says the server found, for messages: "the bytes written", ... */
+const char *echo_write_status_text(unsigned status);
 
 #endif

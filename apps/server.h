@@ -64,6 +64,7 @@ struct session {
 	uint64_t throttle_until_ns; /* IO_HELD_IN: when the message may be answered */
 	uint64_t last_busy_ns;	    /* last time a message was handled (busy polling) */
 	int again;		    /* stopped after a batch: more may be waiting */
+	uint64_t hashed;	    /* bytes of the region verified in this turn */
 	uint64_t msgs_in;
 	struct watch ctrl_watch, qp_watch;
 	int ctrl_fd, qp_fd;

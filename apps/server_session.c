@@ -20,8 +20,11 @@
 #include "ratelimit.h"
 #include "server.h"
 
-/* Messages answered in a row before the worker turns to its other sessions. */
-#define SESSION_BATCH 64
+/* Messages answered in a row before the worker turns to its other sessions, and bytes of
+ * written regions verified (hashed) in a row: one WRITE_DONE of the most it may cover
+ * (ECHO_WRITE_DONE_MAX), then the others get their turn. */
+#define SESSION_BATCH	    64
+#define SESSION_HASH_BUDGET ECHO_WRITE_DONE_MAX
 
 struct session *session_new(struct server *srv, struct srdma_conn *conn)
 {
@@ -180,7 +183,10 @@ static void on_write_done(struct session *s, const struct echo_msg *m)
 	r.u.write_result.length = len;
 	if (!s->region || (uint64_t)off + len > s->srv->cfg.write_size) {
 		r.u.write_result.status = ECHO_WRITE_RANGE;
+	} else if (len > ECHO_WRITE_DONE_MAX) {
+		r.u.write_result.status = ECHO_WRITE_TOO_LONG;
 	} else {
+		s->hashed += len;
 		/* The tag stays here; the answer carries the SHA-256 of what we found. */
 		ret = srdma_tag(s->conn, 0, 0, s->seq, off, s->region + off, len, tag);
 		if (ret) {
@@ -197,10 +203,9 @@ static void on_write_done(struct session *s, const struct echo_msg *m)
 		    srdma_tag_equal(tag, m->u.write_done.tag) ? ECHO_WRITE_OK : ECHO_WRITE_MISMATCH;
 	}
 	if (r.u.write_result.status != ECHO_WRITE_OK)
-		srdma_warn("client #%llu: RDMA write of %u bytes not verified (%s)",
+		srdma_warn("client #%llu: RDMA write of %u bytes not verified: found %s",
 			   (unsigned long long)s->id, len,
-			   r.u.write_result.status == ECHO_WRITE_RANGE ? "out of range"
-								       : "bytes differ");
+			   echo_write_status_text(r.u.write_result.status));
 	reply(s, echo_encode(&r, s->buf, s->cap));
 }
 
@@ -293,6 +298,7 @@ unsigned session_on_qp(struct session *s)
 	int ret;
 
 	s->again = 0;
+	s->hashed = 0;
 	while (!s->closed) {
 		if (s->io == IO_HELD_OUT) {
 			if (send_reply(s))
@@ -307,7 +313,7 @@ unsigned session_on_qp(struct session *s)
 			handled++;
 			continue;
 		}
-		if (handled >= SESSION_BATCH) {
+		if (handled >= SESSION_BATCH || s->hashed >= SESSION_HASH_BUDGET) {
 			s->again = 1;
 			break;
 		}

@@ -13,6 +13,10 @@
  *            with B's address and rkey; then B checks its region is unchanged and carries on
  *   hold     print the session's secrets as JSON, then obey stdin lines: "echo N", "write",
  *            "verify", "quit" (answers "ok" or "error: ...")
+ *   hashwork make the server hash as much as one message can: a WRITE_DONE over the whole
+ *            region (must be refused as too long when the region exceeds ECHO_WRITE_DONE_MAX),
+ *            then --count WRITE_DONEs of ECHO_WRITE_DONE_MAX bytes with a wrong tag (each
+ *            hashed, answered "bytes differ"); prints the times as JSON
  *
  * The hostile writes are RDMA WRITEs this tool posts itself on QP 0, which the library drives
  * (the API says not to: srdma_msg_write refuses a write outside a region before it reaches the
@@ -56,6 +60,7 @@ struct cfg {
 	uint16_t port;
 	uint32_t size;
 	unsigned timeout_ms;
+	unsigned count;
 	enum srdma_dp_mode dp;
 };
 
@@ -63,6 +68,7 @@ static struct cfg cfg = {
     .port = SRDMA_PORT_DEFAULT,
     .size = 64,
     .timeout_ms = 10000,
+    .count = 20,
     .dp = SRDMA_DP_AEAD,
 };
 static struct srdma_ctx *ctx;
@@ -88,7 +94,7 @@ __attribute__((noreturn)) static void usage(void)
 	fprintf(stderr,
 		"usage: srdma-testpeer [--ca FILE] [-p PORT] [--server-name NAME] [-s SIZE] "
 		"[--timeout-ms MS] [--dataplane aead|chacha20|plain] "
-		"outside|badrkey|steal|hold SERVER\n");
+		"[--count N] outside|badrkey|steal|hold|hashwork SERVER\n");
 	exit(2);
 }
 
@@ -318,9 +324,7 @@ static int verify(struct sess *s, uint32_t len)
 		return -1;
 	if (r.u.write_result.status != ECHO_WRITE_OK)
 		return failf(s, "server found %s in its region",
-			     r.u.write_result.status == ECHO_WRITE_RANGE
-				 ? "the range out of bounds"
-				 : "other bytes than written");
+			     echo_write_status_text(r.u.write_result.status));
 	/* Check what the server says it found, not only its verdict. */
 	if (r.u.write_result.offset != 0 || r.u.write_result.length != len ||
 	    memcmp(r.u.write_result.sha256, sha, sizeof(sha)))
@@ -550,6 +554,66 @@ static int hold(void)
 	return 0;
 }
 
+static double now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* One WRITE_DONE over [0, len) of the region with an all-zero tag: the server's status, or -1
+ * (s->err says why); its round trip in *ms. */
+static int hash_request(struct sess *s, uint32_t len, double *ms)
+{
+	struct echo_msg m = {.op = ECHO_OP_WRITE_DONE}, r;
+	double t0 = now_ms();
+
+	m.u.write_done.offset = 0;
+	m.u.write_done.length = len;
+	if (request(s, &m, ECHO_OP_WRITE_RESULT, &r))
+		return -1;
+	*ms = now_ms() - t0;
+	return (int)r.u.write_result.status;
+}
+
+static int hashwork(void)
+{
+	double ms, max = 0, sum = 0, long_ms = 0;
+	int st, long_st = -1, ok = 1;
+	char j[1024];
+	uint32_t len;
+	unsigned i;
+	struct sess s;
+
+	sess_open(&s);
+	if (s.write_len > ECHO_WRITE_DONE_MAX) {
+		long_st = hash_request(&s, s.write_len, &long_ms);
+		ok = long_st == ECHO_WRITE_TOO_LONG;
+	}
+	len = s.write_len < ECHO_WRITE_DONE_MAX ? s.write_len : ECHO_WRITE_DONE_MAX;
+	for (i = 0; ok && i < cfg.count; i++) {
+		st = hash_request(&s, len, &ms);
+		if (st != ECHO_WRITE_MISMATCH) {
+			ok = 0;
+			break;
+		}
+		sum += ms;
+		if (ms > max)
+			max = ms;
+	}
+	printf("{\"region\":%u,\"whole_region_status\":\"%s\",\"whole_region_ms\":%.1f,"
+	       "\"hashed\":%u,\"bytes_each\":%u,\"hash_max_ms\":%.1f,\"hash_mean_ms\":%.1f,"
+	       "\"error\":\"%s\"}\n",
+	       s.write_len, long_st < 0 ? "none" : echo_write_status_text((unsigned)long_st),
+	       long_ms, i, len, max, i ? sum / i : 0.0, jstr(s.err, j, sizeof(j)));
+	fflush(stdout);
+	if (ok)
+		quit(&s);
+	sess_close(&s);
+	return ok && !s.err[0] ? 0 : 1;
+}
+
 static unsigned parse_uint(const char *s, unsigned min, unsigned max)
 {
 	unsigned long long v;
@@ -573,6 +637,7 @@ int main(int argc, char **argv)
 	    {"size", required_argument, NULL, 's'},
 	    {"timeout-ms", required_argument, NULL, 't'},
 	    {"dataplane", required_argument, NULL, 'D'},
+	    {"count", required_argument, NULL, 'N'},
 	    {0},
 	};
 	struct srdma_ctx_opts co;
@@ -597,6 +662,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			cfg.timeout_ms = parse_uint(optarg, 100, 600000);
+			break;
+		case 'N':
+			cfg.count = parse_uint(optarg, 1, 1000000);
 			break;
 		case 'D':
 			if (!strcmp(optarg, "aead"))
@@ -629,6 +697,8 @@ int main(int argc, char **argv)
 		ret = attack_other_session();
 	else if (strcmp(mode, "hold") == 0)
 		ret = hold();
+	else if (strcmp(mode, "hashwork") == 0)
+		ret = hashwork();
 	else
 		usage();
 	srdma_ctx_destroy(ctx);

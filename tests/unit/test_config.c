@@ -514,7 +514,9 @@ static void test_ranges_and_messages(void **state)
 	/* Edges quoted in config.h. */
 	assert_int_equal(srdma_server_config_set(&s, "max_msg", "63", err, sizeof(err)), -EINVAL);
 	assert_int_equal(srdma_server_config_set(&s, "max_msg", "64", err, sizeof(err)), 0);
-	assert_int_equal(srdma_server_config_set(&s, "write_size", "1073741824", err, sizeof(err)),
+	assert_int_equal(srdma_server_config_set(&s, "write_size", "67108865", err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(srdma_server_config_set(&s, "write_size", "67108864", err, sizeof(err)),
 			 0);
 	assert_int_equal(s.write_size, SRDMA_WRITE_SIZE_MAX);
 	assert_int_equal(srdma_server_config_set(&s, "recv_depth", "0", err, sizeof(err)), -EINVAL);

@@ -157,7 +157,7 @@ static void test_write_result_round_trip(void **state)
 	memset(m.u.write_result.sha256, 0x5a, ECHO_TAG_LEN);
 	m.u.write_result.offset = 0xdeadbeef;
 	m.u.write_result.length = 0x01020304;
-	for (st = ECHO_WRITE_OK; st <= ECHO_WRITE_RANGE; st++) {
+	for (st = ECHO_WRITE_OK; st <= ECHO_WRITE_TOO_LONG; st++) {
 		m.u.write_result.status = st;
 		assert_int_equal(round_trip(&m, &d), ECHO_HDR_LEN + ECHO_WRITE_RES_LEN);
 		assert_int_equal(buf[7], st); /* big-endian status */
@@ -324,7 +324,7 @@ static void test_decode_write_result_status(void **state)
 
 	(void)state;
 	n = (size_t)echo_encode(&m, buf, sizeof(buf));
-	buf[7] = ECHO_WRITE_RANGE + 1;
+	buf[7] = ECHO_WRITE_TOO_LONG + 1;
 	assert_int_equal(echo_decode(buf, n, &d), -EBADMSG);
 	buf[7] = 0;
 	buf[4] = 0x80; /* a huge status */
@@ -369,7 +369,7 @@ static void test_encode_errors(void **state)
 	assert_int_equal(echo_encode(&m, buf, sizeof(buf)), -EINVAL);
 	/* A WRITE_RESULT status the decoder would refuse. */
 	m = (struct echo_msg){.op = ECHO_OP_WRITE_RESULT};
-	m.u.write_result.status = ECHO_WRITE_RANGE + 1;
+	m.u.write_result.status = ECHO_WRITE_TOO_LONG + 1;
 	assert_int_equal(echo_encode(&m, buf, sizeof(buf)), -EINVAL);
 }
 

@@ -81,4 +81,38 @@ t_rate_limit() {
 	stop_server
 }
 
-register hostile_writes isolation rate_limit
+# Bounded work per message: with the largest region the docs allow (--write-size 64 MiB), a
+# WRITE_DONE claiming all of it is refused without hashing (one may cover at most 1 MiB), and a
+# stream of WRITE_DONEs of 1 MiB each (wrong tags: each one is hashed, then answered "bytes
+# differ") gets one hash per turn of the worker, so a client on the same (single) worker keeps
+# its latency: no echo of its waits longer than a few of those hashes.
+t_hash_bound() {
+	local rc=0 idle hash_max lat_max
+	start_server hashbound --workers 1 --write-size 67108864 || return
+	bench latency -n 100 --json "$OUT/hashbound.idle.json" >/dev/null 2>&1 ||
+		fail "the idle latency run failed"
+	"$BIN/srdma-testpeer" --ca "$CERTS/ca.pem" --count 40 hashwork "$ADDR" \
+		>"$OUT/hashbound.peer.json" &
+	local peer=$!
+	bench latency -n 300 --json "$OUT/hashbound.busy.json" >/dev/null 2>&1 ||
+		fail "the latency run beside the hashing client failed"
+	wait "$peer" || rc=$?
+	cat "$OUT/hashbound.peer.json"
+	check "a WRITE_DONE over the whole 64 MiB region was refused as too long (exit $rc)" \
+		jq_ok '.region == 67108864 and (.whole_region_status | test("longer than"))' \
+		"$OUT/hashbound.peer.json"
+	check "40 WRITE_DONEs of 1 MiB were each hashed and found wrong" \
+		jq_ok '.hashed == 40 and .bytes_each == 1048576 and .error == ""' "$OUT/hashbound.peer.json"
+	idle=$(jq -r '.results[0].stats.max_us // .results[0].max_us // empty' "$OUT/hashbound.idle.json")
+	lat_max=$(jq -r '.results[0].stats.max_us // .results[0].max_us // empty' "$OUT/hashbound.busy.json")
+	hash_max=$(jq -r '.hash_max_ms' "$OUT/hashbound.peer.json")
+	echo "hash_bound: idle echo max ${idle} us; beside the hashing client max ${lat_max} us;" \
+		"one 1 MiB WRITE_DONE took up to ${hash_max} ms"
+	check "no echo waited more than 3 hashes of 1 MiB plus the idle maximum" \
+		awk -v l="$lat_max" -v h="$hash_max" -v i="$idle" \
+		'BEGIN { exit !(l != "" && h != "" && i != "" && l <= 3 * h * 1000 + i) }'
+	check "the server ended no session" bash -c "! grep -q 'ended in state' '$SERVER_LOG'"
+	stop_server
+}
+
+register hostile_writes isolation rate_limit hash_bound
