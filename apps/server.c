@@ -23,6 +23,7 @@ enum main_watch {
 	MAIN_LISTEN = 1,
 	MAIN_SIGNAL,
 	MAIN_STOP,
+	MAIN_DEVICE,
 };
 
 uint64_t server_now_ns(void)
@@ -38,6 +39,14 @@ static int watch_fd(int epfd, int fd, enum main_watch what)
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = what};
 
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+/* The device's event descriptor in the main loop (the device is open by now). */
+static int watch_device(struct server *srv, char *err, size_t errlen)
+{
+	int fd = srdma_ctx_async_fd(srv->ctx, err, errlen);
+
+	return fd < 0 ? fd : watch_fd(srv->epfd, fd, MAIN_DEVICE);
 }
 
 /* A handshake failed: one line, as the old server logged the same ends. */
@@ -197,7 +206,8 @@ int server_create(const struct srdma_server_config *cfg, struct server **out, ch
 		goto fail;
 	if ((ret = watch_fd(srv->epfd, srdma_listener_fd(srv->listener), MAIN_LISTEN)) ||
 	    (ret = watch_fd(srv->epfd, srv->signal_fd, MAIN_SIGNAL)) ||
-	    (ret = watch_fd(srv->epfd, srv->stop_fd, MAIN_STOP))) {
+	    (ret = watch_fd(srv->epfd, srv->stop_fd, MAIN_STOP)) ||
+	    (ret = watch_device(srv, err, errlen))) {
 		snprintf(err, errlen, "cannot set up the event loop: %s", strerror(-ret));
 		goto fail;
 	}
@@ -288,6 +298,24 @@ static void log_counts(struct server *srv, const char *when)
 		   srv->ctx ? srdma_ctx_conns(srv->ctx) : 0);
 }
 
+/* Device events (a port down or up, a QP the device found in error): logged. A QP in error
+ * also fails its session's completions, which its worker handles. */
+static void on_device(struct server *srv)
+{
+	struct srdma_async_event ev;
+	int ret;
+
+	while ((ret = srdma_ctx_async_event(srv->ctx, &ev)) == 1) {
+		if (ev.port)
+			srdma_warn("device event: %s on port %u%s", ev.name, ev.port,
+				   ev.own_port ? "" : " (not ours)");
+		else
+			srdma_warn("device event: %s%s", ev.name, ev.qp ? " on a client's QP" : "");
+	}
+	if (ret < 0)
+		srdma_err("cannot read device events: %s", strerror(-ret));
+}
+
 static int on_signal(struct server *srv)
 {
 	struct signalfd_siginfo si;
@@ -333,6 +361,8 @@ int server_run(struct server *srv)
 		for (k = 0; k < n; k++) {
 			if (ev[k].data.u32 == MAIN_SIGNAL)
 				stop |= on_signal(srv);
+			else if (ev[k].data.u32 == MAIN_DEVICE)
+				on_device(srv);
 			else if (ev[k].data.u32 == MAIN_STOP) {
 				srdma_info("stop requested: shutting down");
 				stop = 1;

@@ -157,6 +157,35 @@ SRDMA_API struct ibv_context *srdma_ctx_verbs(struct srdma_ctx *ctx);
 /* Connections of this context alive now (set up or being set up). */
 SRDMA_API unsigned srdma_ctx_conns(struct srdma_ctx *ctx);
 
+/* Device asynchronous events (a port going down or up, a GID table change, a QP or CQ that
+ * the device found in error, the device failing): what ibv_get_async_event() reports on the
+ * shared device context, read and acknowledged by the library. */
+struct srdma_async_event {
+	enum ibv_event_type type; /* IBV_EVENT_PORT_ERR, IBV_EVENT_QP_FATAL, ... */
+	const char *name;	  /* ibv_event_type_str(type), static */
+	/* QP events: the QP (compare with srdma_conn_qp()) and the connection it belongs to,
+	 * as pointers only: the event is acknowledged before this call returns, so a
+	 * connection closed meanwhile by another thread is gone; an application that closes
+	 * connections from other threads looks it up in its own table first. NULL otherwise. */
+	struct srdma_conn *conn;
+	struct ibv_qp *qp;
+	uint8_t port; /* port events: the port number; 0 otherwise */
+	int own_port; /* port events: 1 if it is the context's port (srdma_ctx_opts.ib_port) */
+};
+
+/* The device's asynchronous event file descriptor (opening the device if need be), made
+ * non-blocking: put it in the application's poll set for POLLIN and call
+ * srdma_ctx_async_event() when it is ready. Owned by ctx. -ENODEV (as srdma_ctx_open_device;
+ * err says why). */
+SRDMA_API int srdma_ctx_async_fd(struct srdma_ctx *ctx, char *err, size_t errlen);
+
+/* Non-blocking: 1 and *ev: the next device event (acknowledged); 0: none now; -EIO: reading
+ * failed. Any thread; events are read once, by whichever thread calls first. A QP in error
+ * also shows as failed completions on its own CQ, which the connection's owner sees anyway;
+ * this tells the rest of the application (monitoring, or a port that went down before any
+ * traffic failed). */
+SRDMA_API int srdma_ctx_async_event(struct srdma_ctx *ctx, struct srdma_async_event *ev);
+
 /* Every listener and connection of ctx must be closed first (-EBUSY otherwise, and nothing is
  * freed). Accepts NULL. */
 SRDMA_API int srdma_ctx_destroy(struct srdma_ctx *ctx);

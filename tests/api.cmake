@@ -4,6 +4,9 @@
 add_executable(srdma-apitest tests/tools/srdma-apitest.c tests/tools/apitest_util.c
   tests/tools/apitest_serve.c)
 target_link_libraries(srdma-apitest PRIVATE srdma PkgConfig::JSONC Threads::Threads)
+# Device events (srdma_ctx_async_event) printed as they come, for the port-event scenario.
+add_executable(srdma-asyncwatch tests/tools/srdma-asyncwatch.c)
+target_link_libraries(srdma-asyncwatch PRIVATE srdma)
 
 # The API's failure paths on a machine without an RDMA device (nothing there opens one).
 if(SRDMA_TESTS)

@@ -264,4 +264,42 @@ t_api_refuse() {
 	check "server counted 1 refusal" jq_ok -s '.[-1].refused == 1' "$SERVER_LOG"
 }
 
-register api_multi_qp api_timing api_regions api_revoke api_msg_write api_heartbeat api_rekey api_refuse
+# Device events reach the application: the rxe device's network link goes down and comes back;
+# a context that polls srdma_ctx_async_fd() reads "port error" then "port active" for its own
+# port from srdma_ctx_async_event(), and srdma-server (which does the same) logs both. Then a
+# session works again.
+t_api_async() {
+	local f=$OUT/api.async.jsonl nd w i
+	nd=$(rdma link show "$SRDMA_RXE_DEV/1" | sed -n 's/.* netdev \([^ ]*\).*/\1/p')
+	[ -n "$nd" ] || { fail "no network device under $SRDMA_RXE_DEV"; return; }
+	start_server async || return
+	# Up to 20 events in 5 s (a GID table change may come with the port's).
+	"$BIN/srdma-asyncwatch" --ca "$CERTS/ca.pem" -d "$SRDMA_RXE_DEV" --count 20 --seconds 5 >"$f" &
+	w=$!
+	for i in $(seq 1 300); do
+		grep -q '"ready"' "$f" 2>/dev/null && break
+		sleep 0.1
+	done
+	ip link set "$nd" down
+	sleep 1
+	ip link set "$nd" up
+	wait "$w"
+	cat "$f"
+	check "the context read the port going down, then coming up, on its own port" \
+		jq_ok -s '[.[] | select(.event) | select(.own_port and .port == 1)] as $e |
+			($e | map(.event) | index("port error")) as $d |
+			($e | map(.event) | rindex("port active")) as $u |
+			$d != null and $u != null and $d < $u' "$f"
+	check "the server logged both device events" \
+		bash -c "grep -q 'device event: port error on port 1\$' '$SERVER_LOG' &&
+			grep -q 'device event: port active on port 1\$' '$SERVER_LOG'"
+	for i in $(seq 1 100); do
+		rdma link show "$SRDMA_RXE_DEV/1" | grep -q "state ACTIVE" && break
+		sleep 0.1
+	done
+	client -n 5 --writes 1 >"$OUT/api.async.client.json" || true
+	check "a session works after the port came back" json_ok "$OUT/api.async.client.json" 5 1
+	stop_server
+}
+
+register api_multi_qp api_timing api_regions api_revoke api_msg_write api_heartbeat api_rekey api_refuse api_async
