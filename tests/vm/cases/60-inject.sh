@@ -55,6 +55,9 @@ inj_hold_start() {
 	# Own copies: bash drops a coprocess's descriptors as soon as it exits, and its last
 	# answers must still be readable then.
 	exec {INJ_IN}>&"$fin" {INJ_OUT}<&"$fout"
+	# ... and only those: with the coprocess's own write end still open in this shell, closing
+	# INJ_IN would never give it end-of-file (inj_hold_stop would wait and kill it).
+	eval "exec $fin>&- $fout<&-"
 	IFS= read -r -t 90 line <&"$INJ_OUT"
 	printf '%s\n' "$line" >"$INJ_JSON"
 	if [ -z "$(inj_field server_qpn)" ]; then
