@@ -189,10 +189,10 @@ static int keys_missing(struct srdma_dataplane *dp)
 	return 1;
 }
 
-/* A sealed message whose payload is opaque bytes lying wholly outside buf[0..cap) is encrypted
- * straight from the caller's payload into buf: one pass over the bytes instead of a copy into
- * buf and a second pass to seal it there (at 64 KiB and more, the copy alone cost a quarter of
- * the seal). A payload inside buf (built in place) takes the copying path. */
+/* A sealed APP whose payload lies wholly outside buf[0..cap) is encrypted straight from the
+ * caller's payload into buf: one pass over the bytes instead of a copy into buf and a second pass
+ * to seal it there (at 64 KiB and more, the copy alone cost a quarter of the seal). A payload
+ * inside buf (built in place) takes the copying path. */
 static int seal_from_payload(const struct srdma_dataplane *dp, const struct srdma_msg *m,
 			     const uint8_t *buf, size_t cap)
 {
@@ -200,15 +200,9 @@ static int seal_from_payload(const struct srdma_dataplane *dp, const struct srdm
 
 	if (!sealed(dp) || !m->payload || m->len == 0 || m->len > SRDMA_MAX_MSG)
 		return 0;
-	switch (m->type) {
-	case SRDMA_MSG_DATA:
-	case SRDMA_MSG_ECHO:
-	case SRDMA_MSG_PUSH:
-	case SRDMA_MSG_APP:
-		return p + m->len <= b || b + cap <= p;
-	default:
+	if (m->type != SRDMA_MSG_APP)
 		return 0;
-	}
+	return p + m->len <= b || b + cap <= p;
 }
 
 /* Encode m into buf; *src is then where the payload's bytes are to be sealed from: buf itself, or
@@ -325,24 +319,8 @@ int srdma_dp_get(struct srdma_dataplane *dp, uint8_t *buf, size_t len, uint32_t 
 	return 0;
 }
 
-int srdma_dp_write_tag(struct srdma_dataplane *dp, uint32_t seq, uint32_t offset,
-		       const uint8_t *bytes, uint32_t len, uint8_t out[SRDMA_DIGEST_LEN])
-{
-	uint8_t aad[8];
-
-	if (!sealed(dp))
-		return srdma_crypto_sha256(bytes, len, out);
-	if (keys_missing(dp))
-		return -EINVAL;
-	srdma__put_u32(aad, offset);
-	srdma__put_u32(aad + 4, len);
-	memset(out, 0, SRDMA_DIGEST_LEN);
-	return srdma_aead_mac(dp->wtag, seq, aad, sizeof(aad), bytes, len, out);
-}
-
-/* Region tags take the top half of the nonce space, which srdma_dp_write_tag (nonce = a 32-bit
- * seq) never reaches, and bit 32 for the direction, so a tag's nonce is unique per (direction,
- * seq) under the one write-tag key both sides hold. */
+/* Region tags take the top half of the nonce space and bit 32 for the direction, so a tag's nonce
+ * is unique per (direction, seq) under the one tag key both sides hold. */
 #define REGION_TAG_NONCE (1ull << 63)
 
 int srdma_dp_region_tag(struct srdma_dataplane *dp, int from_client, uint32_t seq, uint64_t offset,

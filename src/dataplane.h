@@ -6,15 +6,11 @@
  * binds both QPNs and both PSNs, so a key belongs to exactly one RC connection. Messages are
  * sealed with the header as additional data and the nonce made from the sender's sequence
  * number; the receiver opens with the sequence number it expects, so a forged, altered,
- * replayed or reordered message fails to open and is never decoded. An RDMA-written region is
- * authenticated by a tag (GMAC or Poly1305 under a third key, nonce from the WRITE_DONE's sequence
- * number) over its offset, length and bytes; in plain mode the tag is the SHA-256 of the bytes.
- * Only the client computes and sends a write tag (in its sealed WRITE_DONE); the server recomputes
- * it to compare and answers with the SHA-256 of what it found, so no tag nonce ever covers two
- * different byte strings on the wire. Region tags (srdma_dp_region_tag, for the connection
- * manager's srdma_tag) use the same key with nonces of their own that also name the direction.
- * One thread at a time per session. Any error from
- * srdma_dp_get ends the session: close it. */
+ * replayed or reordered message fails to open and is never decoded. Bytes in a region are
+ * authenticated by a region tag (srdma_dp_region_tag, behind srdma_tag() in <srdma.h>): GMAC or
+ * Poly1305 under a third key, with a nonce from the carrying message's sequence number and
+ * direction, over the offset, length and bytes; in plain mode the SHA-256 of the bytes.
+ * One thread at a time per session. Any error from srdma_dp_get ends the session: close it. */
 #ifndef SRDMA_DATAPLANE_H
 #define SRDMA_DATAPLANE_H
 
@@ -29,10 +25,12 @@
 #define SRDMA_DP_LABEL "EXPORTER-secure-rdma-dataplane-v1"
 /* chacha20 mode: its own label, so that no key ever serves two algorithms. */
 #define SRDMA_DP_LABEL_CHACHA20 "EXPORTER-secure-rdma-dataplane-chacha20-v1"
-/* Exporter output: c2s key+IV, s2c key+IV, write-tag key+IV. */
+/* Exporter output: c2s key+IV, s2c key+IV, tag key+IV. */
 #define SRDMA_DP_KEY_MATERIAL (3 * (SRDMA_AEAD_KEY_LEN + SRDMA_AEAD_IV_LEN))
 /* Header flag of a sealed message: a tag follows the (encrypted) payload. */
 #define SRDMA_MSG_F_SEALED 0x01u
+/* Room for a region tag: SHA-256 in plain mode, a 16-byte AEAD tag and zeros otherwise. */
+#define SRDMA_DIGEST_LEN 32u
 
 /* Where new keys come from: the TLS exporter (srdma_dp_derive sets it), or a test's own. */
 typedef int (*srdma_dp_export_fn)(void *arg, const uint8_t *context, size_t context_len,
@@ -44,7 +42,7 @@ struct srdma_dataplane {
 	uint32_t rx_seq; /* sequence number we expect next */
 	struct srdma_aead *tx;
 	struct srdma_aead *rx;
-	struct srdma_aead *wtag;
+	struct srdma_aead *wtag; /* the tag key: region tags */
 	/* Key update (srdma_dp_set_rekey): a direction's messages with sequence numbers
 	 * [e * 2^log2, (e + 1) * 2^log2) are sealed under that direction's keys of epoch e; epoch
 	 * 0 is srdma_dp_derive's, epoch e > 0 comes from the exporter with the epoch appended to
@@ -61,8 +59,8 @@ struct srdma_dataplane {
 	char errmsg[128];
 };
 
-/* HELLO feature bits of a mode, and the mode of feature bits (-EINVAL: CHACHA20 without
- * AEAD). */
+/* OPEN's feature bits (SRDMA_FEAT_*) of a mode, and the mode of feature bits (-EINVAL: CHACHA20
+ * without AEAD; bits outside SRDMA_FEAT_KNOWN are ignored). */
 uint32_t srdma_dp_features(enum srdma_dp_mode mode);
 int srdma_dp_mode_of(uint32_t features, enum srdma_dp_mode *out);
 
@@ -101,21 +99,14 @@ ssize_t srdma_dp_put(struct srdma_dataplane *dp, struct srdma_msg *m, uint8_t *b
 int srdma_dp_get(struct srdma_dataplane *dp, uint8_t *buf, size_t len, uint32_t max_payload,
 		 struct srdma_msg *m);
 
-/* The tag of a written region, for WRITE_DONE / WRITE_RESULT: sealed modes: the 16-byte GMAC
- * (aead) or Poly1305 tag (chacha20) in out[0..16) and zeros after; plain: SHA-256. seq is the
- * WRITE_DONE's sequence number. */
-int srdma_dp_write_tag(struct srdma_dataplane *dp, uint32_t seq, uint32_t offset,
-		       const uint8_t *bytes, uint32_t len, uint8_t out[SRDMA_DIGEST_LEN]);
-
 /* The tag of len bytes found at offset in a region, for a tag that travels in message seq of
  * one direction (from_client: 1 for a client-to-server message, 0 for server-to-client), as
  * srdma_tag() in <srdma.h> defines it. Sealed modes: the 16-byte GMAC (aead) or Poly1305 tag
- * (chacha20) under the write-tag key, over offset (u64) and length (u64) as additional data and
+ * (chacha20) under the tag key, over offset (u64) and length (u64) as additional data and
  * the bytes, in out[0..16) and zeros after; plain: SHA-256 of the bytes. Its 64-bit nonce is
- * 1 << 63 | from_client << 32 | seq: the two directions never share one, nor does any region
- * tag share one with srdma_dp_write_tag (whose nonces stay below 2^32). Each side computes the
- * same tag for the same inputs. 0, -EINVAL (sealed mode before keys), -EMSGSIZE (sealed modes:
- * len above INT_MAX), -EIO. */
+ * 1 << 63 | from_client << 32 | seq, so the two directions never share one. Each side computes
+ * the same tag for the same inputs. 0, -EINVAL (sealed mode before keys), -EMSGSIZE (sealed
+ * modes: len above INT_MAX), -EIO. */
 int srdma_dp_region_tag(struct srdma_dataplane *dp, int from_client, uint32_t seq, uint64_t offset,
 			const uint8_t *bytes, size_t len, uint8_t out[SRDMA_DIGEST_LEN]);
 

@@ -20,41 +20,7 @@ enum {
 	HDR_OFF_ACK = 12,
 };
 
-/* Offsets inside WRITE_DONE and WRITE_RESULT payloads. */
-enum {
-	WD_OFF_OFFSET = 0,
-	WD_OFF_LENGTH = 4,
-	WD_OFF_DIGEST = 8,
-	WR_OFF_STATUS = 0,
-	WR_OFF_OFFSET = 4,
-	WR_OFF_LENGTH = 8,
-	WR_OFF_DIGEST = 12,
-};
-
 /* Receive buffers carry no alignment guarantee, so every multi-byte field goes through memcpy. */
-static int text_valid(const uint8_t *p, uint32_t n)
-{
-	if (n > SRDMA_MSG_TEXT_MAX)
-		return 0;
-	/* WELCOME text is shown to users: no control bytes or terminal escapes from a peer. */
-	for (uint32_t i = 0; i < n; i++) {
-		if (p[i] < 0x20 || p[i] > 0x7e)
-			return 0;
-	}
-	return 1;
-}
-
-static int write_status_valid(uint32_t status)
-{
-	switch (status) {
-	case SRDMA_WRITE_OK:
-	case SRDMA_WRITE_MISMATCH:
-	case SRDMA_WRITE_RANGE:
-		return 1;
-	}
-	return 0;
-}
-
 int srdma_msg_decode(const uint8_t *buf, size_t len, uint32_t max_payload, struct srdma_msg *out)
 {
 	const uint8_t *p;
@@ -84,40 +50,8 @@ int srdma_msg_decode(const uint8_t *buf, size_t len, uint32_t max_payload, struc
 	out->len = plen;
 
 	switch (type) {
-	case SRDMA_MSG_WELCOME:
-		return text_valid(p, plen) ? 0 : -EBADMSG;
-	case SRDMA_MSG_DATA:
-	case SRDMA_MSG_ECHO:
-	case SRDMA_MSG_PUSH:
 	case SRDMA_MSG_APP:
 		return plen <= max_payload ? 0 : -EMSGSIZE;
-	case SRDMA_MSG_WRITE_DONE:
-		if (plen != SRDMA_WRITE_DONE_LEN)
-			return -EBADMSG;
-		/* offset/length are not range-checked here: only the receiver knows its region, and
-		 * it answers with SRDMA_WRITE_RANGE. */
-		out->u.write_done.offset = srdma__get_u32(p + WD_OFF_OFFSET);
-		out->u.write_done.length = srdma__get_u32(p + WD_OFF_LENGTH);
-		memcpy(out->u.write_done.digest, p + WD_OFF_DIGEST, SRDMA_DIGEST_LEN);
-		return 0;
-	case SRDMA_MSG_WRITE_RESULT:
-		if (plen != SRDMA_WRITE_RESULT_LEN)
-			return -EBADMSG;
-		out->u.write_result.status = srdma__get_u32(p + WR_OFF_STATUS);
-		if (!write_status_valid(out->u.write_result.status))
-			return -EBADMSG;
-		out->u.write_result.offset = srdma__get_u32(p + WR_OFF_OFFSET);
-		out->u.write_result.length = srdma__get_u32(p + WR_OFF_LENGTH);
-		memcpy(out->u.write_result.digest, p + WR_OFF_DIGEST, SRDMA_DIGEST_LEN);
-		return 0;
-	case SRDMA_MSG_PING:
-	case SRDMA_MSG_PONG:
-		if (plen != SRDMA_PING_LEN)
-			return -EBADMSG;
-		out->u.token = srdma__get_u64(p);
-		return 0;
-	case SRDMA_MSG_QUIT:
-	case SRDMA_MSG_BYE:
 	case SRDMA_MSG_CREDIT:
 		return plen == 0 ? 0 : -EBADMSG;
 	}
@@ -142,23 +76,12 @@ void srdma_msg_put_hdr(uint8_t *buf, enum srdma_msg_type type, uint32_t seq, uin
 
 ssize_t srdma_msg_encode(const struct srdma_msg *m, uint8_t *buf, size_t cap)
 {
-	uint8_t *p;
 	uint32_t plen;
 
 	/* Range errors first: they are the caller's bug whatever the buffer size. */
 	if (m->ack > SRDMA_MAX_RECV_DEPTH)
 		return -EINVAL;
 	switch (m->type) {
-	case SRDMA_MSG_WELCOME:
-		if (m->len > 0 && !m->payload)
-			return -EINVAL;
-		if (!text_valid(m->payload, m->len))
-			return -EINVAL;
-		plen = m->len;
-		break;
-	case SRDMA_MSG_DATA:
-	case SRDMA_MSG_ECHO:
-	case SRDMA_MSG_PUSH:
 	case SRDMA_MSG_APP:
 		/* The negotiated max_msg is the peer's to enforce; no peer may accept more than
 		 * SRDMA_MAX_MSG, so anything larger can only be a bug. */
@@ -166,20 +89,6 @@ ssize_t srdma_msg_encode(const struct srdma_msg *m, uint8_t *buf, size_t cap)
 			return -EINVAL;
 		plen = m->len;
 		break;
-	case SRDMA_MSG_WRITE_DONE:
-		plen = SRDMA_WRITE_DONE_LEN;
-		break;
-	case SRDMA_MSG_WRITE_RESULT:
-		if (!write_status_valid(m->u.write_result.status))
-			return -EINVAL;
-		plen = SRDMA_WRITE_RESULT_LEN;
-		break;
-	case SRDMA_MSG_PING:
-	case SRDMA_MSG_PONG:
-		plen = SRDMA_PING_LEN;
-		break;
-	case SRDMA_MSG_QUIT:
-	case SRDMA_MSG_BYE:
 	case SRDMA_MSG_CREDIT:
 		plen = 0;
 		break;
@@ -189,62 +98,21 @@ ssize_t srdma_msg_encode(const struct srdma_msg *m, uint8_t *buf, size_t cap)
 	if (cap < SRDMA_MSG_HDR_LEN + (size_t)plen)
 		return -ENOBUFS;
 
-	p = buf + SRDMA_MSG_HDR_LEN;
 	/* Payload before header: a payload the caller placed anywhere in buf is read before the
-	 * header can overwrite it. */
-	switch (m->type) {
-	case SRDMA_MSG_WELCOME:
-	case SRDMA_MSG_DATA:
-	case SRDMA_MSG_ECHO:
-	case SRDMA_MSG_PUSH:
-	case SRDMA_MSG_APP:
-		/* memmove: the caller may have built the payload in place, inside buf. */
-		if (plen > 0)
-			memmove(p, m->payload, plen);
-		break;
-	case SRDMA_MSG_WRITE_DONE:
-		srdma__put_u32(p + WD_OFF_OFFSET, m->u.write_done.offset);
-		srdma__put_u32(p + WD_OFF_LENGTH, m->u.write_done.length);
-		memcpy(p + WD_OFF_DIGEST, m->u.write_done.digest, SRDMA_DIGEST_LEN);
-		break;
-	case SRDMA_MSG_WRITE_RESULT:
-		srdma__put_u32(p + WR_OFF_STATUS, m->u.write_result.status);
-		srdma__put_u32(p + WR_OFF_OFFSET, m->u.write_result.offset);
-		srdma__put_u32(p + WR_OFF_LENGTH, m->u.write_result.length);
-		memcpy(p + WR_OFF_DIGEST, m->u.write_result.digest, SRDMA_DIGEST_LEN);
-		break;
-	case SRDMA_MSG_PING:
-	case SRDMA_MSG_PONG:
-		srdma__put_u64(p, m->u.token);
-		break;
-	case SRDMA_MSG_QUIT:
-	case SRDMA_MSG_BYE:
-	case SRDMA_MSG_CREDIT:
-		break;
-	}
+	 * header can overwrite it. memmove: the caller may have built it in place, inside buf. */
+	if (plen > 0)
+		memmove(buf + SRDMA_MSG_HDR_LEN, m->payload, plen);
 	put_hdr(buf, m->type, m->seq, plen, m->ack);
 	return (ssize_t)(SRDMA_MSG_HDR_LEN + plen);
 }
 
-static const char *const msg_type_names[] = {
-    [SRDMA_MSG_WELCOME] = "WELCOME",
-    [SRDMA_MSG_DATA] = "DATA",
-    [SRDMA_MSG_ECHO] = "ECHO",
-    [SRDMA_MSG_WRITE_DONE] = "WRITE_DONE",
-    [SRDMA_MSG_WRITE_RESULT] = "WRITE_RESULT",
-    [SRDMA_MSG_PING] = "PING",
-    [SRDMA_MSG_PONG] = "PONG",
-    [SRDMA_MSG_QUIT] = "QUIT",
-    [SRDMA_MSG_BYE] = "BYE",
-    [SRDMA_MSG_PUSH] = "PUSH",
-    [SRDMA_MSG_APP] = "APP",
-    [SRDMA_MSG_CREDIT] = "CREDIT",
-};
-
 const char *srdma_msg_type_name(unsigned type)
 {
-	/* Slot 0 is NULL: no type 0. */
-	if (type >= sizeof(msg_type_names) / sizeof(msg_type_names[0]) || !msg_type_names[type])
-		return "unknown";
-	return msg_type_names[type];
+	switch (type) {
+	case SRDMA_MSG_APP:
+		return "APP";
+	case SRDMA_MSG_CREDIT:
+		return "CREDIT";
+	}
+	return "unknown";
 }

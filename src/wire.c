@@ -10,26 +10,6 @@
 #include "byteorder.h"
 
 /* Offsets inside the payloads, from the layouts in wire.h. */
-enum {
-	HELLO_OFF_FEATURES = 0,
-	HELLO_OFF_PSN = 4,
-	HELLO_OFF_RSVD = 8,
-};
-
-enum {
-	PARAMS_OFF_QPN = 0,
-	PARAMS_OFF_LID = 4,
-	PARAMS_OFF_MTU = 6,
-	PARAMS_OFF_RSVD8 = 7,
-	PARAMS_OFF_GID = 8,
-	PARAMS_OFF_RECV_DEPTH = 24,
-	PARAMS_OFF_RSVD16 = 26,
-	PARAMS_OFF_MAX_MSG = 28,
-	PARAMS_OFF_WRITE_ADDR = 32,
-	PARAMS_OFF_WRITE_RKEY = 40,
-	PARAMS_OFF_WRITE_LEN = 44,
-};
-
 /* enum ibv_mtu spans IBV_MTU_256 (1) to IBV_MTU_4096 (5); spelled out so the codec does not
  * need <infiniband/verbs.h>. */
 #define MTU_MIN 1u
@@ -91,26 +71,13 @@ static int is_printable(uint8_t c)
 
 static int type_known(unsigned type)
 {
-	return type >= SRDMA_FRAME_HELLO && type <= SRDMA_FRAME_LAST;
+	return type >= SRDMA_FRAME_FIRST && type <= SRDMA_FRAME_LAST;
 }
 
 /* Shared by decoder and encoder so the two can never disagree on what is in range. */
-static int hello_valid(const struct srdma_hello *h)
-{
-	/* Unknown feature bits are legal here: negotiating them is the receiver's decision. */
-	return (h->psn & ~SRDMA_PSN_MASK) == 0;
-}
-
-static int params_valid(const struct srdma_params *p)
-{
-	return (p->qpn & ~SRDMA_PSN_MASK) == 0 && p->mtu >= MTU_MIN && p->mtu <= MTU_MAX &&
-	       p->recv_depth >= 1 && p->recv_depth <= SRDMA_MAX_RECV_DEPTH && p->max_msg >= 1 &&
-	       p->max_msg <= SRDMA_MAX_MSG && p->write_len <= SRDMA_MAX_WRITE_LEN;
-}
-
 static int open_valid(const struct srdma_open *o)
 {
-	/* Features as in HELLO: unknown bits pass, the receiver decides what it accepts. */
+	/* Unknown feature bits are legal here: negotiating them is the receiver's decision. */
 	if (o->nqp < 1 || o->nqp > SRDMA_WIRE_MAX_QPS)
 		return 0;
 	return ((uint32_t)o->msg_mask >> o->nqp) == 0;
@@ -167,32 +134,6 @@ int srdma_frame_decode_hdr(const uint8_t *buf, size_t len, struct srdma_frame_hd
 	if (out->length > SRDMA_FRAME_MAX_PAYLOAD)
 		return -EMSGSIZE;
 	return 0;
-}
-
-static int decode_hello(const uint8_t *p, uint32_t len, struct srdma_hello *h)
-{
-	if (len != SRDMA_HELLO_LEN || srdma__get_u32(p + HELLO_OFF_RSVD) != 0)
-		return -EBADMSG;
-	h->features = srdma__get_u32(p + HELLO_OFF_FEATURES);
-	h->psn = srdma__get_u32(p + HELLO_OFF_PSN);
-	return hello_valid(h) ? 0 : -EBADMSG;
-}
-
-static int decode_params(const uint8_t *p, uint32_t len, struct srdma_params *pr)
-{
-	if (len != SRDMA_PARAMS_LEN || p[PARAMS_OFF_RSVD8] != 0 ||
-	    srdma__get_u16(p + PARAMS_OFF_RSVD16) != 0)
-		return -EBADMSG;
-	pr->qpn = srdma__get_u32(p + PARAMS_OFF_QPN);
-	pr->lid = srdma__get_u16(p + PARAMS_OFF_LID);
-	pr->mtu = p[PARAMS_OFF_MTU];
-	memcpy(pr->gid, p + PARAMS_OFF_GID, sizeof(pr->gid));
-	pr->recv_depth = srdma__get_u16(p + PARAMS_OFF_RECV_DEPTH);
-	pr->max_msg = srdma__get_u32(p + PARAMS_OFF_MAX_MSG);
-	pr->write_addr = srdma__get_u64(p + PARAMS_OFF_WRITE_ADDR);
-	pr->write_rkey = srdma__get_u32(p + PARAMS_OFF_WRITE_RKEY);
-	pr->write_len = srdma__get_u32(p + PARAMS_OFF_WRITE_LEN);
-	return params_valid(pr) ? 0 : -EBADMSG;
 }
 
 static int decode_error(const uint8_t *p, uint32_t len, struct srdma_error *e)
@@ -285,12 +226,6 @@ ssize_t srdma_frame_decode(const uint8_t *buf, size_t len, struct srdma_frame *o
 	memset(out, 0, sizeof(*out));
 	out->type = hdr.type;
 	switch (out->type) {
-	case SRDMA_FRAME_HELLO:
-		ret = decode_hello(p, hdr.length, &out->u.hello);
-		break;
-	case SRDMA_FRAME_PARAMS:
-		ret = decode_params(p, hdr.length, &out->u.params);
-		break;
 	case SRDMA_FRAME_READY:
 		ret = hdr.length == 0 ? 0 : -EBADMSG;
 		break;
@@ -327,28 +262,6 @@ ssize_t srdma_frame_decode(const uint8_t *buf, size_t len, struct srdma_frame *o
 	if (ret < 0)
 		return ret;
 	return (ssize_t)(SRDMA_FRAME_HDR_LEN + hdr.length);
-}
-
-static void encode_hello(const struct srdma_hello *h, uint8_t *p)
-{
-	srdma__put_u32(p + HELLO_OFF_FEATURES, h->features);
-	srdma__put_u32(p + HELLO_OFF_PSN, h->psn);
-	srdma__put_u32(p + HELLO_OFF_RSVD, 0);
-}
-
-static void encode_params(const struct srdma_params *pr, uint8_t *p)
-{
-	srdma__put_u32(p + PARAMS_OFF_QPN, pr->qpn);
-	srdma__put_u16(p + PARAMS_OFF_LID, pr->lid);
-	p[PARAMS_OFF_MTU] = pr->mtu;
-	p[PARAMS_OFF_RSVD8] = 0;
-	memcpy(p + PARAMS_OFF_GID, pr->gid, sizeof(pr->gid));
-	srdma__put_u16(p + PARAMS_OFF_RECV_DEPTH, pr->recv_depth);
-	srdma__put_u16(p + PARAMS_OFF_RSVD16, 0);
-	srdma__put_u32(p + PARAMS_OFF_MAX_MSG, pr->max_msg);
-	srdma__put_u64(p + PARAMS_OFF_WRITE_ADDR, pr->write_addr);
-	srdma__put_u32(p + PARAMS_OFF_WRITE_RKEY, pr->write_rkey);
-	srdma__put_u32(p + PARAMS_OFF_WRITE_LEN, pr->write_len);
 }
 
 static void encode_error(const struct srdma_error *e, uint32_t n, uint8_t *p)
@@ -405,16 +318,6 @@ ssize_t srdma_frame_encode(const struct srdma_frame *f, uint8_t *buf, size_t cap
 
 	/* Range errors first: they are the caller's bug whatever the buffer size. */
 	switch (f->type) {
-	case SRDMA_FRAME_HELLO:
-		if (!hello_valid(&f->u.hello))
-			return -EINVAL;
-		plen = SRDMA_HELLO_LEN;
-		break;
-	case SRDMA_FRAME_PARAMS:
-		if (!params_valid(&f->u.params))
-			return -EINVAL;
-		plen = SRDMA_PARAMS_LEN;
-		break;
 	case SRDMA_FRAME_READY:
 		plen = 0;
 		break;
@@ -464,12 +367,6 @@ ssize_t srdma_frame_encode(const struct srdma_frame *f, uint8_t *buf, size_t cap
 	buf[3] = (uint8_t)f->type;
 	srdma__put_u32(buf + 4, plen);
 	switch (f->type) {
-	case SRDMA_FRAME_HELLO:
-		encode_hello(&f->u.hello, buf + SRDMA_FRAME_HDR_LEN);
-		break;
-	case SRDMA_FRAME_PARAMS:
-		encode_params(&f->u.params, buf + SRDMA_FRAME_HDR_LEN);
-		break;
 	case SRDMA_FRAME_READY:
 		break;
 	case SRDMA_FRAME_ERROR:
@@ -523,10 +420,10 @@ void srdma_frame_error(struct srdma_frame *f, uint16_t code, const char *fmt, ..
 }
 
 static const char *const frame_type_names[] = {
-    [SRDMA_FRAME_HELLO] = "HELLO",   [SRDMA_FRAME_PARAMS] = "PARAMS", [SRDMA_FRAME_READY] = "READY",
-    [SRDMA_FRAME_ERROR] = "ERROR",   [SRDMA_FRAME_OPEN] = "OPEN",     [SRDMA_FRAME_QP] = "QP",
-    [SRDMA_FRAME_REGION] = "REGION", [SRDMA_FRAME_REVOKE] = "REVOKE", [SRDMA_FRAME_CTRL] = "CTRL",
-    [SRDMA_FRAME_CLOSE] = "CLOSE",   [SRDMA_FRAME_PING] = "PING",     [SRDMA_FRAME_PONG] = "PONG",
+    [SRDMA_FRAME_READY] = "READY", [SRDMA_FRAME_ERROR] = "ERROR",   [SRDMA_FRAME_OPEN] = "OPEN",
+    [SRDMA_FRAME_QP] = "QP",	   [SRDMA_FRAME_REGION] = "REGION", [SRDMA_FRAME_REVOKE] = "REVOKE",
+    [SRDMA_FRAME_CTRL] = "CTRL",   [SRDMA_FRAME_CLOSE] = "CLOSE",   [SRDMA_FRAME_PING] = "PING",
+    [SRDMA_FRAME_PONG] = "PONG",
 };
 
 static const char *const error_code_names[] = {
@@ -542,7 +439,7 @@ static const char *const error_code_names[] = {
     [SRDMA_ERR_REFUSED] = "REFUSED",
 };
 
-/* Tables are sparse at index 0, so a NULL slot also means "unknown". */
+/* Tables are sparse (no slot 0; no frame types 1 and 2), so a NULL slot means "unknown". */
 static const char *table_name(const char *const *table, size_t n, unsigned idx)
 {
 	if (idx >= n || !table[idx])

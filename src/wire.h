@@ -1,4 +1,4 @@
-/* Control-channel frame codec (the frames that travel inside TLS).
+/* Control-channel frame codec (the frames of the connection manager, inside TLS).
  *
  * Pure: bytes in, struct out; no I/O, no allocation, no global state, safe from any thread.
  * Every frame is an 8-byte header followed by a bounded payload, all in network byte order:
@@ -6,19 +6,12 @@
  *   u16 magic (SRDMA_WIRE_MAGIC) | u8 version | u8 type | u32 payload length
  *
  * Payloads (exact lengths; any other length is malformed):
- *   HELLO  (12 bytes): u32 features | u32 psn (24-bit: top byte must be 0) | u32 reserved (0)
- *   PARAMS (48 bytes): u32 qpn (24-bit) | u16 lid | u8 mtu (enum ibv_mtu 1..5) | u8 reserved (0)
- *                      | u8 gid[16] | u16 recv_depth (1..SRDMA_MAX_RECV_DEPTH) | u16 reserved (0)
- *                      | u32 max_msg (1..SRDMA_MAX_MSG) | u64 write_addr | u32 write_rkey
- *                      | u32 write_len (0..SRDMA_MAX_WRITE_LEN)
  *   READY  (0 bytes)
  *   ERROR  (4 + n bytes): u16 code | u16 n (0..SRDMA_ERROR_MSG_MAX) | n bytes of printable ASCII
- *
- * Frames of the connection manager (the public API, <srdma.h>):
- *   OPEN   (12 bytes): u32 features | u8 nqp (1..SRDMA_WIRE_MAX_QPS) | u8 reserved (0)
- *                      | u16 msg_mask (bit i: QP i is library-driven; no bit at or above nqp)
- *                      | u32 reserved (0)
- *                      (features as in HELLO: unknown bits pass, the receiver decides)
+ *   OPEN   (12 bytes): u32 features (SRDMA_FEAT_*) | u8 nqp (1..SRDMA_WIRE_MAX_QPS)
+ *                      | u8 reserved (0) | u16 msg_mask (bit i: QP i is library-driven; no bit
+ *                      at or above nqp) | u32 reserved (0)
+ *                      (unknown feature bits pass, the receiver decides)
  *   QP     (40 bytes): u8 index (< SRDMA_WIRE_MAX_QPS) | u8 driver (0 raw, 1 messages)
  *                      | u16 lid | u32 qpn (24-bit, not 0) | u32 psn (24-bit) | u8 mtu (1..5)
  *                      | u8 rd_atomic (0..SRDMA_WIRE_MAX_RD_ATOMIC: RDMA reads and atomics this
@@ -34,6 +27,9 @@
  *   CLOSE  (0 bytes):  orderly close; nothing follows but TLS close_notify
  *   PING   (0 bytes):  heartbeat: the peer answers PONG at once
  *   PONG   (0 bytes)
+ *
+ * Type numbers below SRDMA_FRAME_FIRST (0, 1 and 2) or above SRDMA_FRAME_LAST are unknown: the
+ * header decoder refuses them.
  */
 #ifndef SRDMA_WIRE_H
 #define SRDMA_WIRE_H
@@ -47,13 +43,10 @@
 #define SRDMA_FRAME_HDR_LEN	  8u
 #define SRDMA_FRAME_MAX_PAYLOAD	  256u
 #define SRDMA_FRAME_MAX_LEN	  (SRDMA_FRAME_HDR_LEN + SRDMA_FRAME_MAX_PAYLOAD)
-#define SRDMA_HELLO_LEN		  12u
-#define SRDMA_PARAMS_LEN	  48u
 #define SRDMA_ERROR_MSG_MAX	  200u
 #define SRDMA_PSN_MASK		  0xFFFFFFu
 #define SRDMA_MAX_RECV_DEPTH	  1024u
 #define SRDMA_MAX_MSG		  (1u << 20)
-#define SRDMA_MAX_WRITE_LEN	  (1u << 30)
 #define SRDMA_OPEN_LEN		  12u
 #define SRDMA_QP_LEN		  40u
 #define SRDMA_REGION_LEN	  32u
@@ -66,14 +59,12 @@
 #define SRDMA_WIRE_ACCESS_READ	  (1u << 1)
 #define SRDMA_WIRE_ACCESS_ATOMIC  (1u << 2)
 
-/* Feature bits carried in HELLO. */
+/* Feature bits carried in OPEN: the data-plane mode. */
 #define SRDMA_FEAT_AEAD	    (1u << 0) /* sealed data plane (AES-256-GCM unless CHACHA20) */
 #define SRDMA_FEAT_CHACHA20 (1u << 1) /* with AEAD: sealed with ChaCha20-Poly1305 instead */
 #define SRDMA_FEAT_KNOWN    (SRDMA_FEAT_AEAD | SRDMA_FEAT_CHACHA20)
 
 enum srdma_frame_type {
-	SRDMA_FRAME_HELLO = 1,
-	SRDMA_FRAME_PARAMS = 2,
 	SRDMA_FRAME_READY = 3,
 	SRDMA_FRAME_ERROR = 4,
 	SRDMA_FRAME_OPEN = 5,
@@ -84,6 +75,7 @@ enum srdma_frame_type {
 	SRDMA_FRAME_CLOSE = 10,
 	SRDMA_FRAME_PING = 11,
 	SRDMA_FRAME_PONG = 12,
+	SRDMA_FRAME_FIRST = SRDMA_FRAME_READY,
 	SRDMA_FRAME_LAST = SRDMA_FRAME_PONG,
 };
 
@@ -106,23 +98,6 @@ struct srdma_frame_hdr {
 	uint8_t version;
 	uint8_t type;
 	uint32_t length;
-};
-
-struct srdma_hello {
-	uint32_t features;
-	uint32_t psn;
-};
-
-struct srdma_params {
-	uint32_t qpn;
-	uint16_t lid;
-	uint8_t mtu;
-	uint8_t gid[16];
-	uint16_t recv_depth;
-	uint32_t max_msg;
-	uint64_t write_addr;
-	uint32_t write_rkey;
-	uint32_t write_len;
 };
 
 struct srdma_open {
@@ -166,8 +141,6 @@ struct srdma_error {
 struct srdma_frame {
 	enum srdma_frame_type type;
 	union {
-		struct srdma_hello hello;
-		struct srdma_params params;
 		struct srdma_error error;
 		struct srdma_open open;
 		struct srdma_wire_qp qp;
@@ -199,7 +172,7 @@ ssize_t srdma_frame_encode(const struct srdma_frame *f, uint8_t *buf, size_t cap
 void srdma_frame_error(struct srdma_frame *f, uint16_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Static names for logs: "HELLO", ..., "unknown". */
+/* Static names for logs: "READY", ..., "unknown". */
 const char *srdma_frame_type_name(unsigned type);
 const char *srdma_error_code_name(unsigned code);
 

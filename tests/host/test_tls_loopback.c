@@ -36,14 +36,14 @@ static void test_handshake_ip_san(void **state)
 	check_handshake(*state, "127.0.0.1");
 }
 
-/* ---- 2. HELLO / PARAMS / READY ---- */
+/* ---- 2. OPEN / QP / READY ---- */
 
 /* What one side sent and received during the set-up exchange. */
 struct peer_log {
-	struct srdma_hello hello_out;
-	struct srdma_params params_out;
-	struct srdma_frame hello_in;
-	struct srdma_frame params_in;
+	struct srdma_open open_out;
+	struct srdma_wire_qp qp_out;
+	struct srdma_frame open_in;
+	struct srdma_frame qp_in;
 	struct srdma_frame ready_in;
 	int ret;
 	uint64_t frames_in;
@@ -51,29 +51,36 @@ struct peer_log {
 	char errmsg[256];
 };
 
-/* A RoCE v2 server: IPv4-mapped GID of 192.0.2.1, 4096-byte MTU, a 64 KiB write target. */
-static const struct srdma_params server_params = {
-    .qpn = 0x0011a2,
+/* One messages QP (index 0) each way; the OPEN both sides send for it. */
+static const struct srdma_open one_qp_open = {.features = SRDMA_FEAT_AEAD, .nqp = 1, .msg_mask = 1};
+
+/* A RoCE v2 server: IPv4-mapped GID of 192.0.2.1, 4096-byte MTU, a messages QP. */
+static const struct srdma_wire_qp server_qp = {
+    .index = 0,
+    .driver = 1,
     .lid = 0,
+    .qpn = 0x0011a2,
+    .psn = 0x00abcdef,
     .mtu = 5, /* IBV_MTU_4096 */
+    .rd_atomic = 0,
     .gid = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1},
-    .recv_depth = 4,
     .max_msg = 65536,
-    .write_addr = 0x7f3a5c021000ull,
-    .write_rkey = 0x001a2b3c,
-    .write_len = 65536,
+    .depth = 4,
+    .rekey_log2 = 16,
 };
 
-static const struct srdma_params client_params = {
-    .qpn = 0x0011b7,
+static const struct srdma_wire_qp client_qp = {
+    .index = 0,
+    .driver = 1,
     .lid = 0,
+    .qpn = 0x0011b7,
+    .psn = 0x00123456,
     .mtu = 5,
+    .rd_atomic = 16,
     .gid = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1},
-    .recv_depth = 8,
     .max_msg = 4096,
-    .write_addr = 0x55d0c0ffe000ull,
-    .write_rkey = 0x00be0507,
-    .write_len = 4096,
+    .depth = 8,
+    .rekey_log2 = 0,
 };
 
 static uint32_t random_psn(void)
@@ -92,25 +99,25 @@ static uint32_t random_psn(void)
 			goto out;                                                                  \
 	} while (0)
 
-/* The client speaks first; then both send PARAMS, then READY. */
+/* The client speaks first; then both send a QP frame, then READY. */
 static int run_exchange(struct srdma_tls *t, struct peer_log *log, int is_server, int64_t deadline)
 {
-	struct srdma_frame hello = {.type = SRDMA_FRAME_HELLO, .u.hello = log->hello_out};
-	struct srdma_frame params = {.type = SRDMA_FRAME_PARAMS, .u.params = log->params_out};
+	struct srdma_frame open = {.type = SRDMA_FRAME_OPEN, .u.open = log->open_out};
+	struct srdma_frame qp = {.type = SRDMA_FRAME_QP, .u.qp = log->qp_out};
 	struct srdma_frame ready = {.type = SRDMA_FRAME_READY};
 	struct srdma_chan ch;
 	int ret;
 
 	srdma_chan_init(&ch, t);
 	if (is_server) {
-		STEP(chan_recv_wait(&ch, &log->hello_in, deadline));
-		STEP(chan_send_wait(&ch, &hello, deadline));
+		STEP(chan_recv_wait(&ch, &log->open_in, deadline));
+		STEP(chan_send_wait(&ch, &open, deadline));
 	} else {
-		STEP(chan_send_wait(&ch, &hello, deadline));
-		STEP(chan_recv_wait(&ch, &log->hello_in, deadline));
+		STEP(chan_send_wait(&ch, &open, deadline));
+		STEP(chan_recv_wait(&ch, &log->open_in, deadline));
 	}
-	STEP(chan_send_wait(&ch, &params, deadline));
-	STEP(chan_recv_wait(&ch, &log->params_in, deadline));
+	STEP(chan_send_wait(&ch, &qp, deadline));
+	STEP(chan_recv_wait(&ch, &log->qp_in, deadline));
 	STEP(chan_send_wait(&ch, &ready, deadline));
 	STEP(chan_recv_wait(&ch, &log->ready_in, deadline));
 	ret = 0;
@@ -129,27 +136,30 @@ static int serve_exchange(struct srdma_tls *t, void *arg, int64_t deadline)
 	return ret ? ret : expect_close(t, deadline);
 }
 
-static void assert_hello_equal(const struct srdma_frame *got, const struct srdma_hello *sent)
+static void assert_open_equal(const struct srdma_frame *got, const struct srdma_open *sent)
 {
-	assert_int_equal(got->type, SRDMA_FRAME_HELLO);
-	assert_int_equal(got->u.hello.features, sent->features);
-	assert_int_equal(got->u.hello.psn, sent->psn);
+	assert_int_equal(got->type, SRDMA_FRAME_OPEN);
+	assert_int_equal(got->u.open.features, sent->features);
+	assert_int_equal(got->u.open.nqp, sent->nqp);
+	assert_int_equal(got->u.open.msg_mask, sent->msg_mask);
 }
 
-static void assert_params_equal(const struct srdma_frame *got, const struct srdma_params *sent)
+static void assert_qp_equal(const struct srdma_frame *got, const struct srdma_wire_qp *sent)
 {
-	const struct srdma_params *p = &got->u.params;
+	const struct srdma_wire_qp *q = &got->u.qp;
 
-	assert_int_equal(got->type, SRDMA_FRAME_PARAMS);
-	assert_int_equal(p->qpn, sent->qpn);
-	assert_int_equal(p->lid, sent->lid);
-	assert_int_equal(p->mtu, sent->mtu);
-	assert_memory_equal(p->gid, sent->gid, sizeof(p->gid));
-	assert_int_equal(p->recv_depth, sent->recv_depth);
-	assert_int_equal(p->max_msg, sent->max_msg);
-	assert_true(p->write_addr == sent->write_addr);
-	assert_int_equal(p->write_rkey, sent->write_rkey);
-	assert_int_equal(p->write_len, sent->write_len);
+	assert_int_equal(got->type, SRDMA_FRAME_QP);
+	assert_int_equal(q->index, sent->index);
+	assert_int_equal(q->driver, sent->driver);
+	assert_int_equal(q->lid, sent->lid);
+	assert_int_equal(q->qpn, sent->qpn);
+	assert_int_equal(q->psn, sent->psn);
+	assert_int_equal(q->mtu, sent->mtu);
+	assert_int_equal(q->rd_atomic, sent->rd_atomic);
+	assert_memory_equal(q->gid, sent->gid, sizeof(q->gid));
+	assert_int_equal(q->max_msg, sent->max_msg);
+	assert_int_equal(q->depth, sent->depth);
+	assert_int_equal(q->rekey_log2, sent->rekey_log2);
 }
 
 static void test_setup_exchange(void **state)
@@ -157,16 +167,14 @@ static void test_setup_exchange(void **state)
 	const struct certs *c = *state;
 	struct srdma_tls_ctx *sctx = server_ctx(c, NULL, SRDMA_TLS_1_3);
 	struct srdma_tls_ctx *cctx = client_ctx(c->ca, NULL, NULL, SRDMA_TLS_1_3);
-	struct peer_log slog = {.hello_out = {SRDMA_FEAT_AEAD, random_psn()},
-				.params_out = server_params,
-				.ret = NOT_RUN};
-	struct peer_log clog = {.hello_out = {SRDMA_FEAT_AEAD, random_psn()},
-				.params_out = client_params,
-				.ret = NOT_RUN};
+	struct peer_log slog = {.open_out = one_qp_open, .qp_out = server_qp, .ret = NOT_RUN};
+	struct peer_log clog = {.open_out = one_qp_open, .qp_out = client_qp, .ret = NOT_RUN};
 	struct client_result r;
 	struct srdma_tls *t;
 	struct server s;
 
+	slog.qp_out.psn = random_psn();
+	clog.qp_out.psn = random_psn();
 	server_start(&s, sctx, serve_exchange, &slog);
 	client_result_init(&r);
 	client_open(cctx, "localhost", s.port, now_ms() + DEADLINE_MS, &r, &t);
@@ -183,10 +191,10 @@ static void test_setup_exchange(void **state)
 	assert_ret(slog.ret, 0, slog.errmsg);
 	assert_ret(s.fn_ret, 0, s.errmsg);
 
-	assert_hello_equal(&slog.hello_in, &clog.hello_out);
-	assert_hello_equal(&clog.hello_in, &slog.hello_out);
-	assert_params_equal(&slog.params_in, &client_params);
-	assert_params_equal(&clog.params_in, &server_params);
+	assert_open_equal(&slog.open_in, &clog.open_out);
+	assert_open_equal(&clog.open_in, &slog.open_out);
+	assert_qp_equal(&slog.qp_in, &clog.qp_out);
+	assert_qp_equal(&clog.qp_in, &slog.qp_out);
 	assert_int_equal(slog.ready_in.type, SRDMA_FRAME_READY);
 	assert_int_equal(clog.ready_in.type, SRDMA_FRAME_READY);
 	assert_int_equal(clog.frames_out, 3);
@@ -196,11 +204,11 @@ static void test_setup_exchange(void **state)
 }
 
 struct full_probe {
-	struct srdma_frame hello_in;
+	struct srdma_frame open_in;
 	int ret;
 };
 
-/* A full server: reads the HELLO, answers ERROR instead, says goodbye. */
+/* A full server: reads the OPEN, answers ERROR instead, says goodbye. */
 static int serve_full(struct srdma_tls *t, void *arg, int64_t deadline)
 {
 	struct full_probe *p = arg;
@@ -209,7 +217,7 @@ static int serve_full(struct srdma_tls *t, void *arg, int64_t deadline)
 	int ret;
 
 	srdma_chan_init(&ch, t);
-	STEP(chan_recv_wait(&ch, &p->hello_in, deadline));
+	STEP(chan_recv_wait(&ch, &p->open_in, deadline));
 	srdma_frame_error(&f, SRDMA_ERR_SERVER_FULL, "server full");
 	STEP(chan_send_wait(&ch, &f, deadline));
 	srdma_tls_close_notify(t);
@@ -224,8 +232,7 @@ static void test_server_full_error_frame(void **state)
 	const struct certs *c = *state;
 	struct srdma_tls_ctx *sctx = server_ctx(c, NULL, SRDMA_TLS_1_3);
 	struct srdma_tls_ctx *cctx = client_ctx(c->ca, NULL, NULL, SRDMA_TLS_1_3);
-	struct srdma_frame hello = {.type = SRDMA_FRAME_HELLO,
-				    .u.hello = {SRDMA_FEAT_AEAD, random_psn()}};
+	struct srdma_frame open = {.type = SRDMA_FRAME_OPEN, .u.open = one_qp_open};
 	struct srdma_frame reply = {0}, after = {0};
 	struct full_probe p = {.ret = NOT_RUN};
 	int send_ret = NOT_RUN, reply_ret = NOT_RUN, after_ret = NOT_RUN;
@@ -242,7 +249,7 @@ static void test_server_full_error_frame(void **state)
 		int64_t deadline = now_ms() + DEADLINE_MS;
 
 		srdma_chan_init(&ch, t);
-		send_ret = chan_send_wait(&ch, &hello, deadline);
+		send_ret = chan_send_wait(&ch, &open, deadline);
 		reply_ret = chan_recv_wait(&ch, &reply, deadline);
 		after_ret = chan_recv_wait(&ch, &after, deadline);
 		snprintf(after_msg, sizeof(after_msg), "%s", ch.errmsg);
@@ -255,7 +262,7 @@ static void test_server_full_error_frame(void **state)
 	assert_ret(r.hs_ret, 0, r.errmsg);
 	assert_ret(s.hs_ret, 0, s.errmsg);
 	assert_int_equal(send_ret, 0);
-	assert_hello_equal(&p.hello_in, &hello.u.hello);
+	assert_open_equal(&p.open_in, &open.u.open);
 	assert_ret(reply_ret, 1, after_msg);
 	assert_int_equal(reply.type, SRDMA_FRAME_ERROR);
 	assert_int_equal(reply.u.error.code, SRDMA_ERR_SERVER_FULL);
@@ -587,10 +594,9 @@ static size_t encode(const struct srdma_frame *f, uint8_t *buf, size_t cap)
 	return (size_t)n;
 }
 
-static size_t hello_bytes(uint8_t *buf, size_t cap)
+static size_t open_bytes(uint8_t *buf, size_t cap)
 {
-	struct srdma_frame f = {.type = SRDMA_FRAME_HELLO,
-				.u.hello = {SRDMA_FEAT_AEAD, 0x00abcdef}};
+	struct srdma_frame f = {.type = SRDMA_FRAME_OPEN, .u.open = one_qp_open};
 
 	return encode(&f, buf, cap);
 }
@@ -613,7 +619,7 @@ static void check_bad_frame(const struct certs *c, const uint8_t *buf, size_t le
 static void test_chan_rejects_wrong_magic(void **state)
 {
 	uint8_t buf[64];
-	size_t len = hello_bytes(buf, sizeof(buf));
+	size_t len = open_bytes(buf, sizeof(buf));
 	struct recv_probe p;
 
 	buf[0] = 0xde;
@@ -625,13 +631,13 @@ static void test_chan_rejects_wrong_magic(void **state)
 static void test_chan_rejects_version_2(void **state)
 {
 	uint8_t buf[64];
-	size_t len = hello_bytes(buf, sizeof(buf));
+	size_t len = open_bytes(buf, sizeof(buf));
 	struct recv_probe p;
 
 	buf[2] = 2;
 	check_bad_frame(*state, buf, len, -EPROTONOSUPPORT, &p);
 	assert_int_equal(p.last_hdr.version, 2);
-	assert_int_equal(p.last_hdr.type, SRDMA_FRAME_HELLO);
+	assert_int_equal(p.last_hdr.type, SRDMA_FRAME_OPEN);
 }
 
 static void test_chan_rejects_oversized_frame(void **state)
@@ -656,39 +662,38 @@ static void test_chan_rejects_oversized_frame(void **state)
 
 static void test_chan_reassembles_split_and_coalesced_frames(void **state)
 {
-	struct srdma_frame params = {.type = SRDMA_FRAME_PARAMS, .u.params = client_params};
+	struct srdma_frame qp = {.type = SRDMA_FRAME_QP, .u.qp = client_qp};
 	struct srdma_frame ready = {.type = SRDMA_FRAME_READY};
 	uint8_t buf[3 * SRDMA_FRAME_MAX_LEN];
-	size_t len = hello_bytes(buf, sizeof(buf));
-	/* HELLO in three records, the header itself cut in two; PARAMS and READY in one. */
-	struct raw_write w = {.buf = buf, .pieces = {5, 3, SRDMA_HELLO_LEN}, .close_notify = 1};
+	size_t len = open_bytes(buf, sizeof(buf));
+	/* OPEN in three records, the header itself cut in two; QP and READY in one. */
+	struct raw_write w = {.buf = buf, .pieces = {5, 3, SRDMA_OPEN_LEN}, .close_notify = 1};
 	struct client_result r;
 	struct recv_probe p = {.max = 3};
 	struct server s;
 
-	len += encode(&params, buf + len, sizeof(buf) - len);
+	len += encode(&qp, buf + len, sizeof(buf) - len);
 	len += encode(&ready, buf + len, sizeof(buf) - len);
 	w.len = len;
 	run_raw_frames(*state, &w, &p, &s, &r);
 	assert_ret(p.ret, 1, p.errmsg);
 	assert_int_equal(p.got, 3);
-	assert_int_equal(p.frames[0].type, SRDMA_FRAME_HELLO);
-	assert_int_equal(p.frames[0].u.hello.psn, 0x00abcdef);
-	assert_params_equal(&p.frames[1], &client_params);
+	assert_open_equal(&p.frames[0], &one_qp_open);
+	assert_qp_equal(&p.frames[1], &client_qp);
 	assert_int_equal(p.frames[2].type, SRDMA_FRAME_READY);
 	assert_int_equal(p.in_len, 0);
 }
 
 static void check_close_mid_frame(const struct certs *c, int close_notify)
 {
-	struct srdma_frame params = {.type = SRDMA_FRAME_PARAMS, .u.params = client_params};
+	struct srdma_frame qp = {.type = SRDMA_FRAME_QP, .u.qp = client_qp};
 	uint8_t buf[SRDMA_FRAME_MAX_LEN];
 	struct raw_write w = {.buf = buf, .len = 20, .close_notify = close_notify};
 	struct client_result r;
 	struct recv_probe p = {.max = 1};
 	struct server s;
 
-	assert_true(encode(&params, buf, sizeof(buf)) > w.len);
+	assert_true(encode(&qp, buf, sizeof(buf)) > w.len);
 	run_raw_frames(c, &w, &p, &s, &r);
 	assert_ret(p.ret, -ECONNRESET, p.errmsg);
 	assert_int_equal(p.got, 0);

@@ -14,8 +14,9 @@
  *   garbage      TLS, then something that is not a valid OPEN: noise, an unknown type, a known
  *                type with a wrong length, an OPEN with a reserved field set or a field out of
  *                range (nqp 0 or above 16, a messages bit at or above nqp), a well-formed frame
- *                that does not open a connection (READY, QP, CTRL, CLOSE, or an old-protocol
- *                HELLO) -> ERROR PROTOCOL, close
+ *                that does not open a connection (READY, QP, CTRL, CLOSE); unknown types
+ *                include 1 and 2, the former demo protocol's HELLO and PARAMS
+ *                -> ERROR PROTOCOL, close
  *   oversize     TLS, a frame header announcing more than SRDMA_FRAME_MAX_PAYLOAD bytes
  *                -> ERROR PROTOCOL, close
  *   badmagic     TLS, an OPEN with a wrong magic -> ERROR PROTOCOL, close
@@ -109,10 +110,6 @@ static size_t not_open(struct run *r, uint8_t type, uint8_t *buf, size_t cap)
 		f.u.ctrl.len = (uint16_t)(1 + rnd(r) % SRDMA_CTRL_MSG_MAX);
 		rnd_fill(r, f.u.ctrl.data, f.u.ctrl.len);
 		break;
-	case SRDMA_FRAME_HELLO: /* what a client of the old protocol sends first */
-		f.u.hello.features = r->o->features;
-		f.u.hello.psn = rnd(r) & SRDMA_PSN_MASK;
-		break;
 	default: /* READY, CLOSE: empty */
 		break;
 	}
@@ -123,13 +120,11 @@ static size_t not_open(struct run *r, uint8_t type, uint8_t *buf, size_t cap)
 static void do_garbage(struct run *r, struct peer *p, struct outcome *o)
 {
 	static const uint8_t known[] = {SRDMA_FRAME_OPEN,   SRDMA_FRAME_QP,	SRDMA_FRAME_READY,
-					SRDMA_FRAME_REGION, SRDMA_FRAME_REVOKE, SRDMA_FRAME_CLOSE,
-					SRDMA_FRAME_HELLO};
+					SRDMA_FRAME_REGION, SRDMA_FRAME_REVOKE, SRDMA_FRAME_CLOSE};
 	static const uint32_t exact[] = {SRDMA_OPEN_LEN,   SRDMA_QP_LEN,     0,
-					 SRDMA_REGION_LEN, SRDMA_REVOKE_LEN, 0,
-					 SRDMA_HELLO_LEN};
+					 SRDMA_REGION_LEN, SRDMA_REVOKE_LEN, 0};
 	static const uint8_t early[] = {SRDMA_FRAME_READY, SRDMA_FRAME_QP, SRDMA_FRAME_CTRL,
-					SRDMA_FRAME_CLOSE, SRDMA_FRAME_HELLO};
+					SRDMA_FRAME_CLOSE};
 	uint8_t buf[SRDMA_FRAME_MAX_LEN];
 	uint8_t *pl = buf + SRDMA_FRAME_HDR_LEN;
 	size_t len;
@@ -146,9 +141,10 @@ static void do_garbage(struct run *r, struct peer *p, struct outcome *o)
 			buf[0] ^= 0xff;
 		snprintf(o->sent, sizeof(o->sent), "%zu bytes of noise", len);
 		break;
-	case 1: /* right magic and version, a type that does not exist: 0 or above the last */
-		k = rnd(r) % (256 - SRDMA_FRAME_LAST);
-		k = k == 0 ? 0 : k + SRDMA_FRAME_LAST;
+	case 1: /* right magic and version, a type that does not exist: below the first (0, and
+		 * the former HELLO and PARAMS) or above the last */
+		k = rnd(r) % (256 - (SRDMA_FRAME_LAST - SRDMA_FRAME_FIRST + 1));
+		k = k < SRDMA_FRAME_FIRST ? k : k + (SRDMA_FRAME_LAST - SRDMA_FRAME_FIRST + 1);
 		plen = rnd(r) % (SRDMA_FRAME_MAX_PAYLOAD + 1);
 		put_hdr(buf, SRDMA_WIRE_MAGIC, SRDMA_PROTO_VERSION, (uint8_t)k, plen);
 		rnd_fill(r, pl, plen);
@@ -200,9 +196,7 @@ static void do_garbage(struct run *r, struct peer *p, struct outcome *o)
 	default: /* well formed, but not what opens a connection */
 		k = early[rnd(r) % sizeof(early)];
 		len = not_open(r, (uint8_t)k, buf, sizeof(buf));
-		snprintf(o->sent, sizeof(o->sent), "%s%s before OPEN",
-			 k == SRDMA_FRAME_HELLO ? "an old-protocol " : "",
-			 srdma_frame_type_name(k));
+		snprintf(o->sent, sizeof(o->sent), "%s before OPEN", srdma_frame_type_name(k));
 		break;
 	}
 	(void)tls_send(r, p, o, buf, len);

@@ -1,5 +1,5 @@
 /* Helpers shared by the data plane's unit tests (test_dataplane.c: sealing and sequencing;
- * test_dp_tags.c: write and region tags): a client/server pair with keys, and its set-ups. */
+ * test_dp_tags.c: region tags): a client/server pair with keys, and its set-ups. */
 #ifndef SRDMA_TEST_DP_UTIL_H
 #define SRDMA_TEST_DP_UTIL_H
 

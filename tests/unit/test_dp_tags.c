@@ -1,5 +1,5 @@
-/* Unit tests of the data plane's tags (src/dataplane.c): WRITE_DONE's write tag and the
- * connection manager's region tags, in both sealed modes and in plain mode. */
+/* Unit tests of the data plane's region tags (src/dataplane.c, behind srdma_tag()), in both
+ * sealed modes and in plain mode. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,110 +10,6 @@
 
 #include "dp_test_util.h"
 
-static void test_write_tag_aead(void **state)
-{
-	static const uint8_t zeros[SRDMA_DIGEST_LEN - SRDMA_AEAD_TAG_LEN];
-	struct pair *p = *state;
-	uint8_t bytes[1000], tc[SRDMA_DIGEST_LEN], ts[SRDMA_DIGEST_LEN], t[SRDMA_DIGEST_LEN];
-	uint8_t sha[SRDMA_DIGEST_LEN];
-	struct pair other;
-
-	region(bytes, sizeof(bytes));
-	assert_int_equal(srdma_dp_write_tag(&p->client, 7, 4096, bytes, sizeof(bytes), tc), 0);
-	assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4096, bytes, sizeof(bytes), ts), 0);
-	assert_memory_equal(tc, ts, SRDMA_DIGEST_LEN);
-	assert_memory_equal(tc + SRDMA_AEAD_TAG_LEN, zeros, sizeof(zeros));
-	assert_int_equal(srdma_crypto_sha256(bytes, sizeof(bytes), sha), 0);
-	assert_memory_not_equal(tc, sha, SRDMA_DIGEST_LEN);
-	assert_memory_not_equal(tc, sha, SRDMA_AEAD_TAG_LEN);
-	/* Computing a tag changes nothing in the session's message state. */
-	assert_int_equal(p->client.tx_seq, 0);
-	assert_int_equal(p->server.rx_seq, 0);
-
-	assert_int_equal(srdma_dp_write_tag(&p->server, 8, 4096, bytes, sizeof(bytes), t), 0);
-	assert_memory_not_equal(t, tc, SRDMA_AEAD_TAG_LEN);
-	assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4097, bytes, sizeof(bytes), t), 0);
-	assert_memory_not_equal(t, tc, SRDMA_AEAD_TAG_LEN);
-	assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4096, bytes, sizeof(bytes) - 1, t), 0);
-	assert_memory_not_equal(t, tc, SRDMA_AEAD_TAG_LEN);
-	for (size_t i = 0; i < sizeof(bytes); i += 111) {
-		bytes[i] ^= 0x80;
-		assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4096, bytes, sizeof(bytes), t),
-				 0);
-		assert_memory_not_equal(t, tc, SRDMA_AEAD_TAG_LEN);
-		bytes[i] ^= 0x80;
-	}
-	assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4096, bytes, sizeof(bytes), t), 0);
-	assert_memory_equal(t, tc, SRDMA_DIGEST_LEN);
-
-	/* An empty region still gets a keyed tag (of its offset and length). */
-	assert_int_equal(srdma_dp_write_tag(&p->client, 7, 4096, bytes, 0, tc), 0);
-	assert_int_equal(srdma_dp_write_tag(&p->server, 7, 4096, bytes, 0, ts), 0);
-	assert_memory_equal(tc, ts, SRDMA_DIGEST_LEN);
-	assert_memory_equal(tc + SRDMA_AEAD_TAG_LEN, zeros, sizeof(zeros));
-
-	/* Another session's tag key gives another tag. */
-	pair_key(&other, p->client.mode, 1);
-	assert_int_equal(srdma_dp_write_tag(&p->client, 7, 4096, bytes, sizeof(bytes), tc), 0);
-	assert_int_equal(srdma_dp_write_tag(&other.client, 7, 4096, bytes, sizeof(bytes), t), 0);
-	assert_memory_not_equal(t, tc, SRDMA_AEAD_TAG_LEN);
-	srdma_dp_cleanup(&other.client);
-	srdma_dp_cleanup(&other.server);
-}
-
-/* The tag is the mode's AEAD tag of nothing encrypted (GMAC in aead mode, Poly1305 in
- * chacha20 mode) under the third key of the material (not either message key), nonce from
- * seq, over be32 offset | be32 length | bytes: what both peers must compute alike. Checked
- * through srdma_aead_seal with everything as additional data and nothing to encrypt. */
-static void test_write_tag_construction(void **state)
-{
-	struct pair *p = *state;
-	uint8_t material[SRDMA_DP_KEY_MATERIAL], bytes[300], aad[8 + sizeof(bytes)];
-	uint8_t tag[SRDMA_DIGEST_LEN], want[SRDMA_AEAD_TAG_LEN], none[1] = {0};
-
-	fill_material(material, 0);
-	region(bytes, sizeof(bytes));
-	put_be32(aad, 123);
-	put_be32(aad + 4, sizeof(bytes));
-	memcpy(aad + 8, bytes, sizeof(bytes));
-	assert_int_equal(srdma_dp_write_tag(&p->client, 42, 123, bytes, sizeof(bytes), tag), 0);
-	for (int k = 0; k < 3; k++) {
-		const uint8_t *part = material + k * KEY_PART;
-		struct srdma_aead *a;
-
-		assert_int_equal(srdma_aead_create_alg(alg_of(p->client.mode), part,
-						       part + SRDMA_AEAD_KEY_LEN, 1, &a),
-				 0);
-		assert_int_equal(srdma_aead_seal(a, 42, aad, sizeof(aad), none, 0, want), 0);
-		srdma_aead_destroy(a);
-		if (k == 2)
-			assert_memory_equal(tag, want, SRDMA_AEAD_TAG_LEN);
-		else
-			assert_memory_not_equal(tag, want, SRDMA_AEAD_TAG_LEN);
-	}
-}
-
-/* Plain mode: the SHA-256 of the bytes, whatever the sequence number and offset. */
-static void test_write_tag_plain(void **state)
-{
-	struct pair *p = *state;
-	uint8_t bytes[777], t1[SRDMA_DIGEST_LEN], t2[SRDMA_DIGEST_LEN], sha[SRDMA_DIGEST_LEN];
-
-	region(bytes, sizeof(bytes));
-	assert_int_equal(srdma_crypto_sha256(bytes, sizeof(bytes), sha), 0);
-	assert_int_equal(srdma_dp_write_tag(&p->client, 3, 64, bytes, sizeof(bytes), t1), 0);
-	assert_int_equal(srdma_dp_write_tag(&p->server, 3, 64, bytes, sizeof(bytes), t2), 0);
-	assert_memory_equal(t1, sha, SRDMA_DIGEST_LEN);
-	assert_memory_equal(t2, sha, SRDMA_DIGEST_LEN);
-	assert_int_equal(srdma_dp_write_tag(&p->server, 4, 65, bytes, sizeof(bytes), t2), 0);
-	assert_memory_equal(t2, sha, SRDMA_DIGEST_LEN);
-	bytes[500] ^= 1;
-	assert_int_equal(srdma_dp_write_tag(&p->server, 3, 64, bytes, sizeof(bytes), t2), 0);
-	assert_memory_not_equal(t2, sha, SRDMA_DIGEST_LEN);
-	assert_int_equal(srdma_dp_write_tag(&p->server, 3, 64, bytes, sizeof(bytes) - 1, t2), 0);
-	assert_memory_not_equal(t2, sha, SRDMA_DIGEST_LEN);
-}
-
 /* Region tags (srdma_tag): both sides compute the same tag for the same inputs, and any change
  * of direction, sequence number, offset, length or bytes changes it. */
 static void test_region_tag(void **state)
@@ -121,6 +17,7 @@ static void test_region_tag(void **state)
 	struct pair *p = *state;
 	uint8_t bytes[300], c[SRDMA_DIGEST_LEN], s[SRDMA_DIGEST_LEN], o[SRDMA_DIGEST_LEN];
 	uint8_t zero[SRDMA_DIGEST_LEN - SRDMA_AEAD_TAG_LEN] = {0};
+	struct pair other;
 
 	region(bytes, sizeof(bytes));
 	for (int dir = 0; dir < 2; dir++) {
@@ -150,49 +47,73 @@ static void test_region_tag(void **state)
 		    srdma_dp_region_tag(&p->client, dir, 7, 4096, bytes, sizeof(bytes), o), 0);
 		assert_memory_not_equal(c, o, SRDMA_AEAD_TAG_LEN);
 		bytes[299] ^= 0x80;
-		/* The demo's write tag of the same bytes and seq is another value (another nonce).
-		 */
-		assert_int_equal(srdma_dp_write_tag(&p->client, 7, 4096, bytes, sizeof(bytes), o),
-				 0);
-		assert_memory_not_equal(c, o, SRDMA_AEAD_TAG_LEN);
+		assert_int_equal(
+		    srdma_dp_region_tag(&p->client, dir, 7, 4096, bytes, sizeof(bytes), o), 0);
+		assert_memory_equal(c, o, SRDMA_DIGEST_LEN);
 	}
-	/* The empty region has a tag too. */
+	/* Computing a tag changes nothing in the session's message state. */
+	assert_int_equal(p->client.tx_seq, 0);
+	assert_int_equal(p->client.rx_seq, 0);
+	assert_int_equal(p->server.tx_seq, 0);
+	assert_int_equal(p->server.rx_seq, 0);
+	/* The empty region still gets a keyed tag (of its offset and length). */
 	assert_int_equal(srdma_dp_region_tag(&p->client, 1, 0, 0, NULL, 0, c), 0);
 	assert_int_equal(srdma_dp_region_tag(&p->server, 1, 0, 0, NULL, 0, s), 0);
 	assert_memory_equal(c, s, SRDMA_DIGEST_LEN);
+	assert_memory_equal(c + SRDMA_AEAD_TAG_LEN, zero, sizeof(zero));
+	assert_int_equal(srdma_dp_region_tag(&p->client, 1, 0, 1, NULL, 0, o), 0);
+	assert_memory_not_equal(c, o, SRDMA_AEAD_TAG_LEN);
+
+	/* Another session's tag key gives another tag. */
+	pair_key(&other, p->client.mode, 1);
+	assert_int_equal(srdma_dp_region_tag(&p->client, 1, 7, 4096, bytes, sizeof(bytes), c), 0);
+	assert_int_equal(srdma_dp_region_tag(&other.client, 1, 7, 4096, bytes, sizeof(bytes), o),
+			 0);
+	assert_memory_not_equal(c, o, SRDMA_AEAD_TAG_LEN);
+	srdma_dp_cleanup(&other.client);
+	srdma_dp_cleanup(&other.server);
 }
 
-/* The region tag is the MAC of be64 offset | be64 length | bytes under the third key part,
- * nonce 1 << 63 | from_client << 32 | seq, computed here by hand. */
+/* The region tag is the mode's AEAD tag of nothing encrypted (GMAC in aead mode, Poly1305 in
+ * chacha20 mode) over be64 offset | be64 length | bytes under the third key part of the material
+ * (not either message key), nonce 1 << 63 | from_client << 32 | seq: what both peers must compute
+ * alike. Checked through srdma_aead_seal with everything as additional data. */
 static void test_region_tag_construction(void **state)
 {
 	struct pair *p = *state;
 	uint8_t material[SRDMA_DP_KEY_MATERIAL], bytes[100], aad[16 + sizeof(bytes)];
 	uint8_t tag[SRDMA_DIGEST_LEN], want[SRDMA_AEAD_TAG_LEN], none[1] = {0};
-	const uint8_t *part;
 	struct srdma_aead *a;
 
 	fill_material(material, 0);
-	part = material + 2 * KEY_PART;
 	region(bytes, sizeof(bytes));
 	put_be32(aad, 0x00000001);
 	put_be32(aad + 4, 0x00000010); /* offset 2^32 + 16 */
 	put_be32(aad + 8, 0);
 	put_be32(aad + 12, sizeof(bytes));
 	memcpy(aad + 16, bytes, sizeof(bytes));
-	assert_int_equal(
-	    srdma_aead_create_alg(alg_of(p->client.mode), part, part + SRDMA_AEAD_KEY_LEN, 1, &a),
-	    0);
-	for (int dir = 0; dir < 2; dir++) {
-		uint64_t nonce = 1ull << 63 | (uint64_t)dir << 32 | 0xfffffffeu;
+	for (int k = 0; k < 3; k++) {
+		const uint8_t *part = material + k * KEY_PART;
 
-		assert_int_equal(srdma_dp_region_tag(&p->server, dir, 0xfffffffeu,
-						     (1ull << 32) + 16, bytes, sizeof(bytes), tag),
+		assert_int_equal(srdma_aead_create_alg(alg_of(p->client.mode), part,
+						       part + SRDMA_AEAD_KEY_LEN, 1, &a),
 				 0);
-		assert_int_equal(srdma_aead_seal(a, nonce, aad, sizeof(aad), none, 0, want), 0);
-		assert_memory_equal(tag, want, SRDMA_AEAD_TAG_LEN);
+		for (int dir = 0; dir < 2; dir++) {
+			uint64_t nonce = 1ull << 63 | (uint64_t)dir << 32 | 0xfffffffeu;
+
+			assert_int_equal(srdma_dp_region_tag(&p->server, dir, 0xfffffffeu,
+							     (1ull << 32) + 16, bytes,
+							     sizeof(bytes), tag),
+					 0);
+			assert_int_equal(srdma_aead_seal(a, nonce, aad, sizeof(aad), none, 0, want),
+					 0);
+			if (k == 2)
+				assert_memory_equal(tag, want, SRDMA_AEAD_TAG_LEN);
+			else
+				assert_memory_not_equal(tag, want, SRDMA_AEAD_TAG_LEN);
+		}
+		srdma_aead_destroy(a);
 	}
-	srdma_aead_destroy(a);
 }
 
 /* Plain mode: the SHA-256 of the bytes, whatever the direction, seq and offset. */
@@ -215,15 +136,10 @@ static void test_region_tag_plain(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_write_tag_aead, setup_aead, teardown_pair),
-	    cmocka_unit_test_setup_teardown(test_write_tag_construction, setup_aead, teardown_pair),
-	    cmocka_unit_test_setup_teardown(test_write_tag_plain, setup_plain, teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_region_tag, setup_aead, teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_region_tag_construction, setup_aead,
 					    teardown_pair),
 	    cmocka_unit_test_setup_teardown(test_region_tag_plain, setup_plain, teardown_pair),
-	    chacha20_test("test_chacha20_write_tag", test_write_tag_aead),
-	    chacha20_test("test_chacha20_write_tag_construction", test_write_tag_construction),
 	    chacha20_test("test_chacha20_region_tag", test_region_tag),
 	    chacha20_test("test_chacha20_region_tag_construction", test_region_tag_construction),
 	};

@@ -152,6 +152,20 @@ static void test_cm_golden(void **state)
 	assert_int_equal(SRDMA_WIRE_ACCESS_READ, 2);
 	assert_int_equal(SRDMA_WIRE_ACCESS_ATOMIC, 4);
 	assert_int_equal(SRDMA_ERR_REFUSED, 10);
+	/* The feature bits and the frame type numbers are part of the protocol. */
+	assert_int_equal(SRDMA_FEAT_AEAD, 1u << 0);
+	assert_int_equal(SRDMA_FEAT_CHACHA20, 1u << 1);
+	assert_int_equal(SRDMA_FEAT_KNOWN, SRDMA_FEAT_AEAD | SRDMA_FEAT_CHACHA20);
+	assert_int_equal(SRDMA_FRAME_READY, 3);
+	assert_int_equal(SRDMA_FRAME_ERROR, 4);
+	assert_int_equal(SRDMA_FRAME_OPEN, 5);
+	assert_int_equal(SRDMA_FRAME_QP, 6);
+	assert_int_equal(SRDMA_FRAME_REGION, 7);
+	assert_int_equal(SRDMA_FRAME_REVOKE, 8);
+	assert_int_equal(SRDMA_FRAME_CTRL, 9);
+	assert_int_equal(SRDMA_FRAME_CLOSE, 10);
+	assert_int_equal(SRDMA_FRAME_PING, 11);
+	assert_int_equal(SRDMA_FRAME_PONG, 12);
 
 	f = golden_open_frame();
 	expect_golden(&f, open_golden, sizeof(open_golden));
@@ -189,9 +203,10 @@ static void test_cm_golden(void **state)
 
 static void test_open_round_trip_bounds(void **state)
 {
-	/* Unknown feature bits pass the codec, as in HELLO: the receiver decides. */
-	static const uint32_t features[] = {0, SRDMA_FEAT_AEAD, SRDMA_FEAT_KNOWN, 0x80000000u,
-					    UINT32_MAX};
+	/* Unknown feature bits pass the codec: the receiver decides. */
+	/* CHACHA20 alone is no mode, but the codec passes it: the receiver refuses it. */
+	static const uint32_t features[] = {
+	    0, SRDMA_FEAT_AEAD, SRDMA_FEAT_CHACHA20, SRDMA_FEAT_KNOWN, 0x80000000u, UINT32_MAX};
 	struct srdma_frame f = {.type = SRDMA_FRAME_OPEN};
 
 	(void)state;
@@ -614,10 +629,7 @@ static void test_cm_decode_payload_lengths(void **state)
 
 static void test_cm_decode_truncated_prefixes(void **state)
 {
-	static const struct {
-		const uint8_t *bytes;
-		size_t len;
-	} frames[] = {
+	static const struct frame_bytes frames[] = {
 	    {open_golden, sizeof(open_golden)},	    {qp_golden, sizeof(qp_golden)},
 	    {region_golden, sizeof(region_golden)}, {revoke_golden, sizeof(revoke_golden)},
 	    {ctrl_golden, sizeof(ctrl_golden)},	    {close_golden, sizeof(close_golden)},
