@@ -8,6 +8,7 @@
 #ifndef SRDMA_APPS_CP_H
 #define SRDMA_APPS_CP_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -154,9 +155,39 @@ struct cp_cipher {
 /* Key of transfer xfer from the TLS exporter; AES-256-CTR (aead mode) or ChaCha20 (chacha20). */
 int cp_cipher_init(struct cp_cipher *k, struct srdma_conn *c, enum srdma_dp_mode mode,
 		   uint32_t xfer);
+/* The same with a given key (srdma-crypto-bench times the chunk cipher with it). */
+int cp_cipher_init_key(struct cp_cipher *k, enum srdma_dp_mode mode, const uint8_t key[32]);
 /* En/decrypt buf in place: the keystream at file offset off (a multiple of 16). */
 int cp_cipher_apply(struct cp_cipher *k, uint64_t off, uint8_t *buf, size_t len);
 void cp_cipher_free(struct cp_cipher *k);
+
+/* ---- The file's SHA-256, on a thread of its own ----
+ *
+ * Each end hashes the file from the file itself, not from the ring: the sender reads it once
+ * more from the page cache, the receiver reads back what it wrote. A thread of its own keeps
+ * the hash off the path of the chunks (on a CPU the transfer leaves idle it adds nothing to
+ * the copy's time), and hashing what is really in the file catches a source that changes behind the
+ * copy and a destination that does not hold what was received. */
+struct cp_hasher {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int fd, running, finish, err;
+	uint64_t avail, done; /* bytes of the file ready to hash, and hashed */
+	EVP_MD_CTX *md;
+	uint8_t *buf;
+};
+/* 0 or -errno; fd must stay open until cp_hasher_finish or cp_hasher_cancel. */
+int cp_hasher_start(struct cp_hasher *h, int fd);
+/* The file's first upto bytes are final: hash them. */
+void cp_hasher_advance(struct cp_hasher *h, uint64_t upto);
+/* Wait for the hash of the first size bytes: 0, or -errno (the file is shorter: -ESTALE). */
+int cp_hasher_finish(struct cp_hasher *h, uint64_t size, uint8_t sha[32]);
+/* The same, serving l's control channel while it waits (a connection's thread must not
+ * block for long: the heartbeat). A connection error is returned as such, with l->err set. */
+struct cp_link;
+int cp_hasher_finish_link(struct cp_hasher *h, struct cp_link *l, uint64_t size, uint8_t sha[32]);
+void cp_hasher_cancel(struct cp_hasher *h);
 
 /* ---- Misc ---- */
 
@@ -183,9 +214,28 @@ int cp_split_parent(const char *rel, char *parent, size_t cap, const char **base
 int cp_mkdirs(int root, const char *rel);
 int cp_full_pwrite(int fd, const uint8_t *b, size_t len, off_t off);
 ssize_t cp_full_pread(int fd, uint8_t *b, size_t len, off_t off);
-int cp_make_tmp(int dirfd, const char *base, mode_t mode, char *tmp, size_t cap);
 int cp_same_file(const struct stat *a, const struct stat *b);
 
+/* A file being received, never visible under its final name before cp_tmp_commit: an unnamed
+ * file (O_TMPFILE) in the destination's directory where the file system allows it, so that no
+ * partial file is left whatever ends the process (SIGKILL included); elsewhere a named
+ * temporary ".NAME.srdma-cp.RANDOM", removed on every error and, with guard (the client, one
+ * transfer at a time), by cp_tmp_handle_signals's handler on SIGINT, SIGTERM, SIGHUP, SIGQUIT. */
+#define CP_TMP_NAME 300
+struct cp_tmp {
+	int fd;	   /* open for reading and writing */
+	int dirfd; /* the destination's directory (the caller's, not closed here) */
+	int anon;  /* unnamed (O_TMPFILE) */
+	int guard;
+	char name[CP_TMP_NAME]; /* the temporary name in dirfd while one exists */
+};
+int cp_tmp_open(struct cp_tmp *t, int dirfd, const char *base, mode_t mode, int guard);
+/* fsync, then the file takes the name base in its directory (replacing a file there
+ * atomically), then the directory is fsynced. 0 or -errno (the caller then discards). */
+int cp_tmp_commit(struct cp_tmp *t, const char *base);
+/* Close and remove what is left (nothing after a commit). */
+void cp_tmp_discard(struct cp_tmp *t);
+void cp_tmp_handle_signals(void);
 /* ---- The two roles ---- */
 
 int cp_serve(const struct cp_config *cfg);

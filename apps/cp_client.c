@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "cp.h"
 
@@ -300,10 +299,9 @@ static int upload(struct client *cl, const char *lpath, const char *rpath, uint8
 	struct cp_msg rep;
 	struct srdma_region r;
 	struct cp_cipher k = {0};
-	struct cp_progress pr;
-	EVP_MD_CTX *md = NULL;
+	struct cp_progress pr = {0};
+	struct cp_hasher h = {0};
 	uint8_t sha[32];
-	unsigned shalen;
 	uint32_t issued = 0, written = 0, acked = 0, nchunks, chunk, depth, xfer;
 	uint64_t last = cp_now_ns();
 	int fd, ret, enc = 0;
@@ -325,11 +323,13 @@ static int upload(struct client *cl, const char *lpath, const char *rpath, uint8
 	chunk = rep.chunk;
 	depth = rep.depth;
 	nchunks = (uint32_t)(((uint64_t)st0.st_size + chunk - 1) / chunk);
-	md = EVP_MD_CTX_new();
-	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-		ret = cp_fail(&cl->l, -ENOMEM, "out of memory");
+	/* The whole file is there: its hash runs alongside the transfer from the start. */
+	if ((ret = cp_hasher_start(&h, fd)) < 0) {
+		ret = cp_fail(&cl->l, ret, "out of memory");
+		give_up(cl, xfer, ret, cl->l.err);
 		goto out;
 	}
+	cp_hasher_advance(&h, (uint64_t)st0.st_size);
 	if (nchunks && (ret = ring_region(cl, &rep, SRDMA_ACCESS_REMOTE_WRITE, &r)) < 0)
 		goto out;
 	if (cl->encrypt) {
@@ -363,7 +363,6 @@ static int upload(struct client *cl, const char *lpath, const char *rpath, uint8
 				give_up(cl, xfer, ret, cl->l.err);
 				goto out;
 			}
-			EVP_DigestUpdate(md, buf, len);
 			if (enc && (ret = cp_cipher_apply(&k, off, buf, len)) < 0) {
 				ret = cp_fail(&cl->l, ret, "encrypting");
 				goto out;
@@ -433,12 +432,15 @@ static int upload(struct client *cl, const char *lpath, const char *rpath, uint8
 		else if ((ret = idle(cl, &last)) < 0)
 			goto out;
 	}
-	if (fstat(fd, &st1) < 0 || !same_file(&st0, &st1)) {
-		ret = cp_fail(&cl->l, -ESTALE, "%s changed while being read", lpath);
+	if ((ret = cp_hasher_finish_link(&h, &cl->l, (uint64_t)st0.st_size, sha)) < 0 ||
+	    fstat(fd, &st1) < 0 || !same_file(&st0, &st1)) {
+		if (ret < 0 && ret != -ESTALE)
+			ret = cp_fail(&cl->l, ret, "%s: reading it: %s", lpath, strerror(-ret));
+		else
+			ret = cp_fail(&cl->l, -ESTALE, "%s changed while being read", lpath);
 		give_up(cl, xfer, ret, cl->l.err);
 		goto out;
 	}
-	EVP_DigestFinal_ex(md, sha, &shalen);
 	{
 		struct cp_msg e = {.type = CP_END, .xfer = xfer}, res;
 		struct cp_sha sh = {.xfer = xfer, .size = (uint64_t)st0.st_size};
@@ -466,8 +468,8 @@ static int upload(struct client *cl, const char *lpath, const char *rpath, uint8
 out:
 	if (pr.on && ret < 0)
 		fputc('\n', stderr);
+	cp_hasher_cancel(&h);
 	close(fd);
-	EVP_MD_CTX_free(md);
 	if (enc)
 		cp_cipher_free(&k);
 	return ret;
@@ -475,41 +477,19 @@ out:
 
 /* ---- Download ---- */
 
-static int make_tmp(const char *dest, char *tmp, size_t cap, mode_t mode)
+/* The directory of dest, opened, and the name in it. */
+static int open_parent(const char *dest, char *base, size_t cap)
 {
-	char d[4096], b[4096], hex[13];
-	uint8_t r[6];
-	int i, fd;
-
-	snprintf(d, sizeof(d), "%s", dest);
-	snprintf(b, sizeof(b), "%s", dest);
-	for (i = 0; i < 16; i++) {
-		if (RAND_bytes(r, sizeof(r)) != 1)
-			return -EIO;
-		cp_hex(r, sizeof(r), hex);
-		if ((size_t)snprintf(tmp, cap, "%s/.%.200s.srdma-cp.%s", dirname(d), basename(b),
-				     hex) >= cap)
-			return -ENAMETOOLONG;
-		snprintf(d, sizeof(d), "%s", dest);
-		snprintf(b, sizeof(b), "%s", dest);
-		fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, mode);
-		if (fd >= 0 || errno != EEXIST)
-			return fd < 0 ? -errno : fd;
-	}
-	return -EEXIST;
-}
-
-static void fsync_dir(const char *path)
-{
-	char d[4096];
+	char d[4096], b[4096];
 	int fd;
 
-	snprintf(d, sizeof(d), "%s", path);
+	if ((size_t)snprintf(d, sizeof(d), "%s", dest) >= sizeof(d))
+		return -ENAMETOOLONG;
+	snprintf(b, sizeof(b), "%s", dest);
+	if ((size_t)snprintf(base, cap, "%s", basename(b)) >= cap)
+		return -ENAMETOOLONG;
 	fd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
+	return fd < 0 ? -errno : fd;
 }
 
 /* One chunk the server made ready, while our READ of it is in flight. */
@@ -527,13 +507,13 @@ static int download(struct client *cl, const char *rpath, const char *dest)
 	struct cp_cipher k = {0};
 	struct cp_progress pr = {0};
 	struct pending pend[CP_MAX_DEPTH];
-	EVP_MD_CTX *md = NULL;
-	char tmp[4200] = "";
+	struct cp_hasher h = {0};
+	struct cp_tmp t = {.fd = -1};
+	char base[4096];
 	uint8_t sha[32];
-	unsigned shalen;
 	uint32_t posted = 0, done = 0, nchunks, chunk, depth, xfer;
 	uint64_t last = cp_now_ns(), off = 0;
-	int fd = -1, ret, enc = 0, ended = 0;
+	int fd = -1, dfd = -1, ret, enc = 0, ended = 0;
 
 	if ((ret = request(cl, CP_OP_GET, cl->encrypt ? CP_F_ENCRYPT : 0, rpath, 0, 0, &rep)) < 0)
 		return ret;
@@ -541,23 +521,27 @@ static int download(struct client *cl, const char *rpath, const char *dest)
 	chunk = rep.chunk;
 	depth = rep.depth;
 	nchunks = (uint32_t)((rep.size + chunk - 1) / chunk);
-	fd = make_tmp(dest, tmp, sizeof(tmp), (rep.mode & 0777) | 0600);
-	if (fd < 0) {
-		tmp[0] = '\0';
-		ret =
-		    cp_fail(&cl->l, fd, "%s: cannot create a file there: %s", dest, strerror(-fd));
+	/* An unnamed file in dest's directory (O_TMPFILE), named only once complete and
+	 * checked; a named temporary, removed on errors and signals, where that is unsupported. */
+	dfd = open_parent(dest, base, sizeof(base));
+	if (dfd < 0 || (ret = cp_tmp_open(&t, dfd, base, (rep.mode & 0777) | 0600, 1)) < 0) {
+		ret = dfd < 0 ? dfd : ret;
+		ret = cp_fail(&cl->l, ret, "%s: cannot create a file there: %s", dest,
+			      strerror(-ret));
 		give_up(cl, xfer, ret, cl->l.err);
 		goto out;
 	}
+	fd = t.fd;
 	if (rep.size && (ret = fallocate(fd, 0, 0, (off_t)rep.size)) && errno != EOPNOTSUPP &&
 	    errno != EINVAL) {
 		ret = cp_fail(&cl->l, -errno, "%s: %s", dest, strerror(errno));
 		give_up(cl, xfer, ret, cl->l.err);
 		goto out;
 	}
-	md = EVP_MD_CTX_new();
-	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-		ret = cp_fail(&cl->l, -ENOMEM, "out of memory");
+	/* The hash of what is written, read back behind the writes (cp_hasher). */
+	if ((ret = cp_hasher_start(&h, fd)) < 0) {
+		ret = cp_fail(&cl->l, ret, "out of memory");
+		give_up(cl, xfer, ret, cl->l.err);
 		goto out;
 	}
 	if (nchunks && (ret = ring_region(cl, &rep, SRDMA_ACCESS_REMOTE_READ, &r)) < 0)
@@ -652,8 +636,8 @@ static int download(struct client *cl, const char *rpath, const char *dest)
 				give_up(cl, xfer, ret, cl->l.err);
 				goto out;
 			}
-			EVP_DigestUpdate(md, buf, p->len);
 			off += p->len;
+			cp_hasher_advance(&h, off);
 			done++;
 			progressed = 1;
 			if ((ret = cp_send(&cl->l, &ack)) < 0)
@@ -669,7 +653,12 @@ static int download(struct client *cl, const char *rpath, const char *dest)
 		else if ((ret = idle(cl, &last)) < 0)
 			goto out;
 	}
-	EVP_DigestFinal_ex(md, sha, &shalen);
+	if (off != rep.size || (ret = cp_hasher_finish_link(&h, &cl->l, rep.size, sha)) < 0) {
+		ret = cp_fail(&cl->l, ret < 0 ? ret : -EPROTO, "%s: reading the copy back: %s",
+			      dest, ret < 0 ? strerror(-ret) : "short");
+		give_up(cl, xfer, ret, cl->l.err);
+		goto out;
+	}
 	{
 		struct cp_sha sh;
 		struct cp_msg res = {.type = CP_RESULT, .xfer = xfer};
@@ -682,20 +671,13 @@ static int download(struct client *cl, const char *rpath, const char *dest)
 			give_up(cl, xfer, ret, cl->l.err);
 			goto out;
 		}
-		if (fsync(fd) < 0) {
-			ret = cp_fail(&cl->l, -errno, "%s: fsync: %s", dest, strerror(errno));
+		/* fsync, then the name (link or rename over an old file), then the directory. */
+		if ((ret = cp_tmp_commit(&t, base)) < 0) {
+			ret =
+			    cp_fail(&cl->l, ret, "%s: storing the copy: %s", dest, strerror(-ret));
 			give_up(cl, xfer, ret, cl->l.err);
 			goto out;
 		}
-		close(fd);
-		fd = -1;
-		if (rename(tmp, dest) < 0) {
-			ret = cp_fail(&cl->l, -errno, "rename to %s: %s", dest, strerror(errno));
-			give_up(cl, xfer, ret, cl->l.err);
-			goto out;
-		}
-		tmp[0] = '\0';
-		fsync_dir(dest);
 		if ((ret = cp_send(&cl->l, &res)) < 0)
 			goto out;
 	}
@@ -718,11 +700,10 @@ static int download(struct client *cl, const char *rpath, const char *dest)
 out:
 	if (pr.on && ret < 0)
 		fputc('\n', stderr);
-	if (fd >= 0)
-		close(fd);
-	if (tmp[0])
-		unlink(tmp);
-	EVP_MD_CTX_free(md);
+	cp_hasher_cancel(&h);
+	cp_tmp_discard(&t);
+	if (dfd >= 0)
+		close(dfd);
 	if (enc)
 		cp_cipher_free(&k);
 	return ret;
@@ -909,6 +890,7 @@ int cp_client_run(const struct cp_config *cfg, const char *src, const char *dst,
 		       : "one side must be HOST:PATH");
 		return -EINVAL;
 	}
+	cp_tmp_handle_signals();
 	cl.progress = cfg->progress < 0 ? isatty(2) && !cfg->json && !cfg->quiet : cfg->progress;
 	t0 = cp_now_ns();
 	if ((ret = client_open(&cl, up ? dhost : shost)) < 0)

@@ -338,11 +338,21 @@ int cp_cipher_init(struct cp_cipher *k, struct srdma_conn *c, enum srdma_dp_mode
 	uint8_t ctx[8] = {'x', 'f', 'e', 'r'};
 	int ret;
 
-	memset(k, 0, sizeof(*k));
+	uint8_t key[32];
+
 	put32(ctx + 4, xfer);
-	ret = srdma_conn_export(c, CP_EXPORT_LABEL, ctx, sizeof(ctx), k->key, sizeof(k->key));
+	ret = srdma_conn_export(c, CP_EXPORT_LABEL, ctx, sizeof(ctx), key, sizeof(key));
 	if (ret < 0)
 		return ret;
+	ret = cp_cipher_init_key(k, mode, key);
+	OPENSSL_cleanse(key, sizeof(key));
+	return ret;
+}
+
+int cp_cipher_init_key(struct cp_cipher *k, enum srdma_dp_mode mode, const uint8_t key[32])
+{
+	memset(k, 0, sizeof(*k));
+	memcpy(k->key, key, sizeof(k->key));
 	k->chacha = mode == SRDMA_DP_CHACHA20;
 	k->cipher = k->chacha ? EVP_chacha20() : EVP_aes_256_ctr();
 	k->ctx = EVP_CIPHER_CTX_new();
@@ -383,6 +393,186 @@ void cp_cipher_free(struct cp_cipher *k)
 	EVP_CIPHER_CTX_free(k->ctx);
 	OPENSSL_cleanse(k->key, sizeof(k->key));
 	k->ctx = NULL;
+}
+
+/* ---- The file's SHA-256 ---- */
+
+ssize_t cp_full_pread(int fd, uint8_t *b, size_t len, off_t off)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, b + got, len - got, off + (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+#define HASH_BUF (1u << 20)
+
+static void *hasher_main(void *arg)
+{
+	struct cp_hasher *h = arg;
+
+	pthread_mutex_lock(&h->lock);
+	for (;;) {
+		uint64_t from = h->done, to = h->avail;
+		ssize_t n;
+
+		if (h->err || (h->finish && from >= to))
+			break;
+		if (from >= to) {
+			pthread_cond_wait(&h->cond, &h->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&h->lock);
+		if (to - from > HASH_BUF)
+			to = from + HASH_BUF;
+		n = cp_full_pread(h->fd, h->buf, (size_t)(to - from), (off_t)from);
+		if (n == (ssize_t)(to - from) && EVP_DigestUpdate(h->md, h->buf, (size_t)n) != 1)
+			n = -EIO;
+		pthread_mutex_lock(&h->lock);
+		if (n < 0)
+			h->err = (int)n;
+		else if (n != (ssize_t)(to - from))
+			h->err = -ESTALE; /* the file is shorter than it was */
+		else
+			h->done = to;
+		pthread_cond_broadcast(&h->cond);
+	}
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+int cp_hasher_start(struct cp_hasher *h, int fd)
+{
+	memset(h, 0, sizeof(*h));
+	h->fd = fd;
+	h->md = EVP_MD_CTX_new();
+	h->buf = malloc(HASH_BUF);
+	if (!h->md || !h->buf || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1)
+		goto nomem;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cond, NULL);
+	if (pthread_create(&h->thread, NULL, hasher_main, h)) {
+		pthread_mutex_destroy(&h->lock);
+		pthread_cond_destroy(&h->cond);
+		goto nomem;
+	}
+	h->running = 1;
+	return 0;
+nomem:
+	EVP_MD_CTX_free(h->md);
+	free(h->buf);
+	h->md = NULL;
+	h->buf = NULL;
+	return -ENOMEM;
+}
+
+void cp_hasher_advance(struct cp_hasher *h, uint64_t upto)
+{
+	if (!h->running)
+		return;
+	pthread_mutex_lock(&h->lock);
+	if (upto > h->avail) {
+		h->avail = upto;
+		pthread_cond_signal(&h->cond);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void hasher_stop(struct cp_hasher *h)
+{
+	if (h->running) {
+		pthread_mutex_lock(&h->lock);
+		h->finish = 1;
+		pthread_cond_signal(&h->cond);
+		pthread_mutex_unlock(&h->lock);
+		pthread_join(h->thread, NULL);
+		pthread_mutex_destroy(&h->lock);
+		pthread_cond_destroy(&h->cond);
+		h->running = 0;
+	}
+}
+
+int cp_hasher_finish(struct cp_hasher *h, uint64_t size, uint8_t sha[32])
+{
+	unsigned len;
+	int ret;
+
+	if (!h->running)
+		return -EINVAL;
+	cp_hasher_advance(h, size);
+	hasher_stop(h);
+	ret = h->err;
+	if (!ret && h->done != size)
+		ret = -ESTALE;
+	if (!ret && EVP_DigestFinal_ex(h->md, sha, &len) != 1)
+		ret = -EIO;
+	cp_hasher_cancel(h);
+	return ret;
+}
+
+int cp_hasher_finish_link(struct cp_hasher *h, struct cp_link *l, uint64_t size, uint8_t sha[32])
+{
+	int ret;
+
+	if (!h->running)
+		return -EINVAL;
+	cp_hasher_advance(h, size);
+	/* The hash may lag behind the transfer: wait for it while the connection is served
+	 * (its heartbeat ends a session left alone for heartbeat_ms x heartbeat_misses). */
+	for (;;) {
+		struct timespec ts;
+		int ready;
+
+		pthread_mutex_lock(&h->lock);
+		ready = h->err || h->done >= size;
+		if (!ready) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 50000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&h->cond, &h->lock, &ts);
+			ready = h->err || h->done >= size;
+		}
+		pthread_mutex_unlock(&h->lock);
+		if (ready)
+			break;
+		if ((ret = cp_pump_ctrl(l)) < 0) {
+			cp_hasher_cancel(h);
+			return conn_error(l, ret, "while hashing the file");
+		}
+		if (l->stop && *l->stop) {
+			cp_hasher_cancel(h);
+			return cp_fail(l, -EINTR, "shutting down");
+		}
+	}
+	return cp_hasher_finish(h, size, sha);
+}
+
+void cp_hasher_cancel(struct cp_hasher *h)
+{
+	if (h->running) {
+		pthread_mutex_lock(&h->lock);
+		h->err = -ECANCELED;
+		pthread_mutex_unlock(&h->lock);
+		hasher_stop(h);
+	}
+	EVP_MD_CTX_free(h->md);
+	free(h->buf);
+	h->md = NULL;
+	h->buf = NULL;
 }
 
 /* ---- Misc ---- */

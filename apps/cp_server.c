@@ -222,14 +222,14 @@ struct xfer_setup {
 	struct cp_cipher k;
 	int enc;
 	struct ibv_mr *mr;
-	EVP_MD_CTX *md;
+	struct cp_hasher h; /* the file's SHA-256 (cp_hasher) */
 };
 
 /* Set x up and answer REPLY (with size and mode): 1 when the transfer has started; otherwise
  * the status to return (the client got an error reply; why says what failed, if anything did
  * on our side). What x holds is freed by the caller, started or not. */
 static int start_transfer(struct session *s, const struct cp_msg *rq, unsigned access,
-			  uint64_t size, uint32_t mode, struct xfer_setup *x, char *why,
+			  uint64_t size, uint32_t mode, int fd, struct xfer_setup *x, char *why,
 			  size_t whylen)
 {
 	struct cp_msg ok = {.type = CP_REPLY, .xfer = rq->xfer, .size = size, .mode = mode};
@@ -241,8 +241,7 @@ static int start_transfer(struct session *s, const struct cp_msg *rq, unsigned a
 		snprintf(why, whylen, "server: cannot set up the transfer: %s", strerror(-ret));
 		return reply(s, rq->xfer, ret, "%s", why);
 	}
-	x->md = EVP_MD_CTX_new();
-	if (!x->md || EVP_DigestInit_ex(x->md, EVP_sha256(), NULL) != 1)
+	if (cp_hasher_start(&x->h, fd) < 0)
 		return reply(s, rq->xfer, -ENOMEM, "server: out of memory");
 	ok.chunk = x->chunk;
 	ok.depth = x->depth;
@@ -252,9 +251,10 @@ static int start_transfer(struct session *s, const struct cp_msg *rq, unsigned a
 
 static int do_put(struct session *s, const struct cp_msg *rq)
 {
-	char rel[CP_PATH_MAX + 1], parent[CP_PATH_MAX + 1], tmp[300], why[CP_PATH_MAX + 600] = "";
+	char rel[CP_PATH_MAX + 1], parent[CP_PATH_MAX + 1], why[CP_PATH_MAX + 600] = "";
 	const char *base;
 	struct xfer_setup x = {0};
+	struct cp_tmp t = {.fd = -1};
 	uint32_t seq, next = 0;
 	uint64_t off = 0;
 	int ret, dfd = -1, fd = -1, st = 0;
@@ -281,12 +281,15 @@ static int do_put(struct session *s, const struct cp_msg *rq)
 		close(dfd);
 		return reply(s, rq->xfer, -EISDIR, "'%s' is a directory", rel);
 	}
-	fd = cp_make_tmp(dfd, base, (rq->mode & 0777) | 0600, tmp, sizeof(tmp));
-	if (fd < 0) {
+	/* Unnamed until it is complete and checked (a named temporary where the file system
+	 * has no O_TMPFILE): a server killed mid-transfer leaves no partial file. */
+	ret = cp_tmp_open(&t, dfd, base, (rq->mode & 0777) | 0600, 0);
+	if (ret < 0) {
 		close(dfd);
-		return reply(s, rq->xfer, fd, "'%s': cannot create a file there: %s", parent,
-			     strerror(-fd));
+		return reply(s, rq->xfer, ret, "'%s': cannot create a file there: %s", parent,
+			     strerror(-ret));
 	}
+	fd = t.fd;
 	/* Room for the whole file now, so that a full disk shows at once. */
 	if (rq->size && (ret = fallocate(fd, 0, 0, (off_t)rq->size)) && errno != EOPNOTSUPP &&
 	    errno != EINVAL) {
@@ -295,7 +298,8 @@ static int do_put(struct session *s, const struct cp_msg *rq)
 		st = reply(s, rq->xfer, ret, "%s", why);
 		goto out;
 	}
-	st = start_transfer(s, rq, SRDMA_ACCESS_REMOTE_WRITE, rq->size, 0, &x, why, sizeof(why));
+	st =
+	    start_transfer(s, rq, SRDMA_ACCESS_REMOTE_WRITE, rq->size, 0, fd, &x, why, sizeof(why));
 	if (st != 1)
 		goto out;
 	st = 0;
@@ -343,8 +347,8 @@ static int do_put(struct session *s, const struct cp_msg *rq)
 			st = result(s, rq->xfer, ret, why);
 			goto out;
 		}
-		EVP_DigestUpdate(x.md, slot, m.len);
 		off += m.len;
+		cp_hasher_advance(&x.h, off); /* hashed as read back from the file */
 		next++;
 		{
 			struct cp_msg ack = {.type = CP_ACK, .xfer = rq->xfer, .index = m.index};
@@ -355,14 +359,22 @@ static int do_put(struct session *s, const struct cp_msg *rq)
 	}
 	{
 		uint8_t sha[32];
-		unsigned shalen = 0;
 		struct cp_sha peer;
 
-		EVP_DigestFinal_ex(x.md, sha, &shalen);
 		if (off != rq->size) {
 			snprintf(why, sizeof(why), "'%s': got %llu of %llu bytes", rel,
 				 (unsigned long long)off, (unsigned long long)rq->size);
 			st = result(s, rq->xfer, -EPROTO, why);
+			goto out;
+		}
+		if ((ret = cp_hasher_finish_link(&x.h, &s->l, off, sha)) < 0) {
+			if (s->l.err[0]) { /* the connection failed meanwhile */
+				st = ret;
+				goto out;
+			}
+			snprintf(why, sizeof(why), "'%s': reading it back: %s", rel,
+				 strerror(-ret));
+			st = result(s, rq->xfer, ret, why);
 			goto out;
 		}
 		if ((st = cp_sha_wait(&s->l, rq->xfer, &peer, (int)s->cfg->timeout_ms)) < 0)
@@ -373,22 +385,12 @@ static int do_put(struct session *s, const struct cp_msg *rq)
 			st = result(s, rq->xfer, -EBADMSG, why);
 			goto out;
 		}
-		if (fsync(fd) < 0 || close(fd) < 0) {
-			fd = -1;
-			ret = -errno;
-			snprintf(why, sizeof(why), "'%s': fsync: %s", rel, strerror(-ret));
+		/* fsync, then the name (link or rename over the old file), then the directory. */
+		if ((ret = cp_tmp_commit(&t, base)) < 0) {
+			snprintf(why, sizeof(why), "'%s': storing it: %s", rel, strerror(-ret));
 			st = result(s, rq->xfer, ret, why);
 			goto out;
 		}
-		fd = -1;
-		if (renameat(dfd, tmp, dfd, base) < 0) {
-			ret = -errno;
-			snprintf(why, sizeof(why), "'%s': rename: %s", rel, strerror(-ret));
-			st = result(s, rq->xfer, ret, why);
-			goto out;
-		}
-		tmp[0] = '\0';
-		fsync(dfd);
 		char hex[65];
 		cp_hex(sha, 32, hex);
 		slog(s->cfg, 2, "session %u (%s): stored '%s' (%llu bytes, sha256 %s)", s->id,
@@ -397,10 +399,8 @@ static int do_put(struct session *s, const struct cp_msg *rq)
 	}
 out:
 	unexpose(s, rq->xfer, x.mr);
-	if (fd >= 0)
-		close(fd);
-	if (tmp[0] && dfd >= 0)
-		unlinkat(dfd, tmp, 0); /* never a partial file under any name */
+	cp_hasher_cancel(&x.h); /* before its file is closed */
+	cp_tmp_discard(&t);	/* never a partial file under any name */
 	if (dfd >= 0)
 		close(dfd);
 	/* Logged once the temporary file is gone: the log line means it is. */
@@ -410,7 +410,6 @@ out:
 	else if (st < 0)
 		slog(s->cfg, 1, "session %u (%s): upload of '%s' failed: %s", s->id, s->cn, rel,
 		     s->l.err);
-	EVP_MD_CTX_free(x.md);
 	if (x.enc)
 		cp_cipher_free(&x.k);
 	return st;
@@ -441,10 +440,12 @@ static int do_get(struct session *s, const struct cp_msg *rq)
 			     S_ISDIR(st0.st_mode) ? " (a directory: use -r)" : "");
 	}
 	st = start_transfer(s, rq, SRDMA_ACCESS_REMOTE_READ, (uint64_t)st0.st_size,
-			    st0.st_mode & 0777, &x, why, sizeof(why));
+			    st0.st_mode & 0777, fd, &x, why, sizeof(why));
 	if (st != 1)
 		goto out;
 	st = 0;
+	/* The whole file is there: its hash runs alongside the transfer from the start. */
+	cp_hasher_advance(&x.h, (uint64_t)st0.st_size);
 	slog(s->cfg, 2, "session %u (%s): sending '%s' (%llu bytes)", s->id, s->cn, rel,
 	     (unsigned long long)st0.st_size);
 	nchunks = (uint32_t)(((uint64_t)st0.st_size + x.chunk - 1) / x.chunk);
@@ -466,7 +467,6 @@ static int do_get(struct session *s, const struct cp_msg *rq)
 					 n < 0 ? strerror((int)-n) : "changed (shrank)");
 				goto abort;
 			}
-			EVP_DigestUpdate(x.md, slot, len);
 			if (x.enc && (ret = cp_cipher_apply(&x.k, off, slot, len)) < 0) {
 				st = cp_fail(&s->l, ret, "encrypting a chunk");
 				goto out;
@@ -483,17 +483,23 @@ static int do_get(struct session *s, const struct cp_msg *rq)
 			sent++;
 		}
 		if (sent == nchunks && !ended) {
-			uint8_t sha[32];
-			unsigned shalen;
 			struct cp_sha sh = {.xfer = rq->xfer, .size = (uint64_t)st0.st_size};
 			struct cp_msg e = {.type = CP_END, .xfer = rq->xfer};
 
-			if (fstat(fd, &st1) < 0 || !cp_same_file(&st0, &st1)) {
+			ret = cp_hasher_finish_link(&x.h, &s->l, (uint64_t)st0.st_size, sh.sha);
+			if (ret < 0 && s->l.err[0]) { /* the connection failed meanwhile */
+				st = ret;
+				goto out;
+			}
+			if (ret < 0 && ret != -ESTALE) {
+				snprintf(why, sizeof(why), "'%s': %s while being read", rel,
+					 strerror(-ret));
+				goto abort;
+			}
+			if (ret < 0 || fstat(fd, &st1) < 0 || !cp_same_file(&st0, &st1)) {
 				snprintf(why, sizeof(why), "'%s' changed while being read", rel);
 				goto abort;
 			}
-			EVP_DigestFinal_ex(x.md, sha, &shalen);
-			memcpy(sh.sha, sha, 32);
 			if ((st = cp_send(&s->l, &e)) < 0 || (st = cp_sha_send(&s->l, &sh)) < 0)
 				goto out;
 			ended = 1;
@@ -537,8 +543,8 @@ out:
 		     s->l.err);
 	/* Read access ends with the transfer. */
 	unexpose(s, rq->xfer, x.mr);
+	cp_hasher_cancel(&x.h);
 	close(fd);
-	EVP_MD_CTX_free(x.md);
 	if (x.enc)
 		cp_cipher_free(&x.k);
 	return st;

@@ -13,9 +13,18 @@
  * is read once per batch. The seal and open times are summed separately; after each batch,
  * outside the timed part, every message is checked byte for byte against what was sent.
  *
- * Output: one line per mode and size (columns: see print_header). Exit status 0, 1 on a
- * functional error (a message that did not seal, open or come back intact), 2 on a usage or
- * set-up error. Timing never fails a run. */
+ * --cp: srdma-cp's chunk protection instead (docs/srdma-cp.md, "Chunk protection"), per chunk
+ * of --sizes bytes (default 65536,1048576,16777216; srdma-cp's default chunk is 1 MiB): the
+ * writer encrypts the chunk in place with srdma-cp's own chunk cipher (cp_cipher_apply:
+ * AES-256-CTR in aead mode, ChaCha20 in chacha20 mode, the key from the TLS exporter with
+ * srdma-cp's label) and computes the region tag over it (srdma_dp_region_tag: GMAC or
+ * Poly1305); the reader computes the tag again, compares, and decrypts. Each chunk is checked
+ * against the original after its round, outside the timed part. The SHA-256 of the chunk (which
+ * srdma-cp computes at both ends in every mode) is timed on its own, for information.
+ *
+ * Output: one line per mode and size (columns: see print_header / print_cp_header). Exit
+ * status 0, 1 on a functional error (a message or chunk that did not seal, open or come back
+ * intact), 2 on a usage or set-up error. Timing never fails a run. */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -34,6 +43,12 @@
 #include "tls.h"
 #include "wire.h"
 
+/* srdma-cp's chunk cipher (cp_cipher_init_key, cp_cipher_apply), compiled in from its own
+ * source (which needs only <srdma.h>, OpenSSL and libc) so that --cp times the very code
+ * srdma-cp runs. */
+#include "../apps/cp_proto.c"
+#define CP_BENCH_CHUNK_MAX (16u << 20)
+
 #define MAX_SIZES   16
 #define BATCH_BYTES (256u << 10) /* slots per batch: this many bytes, 1..MAX_BATCH slots */
 #define MAX_BATCH   256u
@@ -47,6 +62,8 @@ struct opts {
 	enum srdma_dp_mode modes[3];
 	unsigned nmodes;
 	clockid_t clock;
+	int cp; /* --cp: srdma-cp's chunk protection */
+	int sizes_given;
 };
 
 /* One direction of one session: what the client seals, what the server opens. */
@@ -71,15 +88,18 @@ struct evp_pair {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: srdma-crypto-bench --certs DIR [--quick] [--seconds S] [--sizes N,N,...]\n"
-		"                          [--modes aead,chacha20,plain] [--clock cpu|wall]\n"
-		"  --certs DIR   ca.pem, server.pem, server.key (scripts/gen-certs.sh DIR)\n"
-		"  --seconds S   seal+open time per mode and size (1; --quick: 0.005)\n"
-		"  --sizes       payload bytes (64,4096,65536,1048576; at most %u)\n"
-		"  --modes       data-plane modes (aead,chacha20)\n"
-		"  --clock       cpu: this thread's CPU time (default), wall: CLOCK_MONOTONIC\n",
-		SRDMA_MAX_MSG);
+	fprintf(
+	    f,
+	    "usage: srdma-crypto-bench --certs DIR [--quick] [--seconds S] [--sizes N,N,...]\n"
+	    "                          [--modes aead,chacha20,plain] [--clock cpu|wall] [--cp]\n"
+	    "  --certs DIR   ca.pem, server.pem, server.key (scripts/gen-certs.sh DIR)\n"
+	    "  --seconds S   seal+open time per mode and size (1; --quick: 0.005)\n"
+	    "  --sizes       payload bytes (64,4096,65536,1048576; at most %u)\n"
+	    "  --modes       data-plane modes (aead,chacha20)\n"
+	    "  --clock       cpu: this thread's CPU time (default), wall: CLOCK_MONOTONIC\n"
+	    "  --cp          srdma-cp's chunk protection (chunk cipher + region tag) per chunk\n"
+	    "                of --sizes bytes (65536,1048576,16777216; at most %u)\n",
+	    SRDMA_MAX_MSG, CP_BENCH_CHUNK_MAX);
 }
 
 static double now_s(clockid_t clock)
@@ -102,7 +122,7 @@ static int parse_sizes(const char *arg, struct opts *o)
 		char *end;
 		unsigned long v = strtoul(tok, &end, 10);
 
-		if (*end || v == 0 || v > SRDMA_MAX_MSG || o->nsizes == MAX_SIZES) {
+		if (*end || v == 0 || v > CP_BENCH_CHUNK_MAX || o->nsizes == MAX_SIZES) {
 			ret = -EINVAL;
 			break;
 		}
@@ -144,16 +164,20 @@ static int parse_modes(const char *arg, struct opts *o)
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option long_opts[] = {
-	    {"certs", required_argument, NULL, 'c'},   {"quick", no_argument, NULL, 'q'},
-	    {"seconds", required_argument, NULL, 's'}, {"sizes", required_argument, NULL, 'S'},
-	    {"modes", required_argument, NULL, 'm'},   {"clock", required_argument, NULL, 'k'},
-	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
+	    {"certs", required_argument, NULL, 'c'},
+	    {"quick", no_argument, NULL, 'q'},
+	    {"seconds", required_argument, NULL, 's'},
+	    {"sizes", required_argument, NULL, 'S'},
+	    {"modes", required_argument, NULL, 'm'},
+	    {"clock", required_argument, NULL, 'k'},
+	    {"cp", no_argument, NULL, 'C'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	char *end;
 	int c;
 
 	*o = (struct opts){.seconds = 1.0, .clock = CLOCK_THREAD_CPUTIME_ID};
-	parse_sizes("64,4096,65536,1048576", o);
 	parse_modes("aead,chacha20", o);
 	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
 		switch (c) {
@@ -171,6 +195,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'S':
 			if (parse_sizes(optarg, o))
 				goto bad;
+			o->sizes_given = 1;
+			break;
+		case 'C':
+			o->cp = 1;
 			break;
 		case 'm':
 			if (parse_modes(optarg, o))
@@ -191,6 +219,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			goto bad;
 		}
 	}
+	if (!o->cp && !o->sizes_given)
+		parse_sizes("64,4096,65536,1048576", o);
+	else if (!o->sizes_given)
+		parse_sizes("65536,1048576,16777216", o);
+	for (unsigned i = 0; !o->cp && i < o->nsizes; i++)
+		if (o->sizes[i] > SRDMA_MAX_MSG)
+			goto bad; /* a message is at most SRDMA_MAX_MSG */
 	if (optind == argc && o->certs)
 		return;
 bad:
@@ -350,7 +385,7 @@ static int batch_check(const struct slots *sl, uint32_t size, uint64_t first)
 		const struct srdma_msg *m = &sl->got[i];
 		uint64_t k = first + i;
 
-		if (m->type != SRDMA_MSG_DATA || m->len != size || memcmp(m->payload, &k, head) ||
+		if (m->type != SRDMA_MSG_APP || m->len != size || memcmp(m->payload, &k, head) ||
 		    memcmp(m->payload + head, sl->payload + head, size - head)) {
 			fprintf(stderr,
 				"srdma-crypto-bench: message %llu of %u bytes came back "
@@ -371,7 +406,7 @@ static int batch_run(struct pair *p, struct slots *sl, uint32_t size, uint64_t f
 
 	t0 = now_s(clock);
 	for (i = 0; i < sl->n; i++) {
-		struct srdma_msg m = {.type = SRDMA_MSG_DATA, .payload = sl->payload, .len = size};
+		struct srdma_msg m = {.type = SRDMA_MSG_APP, .payload = sl->payload, .len = size};
 		ssize_t n;
 
 		stamp(sl->payload, size, first + i);
@@ -584,6 +619,147 @@ static int run_mode(struct session *s, enum srdma_dp_mode mode, const struct opt
 	return ret ? 1 : 0;
 }
 
+/* --- srdma-cp's chunk protection (--cp) ------------------------------------------------------ */
+
+struct cp_result {
+	unsigned long chunks;
+	double write_s; /* encrypt + region tag */
+	double read_s;	/* region tag + compare + decrypt */
+	double sha_s;	/* SHA-256 of the chunk (information) */
+};
+
+/* One chunk, as srdma-cp's writer and reader treat it: timed into r. */
+static int cp_round(struct pair *p, struct cp_cipher *kw, struct cp_cipher *kr, uint8_t *buf,
+		    const uint8_t *src, uint32_t len, uint64_t off, uint32_t seq, int encrypt,
+		    clockid_t clock, struct cp_result *r)
+{
+	uint8_t tw[SRDMA_DIGEST_LEN], tr[SRDMA_DIGEST_LEN], sha[32];
+	unsigned shalen;
+	double t0, t1, t2, t3;
+	int ret = 0;
+
+	memcpy(buf, src, len);
+	t0 = now_s(clock);
+	if (encrypt)
+		ret = cp_cipher_apply(kw, off, buf, len);
+	if (!ret)
+		ret = srdma_dp_region_tag(&p->tx, 1, seq, off, buf, len, tw);
+	t1 = now_s(clock);
+	if (!ret)
+		ret = srdma_dp_region_tag(&p->rx, 1, seq, off, buf, len, tr);
+	if (!ret && CRYPTO_memcmp(tw, tr, sizeof(tw)))
+		ret = -EBADMSG;
+	if (!ret && encrypt)
+		ret = cp_cipher_apply(kr, off, buf, len);
+	t2 = now_s(clock);
+	if (!ret && EVP_Digest(buf, len, sha, &shalen, EVP_sha256(), NULL) != 1)
+		ret = -EIO;
+	t3 = now_s(clock);
+	if (ret) {
+		fprintf(stderr, "srdma-crypto-bench: chunk at %llu of %u bytes: %s\n",
+			(unsigned long long)off, len,
+			ret == -EBADMSG ? "region tag mismatch" : "crypto failure");
+		return ret;
+	}
+	if (memcmp(buf, src, len)) { /* outside the timed part */
+		fprintf(stderr, "srdma-crypto-bench: chunk at %llu came back altered\n",
+			(unsigned long long)off);
+		return -EBADMSG;
+	}
+	r->write_s += t1 - t0;
+	r->read_s += t2 - t1;
+	r->sha_s += t3 - t2;
+	r->chunks++;
+	return 0;
+}
+
+static int cp_measure(struct session *s, struct pair *p, enum srdma_dp_mode mode, uint32_t len,
+		      int encrypt, const struct opts *o, struct cp_result *r)
+{
+	static const uint8_t ctx[8] = {'x', 'f', 'e', 'r', 1, 0, 0, 0};
+	struct cp_cipher kw, kr;
+	struct cp_result warm = {0};
+	uint8_t key[32], *src = NULL, *buf = NULL;
+	uint64_t off = 0;
+	uint32_t seq = 0;
+	int ret;
+
+	*r = (struct cp_result){0};
+	/* The transfer's key as srdma-cp derives it: the TLS exporter, its label and context. */
+	ret = srdma_tls_export(s->client, "EXPORTER-cp chunk key", ctx, sizeof(ctx), key,
+			       sizeof(key));
+	if (ret)
+		return -EIO;
+	if (cp_cipher_init_key(&kw, mode, key) || cp_cipher_init_key(&kr, mode, key)) {
+		OPENSSL_cleanse(key, sizeof(key));
+		return -ENOMEM;
+	}
+	OPENSSL_cleanse(key, sizeof(key));
+	src = aligned_alloc(4096, len);
+	buf = aligned_alloc(4096, len);
+	if (!src || !buf || srdma_crypto_random(src, len)) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = cp_round(p, &kw, &kr, buf, src, len, off, seq++, encrypt, o->clock, &warm);
+	off += len;
+	while (!ret && (r->chunks == 0 || r->write_s + r->read_s < o->seconds)) {
+		ret = cp_round(p, &kw, &kr, buf, src, len, off, seq++, encrypt, o->clock, r);
+		off += len; /* as in a file: every chunk at its own offset */
+	}
+out:
+	cp_cipher_free(&kw);
+	cp_cipher_free(&kr);
+	free(src);
+	free(buf);
+	return ret;
+}
+
+static void print_cp_header(void)
+{
+	printf("# srdma-crypto-bench --cp: srdma-cp's chunk protection per chunk; write: chunk "
+	       "cipher (in place) + region tag;\n"
+	       "# read: region tag + compare + chunk cipher; auth: the same without the cipher "
+	       "(--no-encrypt); sha256: the chunk's\n"
+	       "# SHA-256 (every mode, both ends; information); us per chunk; MB = 10^6 bytes\n");
+	printf("%-9s %9s %8s %8s %11s %11s %11s %9s %11s %11s\n", "mode", "bytes", "chunks",
+	       "seconds", "write_us", "read_us", "wr+rd_us", "MBps", "auth_us", "sha256_us");
+}
+
+static int run_cp(struct session *s, enum srdma_dp_mode mode, const struct opts *o)
+{
+	struct pair p;
+	int ret = 0;
+
+	if (mode == SRDMA_DP_PLAIN)
+		return 0; /* plain chunks are neither tagged nor encrypted */
+	if (pair_derive(s, mode, &p)) {
+		pair_cleanup(&p);
+		return 2;
+	}
+	for (unsigned i = 0; i < o->nsizes && !ret; i++) {
+		struct cp_result r, a;
+		uint32_t n = o->sizes[i];
+
+		ret = cp_measure(s, &p, mode, n, 1, o, &r);
+		if (!ret)
+			ret = cp_measure(s, &p, mode, n, 0, o, &a);
+		if (!ret) {
+			double c = (double)r.chunks, w = r.write_s / c, rd = r.read_s / c;
+
+			printf("%-9s %9u %8lu %8.3f %11.3f %11.3f %11.3f %9.1f %11.3f %11.3f\n",
+			       srdma_dp_mode_name(mode), n, r.chunks, r.write_s + r.read_s, w * 1e6,
+			       rd * 1e6, (w + rd) * 1e6, n / (w + rd) / 1e6,
+			       (a.write_s + a.read_s) / (double)a.chunks * 1e6, r.sha_s / c * 1e6);
+			fflush(stdout);
+		}
+	}
+	pair_cleanup(&p);
+	if (ret == -ENOMEM || ret == -EIO)
+		return 2;
+	return ret ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct session s;
@@ -596,9 +772,12 @@ int main(int argc, char **argv)
 		session_close(&s);
 		return 2;
 	}
-	print_header();
+	if (o.cp)
+		print_cp_header();
+	else
+		print_header();
 	for (unsigned i = 0; i < o.nmodes && !ret; i++)
-		ret = run_mode(&s, o.modes[i], &o);
+		ret = o.cp ? run_cp(&s, o.modes[i], &o) : run_mode(&s, o.modes[i], &o);
 	session_close(&s);
 	if (ret == 1)
 		fprintf(stderr, "srdma-crypto-bench: FAILED: a message did not survive seal and "

@@ -7,6 +7,13 @@
 #   bench/crypto.sh            the full run (about 2 minutes of CPU time with the defaults)
 #   bench/crypto.sh --smoke    a few ms per mode and size, srdma-crypto-bench only: fails only if
 #                              a message does not come back intact (the ctest bench_crypto_smoke)
+#   bench/crypto.sh --cp       srdma-cp's chunk protection instead (srdma-crypto-bench --cp): per
+#                              chunk, the writer's chunk cipher + region tag and the reader's
+#                              region tag + chunk cipher, against `openssl speed -evp CIPHER
+#                              -aead -bytes CHUNK` encrypt + decrypt of the AEAD the mode names
+#                              (aes-256-gcm, chacha20-poly1305), the same chunk size, same run;
+#                              sizes from SRDMA_CRYPTO_CP_SIZES ("65536 1048576 16777216"; srdma-cp's
+#                              default chunk is 1 MiB), target SRDMA_CRYPTO_CP_TARGET (1.20)
 #
 # What is compared with what: `openssl speed -aead` times one AEAD operation per message in a
 # TLS-like sequence (set the nonce, 13 bytes of additional data, the payload, the tag), encrypt
@@ -40,12 +47,18 @@ passes=${SRDMA_CRYPTO_PASSES:-3}
 clock=${SRDMA_CRYPTO_CLOCK:-cpu}
 target=${SRDMA_CRYPTO_TARGET:-1.10}
 smoke=0
+cp=0
 
 case ${1:-} in
 --smoke) smoke=1 ;;
+--cp)
+	cp=1
+	sizes=${SRDMA_CRYPTO_CP_SIZES:-65536 1048576 16777216}
+	target=${SRDMA_CRYPTO_CP_TARGET:-1.20}
+	;;
 "") ;;
 *)
-	echo "usage: bench/crypto.sh [--smoke]" >&2
+	echo "usage: bench/crypto.sh [--smoke | --cp]" >&2
 	exit 2
 	;;
 esac
@@ -60,7 +73,8 @@ if [[ ! -s $certs/server.pem ]]; then
 fi
 
 if [[ $smoke == 1 ]]; then
-	exec "$bin" --certs "$certs" --quick --modes aead,chacha20,plain
+	"$bin" --certs "$certs" --quick --modes aead,chacha20,plain
+	exec "$bin" --certs "$certs" --quick --cp --sizes 4096,65536 --modes aead,chacha20
 fi
 
 command -v openssl >/dev/null || { echo "crypto.sh: openssl not found" >&2; exit 2; }
@@ -92,6 +106,74 @@ median() {
 	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
 		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+
+# openssl_speed_us ALG SIZE [options]: microseconds per operation on SIZE bytes (any -evp ALG).
+openssl_speed_us() {
+	local bps
+	bps=$(openssl speed -mr "${osl_clock[@]}" -seconds "$secs" -evp "$1" "${@:3}" \
+		-bytes "$2" 2>/dev/null | awk -F: '$1 == "+F" { print $4 }')
+	[[ -n $bps ]] || { echo "crypto.sh: openssl speed -evp $1 -bytes $2 ${*:3} gave nothing" >&2; exit 1; }
+	awk -v b="$bps" -v n="$2" 'BEGIN { printf "%.4f\n", n / b * 1e6 }'
+}
+
+if [[ $cp == 1 ]]; then
+	# The stream cipher of each mode alone, for information (what the region tag adds).
+	stream() { case $1 in aead) echo aes-256-ctr ;; chacha20) echo chacha20 ;; esac; }
+	declare -A w r a h enc dec str sha
+	for ((pass = 1; pass <= passes; pass++)); do
+		for m in $modes; do
+			c=$(cipher "$m")
+			for n in $sizes; do
+				# ours: mode bytes chunks seconds write_us read_us wr+rd_us MBps auth_us sha256_us
+				read -r ws rs as hs < <("$bin" --certs "$certs" --cp --seconds "$secs" \
+					--clock "$clock" --modes "$m" --sizes "$n" |
+					awk '$1 !~ /^#/ && $1 != "mode" { print $5, $6, $9, $10 }')
+				[[ -n ${hs:-} ]] || { echo "crypto.sh: srdma-crypto-bench --cp failed ($m, $n bytes)" >&2; exit 1; }
+				w[$m.$n]+=" $ws" r[$m.$n]+=" $rs" a[$m.$n]+=" $as" h[$m.$n]+=" $hs"
+				enc[$m.$n]+=" $(openssl_speed_us "$c" "$n" -aead)"
+				dec[$m.$n]+=" $(openssl_speed_us "$c" "$n" -aead -decrypt)"
+				str[$m.$n]+=" $(openssl_speed_us "$(stream "$m")" "$n")"
+				sha[$m.$n]+=" $(openssl_speed_us sha256 "$n")"
+			done
+		done
+	done
+	for k in "${!w[@]}"; do
+		# shellcheck disable=SC2086 # the lists are numbers separated by spaces
+		{
+			w[$k]=$(median ${w[$k]}) r[$k]=$(median ${r[$k]}) a[$k]=$(median ${a[$k]})
+			h[$k]=$(median ${h[$k]}) enc[$k]=$(median ${enc[$k]}) dec[$k]=$(median ${dec[$k]})
+			str[$k]=$(median ${str[$k]}) sha[$k]=$(median ${sha[$k]})
+		}
+	done
+	echo "# bench/crypto.sh --cp, $(date -u '+%Y-%m-%d %H:%M UTC'); $(openssl version | cut -d' ' -f1-2);" \
+		"$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs," \
+		"flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' |
+			grep -E '^(aes|pclmulqdq|avx2|avx512f|vaes|vpclmulqdq|sha_ni|hypervisor)$' | tr '\n' ' ')"
+	echo "# load average before the run's end: $(cut -d' ' -f1-3 /proc/loadavg); clock: $clock;" \
+		"${secs} s per figure, median of $passes passes"
+	echo "# srdma-cp's chunk protection, us per chunk: write = chunk cipher + region tag (the chunk's"
+	echo "# writer), read = region tag + compare + chunk cipher (its reader); against openssl speed"
+	echo "# -evp CIPHER -aead -bytes CHUNK: enc (encrypt) + dec (-decrypt) of the AEAD the mode names;"
+	echo "# ratio = (write + read) / (enc + dec); info: auth = write + read with --no-encrypt (the two"
+	echo "# region tags), stream = openssl speed -evp of the stream cipher alone (one direction),"
+	echo "# sha256 = the chunk's SHA-256 (ours / openssl speed -evp sha256), computed at both ends"
+	printf '%-9s %9s %10s %10s %10s %8s | %10s %10s %10s %8s | %7s %8s %4s | %10s %10s | %10s %10s\n' \
+		mode bytes write_us read_us wr+rd_us MB/s enc_us dec_us enc+dec_us MB/s \
+		ratio target met auth_us stream_us sha_us osl_sha_us
+	for m in $modes; do
+		for n in $sizes; do
+			awk -v m="$m" -v n="$n" -v W="${w[$m.$n]}" -v R="${r[$m.$n]}" -v A="${a[$m.$n]}" \
+				-v H="${h[$m.$n]}" -v e="${enc[$m.$n]}" -v d="${dec[$m.$n]}" \
+				-v S="${str[$m.$n]}" -v O="${sha[$m.$n]}" -v t="$target" 'BEGIN {
+				x = (W + R) / (e + d)
+				printf "%-9s %9d %10.1f %10.1f %10.1f %8.1f | %10.1f %10.1f %10.1f %8.1f | %7.3f %8s %4s | %10.1f %10.1f | %10.1f %10.1f\n",
+					m, n, W, R, W + R, n / (W + R), e, d, e + d, n / (e + d),
+					x, "<= " t, x <= t ? "yes" : "NO", A, S, H, O
+			}'
+		done
+	done
+	exit 0
+fi
 
 declare -A seal open enc dec evp
 for ((pass = 1; pass <= passes; pass++)); do

@@ -210,12 +210,23 @@ t_cp_hostile() {
 	cp_stop
 }
 
-# A client killed (SIGKILL) in the middle of a 64 MiB upload and of a download, while another
-# client copies: no file under the final name, no temporary file on the server, the other copy
-# completes and the server goes on serving.
+# cp_anon_open PID DIR: PID holds an unnamed file (O_TMPFILE) of DIR open, as the receiving end
+# of a copy does: "/proc/PID/fd/N -> DIR/#INODE (deleted)".
+cp_anon_open() {
+	ls -l "/proc/$1/fd" 2>/dev/null | grep -q -- "-> $2/#[0-9]* (deleted)\$"
+}
+
+# A client killed (SIGKILL) in the middle of a 64 MiB upload and of a 64 MiB download, while
+# another client copies: the receiving end (the server on upload, the client on download)
+# writes into an unnamed file, so neither the final name nor any temporary file is left, in
+# the export or in the client's directory; the other copy completes and the server goes on
+# serving. Then the named-temporary fallback, on a file system without O_TMPFILE (the 9p work
+# directory): a download stopped by SIGTERM removes its temporary. Last, the server itself
+# killed mid-upload leaves nothing in the export.
 t_cp_killed() {
-	local d=$CPD/cp.kill pid by rc=0 i
-	mkdir -p "$d"
+	local d=$CPD/cp.kill nine=$OUT/cp.kill.9p pid by rc=0 i
+	rm -rf "$d" "$nine"
+	mkdir -p "$d" "$nine"
 	cp_mkfile "$d/big" $((64 << 20))
 	cp_mkfile "$d/by" $((2 << 20))
 	cp_serve cp_killed --allow srdma-client:rw || return
@@ -226,29 +237,62 @@ t_cp_killed() {
 	pid=$!
 	check "upload started" wait_log "receiving 'big'" 1 60
 	sleep 1
+	check "the server receives into an unnamed file in the export (O_TMPFILE)" \
+		cp_anon_open "$SERVER_PID" "$CP_EXPORT"
 	kill -KILL "$pid"
 	wait "$pid" 2>/dev/null
 	check "server noticed the dead uploader" wait_log "upload of 'big' failed" 1 60
 	check "no partial file under the final name" [ ! -e "$CP_EXPORT/big" ]
 	check "no temporary file left by the dead upload" cp_no_leftovers "$CP_EXPORT" big
-	# Download killed: the partial copy is never under the final name.
+	# Download killed.
 	cp "$d/big" "$CP_EXPORT/big2"
 	cpc_bg /dev/null --chunk-size 64k --depth 1 "$ADDR:big2" "$d/big2.copy"
 	pid=$!
 	check "download started" wait_log "sending 'big2'" 1 60
 	sleep 1
+	check "the client receives into an unnamed file in its directory (O_TMPFILE)" \
+		cp_anon_open "$pid" "$d"
 	kill -KILL "$pid"
 	wait "$pid" 2>/dev/null
 	check "server noticed the dead downloader" wait_log "download of 'big2' failed" 1 60
 	check "no partial download under the final name" [ ! -e "$d/big2.copy" ]
+	check "no temporary file left by the dead download" cp_no_leftovers "$d"
+	check "nothing else left in the client's directory" \
+		[ "$(ls -A "$d" | sort | tr '\n' ' ')" = "big by " ]
 	wait "$by" || rc=$?
 	check "the bystander's copy completed (exit $rc)" jq_ok '.ok' "$CPD/cp.kill.by.json"
 	check "bystander copy is byte for byte" cmp -s "$d/by" "$CP_EXPORT/by"
+	# The fallback: no O_TMPFILE on 9p, so a named temporary, which SIGTERM removes.
+	rc=0
+	cpc_bg /dev/null --chunk-size 64k --depth 1 "$ADDR:big2" "$nine/big2.copy"
+	pid=$!
+	check "download to the 9p directory started" wait_log "sending 'big2'" 2 60
+	sleep 1
+	check "on 9p the copy in progress is a named temporary" \
+		[ -n "$(find "$nine" -name '.big2.copy.srdma-cp.*')" ]
+	kill -TERM "$pid"
+	wait "$pid" 2>/dev/null || rc=$?
+	check "the client ended by SIGTERM (exit $rc)" [ "$rc" = 143 ]
+	check "SIGTERM: the named temporary is removed" cp_no_leftovers "$nine"
+	check "SIGTERM: nothing under the final name" [ ! -e "$nine/big2.copy" ]
+	check "server noticed the stopped downloader" wait_log "download of 'big2' failed" 2 60
 	i=0
 	cpc "$d/by" "$ADDR:after" >"$CPD/cp.kill.after.json" 2>/dev/null || i=$?
 	check "a copy after the kills works (exit $i)" cmp -s "$d/by" "$CP_EXPORT/after"
-	cp_stop
-	rm -f "$d/big" "$CP_EXPORT/big2"
+	# The server killed mid-upload.
+	cpc_bg /dev/null --chunk-size 64k --depth 1 "$d/big" "$ADDR:big3"
+	pid=$!
+	check "upload to the server about to be killed started" wait_log "receiving 'big3'" 1 60
+	sleep 1
+	kill -KILL "$SERVER_PID"
+	wait "$SERVER_PID" 2>/dev/null
+	SERVER_PID=
+	rc=0
+	wait "$pid" || rc=$?
+	check "the client of a killed server fails (exit $rc)" [ "$rc" = 1 ]
+	check "killed server: nothing under the final name" [ ! -e "$CP_EXPORT/big3" ]
+	check "killed server: no temporary file in the export" cp_no_leftovers "$CP_EXPORT"
+	rm -rf "$d" "$nine" "$CP_EXPORT/big2"
 }
 
 # Two clients at once: an upload and a download of 64 MiB, in parallel, each byte for byte.
