@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
 #include <ini.h>
 
 #include "log.h"
@@ -84,6 +85,7 @@ static const struct field server_fields[] = {
     SRV("busy_poll_us", NULL, FT_UINT, busy_poll_us, 0, 100000),
     SRV("max_msg_rate", NULL, FT_UINT, max_msg_rate, 0, 100000000),
     SRV("log_level", NULL, FT_LOG, log_level, SRDMA_LOG_ERROR, SRDMA_LOG_DEBUG),
+    SRV_STR("log_format", log_format, 1),
     SRV("dataplane", NULL, FT_DP, dataplane, SRDMA_DP_PLAIN, SRDMA_DP_CHACHA20),
     SRV("max_pending", NULL, FT_UINT, max_pending, 1, 1000000),
     SRV("max_pending_per_addr", NULL, FT_UINT, max_pending_per_addr, 1, 1000000),
@@ -91,6 +93,10 @@ static const struct field server_fields[] = {
     SRV("heartbeat_ms", NULL, FT_UINT, heartbeat_ms, 0, 3600000),
     SRV("heartbeat_misses", NULL, FT_UINT, heartbeat_misses, 1, 1000),
     SRV("rekey_messages", NULL, FT_UINT, rekey_messages, 2, 2147483648L),
+    SRV_STR("metrics_listen", metrics_listen, 0),
+    SRV_STR("metrics_cert", metrics_cert, 0),
+    SRV_STR("metrics_key", metrics_key, 0),
+    SRV_STR("metrics_client_ca", metrics_client_ca, 0),
 };
 
 static const struct field client_fields[] = {
@@ -589,6 +595,74 @@ static int table_load(const struct config_table *t, void *cfg, const char *path,
 	return 0;
 }
 
+int srdma_listen_addr_parse(const char *key, const char *s, struct sockaddr_storage *ss,
+			    socklen_t *sslen, char *err, size_t errlen)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	const char *colon = strrchr(s, ':');
+	char host[INET6_ADDRSTRLEN + 2];
+	size_t hlen = colon ? (size_t)(colon - s) : 0;
+	unsigned long port = 0;
+
+	memset(ss, 0, sizeof(*ss));
+	if (colon && is_decimal(colon + 1, 0) && strlen(colon + 1) <= 5)
+		port = strtoul(colon + 1, NULL, 10);
+	if (!colon || hlen == 0 || hlen >= sizeof(host) || port < 1 || port > 65535)
+		goto bad;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (host[0] == '[' && host[hlen - 1] == ']') {
+		host[hlen - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &in6->sin6_addr) != 1)
+			goto bad;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*sslen = sizeof(*in6);
+		return 0;
+	}
+	if (!strcmp(host, "localhost"))
+		snprintf(host, sizeof(host), "127.0.0.1");
+	if (inet_pton(AF_INET, host, &in4->sin_addr) != 1)
+		goto bad;
+	in4->sin_family = AF_INET;
+	in4->sin_port = htons((uint16_t)port);
+	*sslen = sizeof(*in4);
+	return 0;
+bad:
+	set_err(err, errlen,
+		"%s: \"%.64s\" is not ADDR:PORT (an IPv4 address, [IPv6 address] or localhost, and "
+		"a port 1..65535; e.g. 127.0.0.1:9464)",
+		key, s);
+	return -EINVAL;
+}
+
+static int validate_metrics(const struct srdma_server_config *c, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (!c->metrics_listen[0]) {
+		if (!c->metrics_cert[0] && !c->metrics_key[0] && !c->metrics_client_ca[0])
+			return 0;
+		set_err(err, errlen,
+			"metrics_cert, metrics_key and metrics_client_ca need "
+			"metrics_listen (the address to serve metrics on)");
+		return -EINVAL;
+	}
+	if (!c->metrics_cert[0] != !c->metrics_key[0]) {
+		set_err(err, errlen, "metrics_cert and metrics_key must be given together (HTTPS)");
+		return -EINVAL;
+	}
+	if (c->metrics_client_ca[0] && !c->metrics_cert[0]) {
+		set_err(err, errlen,
+			"metrics_client_ca needs metrics_cert and metrics_key: client "
+			"certificates are checked over HTTPS only");
+		return -EINVAL;
+	}
+	return srdma_listen_addr_parse("metrics_listen", c->metrics_listen, &ss, &len, err, errlen);
+}
+
 void srdma_server_config_defaults(struct srdma_server_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -604,6 +678,7 @@ void srdma_server_config_defaults(struct srdma_server_config *c)
 	c->write_size = 65536;
 	c->recv_depth = 4;
 	c->log_level = SRDMA_LOG_INFO;
+	snprintf(c->log_format, sizeof(c->log_format), "%s", "text");
 	c->dataplane = SRDMA_DP_AEAD;
 	c->busy_poll_us = 200;
 	c->max_pending = 256;
@@ -647,7 +722,12 @@ int srdma_server_config_validate(const struct srdma_server_config *c, char *err,
 		set_err(err, errlen, "key is required: the private key of the certificate");
 		return -EINVAL;
 	}
-	return 0;
+	if (srdma_log_parse_format(c->log_format, &(enum srdma_log_format){0})) {
+		set_err(err, errlen, "log_format: \"%s\" is not a log format (text or json)",
+			c->log_format);
+		return -EINVAL;
+	}
+	return validate_metrics(c, err, errlen);
 }
 
 void srdma_client_config_defaults(struct srdma_client_config *c)

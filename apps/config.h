@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include <srdma.h>
 
 #define SRDMA_DEFAULT_PORT 4433
@@ -70,6 +72,15 @@ struct srdma_server_config {
 	/* Data-plane key update every rekey_messages messages per direction (2..2^31, default
 	 * 65536; rounded down to a power of two). */
 	unsigned rekey_messages;
+	/* Metrics and statistics over HTTP (server_metrics.h): "metrics_listen" ADDR:PORT
+	 * ("127.0.0.1:9464", "[::1]:9464"; "" = off, the default); with "metrics_cert" and
+	 * "metrics_key" (PEM) HTTPS; with "metrics_client_ca" too, a client certificate that CA
+	 * signed is required. */
+	char metrics_listen[SRDMA_NAME_MAX];
+	char metrics_cert[SRDMA_PATH_MAX];
+	char metrics_key[SRDMA_PATH_MAX];
+	char metrics_client_ca[SRDMA_PATH_MAX];
+	char log_format[8]; /* "log_format": "text" (default) or "json" (log.h) */
 };
 
 struct srdma_client_config {
@@ -109,6 +120,11 @@ struct srdma_client_config {
 	 * with backoff, 0..1000, default 0 */
 	unsigned retry;
 };
+
+/* "ADDR:PORT" (IPv4 address, [IPv6 address] or localhost; port 1..65535) into *ss and *sslen:
+ * the form of metrics_listen. -EINVAL with a message naming key in err. */
+int srdma_listen_addr_parse(const char *key, const char *s, struct sockaddr_storage *ss,
+			    socklen_t *sslen, char *err, size_t errlen);
 
 void srdma_server_config_defaults(struct srdma_server_config *c);
 int srdma_server_config_set(struct srdma_server_config *c, const char *key, const char *value,

@@ -1,21 +1,26 @@
 /* Logging to stderr, one write(2) per line so that lines from different threads never interleave.
- *
- * Line format: "2026-11-22T01:02:03.456Z LEVEL tag: message\n" (UTC; "tag: " only when a tag
- * is set). */
+ * The shapes of a line (text, journal, json) are described in log.h. */
 #include "log.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
+
+#include <json-c/json.h>
 
 /* Longer messages are cut and end in "..."; a line must stay one write(2) on a stack buffer. */
 #define LOG_LINE_MAX 1024
 
-/* Start-up-once settings (log.h): written before any thread starts, only read afterwards. */
-static enum srdma_log_level log_level = SRDMA_LOG_INFO;
+/* The level changes at run time (a reload); the rest are start-up-once settings (log.h). */
+static atomic_int log_level = SRDMA_LOG_INFO;
+static enum srdma_log_format log_format = SRDMA_LOG_TEXT;
+static int log_journal;
 static const char *log_tag;
 
 static const char *const level_names[] = {
@@ -32,18 +37,33 @@ static const char *const level_labels[] = {
     [SRDMA_LOG_DEBUG] = "DEBUG",
 };
 
+/* syslog(3) priorities: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG. */
+static const int level_priorities[] = {
+    [SRDMA_LOG_ERROR] = 3,
+    [SRDMA_LOG_WARN] = 4,
+    [SRDMA_LOG_INFO] = 6,
+    [SRDMA_LOG_DEBUG] = 7,
+};
+
 void srdma_log_set_level(enum srdma_log_level level)
 {
 	if ((int)level < SRDMA_LOG_ERROR)
 		level = SRDMA_LOG_ERROR;
 	if (level > SRDMA_LOG_DEBUG)
 		level = SRDMA_LOG_DEBUG;
-	log_level = level;
+	atomic_store(&log_level, (int)level);
 }
 
 enum srdma_log_level srdma_log_get_level(void)
 {
-	return log_level;
+	return (enum srdma_log_level)atomic_load(&log_level);
+}
+
+const char *srdma_log_level_name(enum srdma_log_level level)
+{
+	if ((int)level < SRDMA_LOG_ERROR || level > SRDMA_LOG_DEBUG)
+		return "?";
+	return level_names[level];
 }
 
 static int ascii_lower(int c)
@@ -75,9 +95,45 @@ int srdma_log_parse_level(const char *s, enum srdma_log_level *out)
 	return -EINVAL;
 }
 
+int srdma_log_parse_format(const char *s, enum srdma_log_format *out)
+{
+	if (s && ascii_case_equal(s, "text")) {
+		*out = SRDMA_LOG_TEXT;
+		return 0;
+	}
+	if (s && ascii_case_equal(s, "json")) {
+		*out = SRDMA_LOG_JSON;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+void srdma_log_set_format(enum srdma_log_format format)
+{
+	log_format = format == SRDMA_LOG_JSON ? SRDMA_LOG_JSON : SRDMA_LOG_TEXT;
+}
+
 void srdma_log_set_tag(const char *tag)
 {
 	log_tag = tag;
+}
+
+int srdma_log_detect_journal(void)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int end = 0;
+
+	log_journal = 0;
+	/* systemd sets it for the unit's process; a child whose stderr went elsewhere inherits
+	 * it too, hence the comparison with what stderr really is. */
+	if (!env || sscanf(env, "%llu:%llu%n", &dev, &ino, &end) != 2 || env[end] != '\0')
+		return 0;
+	if (fstat(STDERR_FILENO, &st))
+		return 0;
+	log_journal = (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+	return log_journal;
 }
 
 static void write_all(int fd, const char *p, size_t n)
@@ -95,54 +151,145 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
-void srdma_log(enum srdma_log_level level, const char *fmt, ...)
+/* The message alone into msg (cut with "..." if too long), on one line. */
+__attribute__((format(printf, 3, 0))) static void format_message(char *msg, size_t cap,
+								 const char *fmt, va_list ap)
 {
-	char line[LOG_LINE_MAX];
+	size_t len = 0;
+	int n = vsnprintf(msg, cap, fmt, ap);
+
+	if (n > 0) {
+		len = (size_t)n;
+		if (len >= cap) {
+			len = cap - 1;
+			memcpy(msg + len - 3, "...", 3);
+		}
+	}
+	msg[len] = '\0';
+	while (len > 0 && msg[len - 1] == '\n')
+		msg[--len] = '\0';
+	/* One event, one line: a control character in the message (which may quote a peer's
+	 * bytes) must not be able to start a forged line. */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)msg[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			msg[i] = '?';
+	}
+}
+
+/* "2026-11-22T01:02:03.456Z" */
+static void format_time(char *buf, size_t cap)
+{
 	struct timespec ts;
 	struct tm tm;
-	size_t len, msg_start;
-	int saved_errno, n;
-	va_list ap;
-
-	if ((int)level < SRDMA_LOG_ERROR || level > log_level)
-		return;
-	/* Callers often log and then return -errno. */
-	saved_errno = errno;
+	size_t len;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	len = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	n = snprintf(line + len, sizeof(line) - len, ".%03ldZ %s %s%s", ts.tv_nsec / 1000000L,
-		     level_labels[level], log_tag && *log_tag ? log_tag : "",
-		     log_tag && *log_tag ? ": " : "");
-	if (n > 0)
-		len += (size_t)n < sizeof(line) - len ? (size_t)n : sizeof(line) - len - 1;
-	msg_start = len;
+	len = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + len, cap - len, ".%03ldZ", ts.tv_nsec / 1000000L);
+}
 
-	/* Keep one byte for the newline. */
-	va_start(ap, fmt);
-	n = vsnprintf(line + len, sizeof(line) - len - 1, fmt, ap);
-	va_end(ap);
-	if (n > 0) {
-		if ((size_t)n < sizeof(line) - len - 1) {
-			len += (size_t)n;
-		} else {
-			len = sizeof(line) - 2;
-			memcpy(line + len - 3, "...", 3);
+static void emit_text(enum srdma_log_level level, const char *msg)
+{
+	char line[LOG_LINE_MAX + 64], when[40];
+	int n;
+
+	if (log_journal) {
+		n = snprintf(line, sizeof(line), "<%d>%s\n", level_priorities[level], msg);
+	} else {
+		format_time(when, sizeof(when));
+		n = snprintf(line, sizeof(line), "%s %s %s%s%s\n", when, level_labels[level],
+			     log_tag && *log_tag ? log_tag : "", log_tag && *log_tag ? ": " : "",
+			     msg);
+	}
+	if (n > 0)
+		write_all(STDERR_FILENO, line,
+			  (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+static void emit_json(enum srdma_log_level level, const struct srdma_log_field *fields,
+		      size_t nfields, const char *msg)
+{
+	struct json_object *o = json_object_new_object();
+	const char *text;
+	char when[40], prefix[8] = "";
+	size_t i;
+
+	if (!o) {
+		emit_text(level, msg);
+		return;
+	}
+	format_time(when, sizeof(when));
+	json_object_object_add(o, "time", json_object_new_string(when));
+	json_object_object_add(o, "level", json_object_new_string(level_names[level]));
+	if (log_tag && *log_tag)
+		json_object_object_add(o, "program", json_object_new_string(log_tag));
+	json_object_object_add(o, "message", json_object_new_string(msg));
+	for (i = 0; i < nfields; i++) {
+		const struct srdma_log_field *f = &fields[i];
+
+		/* The fixed members keep their meaning. */
+		if (!f->key || json_object_object_get_ex(o, f->key, NULL))
+			continue;
+		json_object_object_add(o, f->key,
+				       f->str ? json_object_new_string(f->str)
+					      : json_object_new_int64((int64_t)f->num));
+	}
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						     JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (log_journal)
+		snprintf(prefix, sizeof(prefix), "<%d>", level_priorities[level]);
+	if (text) {
+		size_t plen = strlen(prefix), tlen = strlen(text);
+		char *line = malloc(plen + tlen + 1);
+
+		if (line) {
+			memcpy(line, prefix, plen);
+			memcpy(line + plen, text, tlen);
+			line[plen + tlen] = '\n';
+			write_all(STDERR_FILENO, line, plen + tlen + 1);
+			free(line);
 		}
 	}
-	while (len > msg_start && line[len - 1] == '\n')
-		len--;
-	/* One event, one line: a control character in the message (which may quote a peer's
-	 * bytes) must not be able to start a forged line. */
-	for (size_t i = msg_start; i < len; i++) {
-		unsigned char c = (unsigned char)line[i];
+	json_object_put(o);
+}
 
-		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			line[i] = '?';
-	}
-	line[len++] = '\n';
+__attribute__((format(printf, 4, 0))) static void vlog(enum srdma_log_level level,
+						       const struct srdma_log_field *fields,
+						       size_t nfields, const char *fmt, va_list ap)
+{
+	char msg[LOG_LINE_MAX];
+	int saved_errno;
 
-	write_all(STDERR_FILENO, line, len);
+	if ((int)level < SRDMA_LOG_ERROR || (int)level > atomic_load(&log_level))
+		return;
+	/* Callers often log and then return -errno. */
+	saved_errno = errno;
+	format_message(msg, sizeof(msg), fmt, ap);
+	if (log_format == SRDMA_LOG_JSON)
+		emit_json(level, fields, nfields, msg);
+	else
+		emit_text(level, msg);
 	errno = saved_errno;
+}
+
+void srdma_log(enum srdma_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+void srdma_log_fields(enum srdma_log_level level, const struct srdma_log_field *fields,
+		      size_t nfields, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, fields, nfields, fmt, ap);
+	va_end(ap);
 }

@@ -55,6 +55,7 @@ static void on_failure(void *arg, const char *addr, int error, const char *reaso
 	struct server *srv = arg;
 	unsigned long long id;
 
+	metrics_on_failure(&srv->mx, addr, error, reason);
 	if (!addr[0]) {
 		srdma_warn("accept: %s; pausing new connections for %d ms", reason,
 			   ACCEPT_PAUSE_MS);
@@ -144,6 +145,7 @@ int server_create(const struct srdma_server_config *cfg, struct server **out, ch
 		return -ENOMEM;
 	srv->cfg = *cfg;
 	srv->signal_fd = srv->stop_fd = srv->epfd = -1;
+	metrics_init(&srv->mx, srv);
 	if (!srv->cfg.workers)
 		srv->cfg.workers = srdma_cpus_allowed(); /* workers = auto */
 
@@ -152,6 +154,7 @@ int server_create(const struct srdma_server_config *cfg, struct server **out, ch
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGHUP); /* reload (server_reload.c) */
 	ret = -pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	if (ret)
 		goto fail;
@@ -227,6 +230,9 @@ int server_create(const struct srdma_server_config *cfg, struct server **out, ch
 			goto fail;
 		}
 	}
+	ret = metrics_start(&srv->mx, err, errlen);
+	if (ret)
+		goto fail;
 	vctx = srdma_ctx_verbs(srv->ctx);
 	describe_gid(srv, gid, sizeof(gid));
 	srdma_info("listening on %s port %u; device %s port %u, %s; %u workers, up to %u clients; "
@@ -306,6 +312,7 @@ static void on_device(struct server *srv)
 	int ret;
 
 	while ((ret = srdma_ctx_async_event(srv->ctx, &ev)) == 1) {
+		metrics_async_event(&srv->mx, ev.type);
 		if (ev.port)
 			srdma_warn("device event: %s on port %u%s", ev.name, ev.port,
 				   ev.own_port ? "" : " (not ours)");
@@ -324,6 +331,8 @@ static int on_signal(struct server *srv)
 	while (read(srv->signal_fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGUSR1) {
 			log_counts(srv, "stats");
+		} else if (si.ssi_signo == SIGHUP) {
+			server_reload(srv, &si);
 		} else {
 			srdma_info("%s received: shutting down", strsignal((int)si.ssi_signo));
 			stop = 1;
@@ -339,8 +348,11 @@ int server_run(struct server *srv)
 	struct epoll_event ev[8];
 	unsigned i;
 
+	/* Listening, the device open, the workers started: ready for systemd. */
+	server_watchdog_init(srv);
+	server_notify_ready(srv);
 	while (!stop) {
-		int timeout = srdma_listener_timeout_ms(srv->listener), n, k;
+		int timeout = srdma_listener_timeout_ms(srv->listener), n, k, wd;
 
 		if (!watching) {
 			int left = (int)((resume_ns - server_now_ns()) / 1000000) + 1;
@@ -350,6 +362,9 @@ int server_run(struct server *srv)
 			if (timeout < 0 || left < timeout)
 				timeout = left;
 		}
+		wd = server_watchdog_timeout_ms(srv);
+		if (wd >= 0 && (timeout < 0 || wd < timeout))
+			timeout = wd;
 		n = epoll_wait(srv->epfd, ev, 8, timeout);
 		if (n < 0 && errno != EINTR) {
 			srdma_err("epoll_wait: %s", strerror(errno));
@@ -370,6 +385,7 @@ int server_run(struct server *srv)
 		}
 		if (stop)
 			break;
+		server_watchdog_tick(srv);
 		/* Deadlines and ready handshakes alike: accept drives both. */
 		on_listen(srv);
 		if (srv->accept_paused && watching) {
@@ -380,6 +396,7 @@ int server_run(struct server *srv)
 		srv->accept_paused = 0;
 	}
 
+	server_notify_stopping();
 	/* Stop accepting first (handshakes in progress are told and closed), so nobody new
 	 * arrives while the workers wind down. */
 	srdma_listener_close(srv->listener);
@@ -410,6 +427,8 @@ void server_destroy(struct server *srv)
 
 	if (!srv)
 		return;
+	/* The metrics thread reads the workers and the context: it goes first. */
+	metrics_destroy(&srv->mx);
 	srdma_listener_close(srv->listener);
 	for (i = 0; i < srv->nworkers; i++)
 		worker_request_stop(&srv->workers[i]);

@@ -17,9 +17,11 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/signalfd.h>
 
 #include <srdma.h>
 #include "config.h"
+#include "server_metrics.h"
 
 struct server;
 struct worker;
@@ -72,6 +74,7 @@ struct session {
 	int qp_enabled;	      /* qp_fd registered with EPOLLIN (not while throttled) */
 	int started;	      /* adopted by its worker: listed and watched */
 	int closed;
+	struct mx_session mx;	     /* its counters and /stats entry (server_metrics.h) */
 	struct session *prev, *next; /* the worker's sessions; next also links the dead list */
 };
 
@@ -90,6 +93,7 @@ struct worker {
 	struct session *sessions;
 	struct session *dead; /* closed, freed after the current epoll batch */
 	int result;	      /* first teardown error */
+	struct mx_worker mx;  /* its counters (server_metrics.h) */
 };
 
 struct server_counts {
@@ -108,6 +112,13 @@ struct server {
 	int accept_paused; /* the listener is out of descriptors: stop watching it a while */
 	atomic_ullong next_id;
 	struct server_counts n;
+	struct metrics mx; /* counters, and the metrics listener (server_metrics.h) */
+	/* Reload (server_reload.c): reads the configuration again as at start (defaults, the
+	 * --config file, the flags); set by main before server_run. */
+	int (*reread)(void *arg, struct srdma_server_config *out, char *err, size_t errlen);
+	void *reread_arg;
+	uint64_t watchdog_ns,
+	    watchdog_next_ns; /* systemd watchdog ping interval, next ping; 0: off */
 };
 
 /* server.c */
@@ -119,6 +130,25 @@ int server_run(struct server *srv);
 void server_stop(struct server *srv);
 void server_destroy(struct server *srv);
 uint64_t server_now_ns(void);
+
+/* server_reload.c */
+/* SIGHUP (si: its sender, to answer srdma-server --reload): read the configuration, the
+ * certificate, key and CA files again, apply what can change while running, keep the rest
+ * and say so; a bad file changes nothing. Main thread. */
+void server_reload(struct server *srv, const struct signalfd_siginfo *si);
+/* srdma-server --reload [PID]: ask the server PID (or $MAINPID) to reload and wait for its
+ * answer. Returns the exit status (0 reloaded, 1 refused or no answer). */
+int server_reload_request(const char *pid_arg);
+
+/* server_systemd.c: sd_notify(3), a no-op outside a Type=notify unit. */
+void server_notify_ready(struct server *srv);
+void server_notify_reloading(void);
+void server_notify_stopping(void);
+/* The watchdog: server_watchdog_init reads WatchdogSec (sd_watchdog_enabled); the main loop
+ * waits at most server_watchdog_timeout_ms (-1: no limit) and calls server_watchdog_tick. */
+void server_watchdog_init(struct server *srv);
+int server_watchdog_timeout_ms(const struct server *srv);
+void server_watchdog_tick(struct server *srv);
 
 /* server_worker.c */
 int worker_start(struct server *srv, struct worker *w, unsigned id);

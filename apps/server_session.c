@@ -47,6 +47,7 @@ struct session *session_new(struct server *srv, struct srdma_conn *conn)
 	atomic_fetch_add(&srv->n.pd, 1);
 	atomic_fetch_add(&srv->n.qp, 1);
 	atomic_fetch_add(&srv->n.cq, (long)s->ncq);
+	metrics_session_open(s);
 	return s;
 }
 
@@ -117,6 +118,7 @@ void session_close(struct session *s, const char *why)
 		atomic_fetch_sub(&srv->n.pd, 1);
 	atomic_fetch_sub(&srv->n.qp, 1);
 	atomic_fetch_sub(&srv->n.cq, (long)s->ncq);
+	metrics_session_close(s, why);
 	atomic_fetch_sub(&srv->n.clients, 1);
 	atomic_fetch_sub(&w->nsessions, 1);
 	/* Events for s may still sit in the worker's current epoll batch: freed after it. */
@@ -146,6 +148,7 @@ static void conn_error(struct session *s, int ret)
 {
 	const char *msg = srdma_conn_errmsg(s->conn);
 
+	metrics_conn_error(s, ret);
 	if (ret == -ECONNRESET) {
 		srdma_info("client #%llu (%s): disconnected without QUIT",
 			   (unsigned long long)s->id, s->peer);
@@ -264,6 +267,7 @@ static int send_reply(struct session *s)
 		return 1;
 	}
 	s->io = IO_IDLE;
+	metrics_msg_out(s, s->len);
 	if (s->bye) {
 		/* srdma_conn_close waits for the BYE to complete before the QP goes. */
 		srdma_info("client #%llu (%s): quit after %llu messages", (unsigned long long)s->id,
@@ -288,6 +292,7 @@ static int throttled(struct session *s, uint64_t now)
 		return 0;
 	s->io = IO_HELD_IN;
 	s->throttle_until_ns = now + wait;
+	metrics_throttled(s);
 	return 1;
 }
 
@@ -326,6 +331,7 @@ unsigned session_on_qp(struct session *s)
 		}
 		s->len = len;
 		s->msgs_in++;
+		metrics_msg_in(s, len);
 		if (throttled(s, server_now_ns()))
 			break;
 		answer(s);
@@ -420,6 +426,7 @@ void session_start(struct session *s)
 	int ret;
 
 	s->started = 1;
+	metrics_session_start(s);
 	s->ctrl_fd = srdma_conn_fd(s->conn);
 	s->qp_fd = srdma_conn_qp_fd(s->conn, 0);
 	s->cap = (size_t)srv->cfg.max_msg + ECHO_HDR_LEN;

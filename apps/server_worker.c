@@ -160,7 +160,9 @@ static void *worker_main(void *arg)
 		free_dead(w);
 		if (spinning)
 			timeout = 0;
+		metrics_worker_busy(w, server_now_ns() - now);
 		n = epoll_wait(w->epfd, ev, MAX_EVENTS, timeout);
+		now = server_now_ns();
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -186,6 +188,7 @@ static void *worker_main(void *arg)
 		}
 		free_dead(w);
 		spinning = busy_poll(w, server_now_ns());
+		metrics_worker_busy(w, server_now_ns() - now);
 	}
 	shutdown_sessions(w);
 	free_dead(w);

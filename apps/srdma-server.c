@@ -1,8 +1,10 @@
 /* srdma-server: argv -> config -> server_create/run/destroy (server.c), an application of
  * libsrdma (<srdma.h>) serving the echo protocol (echo_proto.h). */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "log.h"
@@ -51,6 +53,19 @@ static const struct cli_opt opts[] = {
     {"rekey-messages", 0, "N", "rekey_messages",
      "data-plane keys change every N messages per direction (default 65536)"},
     {"log-level", 0, "LEVEL", "log_level", "error, warn, info or debug (default info)"},
+    {"log-format", 0, "text|json", "log_format",
+     "log lines as text (default) or one JSON object each; under systemd's journal, text "
+     "lines carry syslog priorities instead of times"},
+    {"reload", 0, NULL, NULL,
+     "srdma-server --reload [PID]: make the server PID (default $MAINPID) re-read its "
+     "configuration and certificates, as SIGHUP does, and wait for the outcome"},
+    {"metrics-listen", 0, "ADDR:PORT", "metrics_listen",
+     "serve Prometheus metrics at /metrics and JSON statistics at /stats on this address, "
+     "e.g. 127.0.0.1:9464 (default: off)"},
+    {"metrics-cert", 0, "FILE", "metrics_cert", "serve them over HTTPS with this certificate"},
+    {"metrics-key", 0, "FILE", "metrics_key", "the private key of metrics-cert"},
+    {"metrics-client-ca", 0, "FILE", "metrics_client_ca",
+     "require HTTPS clients to present a certificate this CA signed"},
     {0},
 };
 
@@ -64,6 +79,44 @@ static int load(void *cfg, const char *path, char *err, size_t errlen)
 	return srdma_server_config_load(cfg, path, err, errlen);
 }
 
+/* A reload reads the configuration as main did: defaults, --config, the flags. */
+struct reread {
+	struct srdma_server_config cfg; /* first: the setter takes a pointer to it */
+	int argc;
+	char **argv;
+	char err[512];
+};
+
+/* cli_parse prints a load error itself; a reload logs it instead, so it is kept here. */
+static int reread_load(void *arg, const char *path, char *err, size_t errlen)
+{
+	struct reread *r = arg;
+
+	if (srdma_server_config_load(&r->cfg, path, err, errlen) && !r->err[0])
+		snprintf(r->err, sizeof(r->err), "%s", err);
+	return 0;
+}
+
+static int reread(void *arg, struct srdma_server_config *out, char *err, size_t errlen)
+{
+	struct reread *r = arg;
+	struct cli cli = {
+	    .prog = "srdma-server", .opts = opts, .set = set, .load = reread_load, .cfg = &r->cfg};
+	int first;
+
+	srdma_server_config_defaults(&r->cfg);
+	r->err[0] = '\0';
+	/* The flags were good at start; only the file can have changed. */
+	if (cli_parse(&cli, r->argc, r->argv, &first) != CLI_OK && !r->err[0])
+		snprintf(r->err, sizeof(r->err), "the command line no longer parses");
+	if (r->err[0]) {
+		snprintf(err, errlen, "%s", r->err);
+		return -EINVAL;
+	}
+	*out = r->cfg;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct srdma_server_config cfg;
@@ -73,7 +126,8 @@ int main(int argc, char **argv)
 	    .usage = "[options] --cert FILE --key FILE",
 	    .summary = "Serve secure-rdma clients: RDMA RC connections whose PSNs, QPNs, GIDs and "
 		       "memory keys\nare exchanged only inside TLS. Stops gracefully on SIGINT or "
-		       "SIGTERM; SIGUSR1 logs counts.",
+		       "SIGTERM; SIGUSR1 logs counts;\nSIGHUP (or --reload) re-reads the "
+		       "configuration and certificates for new connections.",
 	    .epilog = "Config file keys are the long option names with '_' for '-' (e.g. "
 		      "max_clients = 10);\nTHREAD_POOL_SIZE and MAX_CONNECTIONS are accepted "
 		      "too. See the README.\n",
@@ -82,9 +136,21 @@ int main(int argc, char **argv)
 	    .load = load,
 	    .cfg = &cfg,
 	};
+	static struct reread rr;
+	enum srdma_log_format format;
 	char err[512];
 	int first, ret;
 
+	/* srdma-server --reload [PID] (the unit's ExecReload) asks a running server. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--reload"))
+			continue;
+		if (i != 1 || argc > 3) {
+			fprintf(stderr, "srdma-server: usage: srdma-server --reload [PID]\n");
+			return 2;
+		}
+		return server_reload_request(argc > 2 ? argv[2] : NULL);
+	}
 	srdma_server_config_defaults(&cfg);
 	switch (cli_parse(&cli, argc, argv, &first)) {
 	case CLI_EXIT_OK:
@@ -106,6 +172,9 @@ int main(int argc, char **argv)
 	}
 	srdma_log_set_tag("srdma-server");
 	srdma_log_set_level((enum srdma_log_level)cfg.log_level);
+	if (!srdma_log_parse_format(cfg.log_format, &format))
+		srdma_log_set_format(format);
+	srdma_log_detect_journal();
 	signal(SIGPIPE, SIG_IGN);
 
 	ret = server_create(&cfg, &srv, err, sizeof(err));
@@ -113,6 +182,10 @@ int main(int argc, char **argv)
 		srdma_err("cannot start: %s", err);
 		return 1;
 	}
+	rr.argc = argc;
+	rr.argv = argv;
+	srv->reread = reread;
+	srv->reread_arg = &rr;
 	ret = server_run(srv);
 	server_destroy(srv);
 	return ret ? 1 : 0;

@@ -146,6 +146,21 @@ SRDMA_API void srdma_ctx_opts_init(struct srdma_ctx_opts *o);
 SRDMA_API int srdma_ctx_create(const struct srdma_ctx_opts *o, struct srdma_ctx **out, char *err,
 			       size_t errlen);
 
+/* Re-read the TLS identity and trust for connections set up from now on (a certificate
+ * rotation, say): cert, key, ca and tls_min of o replace the context's, and max_conns its
+ * limit; every other field of o is ignored (the device, data-plane mode, heartbeat and rekey
+ * settings stay as created). Connections already set up or in their TLS handshake keep the
+ * certificate and trust they began with, to the end. The roles stay those of
+ * srdma_ctx_create: a context made with cert and key needs them in o, one made with a ca needs
+ * a ca (a listener's client CA may change file, not go or come).
+ * Every file is read and checked (certificate chain, key, the key matching the certificate,
+ * CA) before anything changes: on failure the context is left exactly as it was. Safe to call
+ * from any thread while others use ctx; calls on one context are serialised.
+ * 0; -EINVAL (bad option, a role added or removed, unreadable or mismatched file: err names
+ * it); -ENOMEM. */
+SRDMA_API int srdma_ctx_reload(struct srdma_ctx *ctx, const struct srdma_ctx_opts *o, char *err,
+			       size_t errlen);
+
 /* Open the device now (idempotent), so that a missing device is reported at start-up:
  * 0, -ENODEV (no RDMA device or no such name), -EINVAL (port or GID index unusable). */
 SRDMA_API int srdma_ctx_open_device(struct srdma_ctx *ctx, char *err, size_t errlen);

@@ -6,13 +6,17 @@ set -euo pipefail
 pkgs=(
 	# build
 	build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
-	libibverbs-dev libssl-dev openssl libinih-dev libjson-c-dev libcmocka-dev
+	libibverbs-dev libssl-dev openssl libinih-dev libjson-c-dev libcmocka-dev libsystemd-dev
 	# man pages (docs/man -> pandoc), and the install check's nm and readelf
 	pandoc binutils
+	# the Debian packages (debian/: dpkg-buildpackage, debhelper, lintian)
+	dpkg-dev debhelper lintian
 	# RDMA user space, and the reference tools the benchmarks compare against
 	rdma-core ibverbs-providers ibverbs-utils perftest rdmacm-utils
 	# the Soft-RoCE VM and the test scripts
 	qemu-system-x86 linux-image-amd64 busybox-static cpio iproute2 kmod jq tcpdump procps
+	# srdma-server's metrics listener, and the real Prometheus, promtool and curl of its test
+	libmicrohttpd-dev libgnutls28-dev prometheus curl
 	# the outside TLS audit (tests/tls/audit.sh)
 	testssl.sh
 	# plots of the benchmarks

@@ -812,7 +812,7 @@ int srdma_connect_start(struct srdma_ctx *ctx, const struct srdma_connect_opts *
 	c->port = o->port ? o->port : SRDMA_PORT_DEFAULT;
 	if (srdma__ctx_slot_take(ctx)) {
 		snprintf(err, errlen, "the context already has max_conns (%u) connections",
-			 ctx->opts.max_conns);
+			 atomic_load(&ctx->max_conns));
 		ret = -EBUSY;
 		goto err;
 	}

@@ -91,6 +91,45 @@ static int check_opts(const struct srdma_ctx_opts *o, char *err, size_t errlen)
 	return 0;
 }
 
+/* The TLS contexts of the roles the files give: listening (cert and key, with ca as the client
+ * CA) and connecting (ca, with cert and key as the client certificate). Both or neither. */
+static int build_tls(const char *cert, const char *key, const char *ca, int tls_min,
+		     struct srdma_tls_ctx **server, struct srdma_tls_ctx **client, char *err,
+		     size_t errlen)
+{
+	int ret;
+
+	*server = *client = NULL;
+	if (cert[0]) {
+		struct srdma_tls_server_opts so = {
+		    .cert = cert,
+		    .key = key,
+		    .client_ca = ca,
+		    .min_version = (enum srdma_tls_version)tls_min,
+		};
+
+		ret = srdma_tls_ctx_server_create(&so, server, err, errlen);
+		if (ret)
+			return ret;
+	}
+	if (ca[0]) {
+		struct srdma_tls_client_opts co = {
+		    .ca = ca,
+		    .cert = cert,
+		    .key = key,
+		    .min_version = (enum srdma_tls_version)tls_min,
+		};
+
+		ret = srdma_tls_ctx_client_create(&co, client, err, errlen);
+		if (ret) {
+			srdma_tls_ctx_destroy(*server);
+			*server = NULL;
+			return ret;
+		}
+	}
+	return 0;
+}
+
 int srdma_ctx_create(const struct srdma_ctx_opts *o, struct srdma_ctx **out, char *err,
 		     size_t errlen)
 {
@@ -134,48 +173,88 @@ int srdma_ctx_create(const struct srdma_ctx_opts *o, struct srdma_ctx **out, cha
 	ctx->opts.key = ctx->key;
 	ctx->opts.ca = ctx->ca;
 
-	if (ctx->cert[0]) {
-		struct srdma_tls_server_opts so = {
-		    .cert = ctx->cert,
-		    .key = ctx->key,
-		    .client_ca = ctx->ca,
-		    .min_version = (enum srdma_tls_version)o->tls_min,
-		};
-
-		ret = srdma_tls_ctx_server_create(&so, &ctx->tls_server, err, errlen);
-		if (ret)
-			goto err_free;
-	}
-	if (ctx->ca[0]) {
-		struct srdma_tls_client_opts co = {
-		    .ca = ctx->ca,
-		    .cert = ctx->cert,
-		    .key = ctx->key,
-		    .min_version = (enum srdma_tls_version)o->tls_min,
-		};
-
-		ret = srdma_tls_ctx_client_create(&co, &ctx->tls_client, err, errlen);
-		if (ret)
-			goto err_server;
-	}
+	ret = build_tls(ctx->cert, ctx->key, ctx->ca, o->tls_min, &ctx->tls_server,
+			&ctx->tls_client, err, errlen);
+	if (ret)
+		goto err_free;
 	ret = pthread_mutex_init(&ctx->lock, NULL);
 	if (ret) {
 		ret = -ret;
 		snprintf(err, errlen, "cannot create a mutex: %s", strerror(-ret));
-		goto err_client;
+		goto err_tls;
 	}
 	atomic_init(&ctx->nconns, 0);
+	atomic_init(&ctx->max_conns, o->max_conns);
 	atomic_init(&ctx->nobjects, 0);
 	*out = ctx;
 	return 0;
 
-err_client:
+err_tls:
 	srdma_tls_ctx_destroy(ctx->tls_client);
-err_server:
 	srdma_tls_ctx_destroy(ctx->tls_server);
 err_free:
 	free(ctx);
 	return ret;
+}
+
+int srdma_ctx_reload(struct srdma_ctx *ctx, const struct srdma_ctx_opts *o, char *err,
+		     size_t errlen)
+{
+	struct srdma_tls_ctx *server = NULL, *client = NULL;
+	char cert[SRDMA_PATH_MAX], key[SRDMA_PATH_MAX], ca[SRDMA_PATH_MAX];
+	int ret;
+
+	if (!ctx || !o) {
+		snprintf(err, errlen, "no context or no options");
+		return -EINVAL;
+	}
+	ret = check_opts(o, err, errlen);
+	if (ret)
+		return ret;
+	/* The roles stay those the context was made with (its listeners and connectors hold on
+	 * to them). */
+	if (!ctx->tls_server != !(o->cert && o->cert[0])) {
+		snprintf(err, errlen,
+			 ctx->tls_server
+			     ? "the context listens: cert and key cannot be removed"
+			     : "the context was made without cert and key: they cannot be "
+			       "added");
+		return -EINVAL;
+	}
+	if (!ctx->tls_client != !(o->ca && o->ca[0])) {
+		snprintf(err, errlen,
+			 ctx->tls_client
+			     ? "the context was made with a ca: it cannot be removed"
+			     : "the context was made without a ca: one cannot be added");
+		return -EINVAL;
+	}
+	ret = copy_opt(cert, sizeof(cert), o->cert, "cert", err, errlen);
+	if (!ret)
+		ret = copy_opt(key, sizeof(key), o->key, "key", err, errlen);
+	if (!ret)
+		ret = copy_opt(ca, sizeof(ca), o->ca, "ca", err, errlen);
+	if (ret)
+		return ret;
+	/* Every file is read and checked before anything changes. */
+	ret = build_tls(cert, key, ca, o->tls_min, &server, &client, err, errlen);
+	if (ret)
+		return ret;
+
+	pthread_mutex_lock(&ctx->lock);
+	if (server)
+		srdma_tls_ctx_swap(ctx->tls_server, server);
+	if (client)
+		srdma_tls_ctx_swap(ctx->tls_client, client);
+	memcpy(ctx->cert, cert, sizeof(cert));
+	memcpy(ctx->key, key, sizeof(key));
+	memcpy(ctx->ca, ca, sizeof(ca));
+	ctx->opts.tls_min = o->tls_min;
+	atomic_store(&ctx->max_conns, o->max_conns);
+	pthread_mutex_unlock(&ctx->lock);
+	/* What the context had before: freed here, or by its last session. */
+	srdma_tls_ctx_destroy(server);
+	srdma_tls_ctx_destroy(client);
+	return 0;
 }
 
 int srdma__ctx_dev(struct srdma_ctx *ctx, struct srdma_dev **out, char *err, size_t errlen)
@@ -255,7 +334,9 @@ int srdma__ctx_slot_take(struct srdma_ctx *ctx)
 	unsigned n = atomic_load(&ctx->nconns);
 
 	do {
-		if (ctx->opts.max_conns && n >= ctx->opts.max_conns)
+		unsigned max = atomic_load(&ctx->max_conns);
+
+		if (max && n >= max)
 			return -EBUSY;
 	} while (!atomic_compare_exchange_weak(&ctx->nconns, &n, n + 1));
 	return 0;

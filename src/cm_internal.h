@@ -55,10 +55,11 @@ struct srdma_ctx {
 	char ca[SRDMA_PATH_MAX];
 	struct srdma_tls_ctx *tls_server; /* when cert and key are set */
 	struct srdma_tls_ctx *tls_client; /* when ca is set */
-	pthread_mutex_t lock;		  /* guards dev opening and the PSN set */
+	pthread_mutex_t lock;		  /* guards dev opening, the PSN set and reloads */
 	struct srdma_dev *dev;		  /* opened once, closed last */
 	uint8_t *psn_live;		  /* bitmap of 2^24 bits: our PSNs in live connections */
 	atomic_uint nconns;		  /* connections that hold a slot */
+	atomic_uint max_conns;		  /* the limit in force (srdma_ctx_reload); not opts' */
 	atomic_uint nobjects;		  /* listeners and connections not yet closed */
 	unsigned rekey_log2;		  /* of opts.rekey_messages */
 };

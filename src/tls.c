@@ -1,6 +1,7 @@
 /* TLS channel over OpenSSL 3: context set-up, non-blocking handshake and I/O, and the one place
  * where OpenSSL's error reporting is turned into an errno and a message. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +15,14 @@
 #include "tls.h"
 
 #define ERRMSG_LEN 256
+/* Longest file name quoted whole in a message. */
+#define SRDMA_TLS_PATH_SHOWN 200
 
 struct srdma_tls_ctx {
+	/* Replaced by srdma_tls_ctx_swap while other threads make sessions from it: read and
+	 * written under mu. A session holds its own reference (SSL_new), so a replaced SSL_CTX
+	 * lives on, unchanged, until the last session made from it is freed. */
+	pthread_mutex_t mu;
 	SSL_CTX *ssl_ctx;
 	int is_server;
 };
@@ -45,8 +52,11 @@ static void drain_openssl_errors(char *buf, size_t len)
 		return;
 	}
 	/* The reason alone ("peer did not return a certificate") reads better than the packed
-	 * "error:0A0000C7:SSL routines::..." form; fall back to it for unnamed reasons. */
-	if (ERR_reason_error_string(e))
+	 * "error:0A0000C7:SSL routines::..." form; fall back to it for unnamed reasons. A system
+	 * error (a file that cannot be opened) is an errno. */
+	if (ERR_SYSTEM_ERROR(e))
+		snprintf(buf, len, "%s", strerror(ERR_GET_REASON(e)));
+	else if (ERR_reason_error_string(e))
 		snprintf(buf, len, "%s", ERR_reason_error_string(e));
 	else
 		ERR_error_string_n(e, buf, len);
@@ -69,6 +79,16 @@ static int set_min_version(SSL_CTX *c, enum srdma_tls_version v)
 	return SSL_CTX_set_min_proto_version(c, proto) == 1 ? 0 : -EINVAL;
 }
 
+static int key_mismatch(const char *cert, const char *key, char *err, size_t errlen)
+{
+	char what[SRDMA_TLS_PATH_SHOWN + 64];
+
+	snprintf(what, sizeof(what), "private key %.*s does not match certificate",
+		 SRDMA_TLS_PATH_SHOWN, key);
+	set_err(err, errlen, what, cert);
+	return -EINVAL;
+}
+
 static int load_cert_and_key(SSL_CTX *c, const char *cert, const char *key, char *err,
 			     size_t errlen)
 {
@@ -76,14 +96,19 @@ static int load_cert_and_key(SSL_CTX *c, const char *cert, const char *key, char
 		set_err(err, errlen, "cannot load certificate", cert);
 		return -EINVAL;
 	}
+	/* A readable key of another certificate fails here already (OpenSSL compares them on
+	 * loading); both checks report it the same way, naming both files. */
 	if (SSL_CTX_use_PrivateKey_file(c, key, SSL_FILETYPE_PEM) != 1) {
+		unsigned long e = ERR_peek_last_error();
+
+		if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
+		    ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+			return key_mismatch(cert, key, err, errlen);
 		set_err(err, errlen, "cannot load private key", key);
 		return -EINVAL;
 	}
-	if (SSL_CTX_check_private_key(c) != 1) {
-		set_err(err, errlen, "private key does not match certificate", cert);
-		return -EINVAL;
-	}
+	if (SSL_CTX_check_private_key(c) != 1)
+		return key_mismatch(cert, key, err, errlen);
 	return 0;
 }
 
@@ -96,9 +121,14 @@ static int ctx_new(int is_server, enum srdma_tls_version min, struct srdma_tls_c
 	if (!ctx)
 		return -ENOMEM;
 	ctx->is_server = is_server;
+	if (pthread_mutex_init(&ctx->mu, NULL)) {
+		free(ctx);
+		return -ENOMEM;
+	}
 	ctx->ssl_ctx = SSL_CTX_new(is_server ? TLS_server_method() : TLS_client_method());
 	if (!ctx->ssl_ctx) {
 		set_err(err, errlen, "cannot create TLS context", "");
+		pthread_mutex_destroy(&ctx->mu);
 		free(ctx);
 		return -ENOMEM;
 	}
@@ -194,7 +224,23 @@ void srdma_tls_ctx_destroy(struct srdma_tls_ctx *ctx)
 	if (!ctx)
 		return;
 	SSL_CTX_free(ctx->ssl_ctx);
+	pthread_mutex_destroy(&ctx->mu);
 	free(ctx);
+}
+
+int srdma_tls_ctx_swap(struct srdma_tls_ctx *ctx, struct srdma_tls_ctx *fresh)
+{
+	SSL_CTX *old;
+
+	if (!ctx || !fresh || ctx->is_server != fresh->is_server)
+		return -EINVAL;
+	pthread_mutex_lock(&ctx->mu);
+	old = ctx->ssl_ctx;
+	ctx->ssl_ctx = fresh->ssl_ctx;
+	pthread_mutex_unlock(&ctx->mu);
+	/* fresh is private to the caller: no lock needed to hand it the old one to free. */
+	fresh->ssl_ctx = old;
+	return 0;
 }
 
 static int is_ip_literal(const char *name)
@@ -224,7 +270,9 @@ int srdma_tls_create(struct srdma_tls_ctx *ctx, int fd, const char *server_name,
 		return -ENOMEM;
 	}
 	t->fd = fd;
+	pthread_mutex_lock(&ctx->mu);
 	t->ssl = SSL_new(ctx->ssl_ctx);
+	pthread_mutex_unlock(&ctx->mu);
 	if (!t->ssl || SSL_set_fd(t->ssl, fd) != 1)
 		goto err;
 	if (ctx->is_server) {

@@ -38,8 +38,13 @@ int srdma_tls_ctx_server_create(const struct srdma_tls_server_opts *opts,
 				struct srdma_tls_ctx **out, char *err, size_t errlen);
 int srdma_tls_ctx_client_create(const struct srdma_tls_client_opts *opts,
 				struct srdma_tls_ctx **out, char *err, size_t errlen);
-/* Accepts NULL. Every srdma_tls made from ctx must be destroyed first. */
+/* Accepts NULL. Sessions made from ctx keep what they were made with (each holds its own
+ * reference to OpenSSL's context), so they may outlive it. */
 void srdma_tls_ctx_destroy(struct srdma_tls_ctx *ctx);
+/* Give ctx the identity and trust of fresh (same role, -EINVAL otherwise), atomically for
+ * srdma_tls_create on other threads: sessions made from now on use them, sessions made before
+ * keep theirs. fresh receives what ctx had; the caller destroys it. */
+int srdma_tls_ctx_swap(struct srdma_tls_ctx *ctx, struct srdma_tls_ctx *fresh);
 
 /* Wrap a connected, non-blocking socket. The srdma_tls takes ownership of fd (closed by
  * srdma_tls_destroy, also on failure here). For a client, server_name is the name checked
