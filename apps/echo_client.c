@@ -106,7 +106,9 @@ static int conn_failed(struct echo_client *cl, int ret)
 		on_event(cl, &ev);
 	if (cl->notice[0])
 		return fail(cl, -ESHUTDOWN, "server: %s", cl->notice);
-	if (ret == -ETIMEDOUT)
+	/* A wait that ran out leaves the connection usable and says nothing; the library's own
+	 * deadlines (the heartbeat's "stopped answering") fail it with a message. */
+	if (ret == -ETIMEDOUT && !srdma_conn_errmsg(cl->conn)[0])
 		return fail(cl, ret, "no answer from the server within %u ms", cl->cfg.timeout_ms);
 	if (cl->peer_closed)
 		return fail(cl, -ECONNRESET, "the server closed the connection");
@@ -226,6 +228,9 @@ int echo_client_ctx_create(const struct srdma_client_config *cfg, int open_devic
 	o.ca = cfg->ca;
 	o.tls_min = cfg->tls_min;
 	o.dataplane = (enum srdma_dp_mode)cfg->dataplane;
+	o.heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : UINT32_MAX; /* 0: off */
+	o.heartbeat_misses = cfg->heartbeat_misses;
+	o.rekey_messages = cfg->rekey_messages;
 	ret = srdma_ctx_create(&o, out, err, errlen);
 	if (ret || !open_device)
 		return ret;

@@ -2,28 +2,29 @@
 #
 # Guest side of vm-run.sh: runs inside the VM, chrooted into the host's root
 # filesystem (read-only 9p), as root.  vm-run.sh copies it into the work share
-# as .vm/guest.sh together with:
-#   .vm/config.sh  harness settings (NETEM, RDMA_CM, CWD)
+# as .vm/guest.sh (vm-<role>/.vm/guest.sh for a VM of a pair) together with:
+#   .vm/config.sh  harness settings (NETEM, RDMA_CM, HOSTFWD, PAIR, ROLE, CWD, ...)
 #   .vm/env.sh     SRDMA_* variables passed through from the host
 #   .vm/cmd.sh     the command, as the bash array "cmd"
 # It sets up Soft-RoCE (the "prelude"), then runs the command with its stdout
-# and stderr in cmd.out / cmd.err of the work share, and exits with the
+# and stderr in cmd.out / cmd.err next to .vm/, and exits with the
 # command's exit status.  If the prelude fails it writes .vm/prelude-failed and
 # exits 125.
 
 set -uo pipefail
 
 readonly WORK=/tmp/vmwork
-readonly CTL=$WORK/.vm
+# This VM's own files: the work share itself, or its vm-<role>/ in a pair.
+CTL=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+readonly CTL
+readonly VMDIR=${CTL%/.vm}
 readonly RXE_DEV=rxe0
-readonly RXE_NETDEV=veth0
 readonly RXE_PEER=veth1
-readonly RXE_ADDR=192.0.2.1
 readonly RXE_PREFIX=24
 readonly RXE_GID_INDEX=1
 readonly RXE_WAIT_SEC=60
 
-exec >"$WORK/prelude.log" 2>&1
+exec >"$VMDIR/prelude.log" 2>&1
 
 uptime_s() { local u _; read -r u _ </proc/uptime; echo "$u"; }
 stamp() { echo "$1=$(uptime_s)" >>"$CTL/timing"; }
@@ -44,9 +45,22 @@ stamp prelude_start
 NETEM=0
 RDMA_CM=0
 HOSTFWD=0
+PAIR=0
+ROLE=
+ADDR=192.0.2.1
+PEER_ADDR=
+PEER_ROLE=
+PAIR_ID=
 CWD=/
 # shellcheck source=/dev/null
 source "$CTL/config.sh" || fail "cannot read $CTL/config.sh"
+readonly RXE_ADDR=$ADDR
+# Alone, rxe sits on a veth pair; in a pair, on the NIC joined to the other VM's.
+if [[ $PAIR == 1 ]]; then
+    readonly RXE_NETDEV=eth0
+else
+    readonly RXE_NETDEV=veth0
+fi
 
 KVER=$(uname -r)
 MODDIR=/lib/modules/$KVER
@@ -123,14 +137,32 @@ for m in "${modules[@]}"; do
     load_module "$m"
 done
 
+# wait_eth0: load the virtio NIC's driver and wait for eth0.
+wait_eth0() {
+    local m deadline
+    for m in net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
+        load_module "$m"
+    done
+    deadline=$(( $(date +%s) + RXE_WAIT_SEC ))
+    until [[ -e /sys/class/net/eth0 ]]; do
+        (( $(date +%s) < deadline )) || fail "eth0 did not appear after loading virtio_net"
+        sleep 0.1
+    done
+}
+
 # --- network and rxe device ---------------------------------------------------
 step ip link set lo up
-step ip link add "$RXE_NETDEV" type veth peer name "$RXE_PEER"
-step ip link set "$RXE_NETDEV" mtu 9000
-step ip link set "$RXE_PEER" mtu 9000
+if [[ $PAIR == 1 ]]; then
+    # The wire to the other VM: the NIC's default MTU (1500, path MTU 1024 for rxe).
+    wait_eth0
+else
+    step ip link add "$RXE_NETDEV" type veth peer name "$RXE_PEER"
+    step ip link set "$RXE_NETDEV" mtu 9000
+    step ip link set "$RXE_PEER" mtu 9000
+    step ip link set "$RXE_PEER" up
+fi
 step ip addr add "$RXE_ADDR/$RXE_PREFIX" dev "$RXE_NETDEV"
 step ip link set "$RXE_NETDEV" up
-step ip link set "$RXE_PEER" up
 step rdma link add "$RXE_DEV" type rxe netdev "$RXE_NETDEV"
 
 want_gid=$(mapped_gid "$RXE_ADDR")
@@ -155,22 +187,17 @@ echo "$RXE_DEV ready: GID[$RXE_GID_INDEX]=$gid, port ${state}"
 
 # --- the user-network NIC (vm-run.sh --hostfwd) --------------------------------
 if [[ $HOSTFWD == 1 ]]; then
-    for m in net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
-        load_module "$m"
-    done
-    deadline=$(( $(date +%s) + RXE_WAIT_SEC ))
-    until [[ -e /sys/class/net/eth0 ]]; do
-        (( $(date +%s) < deadline )) || fail "eth0 did not appear after loading virtio_net"
-        sleep 0.1
-    done
+    wait_eth0
     step ip addr add 198.51.100.15/24 dev eth0
     step ip link set eth0 up
 fi
 
 # --- sysctls for frame injection into veth1 -----------------------------------
-set_sysctl "net.ipv4.conf.$RXE_NETDEV.accept_local" 1
-set_sysctl net.ipv4.conf.all.rp_filter 0
-set_sysctl "net.ipv4.conf.$RXE_NETDEV.rp_filter" 0
+if [[ $PAIR != 1 ]]; then
+    set_sysctl "net.ipv4.conf.$RXE_NETDEV.accept_local" 1
+    set_sysctl net.ipv4.conf.all.rp_filter 0
+    set_sysctl "net.ipv4.conf.$RXE_NETDEV.rp_filter" 0
+fi
 
 # --- environment for the command ----------------------------------------------
 # shellcheck source=/dev/null
@@ -182,6 +209,12 @@ export SRDMA_RXE_ADDR=$RXE_ADDR
 export SRDMA_RXE_GID_INDEX=$RXE_GID_INDEX
 export SRDMA_VM_NETEM=$NETEM
 export SRDMA_VM_RDMA_CM=$RDMA_CM
+if [[ $PAIR == 1 ]]; then
+    export SRDMA_VM_ROLE=$ROLE
+    export SRDMA_PEER_ADDR=$PEER_ADDR
+    export SRDMA_VM_PAIR_ID=$PAIR_ID
+    export SRDMA_VM_PEER_DIR=$WORK/vm-$PEER_ROLE
+fi
 
 cd "$CWD" || fail "working directory $CWD does not exist inside the VM"
 
@@ -192,7 +225,7 @@ source "$CTL/cmd.sh" || fail "cannot read $CTL/cmd.sh"
 
 echo "prelude done at $(uptime_s)s after boot; running: ${cmd[*]}"
 stamp cmd_start
-"${cmd[@]}" >"$WORK/cmd.out" 2>"$WORK/cmd.err" </dev/null
+"${cmd[@]}" >"$VMDIR/cmd.out" 2>"$VMDIR/cmd.err" </dev/null
 rc=$?
 stamp cmd_end
 echo "command exited with status $rc"

@@ -5,19 +5,23 @@
 # under busybox sh).  It mounts the host's root filesystem read-only over 9p,
 # mounts the per-run work share read-write at /tmp/vmwork inside it, chroots
 # into it to run the harness's guest script (prelude + command), writes that
-# script's exit status to the work share and powers the VM off.
+# script's exit status to the work share and powers the VM off.  A VM of a
+# pair (vm-run.sh --pair) finds its role on the kernel command line
+# (srdma.role=a or b): its own files are then in vm-<role>/ of the work share.
 
 export PATH=/bin
 NEWROOT=/newroot
 WORK=$NEWROOT/tmp/vmwork
+VMDIR=$WORK
+ROLE=
 NINEP_OPTS=trans=virtio,version=9p2000.L,msize=524288
 
 log() { echo "vm-init: $*"; }
 
 die() {
     echo "vm-init: FATAL: $*"
-    if [ -d "$WORK/.vm" ]; then
-        echo "$*" >"$WORK/.vm/init-failed"
+    if [ -d "$VMDIR/.vm" ]; then
+        echo "$*" >"$VMDIR/.vm/init-failed"
     fi
     sync
     poweroff -f
@@ -26,6 +30,12 @@ die() {
 }
 
 mount -t proc proc /proc || die "mount /proc"
+read -r cmdline </proc/cmdline
+for word in $cmdline; do
+    case $word in
+        srdma.role=*) ROLE=${word#srdma.role=}; VMDIR=$WORK/vm-$ROLE ;;
+    esac
+done
 mount -t sysfs sysfs /sys || die "mount /sys"
 mount -t devtmpfs devtmpfs /dev || die "mount /dev"
 # The initramfs has no /dev/console node: attach to it now that devtmpfs is up.
@@ -36,7 +46,7 @@ while read -r mod; do
     insmod "/lib/modules/$mod.ko" || die "insmod $mod"
 done </etc/vm-modules
 
-hostname srdma-vm
+hostname "srdma-vm${ROLE:+-$ROLE}"
 
 mkdir -p "$NEWROOT"
 mount -t 9p -o "$NINEP_OPTS,ro,cache=loose" rootfs "$NEWROOT" \
@@ -52,10 +62,10 @@ mount -t tmpfs -o mode=0755 tmpfs "$NEWROOT/run" || die "mount tmpfs on /run"
 mkdir -p "$WORK" || die "mkdir $WORK"
 mount -t 9p -o "$NINEP_OPTS" work "$WORK" || die "mount work share over 9p (tag work)"
 
-[ -f "$WORK/.vm/guest.sh" ] || die "work share has no .vm/guest.sh"
+[ -f "$VMDIR/.vm/guest.sh" ] || die "work share has no ${VMDIR#"$WORK"}/.vm/guest.sh"
 # A checkout under /tmp or /run (replaced above) comes as a share of its own, at its path.
-if [ -f "$WORK/.vm/checkout" ]; then
-    read -r co <"$WORK/.vm/checkout"
+if [ -f "$VMDIR/.vm/checkout" ]; then
+    read -r co <"$VMDIR/.vm/checkout"
     mkdir -p "$NEWROOT$co" || die "mkdir $NEWROOT$co"
     mount -t 9p -o "$NINEP_OPTS,ro,cache=loose" checkout "$NEWROOT$co" \
         || die "mount the checkout share over 9p (tag checkout) at $co"
@@ -66,11 +76,11 @@ log "starting guest script"
 env -i \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/tmp USER=root LOGNAME=root TERM=dumb \
-    chroot "$NEWROOT" /bin/bash /tmp/vmwork/.vm/guest.sh
+    chroot "$NEWROOT" /bin/bash "${VMDIR#"$NEWROOT"}/.vm/guest.sh"
 rc=$?
 log "guest script exited with status $rc"
 
-echo "$rc" >"$WORK/exit-code" || log "cannot write the exit code to the work share"
+echo "$rc" >"$VMDIR/exit-code" || log "cannot write the exit code to the work share"
 sync
 poweroff -f
 sleep 10

@@ -2,7 +2,8 @@
 #
 # vm-run.sh: run a command inside a QEMU VM that boots the distribution's
 # stock kernel with Soft-RoCE (rdma_rxe), chrooted into the host's own root
-# filesystem mounted read-only over 9p.  See tests/vm/README.md.
+# filesystem mounted read-only over 9p; with --pair, two such VMs joined by a
+# wire, each with its own rxe device.  See tests/vm/README.md.
 
 set -euo pipefail
 
@@ -35,6 +36,7 @@ readonly INITRAMFS_APPLETS=(sh mount mkdir insmod chroot env hostname poweroff s
 usage() {
     cat <<EOF
 Usage: $PROG [OPTIONS] -- COMMAND [ARGS...]
+       $PROG --pair [OPTIONS] -- COMMAND [ARGS...]
 
 Boot the stock kernel under QEMU (TCG) with Soft-RoCE (rdma_rxe) and run
 COMMAND inside it, chrooted into this machine's root filesystem (mounted
@@ -42,8 +44,8 @@ read-only over 9p), as root, in the current directory.
 
 Options:
   --timeout SEC  kill the VM after SEC seconds (default 600; exit status 124)
-  --mem MB       guest memory (default 2048)
-  --smp N        guest CPUs (default 2)
+  --mem MB       guest memory (default 2048; 1024 each with --pair)
+  --smp N        guest CPUs (default 2; 1 each with --pair)
   --out DIR      work directory shared read-write with the VM, mounted at
                  /tmp/vmwork inside (default: a fresh temporary directory,
                  removed afterwards unless the run fails or --keep is given)
@@ -55,6 +57,10 @@ Options:
                  127.0.0.1 forwarded to port GP in the VM (198.51.100.15, eth0);
                  repeatable. For tools that must run here, against a server
                  in the VM.
+  --pair         boot two VMs, a (192.0.2.1) and b (192.0.2.2), joined by a
+                 QEMU dgram netdev on this machine's 127.0.0.1 (two free UDP
+                 ports), each with rxe0 on its eth0, sch_netem loaded, and
+                 run COMMAND in both (see "Two VMs" below)
   -v, --verbose  print the kernel, timings and the prelude log on stderr
   -h, --help     show this help
 
@@ -69,7 +75,18 @@ COMMAND's stdout and stderr are written to cmd.out and cmd.err in the work
 directory and copied to this script's stdout and stderr as they grow.
 Kernel console output goes to console.log (its tail is shown on failure).
 
-Exit status: COMMAND's exit status; 124 on timeout; 125 if the VM failed
+Two VMs (--pair): the work directory is shared by both (/tmp/vmwork in each);
+each VM's own files (cmd.out, cmd.err, exit-code, prelude.log, console.log,
+qemu.log, .vm/) are in its vm-a/ or vm-b/, and its output is copied here with
+"a| " or "b| " before each line. Each VM finds its role as srdma.role=a|b on
+its kernel command line; COMMAND also gets SRDMA_VM_ROLE=a|b,
+SRDMA_RXE_ADDR (its own address), SRDMA_PEER_ADDR, SRDMA_VM_PEER_DIR (the
+other VM's directory) and SRDMA_VM_PAIR_ID (the same in both, new at each
+boot). Creating vm-a/.vm/kill or vm-b/.vm/kill makes this script kill that
+VM's QEMU at once (a host that vanishes); it then writes .vm/killed.
+
+Exit status: COMMAND's exit status (with --pair: b's, or a's if b's is 0;
+a VM killed on request counts as 0); 124 on timeout; 125 if a VM failed
 (boot, prelude or crash) before COMMAND's status was known.
 
 Environment:
@@ -88,13 +105,14 @@ usage_error() { msg "$*"; msg "try '$PROG --help'"; exit 2; }
 # Options
 
 timeout_sec=600
-mem_mb=2048
-smp=2
+mem_mb=
+smp=
 out_dir=
 keep=0
 netem=0
 rdma_cm=0
 verbose=0
+pair=0
 hostfwds=()
 
 need_arg() { (( $2 >= 2 )) || usage_error "option $1 needs an argument"; }
@@ -113,6 +131,7 @@ while (( $# > 0 )); do
         --keep) keep=1; shift ;;
         --netem) netem=1; shift ;;
         --rdma-cm) rdma_cm=1; shift ;;
+        --pair) pair=1; netem=1; shift ;;
         --hostfwd) need_arg "$1" $#
             [[ $2 =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]] || usage_error "--hostfwd: '$2' is not HOSTPORT:GUESTPORT"
             hostfwds+=("$2"); shift 2 ;;
@@ -124,6 +143,12 @@ while (( $# > 0 )); do
     esac
 done
 (( $# > 0 )) || usage_error "no COMMAND given"
+if (( pair )); then
+    (( ${#hostfwds[@]} == 0 )) || usage_error "--hostfwd and --pair cannot be combined"
+    : "${mem_mb:=1024}" "${smp:=1}"
+else
+    : "${mem_mb:=2048}" "${smp:=2}"
+fi
 
 # ---------------------------------------------------------------------------
 # Prerequisites
@@ -303,76 +328,132 @@ else
 fi
 out_dir=$(cd -- "$out_dir" && pwd -P)
 readonly out_dir
-CTL=$out_dir/.vm
-rm -rf -- "$CTL"
-rm -f -- "$out_dir"/{cmd.out,cmd.err,console.log,prelude.log,qemu.log,exit-code}
-mkdir -- "$CTL"
-cp -- "$GUEST_SRC" "$CTL/guest.sh"
-{
-    printf 'NETEM=%q\n' "$netem"
-    printf 'RDMA_CM=%q\n' "$rdma_cm"
-    printf 'HOSTFWD=%q\n' "$(( ${#hostfwds[@]} > 0 ))"
-    printf 'CWD=%q\n' "$cwd"
-} >"$CTL/config.sh"
-# vm-init.sh (busybox) mounts the checkout share at this path, read-only.
-if [[ -n $checkout ]]; then
-    printf '%s\n' "$checkout" >"$CTL/checkout"
+
+# The VMs: one, whose files are the work directory's own, or a and b, each with its vm-<role>/.
+if (( pair )); then
+    roles=(a b)
+    vm_dirs=("$out_dir/vm-a" "$out_dir/vm-b")
+else
+    roles=("")
+    vm_dirs=("$out_dir")
 fi
-{
-    while IFS= read -r name; do
-        [[ $name =~ ^SRDMA_[A-Za-z0-9_]*$ ]] || continue
-        printf 'export %s=%q\n' "$name" "${!name}"
-    done < <(compgen -e)
-} >"$CTL/env.sh"
-{
-    printf 'cmd=('
-    printf ' %q' "$@"
-    printf ' )\n'
-} >"$CTL/cmd.sh"
-: >"$out_dir/cmd.out"
-: >"$out_dir/cmd.err"
+readonly -a roles vm_dirs
+readonly PAIR_ADDRS=([0]=192.0.2.1 [1]=192.0.2.2)
+
+# The caller's SRDMA_* variables, for .vm/env.sh.
+env_sh=
+while IFS= read -r name; do
+    [[ $name =~ ^SRDMA_[A-Za-z0-9_]*$ ]] || continue
+    env_sh+=$(printf 'export %s=%q' "$name" "${!name}")$'\n'
+done < <(compgen -e)
+readonly env_sh
+
+# prepare_vm I: reset VM I's files and write its control files (.vm/).
+prepare_vm() {
+    local i=$1 dir=${vm_dirs[$1]} ctl=${vm_dirs[$1]}/.vm
+    mkdir -p -- "$dir" || die "cannot create $dir"
+    rm -rf -- "$ctl"
+    rm -f -- "$dir"/{cmd.out,cmd.err,console.log,prelude.log,qemu.log,exit-code}
+    mkdir -- "$ctl"
+    cp -- "$GUEST_SRC" "$ctl/guest.sh"
+    {
+        printf 'NETEM=%q\n' "$netem"
+        printf 'RDMA_CM=%q\n' "$rdma_cm"
+        printf 'HOSTFWD=%q\n' "$(( ${#hostfwds[@]} > 0 ))"
+        printf 'CWD=%q\n' "$cwd"
+        if (( pair )); then
+            printf 'PAIR=1\nROLE=%q\nPEER_ROLE=%q\n' "${roles[i]}" "${roles[1 - i]}"
+            printf 'ADDR=%q\nPEER_ADDR=%q\n' "${PAIR_ADDRS[i]}" "${PAIR_ADDRS[1 - i]}"
+            printf 'PAIR_ID=%q\n' "$pair_id"
+        fi
+    } >"$ctl/config.sh"
+    # vm-init.sh (busybox) mounts the checkout share at this path, read-only.
+    if [[ -n $checkout ]]; then
+        printf '%s\n' "$checkout" >"$ctl/checkout"
+    fi
+    printf '%s' "$env_sh" >"$ctl/env.sh"
+    {
+        printf 'cmd=('
+        printf ' %q' "${cmd[@]}"
+        printf ' )\n'
+    } >"$ctl/cmd.sh"
+    : >"$dir/cmd.out"
+    : >"$dir/cmd.err"
+}
+cmd=("$@")
 
 # ---------------------------------------------------------------------------
 # Run QEMU
 
-qemu_pid=
-declare -A offset=([cmd.out]=0 [cmd.err]=0)
+vm_pids=()
+vm_killed=()
+declare -A offset=()
 
 # QEMU option values: a comma is written as two commas.
 qemu_esc() { printf '%s' "${1//,/,,}"; }
 
-# copy_new NAME FD: copy the bytes appended to NAME since the last call to FD.
+# copy_new FILE FD [PREFIX [FINAL]]: copy the bytes appended to FILE since the last call to FD;
+# with a PREFIX, whole lines only (all that is left if FINAL is 1), PREFIX before each.
 copy_new() {
-    local file=$out_dir/$1 fd=$2 size off=${offset[$1]}
+    local file=$1 fd=$2 prefix=${3:-} final=${4:-0} size off=${offset[$1]:-0} chunk
     [[ -f $file ]] || return 0
     size=$(stat -c %s -- "$file" 2>/dev/null) || return 0
     (( size > off )) || return 0
-    dd if="$file" bs=65536 iflag=skip_bytes,count_bytes skip="$off" count=$((size - off)) \
-        status=none >&"$fd" || true
-    offset[$1]=$size
+    if [[ -z $prefix ]]; then
+        dd if="$file" bs=65536 iflag=skip_bytes,count_bytes skip="$off" count=$((size - off)) \
+            status=none >&"$fd" || true
+        offset[$1]=$size
+        return 0
+    fi
+    local LC_ALL=C
+    chunk=$(dd if="$file" bs=65536 iflag=skip_bytes,count_bytes skip="$off" \
+        count=$((size - off)) status=none; echo .)
+    chunk=${chunk%.}
+    if [[ $chunk != *$'\n' ]] && (( ! final )); then
+        [[ $chunk == *$'\n'* ]] || return 0
+        chunk=${chunk%$'\n'*}$'\n'
+    fi
+    offset[$1]=$((off + ${#chunk}))
+    printf '%s' "$chunk" | sed "s/^/$prefix/" >&"$fd"
+    [[ $chunk == *$'\n' ]] || echo >&"$fd"
 }
+# stream [FINAL]: every VM's new output.
 stream() {
-    copy_new cmd.out 1
-    copy_new cmd.err 2
+    local i prefix=
+    for i in "${!roles[@]}"; do
+        [[ -z ${roles[i]} ]] || prefix="${roles[i]}| "
+        copy_new "${vm_dirs[i]}/cmd.out" 1 "$prefix" "${1:-0}"
+        copy_new "${vm_dirs[i]}/cmd.err" 2 "$prefix" "${1:-0}"
+    done
 }
 
-kill_qemu() {
-    local _
-    [[ -n $qemu_pid ]] || return 0
-    kill -TERM "$qemu_pid" 2>/dev/null || return 0
-    for _ in $(seq 50); do
-        kill -0 "$qemu_pid" 2>/dev/null || break
-        sleep 0.1
+# kill_vm I [SIGNAL]: end VM I's QEMU (SIGTERM, then SIGKILL after 5 s; or SIGNAL at once).
+kill_vm() {
+    local pid=${vm_pids[$1]:-} _
+    [[ -n $pid ]] || return 0
+    if [[ ${2:-} == KILL ]]; then
+        kill -KILL "$pid" 2>/dev/null || true
+    elif kill -TERM "$pid" 2>/dev/null; then
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    vm_pids[$1]=
+}
+kill_all() {
+    local i
+    for i in "${!roles[@]}"; do
+        kill_vm "$i"
     done
-    kill -KILL "$qemu_pid" 2>/dev/null || true
-    wait "$qemu_pid" 2>/dev/null || true
-    qemu_pid=
 }
 
 status=125
 # shellcheck disable=SC2317  # called from the EXIT trap
 on_exit() {
-    kill_qemu
+    kill_all
     if (( tmp_out && !keep && status == 0 )); then
         rm -rf -- "$out_dir"
     elif (( tmp_out && status != 0 )); then
@@ -383,53 +464,77 @@ trap on_exit EXIT
 trap 'msg "interrupted"; status=130; exit 130' INT
 trap 'msg "terminated"; status=143; exit 143' TERM HUP
 
+# show_console I: QEMU's output and the tail of VM I's console.
 show_console() {
-    if [[ -s $out_dir/qemu.log ]]; then
-        msg "qemu output:"
-        tail -n 20 -- "$out_dir/qemu.log" >&2
+    local dir=${vm_dirs[$1]} who=${roles[$1]:+VM ${roles[$1]}: }
+    if [[ -s $dir/qemu.log ]]; then
+        msg "${who}qemu output:"
+        tail -n 20 -- "$dir/qemu.log" >&2
     fi
-    if [[ -s $out_dir/console.log ]]; then
-        msg "last 50 lines of $out_dir/console.log:"
+    if [[ -s $dir/console.log ]]; then
+        msg "${who}last 50 lines of $dir/console.log:"
         # Drop the firmware's terminal control sequences (they would reset the terminal).
-        tail -n 50 -- "$out_dir/console.log" \
+        tail -n 50 -- "$dir/console.log" \
             | sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[A-Za-z]//g' -e 's/\r//g' >&2
     else
-        msg "the VM wrote nothing to its console"
+        msg "${who}the VM wrote nothing to its console"
     fi
 }
 
-qemu_cmd=(
-    qemu-system-x86_64
-    -accel "tcg,thread=multi" -cpu max
-    -m "$mem_mb" -smp "$smp"
-    -nographic -no-reboot -nic none -monitor none
-    -chardev "file,id=console,path=$(qemu_esc "$out_dir/console.log")"
-    -serial chardev:console
-    -kernel "$KERNEL_IMAGE" -initrd "$INITRAMFS"
-    -append "console=ttyS0 quiet panic=-1 no_timer_check"
-    -virtfs "local,path=/,mount_tag=rootfs,security_model=none,readonly=on,multidevs=remap,id=rootfs"
-    -virtfs "local,path=$(qemu_esc "$out_dir"),mount_tag=work,security_model=none,id=work"
-)
-if (( ${#hostfwds[@]} > 0 )); then
-    # The user network on TEST-NET-2 (never routed anywhere), the guest at .15; restrict=on
-    # leaves the VM no way out, only the forwarded ports in.
-    netdev="user,id=u0,restrict=on,net=198.51.100.0/24,host=198.51.100.2,dhcpstart=198.51.100.15"
-    for f in "${hostfwds[@]}"; do
-        netdev+=",hostfwd=tcp:127.0.0.1:${f%%:*}-198.51.100.15:${f##*:}"
+# free_udp_ports N: N UDP ports that nothing on 127.0.0.1 uses now.
+free_udp_ports() {
+    local -a used ports=()
+    local p
+    mapfile -t used < <(ss -Hnlu 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }')
+    while (( ${#ports[@]} < $1 )); do
+        p=$((20000 + RANDOM % 40000))
+        [[ " ${used[*]} ${ports[*]} " != *" $p "* ]] && ports+=("$p")
     done
-    with_nic=()
-    for (( i = 0; i < ${#qemu_cmd[@]}; i++ )); do
-        if [[ ${qemu_cmd[$i]} == -nic ]]; then
-            (( i++ )) # "-nic none" gives way to the NIC below
-            continue
-        fi
-        with_nic+=("${qemu_cmd[$i]}")
-    done
-    qemu_cmd=("${with_nic[@]}" -netdev "$netdev" -device "virtio-net-pci,netdev=u0,mac=52:54:00:12:34:5f")
-fi
-if [[ -n $checkout ]]; then
-    qemu_cmd+=(-virtfs "local,path=$(qemu_esc "$checkout"),mount_tag=checkout,security_model=none,readonly=on,multidevs=remap,id=checkout")
-fi
+    echo "${ports[@]}"
+}
+
+# qemu_cmd_for I: the QEMU command line of VM I, into qemu_cmd.
+qemu_cmd_for() {
+    local i=$1 dir=${vm_dirs[$1]} netdev f append="console=ttyS0 quiet panic=-1 no_timer_check"
+    [[ -z ${roles[i]} ]] || append+=" srdma.role=${roles[i]}"
+    qemu_cmd=(
+        qemu-system-x86_64
+        -accel "tcg,thread=multi" -cpu max
+        -m "$mem_mb" -smp "$smp"
+        -nographic -no-reboot -monitor none
+        -chardev "file,id=console,path=$(qemu_esc "$dir/console.log")"
+        -serial chardev:console
+        -kernel "$KERNEL_IMAGE" -initrd "$INITRAMFS"
+        -append "$append"
+        -virtfs "local,path=/,mount_tag=rootfs,security_model=none,readonly=on,multidevs=remap,id=rootfs"
+        -virtfs "local,path=$(qemu_esc "$out_dir"),mount_tag=work,security_model=none,id=work"
+    )
+    if (( pair )); then
+        # One Ethernet segment: each VM's NIC sends its frames as UDP datagrams to the other's
+        # port on the loopback.
+        qemu_cmd+=(-netdev "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=${pair_ports[i]},remote.type=inet,remote.host=127.0.0.1,remote.port=${pair_ports[1 - i]}"
+            -device "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:0${roles[i]}")
+    elif (( ${#hostfwds[@]} > 0 )); then
+        # The user network on TEST-NET-2 (never routed anywhere), the guest at .15; restrict=on
+        # leaves the VM no way out, only the forwarded ports in.
+        netdev="user,id=u0,restrict=on,net=198.51.100.0/24,host=198.51.100.2,dhcpstart=198.51.100.15"
+        for f in "${hostfwds[@]}"; do
+            netdev+=",hostfwd=tcp:127.0.0.1:${f%%:*}-198.51.100.15:${f##*:}"
+        done
+        qemu_cmd+=(-netdev "$netdev" -device "virtio-net-pci,netdev=u0,mac=52:54:00:12:34:5f")
+    else
+        qemu_cmd+=(-nic none)
+    fi
+    if [[ -n $checkout ]]; then
+        qemu_cmd+=(-virtfs "local,path=$(qemu_esc "$checkout"),mount_tag=checkout,security_model=none,readonly=on,multidevs=remap,id=checkout")
+    fi
+}
+
+# panicked_at_boot I: VM I's kernel panicked before the prelude ran.
+panicked_at_boot() {
+    [[ ! -e ${vm_dirs[$1]}/.vm/timing && ! -e ${vm_dirs[$1]}/exit-code ]] &&
+        grep -q "Kernel panic" "${vm_dirs[$1]}/console.log" 2>/dev/null
+}
 
 (( verbose )) && msg "kernel $KVER, initramfs $INITRAMFS, work directory $out_dir"
 now_us() { local t=${EPOCHREALTIME//[.,]/}; echo "$((10#$t))"; }
@@ -438,28 +543,64 @@ deadline_us=$((start_us + timeout_sec * 1000000))
 timed_out=0
 attempt=1
 while :; do
-    "${qemu_cmd[@]}" </dev/null >"$out_dir/qemu.log" 2>&1 &
-    qemu_pid=$!
-    while kill -0 "$qemu_pid" 2>/dev/null; do
+    pair_id=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+    (( pair )) && read -r -a pair_ports <<<"$(free_udp_ports 2)"
+    for i in "${!roles[@]}"; do
+        prepare_vm "$i"
+        offset[${vm_dirs[i]}/cmd.out]=0
+        offset[${vm_dirs[i]}/cmd.err]=0
+    done
+    for i in "${!roles[@]}"; do
+        qemu_cmd_for "$i"
+        "${qemu_cmd[@]}" </dev/null >"${vm_dirs[i]}/qemu.log" 2>&1 &
+        vm_pids[i]=$!
+        vm_killed[i]=0
+    done
+    running=${#roles[@]}
+    while (( running > 0 )); do
         stream
-        if (( $(now_us) >= deadline_us )); then
+        running=0
+        for i in "${!roles[@]}"; do
+            [[ -n ${vm_pids[i]} ]] || continue
+            if ! kill -0 "${vm_pids[i]}" 2>/dev/null; then
+                wait "${vm_pids[i]}" || true
+                vm_pids[i]=
+                continue
+            fi
+            running=$((running + 1))
+            if (( pair )) && [[ -e ${vm_dirs[i]}/.vm/kill ]]; then
+                kill_vm "$i" KILL
+                vm_killed[i]=1
+                date +%s.%N >"${vm_dirs[i]}/.vm/killed"
+                (( verbose )) && msg "VM ${roles[i]} killed on request"
+                running=$((running - 1))
+            fi
+        done
+        # A VM of a pair that cannot boot leaves the other waiting for it: boot both again.
+        if (( pair && running > 0 )); then
+            for i in "${!roles[@]}"; do
+                if [[ -z ${vm_pids[i]} ]] && (( ! vm_killed[i] )) && panicked_at_boot "$i"; then
+                    kill_all
+                    running=0
+                fi
+            done
+        fi
+        if (( running > 0 && $(now_us) >= deadline_us )); then
             timed_out=1
-            kill_qemu
+            kill_all
             break
         fi
-        sleep 0.2
+        (( running == 0 )) || sleep 0.2
     done
-    qemu_status=0
-    if [[ -n $qemu_pid ]]; then
-        wait "$qemu_pid" || qemu_status=$?
-        qemu_pid=
-    fi
-    stream
+    stream 1
     # Emulated timers on a loaded host can make the kernel panic before /init runs ("IO-APIC +
     # timer doesn't work"): that boot never reached the prelude, so boot again, twice at most.
-    if (( ! timed_out && attempt < 3 )) && [[ ! -e $CTL/timing && ! -e $out_dir/exit-code ]] &&
-        grep -q "Kernel panic" "$out_dir/console.log" 2>/dev/null; then
-        msg "the kernel panicked while booting (attempt $attempt of 3); booting again"
+    retry=0
+    for i in "${!roles[@]}"; do
+        (( vm_killed[i] )) || ! panicked_at_boot "$i" || retry=1
+    done
+    if (( ! timed_out && retry && attempt < 3 )); then
+        msg "a kernel panicked while booting (attempt $attempt of 3); booting again"
         attempt=$((attempt + 1))
         continue
     fi
@@ -468,44 +609,66 @@ done
 end_us=$(now_us)
 
 if (( verbose )); then
-    msg "prelude log:"
-    sed 's/^/  /' "$out_dir/prelude.log" >&2 2>/dev/null || true
-    timing() { sed -n "s/^$1=//p" "$CTL/timing" 2>/dev/null | tail -n 1; }
-    msg "$(awk -v t="$(( (end_us - start_us) / 1000 ))" -v p="$(timing prelude_start)" \
-        -v c="$(timing cmd_start)" -v d="$(timing cmd_end)" 'BEGIN {
-            printf "timing: total %.1fs", t / 1000
-            if (p != "") printf ", boot to prelude %.1fs", p
-            if (c != "" && p != "") printf ", prelude %.1fs", c - p
-            if (d != "" && c != "") printf ", command %.1fs", d - c
-        }')"
+    for i in "${!roles[@]}"; do
+        ctl=${vm_dirs[i]}/.vm
+        msg "${roles[i]:+VM ${roles[i]}: }prelude log:"
+        sed 's/^/  /' "${vm_dirs[i]}/prelude.log" >&2 2>/dev/null || true
+        timing() { sed -n "s/^$1=//p" "$ctl/timing" 2>/dev/null | tail -n 1; }
+        msg "${roles[i]:+VM ${roles[i]}: }$(awk -v t="$(( (end_us - start_us) / 1000 ))" \
+            -v p="$(timing prelude_start)" -v c="$(timing cmd_start)" -v d="$(timing cmd_end)" 'BEGIN {
+                printf "timing: total %.1fs", t / 1000
+                if (p != "") printf ", boot to prelude %.1fs", p
+                if (c != "" && p != "") printf ", prelude %.1fs", c - p
+                if (d != "" && c != "") printf ", command %.1fs", d - c
+            }')"
+    done
 fi
 
 if (( timed_out )); then
-    msg "error: timed out after ${timeout_sec}s; the VM was killed"
-    show_console
+    msg "error: timed out after ${timeout_sec}s; $( (( pair )) && echo "both VMs were" || echo "the VM was") killed"
+    for i in "${!roles[@]}"; do
+        show_console "$i"
+    done
     status=124
     exit 124
 fi
-if [[ -s $CTL/init-failed ]]; then
-    msg "error: VM init failed: $(cat -- "$CTL/init-failed")"
-    show_console
-    exit 125
-fi
-if [[ -s $CTL/prelude-failed ]]; then
-    msg "error: VM prelude failed: $(cat -- "$CTL/prelude-failed")"
-    msg "prelude log:"
-    sed 's/^/  /' "$out_dir/prelude.log" >&2 || true
-    show_console
-    exit 125
-fi
-rc=$(cat -- "$out_dir/exit-code" 2>/dev/null || true)
-if [[ ! $rc =~ ^[0-9]+$ ]]; then
-    msg "error: the VM stopped without reporting an exit status (qemu exit status $qemu_status)"
-    show_console
-    exit 125
-fi
+
+# vm_status I: VM I's command's exit status, or 125 with the reason shown.
+vm_status() {
+    local i=$1 dir=${vm_dirs[$1]} who=${roles[$1]:+VM ${roles[$1]}: } rc
+    if (( ${vm_killed[i]:-0} )) && [[ ! -s $dir/.vm/init-failed && ! -s $dir/.vm/prelude-failed ]]; then
+        echo 0
+        return
+    fi
+    if [[ -s $dir/.vm/init-failed ]]; then
+        msg "error: ${who}VM init failed: $(cat -- "$dir/.vm/init-failed")"
+        show_console "$i"
+        echo 125
+        return
+    fi
+    if [[ -s $dir/.vm/prelude-failed ]]; then
+        msg "error: ${who}VM prelude failed: $(cat -- "$dir/.vm/prelude-failed")"
+        msg "${who}prelude log:"
+        sed 's/^/  /' "$dir/prelude.log" >&2 || true
+        show_console "$i"
+        echo 125
+        return
+    fi
+    rc=$(cat -- "$dir/exit-code" 2>/dev/null || true)
+    if [[ ! $rc =~ ^[0-9]+$ ]]; then
+        msg "error: ${who}the VM stopped without reporting an exit status"
+        show_console "$i"
+        echo 125
+        return
+    fi
+    (( rc == 0 )) || msg "${who}command exited with status $rc"
+    echo "$rc"
+}
+
+rc=0
+for (( i = ${#roles[@]} - 1; i >= 0; i-- )); do
+    s=$(vm_status "$i")
+    (( rc != 0 )) || rc=$s
+done
 status=$rc
-if (( rc != 0 )); then
-    msg "command exited with status $rc"
-fi
 exit "$rc"
