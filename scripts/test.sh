@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian 12 machine: install what is missing, build with
 # warnings as errors, build again with AddressSanitizer + UBSan (leak detection on) and run the
-# unit and host tests, check the installed library (tests/install/check-install.sh), run the
-# RDMA scenarios (in the Soft-RoCE VM, or directly where the machine has an RDMA device) against
-# the sanitized binaries, then fuzz each decoder for a bounded time.
+# unit and host tests, check the installed library (tests/install/check-install.sh), build the
+# Debian packages and run what they install (debian/), run the RDMA scenarios (in the Soft-RoCE
+# VM, or directly where the machine has an RDMA device) against the sanitized binaries, the
+# two-host scenarios (two Soft-RoCE VMs joined by a wire) against the plain ones, then fuzz
+# each decoder for a bounded time.
 # Ends with one line "N passed, N failed" (cmocka cases, install checks, VM scenarios, fuzz
 # targets and sanitizer checks); exits non-zero if anything failed or could not run.
 #
-#   scripts/test.sh [PHASE...]   PHASE: build unit install vm tls fuzz (default: all, in that
-#                                order; the sanitizer build is made for unit, vm and tls)
+#   scripts/test.sh [PHASE...]   PHASE: build unit install package vm wire tls fuzz (default: all,
+#                                in that order; the sanitizer build is made for unit, vm and tls)
 #   SRDMA_BUILD_DIR=DIR          plain build in DIR (default build/), DIR-san, DIR-fuzz,
-#                                DIR-install (the install check's build and prefix)
+#                                DIR-install (the install check's build and prefix), DIR-pkg
+#                                (the Debian packages and their logs)
 #   SRDMA_VM_SCENARIOS="a b"     run only these VM scenarios (default: all)
 #   SRDMA_VM_TIMEOUT=SEC         kill the VM after SEC seconds (default 1200)
+#   SRDMA_WIRE_SCENARIOS="a b"   run only these two-host scenarios (default: all)
+#   SRDMA_WIRE_TIMEOUT=SEC       kill the two VMs after SEC seconds (default 900)
 #   SRDMA_FUZZ_SECONDS=N         fuzzing time shared by the targets (default 60)
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -317,6 +322,162 @@ phase_tls() {
 	failed=$((failed + ${f:-1}))
 }
 
+# The Debian packages (debian/): built with dpkg-buildpackage from a copy of the tree, checked by
+# lintian (an error fails, warnings are printed), installed into this machine with apt, the
+# library used as an application would (debian/tests/build-against-dev), and the installed
+# srdma-server run from /usr/bin with the installed clients over RDMA, in the Soft-RoCE VM where
+# the machine has no device (debian/tests/rdma-echo); then purged, unless they were installed
+# before. Each check is one pass or one failure.
+phase_package() {
+	local pkg=$base-pkg t0 version cmake_version changes debs names was_installed rc p f sudo=
+	echo "== Debian packages (dpkg-buildpackage, lintian, apt install, the installed programs)"
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	version=$(dpkg-parsechangelog -S Version 2>/dev/null)
+	cmake_version=$(sed -n 's/^project(secure-rdma VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+	if [ -n "$version" ] && [ "$version" = "$cmake_version" ]; then
+		echo "package: debian/changelog version $version = the project's"
+		pass 1
+	else
+		note_fail "package: debian/changelog version '$version' is not the project's" \
+			"'$cmake_version' (CMakeLists.txt): add a debian/changelog entry (dch -v)"
+	fi
+
+	# A copy of the tree (the files git knows or would add, or all but build directories),
+	# so that the build's by-products (obj-*, debian/tmp, ../*.deb) stay out of the checkout.
+	t0=$SECONDS
+	rm -rf "$pkg"
+	mkdir -p "$pkg/src"
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+		git ls-files -co --exclude-standard |
+			tar -cf - --verbatim-files-from -T - --ignore-failed-read 2>/dev/null
+	else
+		tar -cf - --exclude-vcs --exclude='./build*' --exclude='./obj-*' --exclude='./debian/tmp' .
+	fi | tar -xf - -C "$pkg/src"
+	if (cd "$pkg/src" && DEB_BUILD_OPTIONS="nocheck noautodbgsym parallel=$(nproc)" \
+		dpkg-buildpackage -us -uc -b) >"$pkg/build.log" 2>&1; then
+		changes=$(ls "$pkg"/*.changes)
+		mapfile -t debs < <(ls "$pkg"/*.deb)
+		echo "package: built in $((SECONDS - t0)) s: $(cd "$pkg" && echo *.deb)"
+		pass 1
+	else
+		note_fail "package: dpkg-buildpackage failed; the end of $pkg/build.log:"
+		tail -n 25 "$pkg/build.log"
+		return
+	fi
+
+	# dh_missing (debhelper compat 13) already fails the build if a file `cmake --install` laid
+	# out is in no package; check it here too, against the packages' own contents.
+	(cd "$pkg/src/debian/tmp" && find . ! -type d | sed 's|^\./||' | sort) >"$pkg/installed.txt"
+	for p in "${debs[@]}"; do
+		dpkg-deb --fsys-tarfile "$p" | tar -t
+	done | sed -n 's|^\./||; /\/$/d; \|^usr/share/doc/|d; s|^\(usr/share/man/.*\)\.gz$|\1|; p' |
+		sort -u >"$pkg/packaged.txt"
+	f=$(comm -23 "$pkg/installed.txt" "$pkg/packaged.txt" | tr '\n' ' ')
+	if [ -s "$pkg/installed.txt" ] && [ -z "$f" ]; then
+		echo "package: the $(wc -l <"$pkg/installed.txt") files of cmake --install are all packaged"
+		pass 1
+	else
+		note_fail "package: files of cmake --install in no package: $f"
+	fi
+
+	t0=$SECONDS
+	lintian --fail-on error "$changes" >"$pkg/lintian.txt" 2>&1
+	rc=$?
+	read -r p f < <(awk '/^E: / { e++ } /^W: / { w++ } END { print e + 0, w + 0 }' "$pkg/lintian.txt")
+	grep -E '^[EW]: ' "$pkg/lintian.txt"
+	if [ "$rc" = 0 ] && [ "$p" = 0 ]; then
+		echo "package: lintian: no errors, $f warnings ($((SECONDS - t0)) s;" \
+			"all tags in $pkg/lintian.txt)"
+		pass 1
+	else
+		note_fail "package: lintian: $p errors, $f warnings (exit $rc); see $pkg/lintian.txt"
+		[ "$p" != 0 ] || tail -n 5 "$pkg/lintian.txt"
+	fi
+
+	mapfile -t names < <(for p in "${debs[@]}"; do dpkg-deb -f "$p" Package; done)
+	was_installed=$(dpkg-query -W -f='${Status}\n' "${names[@]}" 2>/dev/null | grep -c ' installed$')
+	t0=$SECONDS
+	if DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --reinstall "${debs[@]}" \
+		>"$pkg/apt.log" 2>&1; then
+		echo "package: installed with apt-get in $((SECONDS - t0)) s: ${names[*]}"
+		pass 1
+	else
+		note_fail "package: apt-get install failed:"
+		tail -n 15 "$pkg/apt.log"
+		return
+	fi
+
+	debian/tests/build-against-dev >"$pkg/build-against-dev.log" 2>&1
+	sed 's/^/package: /' "$pkg/build-against-dev.log" | grep -E '^package: (PASS|FAIL)'
+	pass "$(grep -c '^PASS' "$pkg/build-against-dev.log")"
+	failed=$((failed + $(grep -c '^FAIL' "$pkg/build-against-dev.log")))
+
+	# The installed programs over RDMA: on this machine's device, or in the VM (which sees this
+	# machine's root file system, the installed packages included).
+	t0=$SECONDS
+	scripts/gen-certs.sh "$pkg/certs" >/dev/null
+	mkdir -p "$pkg/vm"
+	if [ -n "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
+		SRDMA_CERTS=$pkg/certs SRDMA_VM_OUT=$pkg/vm SRDMA_RXE_ADDR=${SRDMA_RXE_ADDR:-127.0.0.1} \
+			debian/tests/rdma-echo >"$pkg/rdma-echo.log" 2>&1
+	else
+		SRDMA_CERTS=$pkg/certs tests/vm/vm-run.sh --timeout "${SRDMA_VM_TIMEOUT:-600}" \
+			--out "$pkg/vm" -- debian/tests/rdma-echo >"$pkg/rdma-echo.log" 2>&1
+	fi
+	rc=$?
+	sed -n 's/^\(PASS\|FAIL\) /package: &/p' "$pkg/rdma-echo.log"
+	p=$(grep -c '^PASS' "$pkg/rdma-echo.log")
+	f=$(grep -c '^FAIL' "$pkg/rdma-echo.log")
+	pass "$p"
+	failed=$((failed + f))
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		note_fail "package: the installed programs did not run over RDMA (exit $rc);" \
+			"see $pkg/rdma-echo.log"
+		tail -n 10 "$pkg/rdma-echo.log"
+	else
+		echo "package: the installed programs over RDMA: $p passed, $f failed ($((SECONDS - t0)) s)"
+	fi
+
+	if [ "$was_installed" = 0 ]; then
+		if DEBIAN_FRONTEND=noninteractive $sudo apt-get purge -y -qq "${names[@]}" \
+			>>"$pkg/apt.log" 2>&1 && [ ! -e /usr/bin/srdma-server ]; then
+			echo "package: purged again"
+			pass 1
+		else
+			note_fail "package: apt-get purge ${names[*]} failed; see $pkg/apt.log"
+		fi
+	fi
+}
+
+# The two-host scenarios (tests/vm/wire-scenarios.sh): srdma-server in one Soft-RoCE VM, the
+# clients in another, joined by a wire (tests/vm/vm-run.sh --pair); the plain build, for speed.
+# Their PASS/FAIL lines count like the VM scenarios'.
+phase_wire() {
+	local out=$base/wire rc p f scenarios
+	echo "== two hosts on a wire (Soft-RoCE VMs joined by a QEMU netdev)"
+	if [ ! -x "$base/srdma-server" ] || ! scripts/gen-certs.sh "$base/certs" >/dev/null; then
+		note_fail "wire: cannot run, the build or its certificates failed"
+		return
+	fi
+	read -r -a scenarios <<<"${SRDMA_WIRE_SCENARIOS:-}"
+	rm -rf "$out"
+	env -u SRDMA_SANITIZED SRDMA_BIN="$base" SRDMA_CERTS="$base/certs" tests/vm/vm-run.sh --pair \
+		--timeout "${SRDMA_WIRE_TIMEOUT:-900}" --out "$out" -- \
+		tests/vm/wire-scenarios.sh "${scenarios[@]}"
+	rc=$?
+	if [ -s "$out/results.txt" ]; then
+		p=$(grep -c '^PASS' "$out/results.txt")
+		f=$(grep -c '^FAIL' "$out/results.txt")
+		pass "$p"
+		failed=$((failed + f))
+		if [ "$rc" != 0 ] && { [ "$rc" != 1 ] || [ "$f" = 0 ]; }; then
+			note_fail "wire: scenario run exited $rc after $((p + f)) scenarios; see $out"
+		fi
+	else
+		note_fail "wire: the scenarios did not run (exit $rc); see $out"
+	fi
+}
+
 # want PHASE: the phase was asked for (or none was).
 want() {
 	[ ${#phases[@]} = 0 ] || [[ " ${phases[*]} " == *" $1 "* ]]
@@ -325,9 +486,9 @@ want() {
 phases=("$@")
 for p in "${phases[@]}"; do
 	case $p in
-	build | unit | install | vm | tls | fuzz) ;;
+	build | unit | install | package | vm | wire | tls | fuzz) ;;
 	*)
-		echo "usage: $0 [build] [unit] [install] [vm] [tls] [fuzz]" >&2
+		echo "usage: $0 [build] [unit] [install] [package] [vm] [wire] [tls] [fuzz]" >&2
 		exit 2
 		;;
 	esac
@@ -346,7 +507,9 @@ if want unit || want vm || want tls; then
 fi
 want unit && timed unit phase_unit
 want install && timed install phase_install
+want package && timed package phase_package
 want vm && timed vm phase_vm
+want wire && timed wire phase_wire
 want tls && timed tls phase_tls
 want fuzz && timed fuzz phase_fuzz
 
