@@ -199,24 +199,6 @@ static int ring_region(struct client *cl, const struct cp_msg *rep, unsigned acc
 	return 0;
 }
 
-static ssize_t full_pread(int fd, uint8_t *b, size_t len, off_t off)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = pread(fd, b + got, len - got, off + (off_t)got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
 static int full_pwrite(int fd, const uint8_t *b, size_t len, off_t off)
 {
 	while (len) {
@@ -249,7 +231,7 @@ static int sha_file(int fd, uint8_t sha[32], uint64_t *size)
 	ssize_t n = -ENOMEM;
 
 	if (md && buf && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
-		while ((n = full_pread(fd, buf, 1u << 20, off)) > 0) {
+		while ((n = cp_full_pread(fd, buf, 1u << 20, off)) > 0) {
 			EVP_DigestUpdate(md, buf, (size_t)n);
 			off += n;
 		}
@@ -355,7 +337,7 @@ static int upload(struct client *cl, const char *lpath, const char *rpath, uint8
 					   : chunk;
 			uint32_t slot = issued % depth;
 			uint8_t *buf = cl->ring + (size_t)slot * chunk;
-			ssize_t got = full_pread(fd, buf, len, (off_t)off);
+			ssize_t got = cp_full_pread(fd, buf, len, (off_t)off);
 
 			if (got != (ssize_t)len) {
 				ret = cp_fail(&cl->l, -ESTALE, "%s %s while being read", lpath,

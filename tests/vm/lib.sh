@@ -48,13 +48,19 @@ run_test() {
 # set-up deadline is raised to 30 s (emulated CPUs under load can take seconds to open a device);
 # a test of the deadline passes its own --handshake-timeout-ms, which comes later and wins.
 start_server() {
-	local name=$1 i
+	local name=$1
 	shift
 	SERVER_LOG=$OUT/$name.server.log
 	"$BIN/srdma-server" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
 		--handshake-timeout-ms 30000 "$@" \
 		>"$SERVER_LOG" 2>&1 &
 	SERVER_PID=$!
+	wait_listening
+}
+
+# wait_listening: until the server started as SERVER_PID logs "listening on" in SERVER_LOG (30 s).
+wait_listening() {
+	local i
 	for i in $(seq 1 300); do
 		grep -q "listening on" "$SERVER_LOG" 2>/dev/null && return 0
 		kill -0 "$SERVER_PID" 2>/dev/null || break

@@ -14,18 +14,12 @@ OPS_DEADLINE_MS=120000
 # flags, which would override the file and pin the files a reload reads); sets SERVER_PID and
 # SERVER_LOG as start_server does, so stop_server applies.
 ops_start() {
-	local name=$1 conf=$2 i
+	local name=$1 conf=$2
 	shift 2
 	SERVER_LOG=$OUT/$name.server.log
 	"$BIN/srdma-server" --config "$conf" --handshake-timeout-ms 30000 "$@" >"$SERVER_LOG" 2>&1 &
 	SERVER_PID=$!
-	for i in $(seq 1 300); do
-		grep -q "listening on" "$SERVER_LOG" 2>/dev/null && return 0
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	fail "server did not start: $(tail -n 3 "$SERVER_LOG")"
-	return 1
+	wait_listening
 }
 
 # ops_conf FILE CERT KEY [more "key = value" lines...]
