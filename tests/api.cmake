@@ -10,14 +10,20 @@ target_link_libraries(srdma-asyncwatch PRIVATE srdma)
 
 # The API's failure paths on a machine without an RDMA device (nothing there opens one).
 if(SRDMA_TESTS)
-  add_executable(test_api tests/host/test_api.c tests/host/tls_harness.c)
+  add_executable(test_api tests/host/test_api.c tests/host/api_harness.c
+    tests/host/tls_harness.c)
   target_link_libraries(test_api PRIVATE srdma_private PkgConfig::CMOCKA Threads::Threads)
   add_test(NAME host_api COMMAND test_api)
+  # srdma_ctx_reload's contract, on the same listener harness.
+  add_executable(test_api_reload tests/host/test_api_reload.c tests/host/api_harness.c
+    tests/host/tls_harness.c)
+  target_link_libraries(test_api_reload PRIVATE srdma_private PkgConfig::CMOCKA Threads::Threads)
+  add_test(NAME host_api_reload COMMAND test_api_reload)
   add_executable(test_preauth tests/host/test_preauth.c tests/host/tls_harness.c)
   target_link_libraries(test_preauth PRIVATE srdma_private PkgConfig::CMOCKA Threads::Threads)
   add_test(NAME host_preauth COMMAND test_preauth)
   set_tests_properties(host_preauth PROPERTIES
     ENVIRONMENT "SRDMA_TEST_CERTS=${CMAKE_CURRENT_BINARY_DIR}/test-certs;SRDMA_GEN_CERTS=${CMAKE_CURRENT_SOURCE_DIR}/scripts/gen-certs.sh")
-  set_tests_properties(host_api PROPERTIES
+  set_tests_properties(host_api host_api_reload PROPERTIES
     ENVIRONMENT "SRDMA_TEST_CERTS=${CMAKE_CURRENT_BINARY_DIR}/test-certs;SRDMA_GEN_CERTS=${CMAKE_CURRENT_SOURCE_DIR}/scripts/gen-certs.sh")
 endif()
