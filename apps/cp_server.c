@@ -131,6 +131,29 @@ static int check_real(struct session *s, const struct cp_msg *m, int fd, const c
 	return 0;
 }
 
+/* Open path beneath the export with flags and check where it really leads against need (base:
+ * a name in the opened directory, as for check_real): the descriptor, or -1 with *ret what the
+ * request's handler returns (0 once the client was told why, or the connection's failure). */
+static int open_checked(struct session *s, const struct cp_msg *rq, const char *path, int flags,
+			const char *base, unsigned need, int *ret)
+{
+	int fd = cp_open_beneath(s->root, path, flags, 0);
+
+	if (fd < 0) {
+		*ret = reply(s, rq->xfer, fd, "'%s': %s", path,
+			     fd == -EXDEV ? "path escapes the exported directory" : strerror(-fd));
+		return -1;
+	}
+	*ret = check_real(s, rq, fd, base, need);
+	if (*ret) {
+		close(fd);
+		if (*ret > 0)
+			*ret = 0;
+		return -1;
+	}
+	return fd;
+}
+
 static int ring_for(struct session *s, const struct cp_msg *m, uint32_t *chunk, uint32_t *depth)
 {
 	uint32_t ck = m->chunk ? m->chunk : s->cfg->chunk, d = m->depth ? m->depth : s->cfg->depth;
@@ -268,15 +291,9 @@ static int do_put(struct session *s, const struct cp_msg *rq)
 		return reply(s, rq->xfer, ret, "'%s': cannot create it: %s", parent,
 			     ret == -EXDEV ? "path escapes the exported directory"
 					   : strerror(-ret));
-	dfd = cp_open_beneath(s->root, parent, O_RDONLY | O_DIRECTORY, 0);
+	dfd = open_checked(s, rq, parent, O_RDONLY | O_DIRECTORY, base, CP_PERM_WRITE, &ret);
 	if (dfd < 0)
-		return reply(s, rq->xfer, dfd, "'%s': %s", parent,
-			     dfd == -EXDEV ? "path escapes the exported directory"
-					   : strerror(-dfd));
-	if ((ret = check_real(s, rq, dfd, base, CP_PERM_WRITE))) {
-		close(dfd);
-		return ret < 0 ? ret : 0;
-	}
+		return ret;
 	if (!fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW) && S_ISDIR(sb.st_mode)) {
 		close(dfd);
 		return reply(s, rq->xfer, -EISDIR, "'%s' is a directory", rel);
@@ -425,14 +442,9 @@ static int do_get(struct session *s, const struct cp_msg *rq)
 
 	if ((ret = new_xfer(s, rq)) || (ret = check_path(s, rq, CP_PERM_READ, rel, sizeof(rel))))
 		return ret < 0 ? ret : 0;
-	fd = cp_open_beneath(s->root, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
+	fd = open_checked(s, rq, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK, NULL, CP_PERM_READ, &ret);
 	if (fd < 0)
-		return reply(s, rq->xfer, fd, "'%s': %s", rel,
-			     fd == -EXDEV ? "path escapes the exported directory" : strerror(-fd));
-	if ((ret = check_real(s, rq, fd, NULL, CP_PERM_READ))) {
-		close(fd);
-		return ret < 0 ? ret : 0;
-	}
+		return ret;
 	if (fstat(fd, &st0) < 0 || !S_ISREG(st0.st_mode)) {
 		close(fd);
 		return reply(s, rq->xfer, S_ISDIR(st0.st_mode) ? -EISDIR : -EINVAL,
@@ -606,14 +618,9 @@ static int do_list(struct session *s, const struct cp_msg *rq)
 
 	if ((ret = new_xfer(s, rq)) || (ret = check_path(s, rq, CP_PERM_READ, rel, sizeof(rel))))
 		return ret < 0 ? ret : 0;
-	fd = cp_open_beneath(s->root, rel, O_RDONLY | O_NONBLOCK, 0);
+	fd = open_checked(s, rq, rel, O_RDONLY | O_NONBLOCK, NULL, CP_PERM_READ, &ret);
 	if (fd < 0)
-		return reply(s, rq->xfer, fd, "'%s': %s", rel,
-			     fd == -EXDEV ? "path escapes the exported directory" : strerror(-fd));
-	if ((ret = check_real(s, rq, fd, NULL, CP_PERM_READ))) {
-		close(fd);
-		return ret < 0 ? ret : 0;
-	}
+		return ret;
 	if (fstat(fd, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
 		close(fd);
 		return reply(s, rq->xfer, -ENOTDIR, "'%s' is not a directory", rel);
@@ -657,13 +664,10 @@ static int do_verify(struct session *s, const struct cp_msg *rq)
 	if ((ret = new_xfer(s, rq)) ||
 	    (ret = check_path(s, rq, CP_PERM_READ | CP_PERM_WRITE, rel, sizeof(rel))))
 		return ret < 0 ? ret : 0;
-	fd = cp_open_beneath(s->root, rel, O_RDONLY | O_NONBLOCK, 0);
+	fd = open_checked(s, rq, rel, O_RDONLY | O_NONBLOCK, NULL, CP_PERM_READ | CP_PERM_WRITE,
+			  &ret);
 	if (fd < 0)
-		return reply(s, rq->xfer, fd, "'%s': %s", rel, strerror(-fd));
-	if ((ret = check_real(s, rq, fd, NULL, CP_PERM_READ | CP_PERM_WRITE))) {
-		close(fd);
-		return ret < 0 ? ret : 0;
-	}
+		return ret;
 	buf = malloc(1u << 20);
 	md = EVP_MD_CTX_new();
 	if (!buf || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
