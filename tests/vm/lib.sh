@@ -58,7 +58,8 @@ start_server() {
 	wait_listening
 }
 
-# wait_listening: until the server started as SERVER_PID logs "listening on" in SERVER_LOG (30 s).
+# wait_listening [WHAT]: until the server started as SERVER_PID logs "listening on" in
+# SERVER_LOG (30 s); WHAT names it in the failure (default "server").
 wait_listening() {
 	local i
 	for i in $(seq 1 300); do
@@ -66,7 +67,7 @@ wait_listening() {
 		kill -0 "$SERVER_PID" 2>/dev/null || break
 		sleep 0.1
 	done
-	fail "server did not start: $(tail -n 3 "$SERVER_LOG")"
+	fail "${1:-server} did not start: $(tail -n 3 "$SERVER_LOG")"
 	return 1
 }
 

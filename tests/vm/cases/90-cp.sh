@@ -14,7 +14,7 @@ mkdir -p "$CPD" 2>/dev/null
 # cp_serve NAME [options...]: export $CPD/NAME.export (fresh) with srdma-cp --serve; srdma-client
 # may read and write everything unless the options say otherwise.
 cp_serve() {
-	local name=$1 i
+	local name=$1
 	shift
 	CP_EXPORT=$CPD/$name.export
 	rm -rf "$CP_EXPORT"
@@ -25,13 +25,7 @@ cp_serve() {
 	"$BIN/srdma-cp" --serve "$CP_EXPORT" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
 		--client-ca "$CERTS/ca.pem" --log-level info --timeout-ms 30000 "$@" >"$CP_LOG" 2>&1 &
 	SERVER_PID=$!
-	for i in $(seq 1 300); do
-		grep -q "listening on" "$CP_LOG" 2>/dev/null && return 0
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	fail "srdma-cp server did not start: $(tail -n 3 "$CP_LOG")"
-	return 1
+	wait_listening "srdma-cp server"
 }
 
 # cp_stop: SIGTERM; the server must exit 0 having joined every session.
