@@ -317,10 +317,7 @@ static int on_recv_wc(struct srdma_conn *c, struct srdma_cm_qp *q, const struct 
 		return srdma__conn_fail_peer(c, SRDMA_ERR_RDMA, -EBADMSG,
 					     "QP %u: message from the peer refused: %s", qpi,
 					     mq->dp.errmsg);
-	if (m.type != SRDMA_MSG_APP && m.type != SRDMA_MSG_CREDIT)
-		return srdma__conn_fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO,
-					     "QP %u: the peer sent a %s message", qpi,
-					     srdma_msg_type_name(m.type));
+	/* The codec decodes APP and CREDIT only: every other type was refused above. */
 	app = m.type == SRDMA_MSG_APP;
 	ret = srdma__credits_received(&mq->cr, app, m.ack);
 	if (ret == -EOVERFLOW)
