@@ -5,7 +5,7 @@
 #     SONAME, lib/libsrdma.a, lib/pkgconfig/libsrdma.pc with the project's version, the
 #     programs, and a man page for each docs/man/NAME.SECTION.md;
 #   - the ABI: the dynamic symbols libsrdma.so.0 defines are exactly the functions include/srdma.h
-#     declares SRDMA_API, each under the version node LIBSRDMA_<major>.<minor>;
+#     declares SRDMA_API, each under a version node of src/libsrdma.map;
 #   - examples/srdma-hello.c builds out of the tree with only what pkg-config says, against the
 #     shared library (NEEDED libsrdma.so.0) and against libsrdma.a (pkg-config --static), and
 #     each program loads with every symbol bound (it prints its usage).
@@ -117,9 +117,10 @@ else
 	fail "libsrdma.so.0 exports ≠ SRDMA_API in srdma.h ($(wc -l <"$out/api.txt") declared):" \
 		"${extra:+exported, not declared: $extra}${absent:+declared, not exported: $absent}"
 fi
-node=LIBSRDMA_${version%.*}
-unversioned=$(grep -v "@@$node\$" "$out/dynsym.txt" | tr '\n' ' ')
-check "every exported symbol has version $node${unversioned:+; not: $unversioned}" \
+# Every symbol carries a version node of the map (a release adds a node for its new calls).
+nodes=$(sed -n 's/^\(LIBSRDMA_[0-9.]*\) {.*/\1/p' "$top/src/libsrdma.map" | tr '\n' ' ')
+unversioned=$(grep -v -E "@@($(echo $nodes | tr ' ' '|'))\$" "$out/dynsym.txt" | tr '\n' ' ')
+check "every exported symbol has a version node of src/libsrdma.map ($nodes)${unversioned:+; not: $unversioned}" \
 	test -s "$out/dynsym.txt" -a -z "$unversioned"
 
 # ---- (c) the example, out of the tree, with what pkg-config says
