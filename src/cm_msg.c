@@ -677,6 +677,9 @@ int srdma_msg_recv_wait(struct srdma_conn *c, unsigned qp, void *buf, size_t cap
 		ret = ended(c);
 		if (!ret)
 			ret = wait_fds(c, &c->qp[qp], deadline);
+		/* A CLOSE read while we waited: what the peer sent before it is in our CQ. */
+		if (ret == -ECONNRESET && c->peer_closed)
+			return srdma_msg_recv(c, qp, buf, cap, len, seq);
 		if (ret)
 			return ret;
 	}
