@@ -29,15 +29,30 @@ fail() {
 	echo "    $1" >&2
 }
 
+# cpu_ticks: "busy total" clock ticks of all CPUs so far (/proc/stat; idle and iowait are not
+# busy). Builtins only.
+cpu_ticks() {
+	local _cpu user nice sys idle iowait irq softirq steal
+	read -r _cpu user nice sys idle iowait irq softirq steal _ </proc/stat
+	echo "$((user + nice + sys + irq + softirq + steal)) $((user + nice + sys + idle + iowait + irq + softirq + steal))"
+}
+
+# The PASS line gives the wall time and how busy the CPUs were meanwhile (what it would gain
+# from running beside other work).
 run_test() {
-	local name=$1 fn=$2 t0 t1
+	local name=$1 fn=$2 t0 t1 c0 c1
 	T_FAIL=
 	t0=$EPOCHREALTIME
+	c0=$(cpu_ticks)
 	echo "=== $name" >&2
 	"$fn" || [ -n "$T_FAIL" ] || T_FAIL="test function returned non-zero"
 	t1=$EPOCHREALTIME
+	c1=$(cpu_ticks)
 	if [ -z "$T_FAIL" ]; then
-		printf 'PASS %s (%.1fs)\n' "$name" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" | tee -a "$RESULTS"
+		printf 'PASS %s (%.1fs, CPUs %s%% busy)\n' "$name" \
+			"$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
+			"$(echo "$c0 $c1" | awk '{ d = $4 - $2; print (d > 0 ? int(100 * ($3 - $1) / d + 0.5) : 0) }')" |
+			tee -a "$RESULTS"
 	else
 		printf 'FAIL %s: %s\n' "$name" "$T_FAIL" | tee -a "$RESULTS"
 	fi
