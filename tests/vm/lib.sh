@@ -12,6 +12,20 @@ SERVER_PID=
 SERVER_LOG=
 T_FAIL=
 
+# Under TCG every process started costs a good fraction of a second (fork, exec and the dynamic
+# loader, all emulated; 0.1 to 0.3 s measured), so the polling below uses bash builtins only,
+# and `sleep` is a function for every script that sources this file: a read with a timeout on a
+# FIFO that never has data (NAP_FD, opened for reading and writing so that it never ends; closed
+# for the servers started here).
+nap_fifo=$(mktemp -u "${TMPDIR:-/tmp}/srdma-nap.XXXXXX")
+mkfifo -m 600 "$nap_fifo" && exec {NAP_FD}<>"$nap_fifo"
+rm -f "$nap_fifo"
+unset nap_fifo
+sleep() {
+	read -r -t "$1" -u "$NAP_FD" _ 2>/dev/null
+	return 0
+}
+
 # A test is a function; `run_test NAME FUNC` records its verdict. Inside, `check COND MSG`
 # records the first failed condition (the test goes on, so cleanup still happens).
 check() {
@@ -66,9 +80,10 @@ start_server() {
 	local name=$1
 	shift
 	SERVER_LOG=$OUT/$name.server.log
+	slog_close
 	"$BIN/srdma-server" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
 		--handshake-timeout-ms 30000 "$@" \
-		>"$SERVER_LOG" 2>&1 &
+		>"$SERVER_LOG" 2>&1 {NAP_FD}>&- &
 	SERVER_PID=$!
 	wait_listening
 }
@@ -76,9 +91,10 @@ start_server() {
 # wait_listening [WHAT]: until the server started as SERVER_PID logs "listening on" in
 # SERVER_LOG (30 s); WHAT names it in the failure (default "server").
 wait_listening() {
-	local i
-	for i in $(seq 1 300); do
-		grep -q "listening on" "$SERVER_LOG" 2>/dev/null && return 0
+	local end=$((SECONDS + 30))
+	while [ "$SECONDS" -le "$end" ]; do
+		slog_scan
+		[ "$SLOG_LISTENING" = 1 ] && return 0
 		kill -0 "$SERVER_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -123,12 +139,12 @@ client_bg() {
 
 # wait_log PATTERN COUNT [SECONDS]: until the server log has COUNT lines matching PATTERN.
 wait_log() {
-	local pat=$1 want=$2 secs=${3:-60} i
-	for i in $(seq 1 $((secs * 10))); do
+	local pat=$1 want=$2 end=$((SECONDS + ${3:-60}))
+	while :; do
 		[ "$(grep -c -- "$pat" "$SERVER_LOG")" -ge "$want" ] && return 0
+		[ "$SECONDS" -lt "$end" ] || return 1
 		sleep 0.1
 	done
-	return 1
 }
 
 # jq_ok [jq options...] FILTER FILE: FILE holds JSON for which FILTER is true. (jq -e alone
@@ -169,37 +185,81 @@ server_rss_kb() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status"
 }
 
-# server_counts: the server's own counts, asked for with SIGUSR1, as
-# "clients N pd N cq N qp N mr N conns N" (cq counts the workers' CQs, one per worker).
-server_counts() {
-	local before i
-	before=$(grep -c " stats: " "$SERVER_LOG")
-	kill -USR1 "$SERVER_PID"
-	for i in $(seq 1 100); do
-		[ "$(grep -c " stats: " "$SERVER_LOG")" -gt "$before" ] && break
+# The server log, read as it grows, in this shell: SLOG_STATS is the last " stats: " line,
+# SLOG_NSTATS how many there were, SLOG_LISTENING 1 once "listening on" was logged. Reopened
+# when SERVER_LOG or SERVER_PID changes. (A call in a subshell, such as $(server_counts), reads
+# on the same descriptor: this shell's variables then miss those lines, which only matters for
+# lines already asked for.)
+SLOG_KEY='' SLOG_FD='' SLOG_PART='' SLOG_STATS='' SLOG_NSTATS=0 SLOG_LISTENING=0
+slog_close() {
+	[ -z "$SLOG_FD" ] || exec {SLOG_FD}<&-
+	SLOG_KEY='' SLOG_FD=''
+}
+slog_scan() {
+	local line
+	if [ "$SLOG_KEY" != "$SERVER_PID:$SERVER_LOG" ]; then
+		slog_close
+		SLOG_KEY=$SERVER_PID:$SERVER_LOG SLOG_PART='' SLOG_STATS='' SLOG_NSTATS=0
+		SLOG_LISTENING=0
+		{ exec {SLOG_FD}<"$SERVER_LOG"; } 2>/dev/null || {
+			SLOG_KEY='' SLOG_FD=''
+			return 1
+		}
+	fi
+	while IFS= read -r -u "$SLOG_FD" line; do
+		line=$SLOG_PART$line SLOG_PART=
+		case $line in
+		*" stats: "*) SLOG_STATS=$line SLOG_NSTATS=$((SLOG_NSTATS + 1)) ;;
+		*"listening on"*) SLOG_LISTENING=1 ;;
+		esac
+	done
+	SLOG_PART+=$line # a line still being written
+}
+
+# counts_now: ask the server for its counts (SIGUSR1) and set SERVER_COUNTS to them, as
+# "clients N pd N cq N qp N mr N conns N" (cq counts the workers' CQs, one per worker); empty
+# when no answer came within 5 s.
+SERVER_COUNTS=
+counts_now() {
+	local n i re='clients ([0-9]+)/[0-9]+.*PD ([0-9-]+), CQ ([0-9-]+), QP ([0-9-]+), MR ([0-9-]+); connections ([0-9]+)'
+	SERVER_COUNTS=
+	slog_scan
+	n=$SLOG_NSTATS
+	kill -USR1 "$SERVER_PID" 2>/dev/null || return 1
+	for ((i = 0; i < 100; i++)); do
+		slog_scan
+		[ "$SLOG_NSTATS" -gt "$n" ] && break
 		sleep 0.05
 	done
-	grep " stats: " "$SERVER_LOG" | tail -n 1 | sed -E \
-		's/.*clients ([0-9]+)\/[0-9]+.*PD ([0-9-]+), CQ ([0-9-]+), QP ([0-9-]+), MR ([0-9-]+); connections ([0-9]+).*/clients \1 pd \2 cq \3 qp \4 mr \5 conns \6/'
+	[ "$SLOG_NSTATS" -gt "$n" ] && [[ $SLOG_STATS =~ $re ]] || return 1
+	SERVER_COUNTS="clients ${BASH_REMATCH[1]} pd ${BASH_REMATCH[2]} cq ${BASH_REMATCH[3]} qp ${BASH_REMATCH[4]} mr ${BASH_REMATCH[5]} conns ${BASH_REMATCH[6]}"
+}
+
+# server_counts: counts_now, printed.
+server_counts() {
+	counts_now
+	echo "$SERVER_COUNTS"
 }
 
 # wait_clients N SECONDS: until the server counts exactly N clients.
 wait_clients() {
-	local want=$1 secs=$2 i
-	for i in $(seq 1 $((secs * 5))); do
-		[ "$(server_counts | awk '{ print $2 }')" = "$want" ] && return 0
+	local want=$1 end=$((SECONDS + $2)) n
+	while :; do
+		counts_now && n=${SERVER_COUNTS#clients } && [ "${n%% *}" = "$want" ] && return 0
+		[ "$SECONDS" -lt "$end" ] || return 1
 		sleep 0.2
 	done
-	return 1
 }
 
 # wait_counts WANT SECONDS: until server_counts prints WANT.
 wait_counts() {
-	local want=$1 secs=$2 i
-	for i in $(seq 1 $((secs * 5))); do
-		[ "$(server_counts)" = "$want" ] && return 0
+	local want=$1 end=$((SECONDS + $2))
+	while :; do
+		counts_now && [ "$SERVER_COUNTS" = "$want" ] && return 0
+		if [ "$SECONDS" -ge "$end" ]; then
+			echo "    server counts: ${SERVER_COUNTS:-no answer}, wanted: $want" >&2
+			return 1
+		fi
 		sleep 0.2
 	done
-	echo "    server counts: $(server_counts), wanted: $want" >&2
-	return 1
 }
