@@ -72,7 +72,7 @@ int srdma_chan_flush(struct srdma_chan *ch)
 	return 0;
 }
 
-int srdma_chan_send(struct srdma_chan *ch, const struct srdma_frame *f)
+int srdma_chan_queue(struct srdma_chan *ch, const struct srdma_frame *f)
 {
 	ssize_t n;
 
@@ -84,7 +84,14 @@ int srdma_chan_send(struct srdma_chan *ch, const struct srdma_frame *f)
 	}
 	ch->out_len += (size_t)n;
 	ch->frames_out++;
-	return srdma_chan_flush(ch);
+	return 0;
+}
+
+int srdma_chan_send(struct srdma_chan *ch, const struct srdma_frame *f)
+{
+	int ret = srdma_chan_queue(ch, f);
+
+	return ret ? ret : srdma_chan_flush(ch);
 }
 
 int srdma_chan_out_pending(const struct srdma_chan *ch)

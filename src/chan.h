@@ -39,6 +39,9 @@ int srdma_chan_recv(struct srdma_chan *ch, struct srdma_frame *f);
  * (wait for writability and call srdma_chan_flush), -ENOBUFS if the queue is full, other
  * negative errno on failure. */
 int srdma_chan_send(struct srdma_chan *ch, const struct srdma_frame *f);
+/* Queue a frame without writing: 0, -ENOBUFS, or the encoder's error. Frames queued together
+ * leave in one TLS record with the next flush (a set-up flight). */
+int srdma_chan_queue(struct srdma_chan *ch, const struct srdma_frame *f);
 int srdma_chan_flush(struct srdma_chan *ch);
 
 /* 1 if queued bytes wait to be written. */

@@ -1,6 +1,6 @@
 /* One connection of the connection manager: TCP, TLS, the OPEN/QP/READY exchange on the
- * control channel (order in cm_internal.h), the QPs moved INIT -> RTR -> RTS by hand, then
- * regions, control messages, events and the close. */
+ * control channel, one flight each way (order in cm_internal.h), the QPs moved INIT -> RTR ->
+ * RTS by hand, then regions, control messages, events and the close. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -104,12 +104,16 @@ static int chan_error(struct srdma_conn *c, int ret)
 {
 	if (ret == -EPROTONOSUPPORT)
 		return srdma__conn_fail_peer(c, SRDMA_ERR_VERSION, -EPROTO,
-					     "%s speaks protocol version %u, this side version %u",
+					     "%s speaks protocol version %u, this side version %u: "
+					     "both need the same protocol version of secure-rdma",
 					     peer_role(c), c->chan.last_hdr.version,
 					     SRDMA_PROTO_VERSION);
 	if (ret == -EBADMSG || ret == -EMSGSIZE)
 		return srdma__conn_fail_peer(c, SRDMA_ERR_PROTOCOL, -EPROTO, "protocol error: %s",
 					     c->chan.errmsg);
+	if (c->local_err && ret == -ECONNRESET && strstr(c->chan.errmsg, "closed the TLS"))
+		/* An orderly TLS close: the listener read our OPEN and our reason, and closed. */
+		return srdma__conn_fail(c, c->local_err, "%s", c->local_errmsg);
 	if (!c->is_server && c->state == SRDMA_CM_OPEN && !c->got_open &&
 	    ((ret == -EPROTO && strstr(c->chan.errmsg, "alert")) || ret == -ECONNRESET))
 		/* With TLS 1.3 a refused client certificate shows up here, after the handshake. */
@@ -118,6 +122,8 @@ static int chan_error(struct srdma_conn *c, int ret)
 		    "%s: the server refused the TLS session; if it requires client certificates, "
 		    "give one its CA signed (cert and key in the context options, --cert/--key)",
 		    c->chan.errmsg);
+	if (c->local_err)
+		return srdma__conn_fail(c, c->local_err, "%s", c->local_errmsg);
 	if (c->state != SRDMA_CM_ESTABLISHED)
 		return srdma__conn_fail(c, -ECONNRESET, "%s vanished during set-up: %s",
 					peer_role(c), c->chan.errmsg);
@@ -132,6 +138,17 @@ int srdma__conn_send_frame(struct srdma_conn *c, const struct srdma_frame *f)
 	if (ret == -EAGAIN || ret == 0)
 		return 0;
 	if (ret == -ENOBUFS)
+		return ret;
+	return chan_error(c, ret);
+}
+
+/* Queue a frame to leave with the others of its flight at the next flush (the end of
+ * srdma__conn_pump): 0, -ENOBUFS, or the connection's failure. */
+static int queue_frame(struct srdma_conn *c, const struct srdma_frame *f)
+{
+	int ret = srdma_chan_queue(&c->chan, f);
+
+	if (ret == 0 || ret == -ENOBUFS)
 		return ret;
 	return chan_error(c, ret);
 }
@@ -169,7 +186,7 @@ static void qp_frame(const struct srdma_conn *c, unsigned i, struct srdma_frame 
 	}
 }
 
-static int send_qp_frames(struct srdma_conn *c)
+static int queue_qp_frames(struct srdma_conn *c)
 {
 	struct srdma_frame f;
 	unsigned i;
@@ -177,7 +194,7 @@ static int send_qp_frames(struct srdma_conn *c)
 
 	for (i = 0; i < c->nqp; i++) {
 		qp_frame(c, i, &f);
-		ret = srdma__conn_send_frame(c, &f);
+		ret = queue_frame(c, &f);
 		if (ret)
 			return ret;
 	}
@@ -269,7 +286,7 @@ static uint16_t msg_mask(const struct srdma_conn *c)
 	return mask;
 }
 
-static int send_open(struct srdma_conn *c)
+static int queue_open(struct srdma_conn *c)
 {
 	struct srdma_frame f;
 
@@ -278,7 +295,21 @@ static int send_open(struct srdma_conn *c)
 	f.u.open.features = srdma_dp_features(c->dp_mode);
 	f.u.open.nqp = (uint8_t)c->nqp;
 	f.u.open.msg_mask = msg_mask(c);
-	return srdma__conn_send_frame(c, &f);
+	return queue_frame(c, &f);
+}
+
+static int queue_ready(struct srdma_conn *c)
+{
+	struct srdma_frame f = {.type = SRDMA_FRAME_READY};
+
+	return queue_frame(c, &f);
+}
+
+/* A set-up flight that did not fit the output queue (it always does: at most 18 frames of at
+ * most 48 bytes), or the connection's failure. */
+static int flight_failed(struct srdma_conn *c, int ret)
+{
+	return c->error ? c->error : srdma__conn_fail(c, ret, "cannot queue set-up frames");
 }
 
 /* A peer QP frame: index in range, once each, with the agreed driver. */
@@ -326,7 +357,7 @@ static const char *mode_name(uint32_t features)
 	return srdma_dp_mode_name(mode);
 }
 
-/* Listener: the connector's OPEN. Slot, request callback, then the RDMA resources. */
+/* Listener: the connector's OPEN. Slot, request callback, then the RDMA resources (INIT). */
 static int on_open(struct srdma_conn *c, const struct srdma_open *o)
 {
 	struct srdma_listener *l = c->listener;
@@ -372,14 +403,8 @@ static int on_open(struct srdma_conn *c, const struct srdma_open *o)
 	if (ret)
 		return srdma__conn_fail_peer(c, SRDMA_ERR_RESOURCES, ret,
 					     "the server cannot set up RDMA: %s", err);
-	ret = send_open(c);
-	if (!ret)
-		ret = send_qp_frames(c);
-	if (ret)
-		return c->error ? c->error : srdma__conn_fail(c, ret, "cannot queue set-up frames");
 	srdma__conn_step(c, SRDMA_STEP_OPEN);
-	c->state = SRDMA_CM_READY;
-	return 0;
+	return 0; /* the connector's QP frames follow in the same flight */
 }
 
 /* Connector: the listener's OPEN must echo what we asked. */
@@ -398,36 +423,43 @@ static int on_open_reply(struct srdma_conn *c, const struct srdma_open *o)
 	return 0;
 }
 
-/* Connector: every listener QP is known. Our side up to RTS, then QP frames and READY. */
-static int connector_setup(struct srdma_conn *c)
+/* Connector, right after its TLS handshake (the listener is verified; our Finished is in the
+ * air): PD, CQs and QPs in INIT with receives posted, then OPEN and our QP frames in one
+ * flight. If our RDMA set-up fails, what we made is freed and the listener still gets OPEN
+ * (its decision comes first: a refusal is reported as such), then ERROR RESOURCES instead of
+ * QP frames; our own error stands unless the listener answers with one. */
+static int connector_open(struct srdma_conn *c)
 {
-	struct srdma_frame f = {.type = SRDMA_FRAME_READY};
-	char err[sizeof(c->errmsg)];
+	char err[sizeof(c->local_errmsg) - 40];
+	struct srdma_frame f;
 	int ret;
 
 	ret = srdma__rdma_create(c, err, sizeof(err));
-	if (!ret) {
-		srdma__conn_step(c, SRDMA_STEP_OPEN);
-		ret = srdma__qps_connect(c, err, sizeof(err));
+	if (ret) {
+		c->local_err = ret;
+		snprintf(c->local_errmsg, sizeof(c->local_errmsg),
+			 "the client cannot set up RDMA: %s", err);
+		(void)srdma__rdma_release(c);
+		ret = queue_open(c);
+		if (!ret) {
+			srdma_frame_error(&f, SRDMA_ERR_RESOURCES, "%s", c->local_errmsg);
+			ret = queue_frame(c, &f);
+		}
+	} else {
+		ret = queue_open(c);
+		if (!ret)
+			ret = queue_qp_frames(c);
 	}
 	if (ret)
-		return srdma__conn_fail_peer(c, SRDMA_ERR_RESOURCES, ret,
-					     "the client cannot set up RDMA: %s", err);
-	srdma__conn_step(c, SRDMA_STEP_QP);
-	ret = send_qp_frames(c);
-	if (!ret)
-		ret = srdma__conn_send_frame(c, &f);
-	if (ret)
-		return c->error ? c->error : srdma__conn_fail(c, ret, "cannot queue set-up frames");
-	c->sent_ready = 1;
-	c->state = SRDMA_CM_READY;
+		return flight_failed(c, ret);
+	c->state = SRDMA_CM_OPEN;
 	return 0;
 }
 
-/* Listener: the connector's QPs and READY are in. */
-static int listener_finish(struct srdma_conn *c)
+/* Listener: the connector's QP frames are in (its QPs are in INIT). Ours to RTR and RTS, then
+ * OPEN, QP frames and READY in one flight. */
+static int listener_reply(struct srdma_conn *c)
 {
-	struct srdma_frame f = {.type = SRDMA_FRAME_READY};
 	char err[sizeof(c->errmsg)];
 	int ret;
 
@@ -435,12 +467,39 @@ static int listener_finish(struct srdma_conn *c)
 	if (ret)
 		return srdma__conn_fail_peer(c, SRDMA_ERR_RESOURCES, ret,
 					     "the server cannot set up RDMA: %s", err);
-	srdma__conn_step(c, SRDMA_STEP_QP);
-	established(c);
-	ret = srdma__conn_send_frame(c, &f);
+	ret = queue_open(c);
+	if (!ret)
+		ret = queue_qp_frames(c);
+	if (!ret)
+		ret = queue_ready(c);
 	if (ret)
-		return c->error ? c->error : srdma__conn_fail(c, ret, "cannot queue READY");
+		return flight_failed(c, ret);
+	srdma__conn_step(c, SRDMA_STEP_QP);
 	c->sent_ready = 1;
+	c->state = SRDMA_CM_READY;
+	return 0;
+}
+
+/* Connector: the listener's OPEN, QP frames and READY are in (its QPs are at RTS). Ours to
+ * RTR and RTS: established; READY tells the listener. */
+static int connector_finish(struct srdma_conn *c)
+{
+	char err[sizeof(c->errmsg)];
+	int ret;
+
+	c->got_ready = 1;
+	srdma__conn_step(c, SRDMA_STEP_OPEN);
+	ret = srdma__qps_connect(c, err, sizeof(err));
+	if (ret)
+		return srdma__conn_fail_peer(c, SRDMA_ERR_RESOURCES, ret,
+					     "the client cannot set up RDMA: %s", err);
+	srdma__conn_step(c, SRDMA_STEP_QP);
+	ret = queue_ready(c);
+	if (ret)
+		return flight_failed(c, ret);
+	c->sent_ready = 1;
+	established(c);
+	event_push(c, SRDMA_EV_ESTABLISHED);
 	return 0;
 }
 
@@ -530,30 +589,35 @@ static int on_frame(struct srdma_conn *c, const struct srdma_frame *f)
 		return peer_error(c, &f->u.error);
 	switch (c->state) {
 	case SRDMA_CM_OPEN:
-		if (c->is_server)
+		if (c->is_server && !c->got_open)
 			return f->type == SRDMA_FRAME_OPEN
 				   ? on_open(c, &f->u.open)
 				   : protocol_error(c, "expected OPEN, got", f->type);
+		if (c->is_server) {
+			if (f->type != SRDMA_FRAME_QP)
+				return protocol_error(c, "expected QP, got", f->type);
+			if (take_qp_frame(c, &f->u.qp))
+				return c->error;
+			return all_qp_frames(c) ? listener_reply(c) : 0;
+		}
+		if (c->local_err) /* the listener accepted a connector that cannot go on */
+			return srdma__conn_fail(c, c->local_err, "%s", c->local_errmsg);
 		if (f->type == SRDMA_FRAME_OPEN)
 			return on_open_reply(c, &f->u.open);
-		if (f->type != SRDMA_FRAME_QP || !c->got_open)
-			return protocol_error(c, "expected OPEN and QP, got", f->type);
-		if (take_qp_frame(c, &f->u.qp))
-			return c->error;
-		return all_qp_frames(c) ? connector_setup(c) : 0;
-	case SRDMA_CM_READY:
-		if (c->is_server && f->type == SRDMA_FRAME_QP)
+		if (!c->got_open || (f->type != SRDMA_FRAME_QP && f->type != SRDMA_FRAME_READY))
+			return protocol_error(c, "expected OPEN, QP and READY, got", f->type);
+		if (f->type == SRDMA_FRAME_QP)
 			return take_qp_frame(c, &f->u.qp);
-		if (f->type != SRDMA_FRAME_READY)
-			return protocol_error(c, "expected READY, got", f->type);
-		if (!c->is_server) {
-			established(c);
-			event_push(c, SRDMA_EV_ESTABLISHED);
-			return 0;
-		}
 		if (!all_qp_frames(c))
 			return protocol_error(c, "QP frames missing before", f->type);
-		return listener_finish(c);
+		return connector_finish(c);
+	case SRDMA_CM_READY:
+		/* Listener: its QPs at RTS; the connector's READY means its QPs are too. */
+		if (f->type != SRDMA_FRAME_READY)
+			return protocol_error(c, "expected READY, got", f->type);
+		c->got_ready = 1;
+		established(c);
+		return 0;
 	case SRDMA_CM_ESTABLISHED:
 		return on_established_frame(c, f);
 	default:
@@ -610,7 +674,7 @@ static int tcp_step(struct srdma_conn *c)
 	return 1;
 }
 
-/* 1 once the handshake is done (and the connector's OPEN queued), 0 while it runs. */
+/* 1 once the handshake is done (and the connector's first flight queued), 0 while it runs. */
 static int tls_step(struct srdma_conn *c)
 {
 	int ret = srdma_tls_handshake(c->tls);
@@ -626,11 +690,8 @@ static int tls_step(struct srdma_conn *c)
 	srdma__conn_step(c, SRDMA_STEP_TLS);
 	srdma_tls_peer(c->tls, &c->peer);
 	c->state = SRDMA_CM_OPEN;
-	if (!c->is_server) {
-		ret = send_open(c);
-		if (ret)
-			return c->error ? c->error : srdma__conn_fail(c, ret, "cannot queue OPEN");
-	}
+	if (!c->is_server && connector_open(c))
+		return c->error;
 	return 1;
 }
 
@@ -638,11 +699,25 @@ static int check_deadline(struct srdma_conn *c)
 {
 	if (c->error || !c->deadline_ns || srdma__cm_now_ns() < c->deadline_ns)
 		return c->error;
+	if (c->local_err)
+		return srdma__conn_fail(c, c->local_err, "%s", c->local_errmsg);
 	return srdma__conn_fail_peer(c, SRDMA_ERR_TIMEOUT, -ETIMEDOUT,
 				     "connection set-up not finished within %u ms", c->timeout_ms);
 }
 
+static int pump(struct srdma_conn *c);
+
+/* A set-up that failed frees its RDMA resources at once, not at srdma_conn_close. */
 int srdma__conn_pump(struct srdma_conn *c)
+{
+	int ret = pump(c);
+
+	if (ret && !c->was_established && c->pd)
+		(void)srdma__rdma_release(c);
+	return ret;
+}
+
+static int pump(struct srdma_conn *c)
 {
 	struct srdma_frame f;
 	int ret;
@@ -868,7 +943,7 @@ int srdma_connect(struct srdma_ctx *ctx, const struct srdma_connect_opts *o,
 
 int srdma_conn_close(struct srdma_conn *c)
 {
-	int first = 0, ret;
+	int first;
 	unsigned i;
 
 	if (!c)
@@ -891,33 +966,9 @@ int srdma_conn_close(struct srdma_conn *c)
 		}
 		srdma_tls_close_notify(c->tls);
 	}
-	for (i = c->nqp; i-- > 0;) {
-		struct srdma_cm_qp *q = &c->qp[i];
-
-		if (q->qp) {
-			ret = -ibv_destroy_qp(q->qp);
-			if (ret && !first)
-				first = ret;
-		}
-		srdma__msgq_destroy(q);
-		if (q->cq) {
-			if (q->cq_events)
-				ibv_ack_cq_events(q->cq, q->cq_events);
-			ret = -ibv_destroy_cq(q->cq);
-			if (ret && !first)
-				first = ret;
-		}
-		if (q->channel) {
-			ret = -ibv_destroy_comp_channel(q->channel);
-			if (ret && !first)
-				first = ret;
-		}
-		if (q->have_psn)
-			srdma__ctx_psn_put(c->ctx, q->local_psn);
-	}
-	/* The application's MRs still in the PD keep it alive: the PD is leaked, not freed. */
-	if (c->pd && ibv_dealloc_pd(c->pd))
-		first = -EBUSY;
+	first = srdma__rdma_release(c);
+	if (c->pd)
+		first = -EBUSY; /* the application's MRs keep it: leaked */
 	if (c->has_slot)
 		srdma__ctx_slot_put(c->ctx);
 	srdma_tls_destroy(c->tls);

@@ -7,19 +7,26 @@
  *              the listener that drives handshakes and hands out established connections.
  *   cm_msg.c   SRDMA_QP_MESSAGES queue pairs: buffers, receives, credits, sealing, tags.
  *
- * Control-channel protocol (frames in wire.h), after the TLS handshake:
- *   connector -> listener:  OPEN (features, nqp, which QPs are library-driven)
- *   listener:               max_conns slot, request callback (refusal: ERROR REFUSED); PD,
- *                           QPs in INIT, receives posted
- *   listener -> connector:  OPEN, QP x nqp
- *   connector:              device, PD, QPs, receives, INIT -> RTR -> RTS with the listener's
- *   connector -> listener:  QP x nqp, READY          (the connector's QPs can receive)
- *   listener:               RTR -> RTS; established (it may send at once)
- *   listener -> connector:  READY                    (connector established)
- * then REGION, REVOKE, CTRL in any order, CLOSE at the end; ERROR ends a connection at any
- * point with a code and a reason. Neither side creates an RDMA resource before the listener
- * has accepted the peer, so a refused or rejected peer costs no RDMA resource anywhere (and
- * both ends can be tested without a device up to that point). */
+ * Control-channel protocol (frames in wire.h, protocol version 2), after the TLS handshake,
+ * one flight each way:
+ *   connector:              (its TLS handshake is done: the listener is verified, its Finished
+ *                           in the air) device, PD, CQs, QPs in INIT, receives posted
+ *   connector -> listener:  OPEN (features, nqp, which QPs are library-driven), QP x nqp
+ *   listener:               (the client's Finished in: it is authenticated) features, max_conns
+ *                           slot, request callback (refusal: ERROR REFUSED / SERVER_FULL);
+ *                           only then PD, CQs, QPs in INIT, receives posted; with every QP
+ *                           frame in: INIT -> RTR -> RTS with the connector's values
+ *   listener -> connector:  OPEN, QP x nqp, READY   (the listener's QPs are at RTS)
+ *   connector:              INIT -> RTR -> RTS; established (it may send at once)
+ *   connector -> listener:  READY                   (listener established)
+ * then REGION, REVOKE, CTRL in any order, CLOSE at the end; ERROR ends a connection at any point
+ * with a code and a reason. The listener creates no RDMA resource before it has accepted the peer,
+ * so a refused or rejected peer costs it none (and it can be tested without a device up to that
+ * point). A connector whose own RDMA set-up fails still sends OPEN, then ERROR RESOURCES instead of
+ * its QP frames, and waits for the listener's answer: a refusal reaches it as a refusal, with the
+ * same error as from any connector; otherwise its own error stands. A connector that fails
+ * frees what it made at once. Version 1 (the same frames, two round trips after TLS) is
+ * refused from the frame header with ERROR VERSION naming both versions. */
 #ifndef SRDMA_CM_INTERNAL_H
 #define SRDMA_CM_INTERNAL_H
 
@@ -108,8 +115,9 @@ struct srdma_cm_remote_region {
 enum srdma_cm_state {
 	SRDMA_CM_TCP,	/* connector: TCP connect in progress */
 	SRDMA_CM_TLS,	/* TLS handshake */
-	SRDMA_CM_OPEN,	/* listener: waiting for OPEN; connector: for OPEN and QP frames */
-	SRDMA_CM_READY, /* listener: waiting for QP frames and READY; connector: READY */
+	SRDMA_CM_OPEN,	/* listener: waiting for OPEN, then QP frames; connector: for the
+			   listener's OPEN, QP frames and READY */
+	SRDMA_CM_READY, /* listener: its QPs at RTS, waiting for READY */
 	SRDMA_CM_ESTABLISHED,
 	SRDMA_CM_FAILED, /* only srdma_conn_close remains */
 };
@@ -139,6 +147,10 @@ struct srdma_conn {
 	struct srdma_cm_qp qp[SRDMA_MAX_QPS];
 	unsigned remote_qps; /* peer QP frames received (bit mask) */
 	int got_open, got_ready, sent_ready;
+	/* Connector: its own RDMA set-up failed (negative errno, reason); the listener has been
+	 * told after OPEN and its answer is awaited (a refusal wins over this error). */
+	int local_err;
+	char local_errmsg[256];
 	struct srdma_cm_local_region local[SRDMA_CM_MAX_REGIONS];
 	struct srdma_cm_remote_region remote[SRDMA_CM_MAX_REGIONS];
 	struct srdma_event events[SRDMA_CM_EVENTS];
@@ -213,6 +225,10 @@ int srdma__qp_opts_effective(struct srdma_qp_opts *o, unsigned i, char *err, siz
 int srdma__rdma_create(struct srdma_conn *c, char *err, size_t errlen);
 /* Every QP INIT -> RTR -> RTS with the peer's QP frames; messages QPs started. */
 int srdma__qps_connect(struct srdma_conn *c, char *err, size_t errlen);
+/* Free QP q's QP, messages state, library CQ and channel, PSN (fields reset, options kept). */
+int srdma__qp_destroy(struct srdma_conn *c, struct srdma_cm_qp *q);
+/* Every QP and the PD (kept if the application's MRs hold it: -EBUSY). First error or 0. */
+int srdma__rdma_release(struct srdma_conn *c);
 
 /* cm_msg.c: a SRDMA_QP_MESSAGES QP's life, called by cm_conn.c. */
 /* QP capabilities and CQ size a messages QP of these options needs. */

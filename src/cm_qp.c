@@ -242,3 +242,63 @@ int srdma__qps_connect(struct srdma_conn *c, char *err, size_t errlen)
 	}
 	return 0;
 }
+
+/* QP, its messages state, the CQ and channel the library made, its PSN; q keeps its options. */
+int srdma__qp_destroy(struct srdma_conn *c, struct srdma_cm_qp *q)
+{
+	int first = 0, ret;
+
+	if (q->qp) {
+		ret = -ibv_destroy_qp(q->qp);
+		if (ret && !first)
+			first = ret;
+		q->qp = NULL;
+	}
+	srdma__msgq_destroy(q);
+	q->mq = NULL;
+	if (q->cq) {
+		if (q->cq_events)
+			ibv_ack_cq_events(q->cq, q->cq_events);
+		q->cq_events = 0;
+		ret = -ibv_destroy_cq(q->cq);
+		if (ret && !first)
+			first = ret;
+		q->cq = NULL;
+	}
+	if (q->channel) {
+		ret = -ibv_destroy_comp_channel(q->channel);
+		if (ret && !first)
+			first = ret;
+		q->channel = NULL;
+	}
+	q->send_cq = q->recv_cq = NULL;
+	q->armed = 0;
+	if (q->have_psn)
+		srdma__ctx_psn_put(c->ctx, q->local_psn);
+	q->have_psn = 0;
+	q->have_remote = 0;
+	return first;
+}
+
+int srdma__rdma_release(struct srdma_conn *c)
+{
+	int first = 0, ret;
+	unsigned i;
+
+	for (i = SRDMA_MAX_QPS; i-- > 0;) {
+		ret = srdma__qp_destroy(c, &c->qp[i]);
+		if (ret && !first)
+			first = ret;
+	}
+	/* The application's MRs still in the PD keep it alive: it stays, for a later call to
+	 * report. */
+	if (c->pd) {
+		if (ibv_dealloc_pd(c->pd)) {
+			if (!first)
+				first = -EBUSY;
+		} else {
+			c->pd = NULL;
+		}
+	}
+	return first;
+}

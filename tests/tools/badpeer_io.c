@@ -214,8 +214,9 @@ int send_frame(struct run *r, struct peer *p, struct outcome *o, const struct sr
 	return 0;
 }
 
-/* After our OPEN: read the server's OPEN and its OPEN_NQP QP frames (it has accepted us and
- * now holds a slot, a PD, CQs, QPs and registered buffers for us). 0 once they are all in;
+/* After our OPEN and QP frames: read the server's OPEN, its OPEN_NQP QP frames and READY (it
+ * has accepted us and now holds a slot, a PD, CQs, QPs and registered buffers for us). 0 once
+ * they are all in;
  * 1 if an ERROR frame came instead (recorded in o: e.g. the set-up deadline on a handshake
  * that was already slow); -1 with the set-up failure recorded otherwise. With stall_forever
  * an ERROR is a set-up failure too (the server refused what should have been accepted). */
@@ -224,15 +225,15 @@ int await_server_open(struct run *r, struct peer *p, struct outcome *o)
 	uint64_t deadline = now_ns() + (uint64_t)r->o->timeout_ms * 1000000ull;
 	struct srdma_frame f;
 	unsigned qps = 0;
-	int got_open = 0, ret;
+	int got_open = 0, got_ready = 0, ret;
 
-	while (!got_open || qps != (1u << OPEN_NQP) - 1) {
+	while (!got_ready) {
 		ret = srdma_chan_recv(&p->chan, &f);
 		if (ret == 0) {
 			if (tls_wait(p, deadline)) {
-				setup_failed(o,
-					     "no OPEN and QP frames from the server within %u ms",
-					     r->o->timeout_ms);
+				setup_failed(
+				    o, "no OPEN, QP and READY frames from the server within %u ms",
+				    r->o->timeout_ms);
 				return -1;
 			}
 			continue;
@@ -255,6 +256,8 @@ int await_server_open(struct run *r, struct peer *p, struct outcome *o)
 		} else if (f.type == SRDMA_FRAME_QP && got_open && f.u.qp.index < OPEN_NQP &&
 			   !(qps & (1u << f.u.qp.index))) {
 			qps |= 1u << f.u.qp.index;
+		} else if (f.type == SRDMA_FRAME_READY && qps == (1u << OPEN_NQP) - 1) {
+			got_ready = 1;
 		} else if (f.type == SRDMA_FRAME_ERROR && !r->stall_forever) {
 			o->got_error = 1;
 			o->code = f.u.error.code;

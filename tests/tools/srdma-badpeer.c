@@ -27,13 +27,14 @@
  *   stall-tls    TCP, a whole TLS 1.3 ClientHello (written by hand); once the server's answer
  *                arrives, silence: the server is left in the middle of its handshake -> close
  *                at the deadline (no ERROR: TLS is not up)
- *   stall-open   TLS, OPEN; reads the server's OPEN and QP frames (it has accepted us and now
- *                holds a slot, a PD, a CQ, a QP and registered buffers for us), then silence
+ *   stall-open   TLS, OPEN and QP frames (made-up numbers); reads the server's OPEN, QP frames
+ *                and READY (it has accepted us and now holds a slot, a PD, a CQ, a QP at RTS
+ *                and registered buffers for us), then no READY of ours: silence
  *                -> ERROR TIMEOUT at the deadline, close. (stall-hello: the old name, accepted.)
- *   badqp        TLS, OPEN; reads the server's OPEN and QP frames (resources held, as for
- *                stall-open), then a bad answer: a QP frame for an index beyond nqp, of the
- *                other driver, twice for one index, READY before our QP frame, or a second
- *                OPEN -> ERROR PROTOCOL, close (and the server frees what it held)
+ *   badqp        TLS, OPEN (the server accepts it: slot, PD, QP in INIT, buffers) and in the
+ *                same flight a bad QP step: a QP frame for an index beyond nqp, of the other
+ *                driver, twice for one index, READY before our QP frame, or a second OPEN
+ *                -> ERROR PROTOCOL, close (and the server frees what it held)
  *   mix          cycles through plain, garbage, oversize, badmagic, badversion and two kinds
  *                that hang up (shutdown(SHUT_WR)) instead of waiting for the deadline: after
  *                part of an OPEN, and after the whole or part of a ClientHello -> as above;
@@ -402,40 +403,35 @@ static void do_stall_tls_eof(struct run *r, struct peer *p, struct outcome *o)
 	stall_tls(r, p, o, 1);
 }
 
-/* TLS, OPEN, and the server's OPEN and QP frames: it has accepted us and holds resources.
- * 0 there; 1 if an ERROR came instead (recorded); -1 on a set-up failure. */
-static int open_accepted(struct run *r, struct peer *p, struct outcome *o)
+/* The server's IPv4 address on p's socket (also as an IPv4-mapped IPv6 address): 1 and *out. */
+static int peer_v4(struct peer *p, struct in_addr *out)
 {
-	struct srdma_frame f = {.type = SRDMA_FRAME_OPEN};
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = p->tls ? srdma_tls_fd(p->tls) : p->fd;
 
-	f.u.open.features = r->o->features;
-	f.u.open.nqp = OPEN_NQP;
-	f.u.open.msg_mask = OPEN_MSG_MASK;
-	if (tls_connect(r, p, o) || send_frame(r, p, o, &f))
-		return -1;
-	return await_server_open(r, p, o);
-}
-
-static void do_stall_open(struct run *r, struct peer *p, struct outcome *o)
-{
-	int ret;
-
-	snprintf(o->sent, sizeof(o->sent), "OPEN, then nothing");
-	ret = open_accepted(r, p, o);
-	if (ret < 0)
-		return;
-	/* ret 1: already at the deadline (a slow handshake): that is the answer too. */
-	if (ret == 0)
-		stalling(r, p,
-			 "server sent OPEN and its QP frames and holds our slot, PD, CQ, QP and "
-			 "buffers");
-	await_tls_close(p, o, r->stall_forever ? 0 : answer_deadline(r));
+	if (getpeername(fd, (struct sockaddr *)&ss, &len))
+		return 0;
+	if (ss.ss_family == AF_INET) {
+		*out = ((struct sockaddr_in *)&ss)->sin_addr;
+		return 1;
+	}
+	if (ss.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&ss)->sin6_addr)) {
+		memcpy(out, &((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr[12], 4);
+		return 1;
+	}
+	return 0;
 }
 
 /* Our QP frame for index i (driver messages, like the server's), with made-up numbers: the
- * server never gets to use them. */
-static void bogus_qp(struct run *r, struct srdma_frame *f, unsigned index, unsigned driver)
+ * server moves a QP to RTS with them but never gets to send on it. The GID is the server's
+ * own address IPv4-mapped (a RoCE listener requires one), if it is an IPv4 address. */
+static void bogus_qp(struct run *r, struct peer *p, struct srdma_frame *f, unsigned index,
+		     unsigned driver)
 {
+	struct in_addr v4;
+
 	memset(f, 0, sizeof(*f));
 	f->type = SRDMA_FRAME_QP;
 	f->u.qp.index = (uint8_t)index;
@@ -443,36 +439,81 @@ static void bogus_qp(struct run *r, struct srdma_frame *f, unsigned index, unsig
 	f->u.qp.qpn = 1 + rnd(r) % SRDMA_PSN_MASK;
 	f->u.qp.psn = rnd(r) & SRDMA_PSN_MASK;
 	f->u.qp.mtu = 3;
+	if (peer_v4(p, &v4)) {
+		f->u.qp.gid[10] = 0xff;
+		f->u.qp.gid[11] = 0xff;
+		memcpy(&f->u.qp.gid[12], &v4, 4);
+	}
 	if (driver) {
 		f->u.qp.max_msg = 65536;
 		f->u.qp.depth = 16;
 	}
 }
 
+/* TLS, OPEN and our QP frames (protocol version 2: one flight), and the server's OPEN and QP
+ * frames: it has accepted us and holds resources, its QPs at RTS. 0 there; 1 if an ERROR came
+ * instead (recorded); -1 on a set-up failure. */
+static int open_accepted(struct run *r, struct peer *p, struct outcome *o)
+{
+	struct srdma_frame f = {.type = SRDMA_FRAME_OPEN};
+	unsigned i;
+
+	f.u.open.features = r->o->features;
+	f.u.open.nqp = OPEN_NQP;
+	f.u.open.msg_mask = OPEN_MSG_MASK;
+	if (tls_connect(r, p, o) || send_frame(r, p, o, &f))
+		return -1;
+	for (i = 0; i < OPEN_NQP; i++) {
+		bogus_qp(r, p, &f, i, (OPEN_MSG_MASK >> i) & 1);
+		if (send_frame(r, p, o, &f))
+			return -1;
+	}
+	return await_server_open(r, p, o);
+}
+
+static void do_stall_open(struct run *r, struct peer *p, struct outcome *o)
+{
+	int ret;
+
+	snprintf(o->sent, sizeof(o->sent), "OPEN and QP frames, then no READY");
+	ret = open_accepted(r, p, o);
+	if (ret < 0)
+		return;
+	/* ret 1: already at the deadline (a slow handshake): that is the answer too. */
+	if (ret == 0)
+		stalling(r, p,
+			 "server sent OPEN, its QP frames and READY and holds our slot, PD, CQ, "
+			 "QP and buffers");
+	await_tls_close(p, o, r->stall_forever ? 0 : answer_deadline(r));
+}
+
 static void do_badqp(struct run *r, struct peer *p, struct outcome *o)
 {
-	uint8_t buf[2 * SRDMA_FRAME_MAX_LEN];
+	uint8_t buf[3 * SRDMA_FRAME_MAX_LEN];
 	struct srdma_frame f[2];
 	unsigned n = 1, i;
-	size_t len = 0;
+	size_t len;
 
-	if (open_accepted(r, p, o))
+	if (tls_connect(r, p, o))
 		return;
+	/* Protocol version 2: the server accepts on OPEN (slot, PD, QP in INIT) and judges the
+	 * QP frames that follow in the same flight. */
+	len = valid_open(r->o, buf, sizeof(buf));
 	switch (rnd(r) % 5) {
 	case 0:
 		i = OPEN_NQP + rnd(r) % (SRDMA_WIRE_MAX_QPS - OPEN_NQP);
-		bogus_qp(r, &f[0], i, 1);
+		bogus_qp(r, p, &f[0], i, 1);
 		snprintf(o->sent, sizeof(o->sent), "OPEN, then a QP frame for index %u of %u", i,
 			 OPEN_NQP);
 		break;
 	case 1:
-		bogus_qp(r, &f[0], 0, 0);
+		bogus_qp(r, p, &f[0], 0, 0);
 		snprintf(o->sent, sizeof(o->sent),
 			 "OPEN, then a raw QP frame for a library-driven QP");
 		break;
 	case 2:
-		bogus_qp(r, &f[0], 0, 1);
-		bogus_qp(r, &f[1], 0, 1);
+		bogus_qp(r, p, &f[0], 0, 1);
+		bogus_qp(r, p, &f[1], 0, 1);
 		n = 2;
 		snprintf(o->sent, sizeof(o->sent), "OPEN, then two QP frames for index 0");
 		break;

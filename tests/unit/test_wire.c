@@ -18,7 +18,7 @@
 
 /* Golden vectors, written by hand from the layout in wire.h (not produced by the encoder). */
 static const uint8_t error_golden[] = {
-    0x53, 0x52, 0x01, 0x04, 0x00, 0x00, 0x00, 0x0b, /* magic, v1, ERROR, len 11 */
+    0x53, 0x52, 0x02, 0x04, 0x00, 0x00, 0x00, 0x0b, /* magic, v2, ERROR, len 11 */
     0x00, 0x01,					    /* code SERVER_FULL */
     0x00, 0x07,					    /* n = 7 */
     'f',  'u',	'l',  'l',  ' ',  '4',	'2',
@@ -212,11 +212,11 @@ static void test_decode_hdr_errors_report_raw_fields(void **state)
 	}
 	/* A future version may use types and sizes we do not know: still a version error. */
 	memcpy(b, error_golden, sizeof(b));
-	b[2] = 2;
+	b[2] = SRDMA_PROTO_VERSION + 1;
 	b[3] = 77;
 	put_be32(b + 4, 100000);
 	assert_int_equal(srdma_frame_decode_hdr(b, sizeof(b), &h), -EPROTONOSUPPORT);
-	assert_int_equal(h.version, 2);
+	assert_int_equal(h.version, SRDMA_PROTO_VERSION + 1);
 	assert_int_equal(h.type, 77);
 	assert_int_equal(h.length, 100000);
 
@@ -296,7 +296,7 @@ static void test_decode_error_lengths(void **state)
 
 static void test_decode_error_text_must_be_printable(void **state)
 {
-	uint8_t b[] = {0x53, 0x52, 0x01, 0x04, 0, 0, 0, 7, 0, 3, 0, 3, 'a', 'X', 'z'};
+	uint8_t b[] = {0x53, 0x52, 0x02, 0x04, 0, 0, 0, 7, 0, 3, 0, 3, 'a', 'X', 'z'};
 	struct srdma_frame f;
 
 	(void)state;
@@ -345,15 +345,16 @@ static void test_decode_truncated_prefixes(void **state)
 	assert_int_equal(decode_exact(big, (size_t)n, &f), n);
 }
 
-/* The former demo protocol's HELLO and PARAMS, byte for byte: unknown types, refused from the
- * header alone, complete or not. */
+/* The former demo protocol's HELLO and PARAMS: as sent (version 1), another version, refused
+ * from the header alone; under the current version, unknown types, refused from the header
+ * alone too, complete or not. */
 static void test_former_frames_unknown(void **state)
 {
 	static const struct frame_bytes former[] = {
 	    {former_hello, sizeof(former_hello)},
 	    {former_params, sizeof(former_params)},
 	};
-	uint8_t stream[2 * SRDMA_FRAME_MAX_LEN];
+	uint8_t stream[2 * SRDMA_FRAME_MAX_LEN], cur[SRDMA_FRAME_MAX_LEN];
 	struct srdma_frame_hdr h;
 	struct srdma_frame f;
 
@@ -361,17 +362,22 @@ static void test_former_frames_unknown(void **state)
 	for (size_t i = 0; i < ARRAY_LEN(former); i++) {
 		/* The header alone is enough to refuse it: no waiting for the payload. */
 		assert_int_equal(srdma_frame_decode_hdr(former[i].bytes, SRDMA_FRAME_HDR_LEN, &h),
-				 -EBADMSG);
+				 -EPROTONOSUPPORT);
+		assert_int_equal(h.version, 1);
+		memcpy(cur, former[i].bytes, former[i].len);
+		cur[2] = SRDMA_PROTO_VERSION;
+		assert_int_equal(srdma_frame_decode_hdr(cur, SRDMA_FRAME_HDR_LEN, &h), -EBADMSG);
 		assert_int_equal(h.magic, SRDMA_WIRE_MAGIC);
 		assert_int_equal(h.version, SRDMA_PROTO_VERSION);
 		assert_int_equal(h.type, i + 1);
 		assert_int_equal(h.length, former[i].len - SRDMA_FRAME_HDR_LEN);
 		assert_string_equal(srdma_frame_type_name(h.type), "unknown");
 		for (size_t len = SRDMA_FRAME_HDR_LEN; len <= former[i].len; len++)
-			assert_int_equal(decode_exact(former[i].bytes, len, &f), -EBADMSG);
+			assert_int_equal(decode_exact(cur, len, &f), -EBADMSG);
 	}
 
 	memcpy(stream, former_hello, sizeof(former_hello));
+	stream[2] = SRDMA_PROTO_VERSION;
 	memcpy(stream + sizeof(former_hello), ready_golden, sizeof(ready_golden));
 	assert_int_equal(
 	    srdma_frame_decode(stream, sizeof(former_hello) + sizeof(ready_golden), &f), -EBADMSG);

@@ -14,7 +14,7 @@ static const uint8_t golden_gid[16] = {0xfe, 0x80, 0,	 0,    0,    0,	   0,	 0,
 				       0x02, 0x11, 0x22, 0xff, 0xfe, 0x33, 0x44, 0x55};
 
 static const uint8_t open_golden[] = {
-    0x53, 0x52, 0x01, 0x05, 0x00, 0x00, 0x00, 0x0c, /* magic, v1, OPEN, len 12 */
+    0x53, 0x52, 0x02, 0x05, 0x00, 0x00, 0x00, 0x0c, /* magic, v2, OPEN, len 12 */
     0x00, 0x00, 0x00, 0x03,			    /* features AEAD | CHACHA20 */
     0x04,					    /* nqp 4 */
     0x00,					    /* reserved */
@@ -23,7 +23,7 @@ static const uint8_t open_golden[] = {
 };
 
 static const uint8_t qp_golden[] = {
-    0x53, 0x52, 0x01, 0x06, 0x00, 0x00, 0x00, 0x28, /* magic, v1, QP, len 40 */
+    0x53, 0x52, 0x02, 0x06, 0x00, 0x00, 0x00, 0x28, /* magic, v2, QP, len 40 */
     0x0f,					    /* index 15 */
     0x01,					    /* driver: messages */
     0xbe, 0xef,					    /* lid */
@@ -40,7 +40,7 @@ static const uint8_t qp_golden[] = {
 };
 
 static const uint8_t region_golden[] = {
-    0x53, 0x52, 0x01, 0x07, 0x00, 0x00, 0x00, 0x20, /* magic, v1, REGION, len 32 */
+    0x53, 0x52, 0x02, 0x07, 0x00, 0x00, 0x00, 0x20, /* magic, v2, REGION, len 32 */
     0x00, 0x00, 0x00, 0x2a,			    /* id 42 */
     0x00, 0x00, 0x00, 0x03,			    /* access WRITE | READ */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* addr */
@@ -50,16 +50,16 @@ static const uint8_t region_golden[] = {
 };
 
 static const uint8_t revoke_golden[] = {
-    0x53, 0x52, 0x01, 0x08, 0x00, 0x00, 0x00, 0x04, /* magic, v1, REVOKE, len 4 */
+    0x53, 0x52, 0x02, 0x08, 0x00, 0x00, 0x00, 0x04, /* magic, v2, REVOKE, len 4 */
     0xde, 0xad, 0xbe, 0xef,			    /* id */
 };
 
 static const uint8_t ctrl_golden[] = {
-    0x53, 0x52, 0x01, 0x09, 0x00, 0x00, 0x00, 0x03, /* magic, v1, CTRL, len 3 */
+    0x53, 0x52, 0x02, 0x09, 0x00, 0x00, 0x00, 0x03, /* magic, v2, CTRL, len 3 */
     'a',  0x00, 0xff,				    /* opaque: NUL and 0xff included */
 };
 
-static const uint8_t close_golden[] = {0x53, 0x52, 0x01, 0x0a, 0x00, 0x00, 0x00, 0x00};
+static const uint8_t close_golden[] = {0x53, 0x52, 0x02, 0x0a, 0x00, 0x00, 0x00, 0x00};
 
 /* Offsets of fields inside whole frames (header included). */
 enum {
@@ -137,6 +137,36 @@ static void expect_golden(const struct srdma_frame *f, const uint8_t *golden, si
 	assert_memory_equal(buf, golden, len);
 	assert_int_equal(decode_exact(golden, len, &back), (ssize_t)len);
 	assert_frames_equal(f, &back);
+}
+
+/* Version 1 ran the set-up in two round trips after TLS with these same frames: its OPEN, QP
+ * and READY are refused from the header as another version, which the header still names, so
+ * both sides can say which versions met (ERROR VERSION). */
+static void test_cm_version1_refused(void **state)
+{
+	static const struct frame_bytes cur[] = {
+	    {open_golden, sizeof(open_golden)},
+	    {qp_golden, sizeof(qp_golden)},
+	    {ready_golden, sizeof(ready_golden)},
+	};
+	uint8_t b[SRDMA_FRAME_MAX_LEN];
+	struct srdma_frame_hdr h;
+	struct srdma_frame f;
+
+	(void)state;
+	assert_int_equal(SRDMA_PROTO_VERSION, 2);
+	for (size_t i = 0; i < ARRAY_LEN(cur); i++) {
+		memcpy(b, cur[i].bytes, cur[i].len);
+		assert_int_equal(decode_exact(b, cur[i].len, &f), (ssize_t)cur[i].len);
+		b[2] = 1;
+		assert_int_equal(srdma_frame_decode_hdr(b, SRDMA_FRAME_HDR_LEN, &h),
+				 -EPROTONOSUPPORT);
+		assert_int_equal(h.version, 1);
+		assert_int_equal(h.type, cur[i].bytes[3]);
+		assert_int_equal(srdma_frame_decode(b, cur[i].len, &f), -EPROTONOSUPPORT);
+		/* No payload needed. */
+		assert_int_equal(srdma_frame_decode(b, SRDMA_FRAME_HDR_LEN, &f), -EPROTONOSUPPORT);
+	}
 }
 
 static void test_cm_golden(void **state)
@@ -735,6 +765,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cm_golden),
+	    cmocka_unit_test(test_cm_version1_refused),
 	    cmocka_unit_test(test_open_round_trip_bounds),
 	    cmocka_unit_test(test_qp_round_trip_bounds),
 	    cmocka_unit_test(test_region_revoke_ctrl_close_round_trip_bounds),
