@@ -72,6 +72,7 @@ struct bench {
 	unsigned connect_at_once;
 	unsigned verified;
 	unsigned idle_s;
+	int resumption; /* setup: fresh and resumed set-ups alternate (--resumption) */
 	long server_pid;
 	char json_path[SRDMA_PATH_MAX];
 	char csv_path[SRDMA_PATH_MAX];

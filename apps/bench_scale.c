@@ -22,27 +22,74 @@ static void timing_steps(const struct echo_client_timing *t, uint64_t ctx_us, ui
 	us[7] = t->total_us + ctx_us;
 }
 
+/* One table of steps: printed, in the CSV with kind in its first column, and into o. */
+static void steps_report(const char *kind, struct vec *steps, FILE *csv, struct json_object *o)
+{
+	unsigned k;
+
+	printf(" %-10s %10s %10s %10s %10s %10s %10s  (%s)\n", "step", "min[usec]", "p50[usec]",
+	       "avg[usec]", "p99[usec]", "max[usec]", "stdev", kind);
+	for (k = 0; k < NSTEPS; k++) {
+		struct stats st = summarize(&steps[k]);
+
+		printf(" %-10s %10.1f %10.1f %10.1f %10.1f %10.1f %10.1f\n", step_names[k], st.min,
+		       st.p50, st.avg, st.p99, st.max, st.stdev);
+		if (csv)
+			fprintf(csv, "%s,%s,%zu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f\n", kind,
+				step_names[k], st.n, st.min, st.p50, st.avg, st.p99, st.p999,
+				st.max, st.stdev);
+		json_object_object_add(o, step_names[k], jstats(&st));
+	}
+}
+
+/* Set-ups one after another. With resumption (b->resumption), those of b->ctx (resumption on:
+ * each resumes with the ticket the one before got) alternate with those of a second context
+ * with resumption off (a full handshake each), K of each; every one is counted as what it
+ * turned out to be (srdma_conn_resumed), so the very first, which has no ticket yet, is a
+ * fresh one. */
 int run_setup(struct bench *b, FILE *csv)
 {
-	struct vec steps[NSTEPS] = {{0}};
-	struct json_object *o = json_object_new_object();
+	enum { ALL, FRESH, RESUMED, NKINDS };
+	static const char *const kind_names[NKINDS] = {"all", "fresh", "resumed"};
+	struct vec steps[NKINDS][NSTEPS];
+	struct json_object *o[NKINDS];
+	struct srdma_ctx *fresh_ctx = NULL;
+	unsigned i, k, n, total, done = 0, nkind[NKINDS] = {0};
 	uint8_t buf[64];
-	unsigned i, k, done = 0;
 	int ret = 0;
 
+	memset(steps, 0, sizeof(steps));
+	total = b->resumption ? 2 * b->count : b->count;
+	srdma_ctx_set_resumption(b->ctx, b->resumption);
+	if (b->resumption) {
+		char err[512];
+
+		ret = echo_client_ctx_create(&b->cfg, 1, &fresh_ctx, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "srdma-bench: %s\n", err);
+			return ret;
+		}
+		srdma_ctx_set_resumption(fresh_ctx, 0);
+	}
 	if (b->samples) {
-		fprintf(b->samples, "conn");
+		fprintf(b->samples, "conn,resumed");
 		for (k = 0; k < NSTEPS; k++)
 			fprintf(b->samples, ",%s_us", step_names[k]);
 		fprintf(b->samples, "\n");
 	}
-	for (i = 0; i < b->count && !bench_stopping(); i++) {
+	for (i = 0; i < total && !bench_stopping(); i++) {
+		struct srdma_ctx *ctx = i % 2 && fresh_ctx ? fresh_ctx : b->ctx;
 		struct echo_client_timing tm;
+		struct echo_client_info info;
 		struct echo_client *cl;
+		struct srdma_client_config cfg = b->cfg;
 		uint64_t us[NSTEPS], t0;
 		char err[512];
 
-		ret = session_open(b, sizeof(buf), 0, &cl, err, sizeof(err));
+		cfg.size = sizeof(buf);
+		cfg.count = 1;
+		cfg.writes = 0;
+		ret = echo_client_connect(ctx, &cfg, &cl, err, sizeof(err));
 		if (ret) {
 			fprintf(stderr, "srdma-bench: connection %u: %s\n", i + 1, err);
 			break;
@@ -50,6 +97,7 @@ int run_setup(struct bench *b, FILE *csv)
 		if (i == 0)
 			describe_session(b, cl);
 		echo_client_get_timing(cl, &tm);
+		echo_client_get_info(cl, &info);
 		timing_steps(&tm, i == 0 ? b->ctx_us : 0, us);
 		/* Not timed: one echo proves the connection works. */
 		fill(buf, sizeof(buf), i, 0);
@@ -65,35 +113,40 @@ int run_setup(struct bench *b, FILE *csv)
 		if (ret)
 			break;
 		for (k = 0; k < NSTEPS; k++)
-			if (vec_push(&steps[k], us[k] * 1000))
+			if (vec_push(&steps[ALL][k], us[k] * 1000) ||
+			    vec_push(&steps[info.resumed ? RESUMED : FRESH][k], us[k] * 1000))
 				ret = -ENOMEM;
+		nkind[info.resumed ? RESUMED : FRESH]++;
 		if (b->samples) {
-			fprintf(b->samples, "%u", i);
+			fprintf(b->samples, "%u,%d", i, info.resumed);
 			for (k = 0; k < NSTEPS; k++)
 				fprintf(b->samples, ",%" PRIu64, us[k]);
 			fprintf(b->samples, "\n");
 		}
 		done++;
 	}
-	printf(" %-10s %10s %10s %10s %10s %10s %10s\n", "step", "min[usec]", "p50[usec]",
-	       "avg[usec]", "p99[usec]", "max[usec]", "stdev");
 	if (csv)
-		fprintf(csv, "step,n,min_us,t_typical_us,avg_us,p99_us,p99_9_us,max_us,stdev_us\n");
-	for (k = 0; k < NSTEPS; k++) {
-		struct stats st = summarize(&steps[k]);
-
-		printf(" %-10s %10.1f %10.1f %10.1f %10.1f %10.1f %10.1f\n", step_names[k], st.min,
-		       st.p50, st.avg, st.p99, st.max, st.stdev);
-		if (csv)
-			fprintf(csv, "%s,%zu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f\n", step_names[k],
-				st.n, st.min, st.p50, st.avg, st.p99, st.p999, st.max, st.stdev);
-		json_object_object_add(o, step_names[k], jstats(&st));
-		vec_free(&steps[k]);
+		fprintf(csv,
+			"kind,step,n,min_us,t_typical_us,avg_us,p99_us,p99_9_us,max_us,stdev_us\n");
+	for (n = 0; n < NKINDS; n++) {
+		o[n] = json_object_new_object();
+		if (n == ALL || nkind[n])
+			steps_report(kind_names[n], steps[n], csv, o[n]);
+		for (k = 0; k < NSTEPS; k++)
+			vec_free(&steps[n][k]);
 	}
-	printf(" %u of %u connections set up, verified with one echo and quit\n", done, b->count);
-	json_object_object_add(b->out, "steps", o);
-	jint(b->out, "connections", b->count);
+	printf(" %u of %u connections set up (%u fresh, %u resumed), verified with one echo and "
+	       "quit\n",
+	       done, total, nkind[FRESH], nkind[RESUMED]);
+	/* "steps": every connection; "fresh" and "resumed": each kind alone. */
+	json_object_object_add(b->out, "steps", o[ALL]);
+	json_object_object_add(b->out, "fresh", o[FRESH]);
+	json_object_object_add(b->out, "resumed", o[RESUMED]);
+	jint(b->out, "connections", total);
 	jint(b->out, "connections_ok", done);
+	jint(b->out, "connections_fresh", nkind[FRESH]);
+	jint(b->out, "connections_resumed", nkind[RESUMED]);
+	srdma_ctx_destroy(fresh_ctx);
 	return ret;
 }
 

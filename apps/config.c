@@ -79,6 +79,7 @@ static const struct field server_fields[] = {
     SRV("workers", "THREAD_POOL_SIZE", FT_UINT, workers, 0, 256),
     SRV("max_clients", "MAX_CONNECTIONS", FT_UINT, max_clients, 1, 1000000),
     SRV("handshake_timeout_ms", NULL, FT_UINT, handshake_timeout_ms, 100, 600000),
+    SRV("resumption", NULL, FT_BOOL, resumption, 0, 1),
     SRV("max_msg", NULL, FT_UINT, max_msg, 64, SRDMA_MSG_MAX),
     SRV("write_size", NULL, FT_UINT, write_size, 0, SRDMA_WRITE_SIZE_MAX),
     SRV("recv_depth", NULL, FT_UINT, recv_depth, 1, SRDMA_DEPTH_MAX),
@@ -674,6 +675,7 @@ void srdma_server_config_defaults(struct srdma_server_config *c)
 	c->workers = 0;
 	c->max_clients = 10;
 	c->handshake_timeout_ms = 5000;
+	c->resumption = 1;
 	c->max_msg = 65536;
 	c->write_size = 65536;
 	c->recv_depth = 4;

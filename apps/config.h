@@ -45,6 +45,8 @@ struct srdma_server_config {
 	unsigned max_clients;	       /* "max_clients": 1..1000000, default 10 */
 	unsigned handshake_timeout_ms; /* "handshake_timeout_ms": TLS + setup deadline, 100..600000,
 					  default 5000 */
+	int resumption; /* "resumption": TLS 1.3 session tickets for reconnecting clients (on, the
+			   default, or off: every handshake full; srdma_ctx_set_resumption) */
 	uint32_t
 	    max_msg; /* "max_msg": data-plane payload bound, 64..SRDMA_MSG_MAX, default 65536 */
 	uint32_t write_size; /* "write_size": RDMA-write target per client, 0..SRDMA_WRITE_SIZE_MAX,

@@ -464,6 +464,7 @@ void echo_client_close(struct echo_client *cl)
 void echo_client_get_info(const struct echo_client *cl, struct echo_client_info *out)
 {
 	*out = cl->info;
+	out->resumed = cl->conn ? srdma_conn_resumed(cl->conn) : 0;
 }
 
 void echo_client_get_timing(const struct echo_client *cl, struct echo_client_timing *out)

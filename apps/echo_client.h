@@ -44,6 +44,7 @@ struct echo_client_info {
 	int gid_index;
 	int path_mtu;  /* bytes */
 	int dataplane; /* enum srdma_dp_mode */
+	int resumed;   /* the TLS handshake resumed a session (srdma_conn_resumed) */
 };
 
 /* Where echo_client_connect() spent its time, step after step, in microseconds

@@ -183,6 +183,7 @@ int server_create(const struct srdma_server_config *cfg, struct server **out, ch
 	ret = srdma_ctx_create(&co, &srv->ctx, err, errlen);
 	if (ret)
 		goto fail;
+	(void)srdma_ctx_set_resumption(srv->ctx, cfg->resumption);
 	ret = srdma_ctx_open_device(srv->ctx, err, errlen);
 	if (ret)
 		goto fail;
@@ -236,11 +237,12 @@ int server_create(const struct srdma_server_config *cfg, struct server **out, ch
 	vctx = srdma_ctx_verbs(srv->ctx);
 	describe_gid(srv, gid, sizeof(gid));
 	srdma_info("listening on %s port %u; device %s port %u, %s; %u workers, up to %u clients; "
-		   "TLS %s minimum%s",
+		   "TLS %s minimum%s%s",
 		   cfg->bind[0] ? cfg->bind : "*", srdma_listener_port(srv->listener),
 		   vctx ? ibv_get_device_name(vctx->device) : "?", cfg->ib_port, gid, srv->nworkers,
 		   cfg->max_clients, cfg->tls_min == SRDMA_TLS_1_2 ? "1.2" : "1.3",
-		   cfg->client_ca[0] ? ", client certificates required" : "");
+		   cfg->client_ca[0] ? ", client certificates required" : "",
+		   cfg->resumption ? "" : ", session resumption off");
 	*out = srv;
 	return 0;
 

@@ -26,6 +26,9 @@ static const struct cli_opt opts[] = {
     {"verified", 0, "N", "b_verified",
      "RDMA writes verified one by one after the raw phase, per session (default 20)"},
     {"idle", 0, "SECONDS", "b_idle", "scale: how long the sessions sit idle (default 10)"},
+    {"resumption", 0, "on|off", "b_resumption",
+     "setup: K full handshakes alternating with K that resume the TLS session, each kind "
+     "reported on its own (on, the default); off: K full ones"},
     {"server-pid", 0, "PID", "b_server_pid",
      "sample this server process's CPU time, memory and descriptors from /proc"},
     {"json", 0, "FILE", "b_json", "write the results as one JSON object to FILE (- = stdout)"},
@@ -111,6 +114,15 @@ static int set(void *arg, const char *key, const char *value, char *err, size_t 
 		b->duration_s = (unsigned)v;
 	} else if (!strcmp(key, "all")) {
 		b->all = 1;
+	} else if (!strcmp(key, "resumption")) {
+		if (!strcmp(value, "on"))
+			b->resumption = 1;
+		else if (!strcmp(value, "off"))
+			b->resumption = 0;
+		else {
+			snprintf(err, errlen, "expected on or off");
+			ret = -EINVAL;
+		}
 	} else if (!strcmp(key, "qps")) {
 		ret = parse_uint(value, 1, 1024, &v, err, errlen);
 		b->qps = (unsigned)v;
@@ -271,7 +283,9 @@ int main(int argc, char **argv)
 		"               flight (at most the server's recv_depth), a PING closing each\n"
 		"               group; --depth 1: lock-step echoes\n"
 		"  clients N    N sessions at once, one thread each (or --threads), doing --op\n"
-		"  setup K      K connections one after another: time of each set-up step\n"
+		"  setup K      K connections one after another: time of each set-up step;\n"
+		"               with --resumption on (default), K full handshakes alternate\n"
+		"               with K resumed ones, and each kind has its own table\n"
 		"  scale N      N sessions from --threads threads, each verified with one echo,\n"
 		"               held idle --idle seconds, verified again; --server-pid samples\n"
 		"               the server's memory and CPU",
@@ -293,6 +307,7 @@ int main(int argc, char **argv)
 	b.verified = DEFAULT_VERIFIED;
 	b.connect_at_once = DEFAULT_CONNECT_AT_ONCE;
 	b.idle_s = 10;
+	b.resumption = 1;
 	switch (cli_parse(&cli, argc, argv, &first)) {
 	case CLI_EXIT_OK:
 		return 0;

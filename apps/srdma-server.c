@@ -28,6 +28,9 @@ static const struct cli_opt opts[] = {
     {"max-clients", 'm', "N", "max_clients", "clients served at once (default 10)"},
     {"handshake-timeout-ms", 0, "MS", "handshake_timeout_ms",
      "deadline for TLS and connection set-up (default 5000)"},
+    {"resumption", 0, "on|off", "resumption",
+     "TLS 1.3 session resumption: tickets let a client reconnect with a shorter handshake "
+     "(default on; off: every handshake is a full one)"},
     {"max-msg", 0, "BYTES", "max_msg", "largest data-plane message payload (default 65536)"},
     {"write-size", 0, "BYTES", "write_size", "RDMA-write target region per client (default 65536)"},
     {"recv-depth", 0, "N", "recv_depth", "receives posted per client (default 4)"},

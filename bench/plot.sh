@@ -33,8 +33,8 @@ sort -t, -n -o ib_write_bw-sweep.dat ib_write_bw-sweep.dat
 	echo "# step aead plain (median us)"
 	for s in ctx tcp tls open qp ready welcome; do
 		printf '%s %s %s\n' "$s" \
-			"$(jq -r ".steps.$s.t_typical_us // 0" srdma-aead-setup.json 2>/dev/null || echo 0)" \
-			"$(jq -r ".steps.$s.t_typical_us // 0" srdma-plain-setup.json 2>/dev/null || echo 0)"
+			"$(jq -r "(.fresh.$s // .steps.$s).t_typical_us // 0" srdma-aead-setup.json 2>/dev/null || echo 0)" \
+			"$(jq -r "(.fresh.$s // .steps.$s).t_typical_us // 0" srdma-plain-setup.json 2>/dev/null || echo 0)"
 	done
 } >setup-breakdown.dat
 

@@ -161,6 +161,18 @@ SRDMA_API int srdma_ctx_create(const struct srdma_ctx_opts *o, struct srdma_ctx 
 SRDMA_API int srdma_ctx_reload(struct srdma_ctx *ctx, const struct srdma_ctx_opts *o, char *err,
 			       size_t errlen);
 
+/* TLS 1.3 session resumption, on by default in both roles; on = 0 turns it off, nonzero on,
+ * for handshakes that begin from now on. A listener gives each peer one ticket per handshake,
+ * sealed under keys it draws at random and replaces every hour (a ticket opens for one to two
+ * hours); a connector keeps the tickets it gets (a few per host, port and server name, 64 in
+ * all), offers each one once, and resumes with it: no certificates are sent or checked again,
+ * the peer identity (srdma_conn_peer) is the one verified by the full handshake, and a fresh
+ * (EC)DHE exchange still keys the session (forward secrecy; no 0-RTT data). srdma_ctx_reload
+ * ends every earlier ticket in both roles. Off: the listener issues and accepts no ticket, the
+ * connector offers none and drops those it held. TLS 1.2 sessions are never resumed.
+ * 0 or -EINVAL (ctx NULL). */
+SRDMA_API int srdma_ctx_set_resumption(struct srdma_ctx *ctx, int on);
+
 /* Open the device now (idempotent), so that a missing device is reported at start-up:
  * 0, -ENODEV (no RDMA device or no such name), -EINVAL (port or GID index unusable). */
 SRDMA_API int srdma_ctx_open_device(struct srdma_ctx *ctx, char *err, size_t errlen);
@@ -427,6 +439,9 @@ SRDMA_API const char *srdma_conn_errmsg(const struct srdma_conn *c);
 SRDMA_API int srdma_conn_is_server(const struct srdma_conn *c);
 /* The peer: address and verified certificate identity. */
 SRDMA_API const struct srdma_peer *srdma_conn_peer(const struct srdma_conn *c);
+/* 1 if the connection's TLS handshake (completed) resumed a session from a ticket
+ * (srdma_ctx_set_resumption), 0 for a full handshake or before the handshake is done. */
+SRDMA_API int srdma_conn_resumed(const struct srdma_conn *c);
 
 struct srdma_conn_info {
 	enum srdma_dp_mode dataplane;

@@ -127,6 +127,11 @@ const struct srdma_peer *srdma_conn_peer(const struct srdma_conn *c)
 	return &c->peer;
 }
 
+int srdma_conn_resumed(const struct srdma_conn *c)
+{
+	return c && c->tls ? srdma_tls_resumed(c->tls) : 0;
+}
+
 void srdma_conn_info(const struct srdma_conn *c, struct srdma_conn_info *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -669,6 +669,8 @@ static int tcp_step(struct srdma_conn *c)
 	if (ret)
 		return srdma__conn_fail(c, ret, "cannot set up TLS for server name \"%s\"",
 					c->server_name);
+	/* A ticket of this peer, if the context holds one (a failure: a full handshake). */
+	(void)srdma_tls_resume_peer(c->tls, c->host, c->port, c->server_name);
 	srdma_chan_init(&c->chan, c->tls);
 	c->state = SRDMA_CM_TLS;
 	return 1;

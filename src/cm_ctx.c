@@ -257,6 +257,19 @@ int srdma_ctx_reload(struct srdma_ctx *ctx, const struct srdma_ctx_opts *o, char
 	return 0;
 }
 
+int srdma_ctx_set_resumption(struct srdma_ctx *ctx, int on)
+{
+	if (!ctx)
+		return -EINVAL;
+	/* The flag lives in the TLS contexts, which srdma_ctx_reload keeps (it swaps what they
+	 * hold), so it outlasts reloads. */
+	if (ctx->tls_server)
+		srdma_tls_ctx_set_resumption(ctx->tls_server, on);
+	if (ctx->tls_client)
+		srdma_tls_ctx_set_resumption(ctx->tls_client, on);
+	return 0;
+}
+
 int srdma__ctx_dev(struct srdma_ctx *ctx, struct srdma_dev **out, char *err, size_t errlen)
 {
 	int ret = 0;

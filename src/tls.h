@@ -46,11 +46,38 @@ void srdma_tls_ctx_destroy(struct srdma_tls_ctx *ctx);
  * keep theirs. fresh receives what ctx had; the caller destroys it. */
 int srdma_tls_ctx_swap(struct srdma_tls_ctx *ctx, struct srdma_tls_ctx *fresh);
 
+/* Session resumption (TLS 1.3 only; on by default in both roles).
+ *
+ * A server context issues one stateless ticket per handshake (full or resumed), sealed under
+ * a ring of two keys drawn from the CSPRNG that turns every SRDMA_TLS_TICKET_KEY_PERIOD_S
+ * seconds: a ticket opens for one to two periods, and its lifetime hint is one period. A
+ * reload (srdma_tls_ctx_swap) brings a new ring, so tickets sealed before no longer open.
+ * Resumption is PSK with (EC)DHE (psk_dhe_ke) only, never psk_ke; no early data. TLS 1.2
+ * sessions are never resumed (no ticket, no session cache).
+ *
+ * A client context keeps the tickets it receives (at most 64, 4 per peer), keyed by the peer
+ * named with srdma_tls_resume_peer; each is offered once. srdma_tls_ctx_swap drops them. */
+#define SRDMA_TLS_TICKET_KEY_PERIOD_S 3600u
+
+/* On or off for sessions made from now on; off also empties a client context's cache. */
+void srdma_tls_ctx_set_resumption(struct srdma_tls_ctx *ctx, int on);
+/* Server: turn the ticket key ring now (as its period would): 0, -EINVAL (not a server) or
+ * -EIO (no randomness). For tests; a ticket survives one turn, not two. */
+int srdma_tls_ctx_turn_ticket_keys(struct srdma_tls_ctx *ctx);
+/* Client: tickets held in the cache. */
+unsigned srdma_tls_ctx_tickets(struct srdma_tls_ctx *ctx);
+
 /* Wrap a connected, non-blocking socket. The srdma_tls takes ownership of fd (closed by
  * srdma_tls_destroy, also on failure here). For a client, server_name is the name checked
  * against the server certificate (DNS name or IP address) and sent as SNI when it is a name. */
 int srdma_tls_create(struct srdma_tls_ctx *ctx, int fd, const char *server_name,
 		     struct srdma_tls **out);
+/* Client, before the handshake: the peer this session's tickets belong to, (host, port,
+ * server name). Offers the newest usable cached ticket of that peer (taking it out of the
+ * cache), and caches the tickets this session receives. Does nothing with resumption off.
+ * 0 or -ENOMEM/-EINVAL; a failure only means no resumption. */
+int srdma_tls_resume_peer(struct srdma_tls *t, const char *host, unsigned port,
+			  const char *server_name);
 /* Sends nothing; frees the SSL object and closes the socket. Accepts NULL. */
 void srdma_tls_destroy(struct srdma_tls *t);
 
@@ -61,6 +88,12 @@ int srdma_tls_fd(const struct srdma_tls *t);
  * client's handshake completes before the server has checked the client's certificate: a
  * refusal of that certificate shows up on the client's first read. */
 int srdma_tls_handshake(struct srdma_tls *t);
+
+/* 1 once a handshake that resumed a session (a ticket) has completed; 0 otherwise. */
+int srdma_tls_resumed(const struct srdma_tls *t);
+/* After the handshake: 1 and the group ("x25519", "P-256" style) if the peer sent an
+ * ephemeral (EC)DHE key share, 0 (buf "") if none was used (a PSK-only session). */
+int srdma_tls_kex(const struct srdma_tls *t, char *buf, size_t len);
 
 /* Read up to len bytes: > 0 bytes read; -EAGAIN; -ECONNRESET when the peer closed (with or
  * without close_notify: the control channel has no clean EOF mid-session); -EPROTO otherwise. */

@@ -19,11 +19,16 @@ if(SRDMA_TESTS)
     tests/host/tls_harness.c)
   target_link_libraries(test_api_reload PRIVATE srdma_private PkgConfig::CMOCKA Threads::Threads)
   add_test(NAME host_api_reload COMMAND test_api_reload)
+  # TLS 1.3 session resumption, on the same listener harness.
+  add_executable(test_api_resume tests/host/test_api_resume.c tests/host/api_harness.c
+    tests/host/tls_harness.c)
+  target_link_libraries(test_api_resume PRIVATE srdma_private PkgConfig::CMOCKA Threads::Threads)
+  add_test(NAME host_api_resume COMMAND test_api_resume)
   add_executable(test_preauth tests/host/test_preauth.c tests/host/tls_harness.c)
   target_link_libraries(test_preauth PRIVATE srdma_private PkgConfig::CMOCKA Threads::Threads)
   add_test(NAME host_preauth COMMAND test_preauth)
   set_tests_properties(host_preauth PROPERTIES
     ENVIRONMENT "SRDMA_TEST_CERTS=${CMAKE_CURRENT_BINARY_DIR}/test-certs;SRDMA_GEN_CERTS=${CMAKE_CURRENT_SOURCE_DIR}/scripts/gen-certs.sh")
-  set_tests_properties(host_api host_api_reload PROPERTIES
+  set_tests_properties(host_api host_api_reload host_api_resume PROPERTIES
     ENVIRONMENT "SRDMA_TEST_CERTS=${CMAKE_CURRENT_BINARY_DIR}/test-certs;SRDMA_GEN_CERTS=${CMAKE_CURRENT_SOURCE_DIR}/scripts/gen-certs.sh")
 endif()

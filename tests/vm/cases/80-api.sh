@@ -303,3 +303,60 @@ t_api_async() {
 }
 
 register api_multi_qp api_timing api_regions api_revoke api_msg_write api_heartbeat api_rekey api_refuse api_async
+
+# --- api_resume: TLS 1.3 session resumption over real RDMA set-ups -------------------------
+# srdma-bench setup alternates full handshakes (a context with resumption off) with resumed
+# ones (a context with resumption on: each uses the ticket the one before got); every session
+# echoes once. The server logs each session's TLS as "resumed" or not, with the verified client
+# identity under mutual TLS. Then a server with --resumption off: every handshake is full.
+# api_resume_bench NAME K [bench options...]: srdma-bench setup K against the running server.
+api_resume_bench() {
+	local name=$1 k=$2
+	shift 2
+	"$BIN/srdma-bench" --ca "$CERTS/ca.pem" --timeout-ms 30000 "$@" --json "$OUT/$name.json" \
+		setup "$k" "$ADDR" >"$OUT/$name.txt" 2>&1 || fail "$name: $(tail -n 2 "$OUT/$name.txt")"
+	cat "$OUT/$name.txt"
+}
+
+t_api_resume() {
+	local k=6 n
+	start_server resume-on --max-clients 4 || return
+	api_resume_bench api-resume-on "$k"
+	# The first session has no ticket yet: K fresh (resumption off) + 1, K - 1 resumed.
+	check "2K sessions set up and echoed: K + 1 fresh, K - 1 resumed" \
+		jq_ok --argjson k "$k" '.ok and .connections_ok == 2 * $k and
+			.connections_fresh == $k + 1 and .connections_resumed == $k - 1' \
+		"$OUT/api-resume-on.json"
+	n=$(grep -c ': connected (.*TLSv1.3 [A-Z0-9_]* resumed, set-up' "$SERVER_LOG")
+	check "the server saw $((k - 1)) resumed sessions (saw $n)" [ "$n" = $((k - 1)) ]
+	check "resumed set-up p50 and fresh set-up p50 both measured" \
+		jq_ok '.fresh.total.t_typical_us > 0 and .resumed.total.t_typical_us > 0' \
+		"$OUT/api-resume-on.json"
+	echo "    api_resume: set-up p50 fresh $(jq .fresh.total.t_typical_us "$OUT/api-resume-on.json") us," \
+		"resumed $(jq .resumed.total.t_typical_us "$OUT/api-resume-on.json") us;" \
+		"TLS step fresh $(jq .fresh.tls.t_typical_us "$OUT/api-resume-on.json") us," \
+		"resumed $(jq .resumed.tls.t_typical_us "$OUT/api-resume-on.json") us"
+	stop_server
+
+	# Mutual TLS: a resumed session carries the client identity the full handshake verified.
+	start_server resume-mtls --max-clients 4 --client-ca "$CERTS/ca.pem" || return
+	api_resume_bench api-resume-mtls 3 --cert "$CERTS/client.pem" --key "$CERTS/client.key"
+	check "mutual TLS: 6 sessions, 2 resumed" \
+		jq_ok '.ok and .connections_ok == 6 and .connections_resumed == 2' \
+		"$OUT/api-resume-mtls.json"
+	n=$(grep -c ': connected (.* resumed, client .*CN=srdma-client.*, set-up' "$SERVER_LOG")
+	check "the server saw the verified client identity on every resumed session ($n)" [ "$n" = 2 ]
+	stop_server
+
+	# The server's off switch: every handshake full, though the client offers tickets.
+	start_server resume-off --max-clients 4 --resumption off || return
+	api_resume_bench api-resume-off 3
+	check "server --resumption off: 6 fresh sessions, none resumed" \
+		jq_ok '.ok and .connections_ok == 6 and .connections_resumed == 0' \
+		"$OUT/api-resume-off.json"
+	check "the server logged none resumed" \
+		bash -c "! grep -q ' resumed, ' '$SERVER_LOG'"
+	stop_server
+}
+
+register api_resume
