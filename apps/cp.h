@@ -85,8 +85,13 @@ enum cp_msg_type {
 
 enum cp_op { CP_OP_PUT = 1, CP_OP_GET = 2, CP_OP_LIST = 3, CP_OP_VERIFY = 4, CP_OP_MKDIR = 5 };
 
-#define CP_F_ENCRYPT 1u /* chunks are encrypted (sealed modes, unless --no-encrypt) */
-#define CP_F_MKDIRS  2u /* PUT: create missing parent directories */
+/* Flag 1 (chunks encrypted with srdma-cp's own stream cipher, then tagged) belonged to the
+ * protocol before one-pass sealing: the server refuses it, naming the older client. */
+#define CP_F_ENCRYPT_OLD 1u
+#define CP_F_MKDIRS	 2u /* PUT: create missing parent directories */
+/* REQ: chunks are sealed in one pass (srdma_tag_seal: encrypted and tagged; sealed modes,
+ * unless --no-encrypt); REPLY: the server does so too (a server that leaves it out is older). */
+#define CP_F_SEAL 4u
 
 struct cp_msg {
 	uint8_t type, op, flags;
@@ -124,7 +129,8 @@ struct cp_link {
 
 /* Send m on QP 0, waiting for a credit if need be. */
 int cp_send(struct cp_link *l, const struct cp_msg *m);
-/* Send a chunk notice with the region tag of bytes[0..len) computed for the carrying message. */
+/* Send a chunk notice with the region tag of bytes[0..len) computed for the carrying message
+ * (--no-encrypt; a sealed chunk's notice carries the tag of srdma_tag_seal and goes by cp_send). */
 int cp_send_tagged(struct cp_link *l, struct cp_msg *m, const void *bytes);
 /* Non-blocking: the next QP 0 message into m (0), -EAGAIN, or an error. *seq is its number. */
 int cp_recv(struct cp_link *l, struct cp_msg *m, uint32_t *seq);
@@ -143,23 +149,18 @@ int cp_region_wait(struct cp_link *l, uint32_t id, struct srdma_region *r, int t
 int cp_ctrl_flush(struct cp_link *l, int timeout_ms);
 int cp_fail(struct cp_link *l, int ret, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* ---- Chunk crypto ---- */
-
-struct cp_cipher {
-	EVP_CIPHER_CTX *ctx;
-	const EVP_CIPHER *cipher;
-	int chacha;
-	uint8_t key[32];
-};
-
-/* Key of transfer xfer from the TLS exporter; AES-256-CTR (aead mode) or ChaCha20 (chacha20). */
-int cp_cipher_init(struct cp_cipher *k, struct srdma_conn *c, enum srdma_dp_mode mode,
-		   uint32_t xfer);
-/* The same with a given key (srdma-crypto-bench times the chunk cipher with it). */
-int cp_cipher_init_key(struct cp_cipher *k, enum srdma_dp_mode mode, const uint8_t key[32]);
-/* En/decrypt buf in place: the keystream at file offset off (a multiple of 16). */
-int cp_cipher_apply(struct cp_cipher *k, uint64_t off, uint8_t *buf, size_t len);
-void cp_cipher_free(struct cp_cipher *k);
+/* ---- Chunk sealing ----
+ *
+ * A sealed chunk (CP_F_SEAL) is encrypted and tagged in one pass by the library
+ * (srdma_tag_seal on QP 0) with seq = the transfer's number and offset = the chunk's file
+ * offset, and opened likewise (srdma_tag_open): the tag binds the chunk to its transfer, its
+ * place in the file, its length and the side that wrote it. */
+int cp_chunk_seal(struct cp_link *l, uint32_t xfer, uint64_t off, uint8_t *buf, size_t len,
+		  uint8_t tag[SRDMA_TAG_LEN]);
+/* 0, or an error with l->err set: "chunk N failed authentication" for a tag that does not
+ * match (-EBADMSG: the bytes must not be used). */
+int cp_chunk_open(struct cp_link *l, uint32_t xfer, uint32_t index, uint64_t off, uint8_t *buf,
+		  size_t len, const uint8_t tag[SRDMA_TAG_LEN]);
 
 /* ---- The file's SHA-256, on a thread of its own ----
  *

@@ -181,6 +181,10 @@ static int request(struct client *cl, uint8_t op, uint8_t flags, const char *pat
 		return cp_fail(&cl->l, rep->status, "server: %s", rep->text);
 	if (op != CP_OP_PUT && op != CP_OP_GET)
 		return 0;
+	if ((flags & CP_F_SEAL) && !(rep->flags & CP_F_SEAL))
+		return cp_fail(&cl->l, -EPROTO,
+			       "the server does not seal chunks in one pass (an older srdma-cp): "
+			       "upgrade it, or copy with --no-encrypt");
 	if (rep->chunk < CP_CHUNK_MIN || rep->chunk > cl->cfg->chunk || rep->chunk % CP_CHUNK_MIN ||
 	    rep->depth < 1 || rep->depth > cl->cfg->depth)
 		return cp_fail(&cl->l, -EPROTO, "server proposed a ring we cannot use");
@@ -280,10 +284,9 @@ static int upload(struct client *cl, const char *lpath, const char *rpath, uint8
 	struct stat st0, st1;
 	struct cp_msg rep;
 	struct srdma_region r;
-	struct cp_cipher k = {0};
 	struct cp_progress pr = {0};
 	struct cp_hasher h = {0};
-	uint8_t sha[32];
+	uint8_t sha[32], tags[CP_MAX_DEPTH][SRDMA_TAG_LEN];
 	uint32_t issued = 0, written = 0, acked = 0, nchunks, chunk, depth, xfer;
 	uint64_t last = cp_now_ns();
 	int fd, ret, enc = 0;
@@ -297,7 +300,7 @@ static int upload(struct client *cl, const char *lpath, const char *rpath, uint8
 			       S_ISDIR(st0.st_mode) ? " (a directory: use -r)" : "");
 	}
 	if (cl->encrypt)
-		flags |= CP_F_ENCRYPT;
+		flags |= CP_F_SEAL;
 	if ((ret = request(cl, CP_OP_PUT, flags, rpath, (uint64_t)st0.st_size, st0.st_mode & 0777,
 			   &rep)) < 0)
 		goto out;
@@ -314,14 +317,7 @@ static int upload(struct client *cl, const char *lpath, const char *rpath, uint8
 	cp_hasher_advance(&h, (uint64_t)st0.st_size);
 	if (nchunks && (ret = ring_region(cl, &rep, SRDMA_ACCESS_REMOTE_WRITE, &r)) < 0)
 		goto out;
-	if (cl->encrypt) {
-		if ((ret = cp_cipher_init(&k, cl->c, cfg->dataplane, xfer)) < 0) {
-			ret = cp_fail(&cl->l, ret, "deriving the chunk key: %s", strerror(-ret));
-			give_up(cl, xfer, ret, "client could not derive the chunk key");
-			goto out;
-		}
-		enc = 1;
-	}
+	enc = cl->encrypt;
 	cp_progress_start(&pr, cl->progress, lpath, (uint64_t)st0.st_size);
 	while (acked < nchunks) {
 		struct ibv_wc wc[16];
@@ -345,10 +341,11 @@ static int upload(struct client *cl, const char *lpath, const char *rpath, uint8
 				give_up(cl, xfer, ret, cl->l.err);
 				goto out;
 			}
-			if (enc && (ret = cp_cipher_apply(&k, off, buf, len)) < 0) {
-				ret = cp_fail(&cl->l, ret, "encrypting");
+			/* Sealed in place before it leaves; its tag waits for the
+			 * WRITE's completion, in the notice. */
+			if (enc &&
+			    (ret = cp_chunk_seal(&cl->l, xfer, off, buf, len, tags[slot])) < 0)
 				goto out;
-			}
 			if ((ret = post(cl, IBV_WR_RDMA_WRITE, issued, buf, len,
 					r.addr + (uint64_t)slot * chunk, r.rkey)) < 0) {
 				ret = cp_fail(&cl->l, ret, "posting an RDMA WRITE: %s",
@@ -378,10 +375,14 @@ static int upload(struct client *cl, const char *lpath, const char *rpath, uint8
 			c.len = (uint64_t)st0.st_size - off < chunk
 				    ? (uint32_t)((uint64_t)st0.st_size - off)
 				    : chunk;
-			if (cl->sealed)
-				ret = cp_send_tagged(&cl->l, &c, cl->ring + (size_t)c.slot * chunk);
-			else
+			if (enc) {
+				memcpy(c.tag, tags[c.slot], SRDMA_TAG_LEN);
 				ret = cp_send(&cl->l, &c);
+			} else if (cl->sealed) {
+				ret = cp_send_tagged(&cl->l, &c, cl->ring + (size_t)c.slot * chunk);
+			} else {
+				ret = cp_send(&cl->l, &c);
+			}
 			if (ret < 0)
 				goto out;
 			written++;
@@ -452,8 +453,6 @@ out:
 		fputc('\n', stderr);
 	cp_hasher_cancel(&h);
 	close(fd);
-	if (enc)
-		cp_cipher_free(&k);
 	return ret;
 }
 
@@ -486,7 +485,6 @@ static int download(struct client *cl, const char *rpath, const char *dest)
 	const struct cp_config *cfg = cl->cfg;
 	struct cp_msg rep;
 	struct srdma_region r;
-	struct cp_cipher k = {0};
 	struct cp_progress pr = {0};
 	struct pending pend[CP_MAX_DEPTH];
 	struct cp_hasher h = {0};
@@ -497,7 +495,7 @@ static int download(struct client *cl, const char *rpath, const char *dest)
 	uint64_t last = cp_now_ns(), off = 0;
 	int fd = -1, dfd = -1, ret, enc = 0, ended = 0;
 
-	if ((ret = request(cl, CP_OP_GET, cl->encrypt ? CP_F_ENCRYPT : 0, rpath, 0, 0, &rep)) < 0)
+	if ((ret = request(cl, CP_OP_GET, cl->encrypt ? CP_F_SEAL : 0, rpath, 0, 0, &rep)) < 0)
 		return ret;
 	xfer = rep.xfer;
 	chunk = rep.chunk;
@@ -528,14 +526,7 @@ static int download(struct client *cl, const char *rpath, const char *dest)
 	}
 	if (nchunks && (ret = ring_region(cl, &rep, SRDMA_ACCESS_REMOTE_READ, &r)) < 0)
 		goto out;
-	if (cl->encrypt) {
-		if ((ret = cp_cipher_init(&k, cl->c, cfg->dataplane, xfer)) < 0) {
-			ret = cp_fail(&cl->l, ret, "deriving the chunk key: %s", strerror(-ret));
-			give_up(cl, xfer, ret, "client could not derive the chunk key");
-			goto out;
-		}
-		enc = 1;
-	}
+	enc = cl->encrypt;
 	cp_progress_start(&pr, cl->progress, rpath, rep.size);
 	while (done < nchunks || !ended) {
 		struct ibv_wc wc[16];
@@ -601,16 +592,21 @@ static int download(struct client *cl, const char *rpath, const char *dest)
 					      ibv_wc_status_str(wc[i].status));
 				goto out;
 			}
-			if (cl->sealed &&
-			    (srdma_tag(cl->c, 0, 0, p->seq, p->offset, buf, p->len, tag) < 0 ||
-			     !srdma_tag_equal(tag, p->tag))) {
+			if (enc) {
+				/* Authenticated and decrypted in one pass, in place. */
+				ret = cp_chunk_open(&cl->l, xfer, done, p->offset, buf, p->len,
+						    p->tag);
+				if (ret < 0) {
+					if (ret == -EBADMSG)
+						give_up(cl, xfer, ret, cl->l.err);
+					goto out;
+				}
+			} else if (cl->sealed && (srdma_tag(cl->c, 0, 0, p->seq, p->offset, buf,
+							    p->len, tag) < 0 ||
+						  !srdma_tag_equal(tag, p->tag))) {
 				ret = cp_fail(&cl->l, -EBADMSG, "chunk %u failed authentication",
 					      done);
 				give_up(cl, xfer, ret, cl->l.err);
-				goto out;
-			}
-			if (enc && (ret = cp_cipher_apply(&k, p->offset, buf, p->len)) < 0) {
-				ret = cp_fail(&cl->l, ret, "decrypting");
 				goto out;
 			}
 			if ((ret = full_pwrite(fd, buf, p->len, (off_t)p->offset)) < 0) {
@@ -686,8 +682,6 @@ out:
 	cp_tmp_discard(&t);
 	if (dfd >= 0)
 		close(dfd);
-	if (enc)
-		cp_cipher_free(&k);
 	return ret;
 }
 

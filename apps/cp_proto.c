@@ -1,4 +1,4 @@
-/* srdma-cp: the QP 0 message codec, a connection's waits, chunk encryption, progress. */
+/* srdma-cp: the QP 0 message codec, a connection's waits, chunk sealing, progress. */
 #include <endian.h>
 #include <errno.h>
 #include <poll.h>
@@ -328,71 +328,24 @@ int cp_region_wait(struct cp_link *l, uint32_t id, struct srdma_region *r, int t
 	}
 }
 
-/* ---- Chunk crypto ---- */
+/* ---- Chunk sealing ---- */
 
-#define CP_EXPORT_LABEL "EXPORTER-cp chunk key"
-
-int cp_cipher_init(struct cp_cipher *k, struct srdma_conn *c, enum srdma_dp_mode mode,
-		   uint32_t xfer)
+int cp_chunk_seal(struct cp_link *l, uint32_t xfer, uint64_t off, uint8_t *buf, size_t len,
+		  uint8_t tag[SRDMA_TAG_LEN])
 {
-	uint8_t ctx[8] = {'x', 'f', 'e', 'r'};
-	int ret;
+	int ret = srdma_tag_seal(l->c, 0, xfer, off, buf, len, tag);
 
-	uint8_t key[32];
-
-	put32(ctx + 4, xfer);
-	ret = srdma_conn_export(c, CP_EXPORT_LABEL, ctx, sizeof(ctx), key, sizeof(key));
-	if (ret < 0)
-		return ret;
-	ret = cp_cipher_init_key(k, mode, key);
-	OPENSSL_cleanse(key, sizeof(key));
-	return ret;
+	return ret < 0 ? conn_error(l, ret, "sealing a chunk") : 0;
 }
 
-int cp_cipher_init_key(struct cp_cipher *k, enum srdma_dp_mode mode, const uint8_t key[32])
+int cp_chunk_open(struct cp_link *l, uint32_t xfer, uint32_t index, uint64_t off, uint8_t *buf,
+		  size_t len, const uint8_t tag[SRDMA_TAG_LEN])
 {
-	memset(k, 0, sizeof(*k));
-	memcpy(k->key, key, sizeof(k->key));
-	k->chacha = mode == SRDMA_DP_CHACHA20;
-	k->cipher = k->chacha ? EVP_chacha20() : EVP_aes_256_ctr();
-	k->ctx = EVP_CIPHER_CTX_new();
-	return k->ctx ? 0 : -ENOMEM;
-}
+	int ret = srdma_tag_open(l->c, 0, xfer, off, buf, len, tag);
 
-int cp_cipher_apply(struct cp_cipher *k, uint64_t off, uint8_t *buf, size_t len)
-{
-	uint8_t iv[16] = {0};
-	int outl;
-
-	if (k->chacha) {
-		/* OpenSSL's ChaCha20 IV: a 32-bit block counter (0), then the 96-bit nonce: the
-		 * chunk's offset, unique within the transfer (and the key is the transfer's). */
-		put64(iv + 4, off);
-	} else {
-		/* AES-CTR: the 128-bit big-endian counter block of the offset, so the keystream
-		 * of a byte depends on its offset alone and never repeats within the transfer. */
-		uint64_t blk = htobe64(off / 16);
-
-		memcpy(iv + 8, &blk, 8);
-	}
-	if (EVP_EncryptInit_ex(k->ctx, k->cipher, NULL, k->key, iv) != 1)
-		return -EIO;
-	while (len) {
-		int n = len > (1u << 30) ? 1 << 30 : (int)len;
-
-		if (EVP_EncryptUpdate(k->ctx, buf, &outl, buf, n) != 1 || outl != n)
-			return -EIO;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-void cp_cipher_free(struct cp_cipher *k)
-{
-	EVP_CIPHER_CTX_free(k->ctx);
-	OPENSSL_cleanse(k->key, sizeof(k->key));
-	k->ctx = NULL;
+	if (ret == -EBADMSG)
+		return cp_fail(l, ret, "chunk %u failed authentication", index);
+	return ret < 0 ? conn_error(l, ret, "opening a chunk") : 0;
 }
 
 /* ---- The file's SHA-256 ---- */

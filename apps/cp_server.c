@@ -213,20 +213,13 @@ static void unexpose(struct session *s, uint32_t xfer, struct ibv_mr *mr)
 
 static int new_xfer(struct session *s, const struct cp_msg *m)
 {
-	/* A transfer's key comes from its number: a number used twice would reuse a keystream. */
+	/* Numbers only go up: a sealed chunk is bound to its transfer's number, so no chunk of an
+	 * earlier transfer can pass for one of this. */
 	if (m->xfer <= s->last_xfer)
 		return cp_fail(&s->l, -EPROTO, "transfer number %u not above %u", m->xfer,
 			       s->last_xfer);
 	s->last_xfer = m->xfer;
 	return 0;
-}
-
-static int cipher_for(struct session *s, const struct cp_msg *m, struct cp_cipher *k, int *enc)
-{
-	*enc = s->sealed && (m->flags & CP_F_ENCRYPT);
-	if (!*enc)
-		return 0;
-	return cp_cipher_init(k, s->c, s->cfg->dataplane, m->xfer);
 }
 
 /* Tell the client the transfer is over, with why if it failed. */
@@ -239,10 +232,9 @@ static int result(struct session *s, uint32_t xfer, int status, const char *text
 }
 
 /* What both directions of a transfer set up: the ring (advertised with access for this
- * transfer only), the chunk cipher and the file's running SHA-256. */
+ * transfer only), whether chunks are sealed (srdma_tag_seal) and the file's running SHA-256. */
 struct xfer_setup {
 	uint32_t chunk, depth;
-	struct cp_cipher k;
 	int enc;
 	struct ibv_mr *mr;
 	struct cp_hasher h; /* the file's SHA-256 (cp_hasher) */
@@ -258,8 +250,8 @@ static int start_transfer(struct session *s, const struct cp_msg *rq, unsigned a
 	struct cp_msg ok = {.type = CP_REPLY, .xfer = rq->xfer, .size = size, .mode = mode};
 	int ret;
 
+	x->enc = s->sealed && (rq->flags & CP_F_SEAL);
 	if ((ret = ring_for(s, rq, &x->chunk, &x->depth)) < 0 ||
-	    (ret = cipher_for(s, rq, &x->k, &x->enc)) < 0 ||
 	    (ret = expose(s, rq->xfer, access, (size_t)x->chunk * x->depth, &x->mr)) < 0) {
 		snprintf(why, whylen, "server: cannot set up the transfer: %s", strerror(-ret));
 		return reply(s, rq->xfer, ret, "%s", why);
@@ -268,6 +260,7 @@ static int start_transfer(struct session *s, const struct cp_msg *rq, unsigned a
 		return reply(s, rq->xfer, -ENOMEM, "server: out of memory");
 	ok.chunk = x->chunk;
 	ok.depth = x->depth;
+	ok.flags = x->enc ? CP_F_SEAL : 0; /* we seal too (an older server leaves it out) */
 	ret = cp_send(&s->l, &ok);
 	return ret < 0 ? ret : 1;
 }
@@ -345,7 +338,20 @@ static int do_put(struct session *s, const struct cp_msg *rq)
 			goto out;
 		}
 		slot = s->ring + (size_t)m.slot * x.chunk;
-		if (s->sealed) {
+		if (x.enc) {
+			/* Authenticated and decrypted in one pass, in place. */
+			ret = cp_chunk_open(&s->l, rq->xfer, next, m.offset, slot, m.len, m.tag);
+			if (ret == -EBADMSG) {
+				snprintf(why, sizeof(why), "%s", s->l.err);
+				st = ret;
+				result(s, rq->xfer, -EBADMSG, why);
+				goto out;
+			}
+			if (ret < 0) {
+				st = ret;
+				goto out;
+			}
+		} else if (s->sealed) {
 			if (srdma_tag(s->c, 0, 0, seq, m.offset, slot, m.len, tag) < 0 ||
 			    !srdma_tag_equal(tag, m.tag)) {
 				snprintf(why, sizeof(why), "chunk %u failed authentication", next);
@@ -353,10 +359,6 @@ static int do_put(struct session *s, const struct cp_msg *rq)
 				result(s, rq->xfer, -EBADMSG, why);
 				goto out;
 			}
-		}
-		if (x.enc && (ret = cp_cipher_apply(&x.k, m.offset, slot, m.len)) < 0) {
-			st = cp_fail(&s->l, ret, "decrypting a chunk");
-			goto out;
 		}
 		if ((ret = cp_full_pwrite(fd, slot, m.len, (off_t)m.offset)) < 0) {
 			snprintf(why, sizeof(why), "writing '%s' on the server: %s", rel,
@@ -427,8 +429,6 @@ out:
 	else if (st < 0)
 		slog(s->cfg, 1, "session %u (%s): upload of '%s' failed: %s", s->id, s->cn, rel,
 		     s->l.err);
-	if (x.enc)
-		cp_cipher_free(&x.k);
 	return st;
 }
 
@@ -479,17 +479,20 @@ static int do_get(struct session *s, const struct cp_msg *rq)
 					 n < 0 ? strerror((int)-n) : "changed (shrank)");
 				goto abort;
 			}
-			if (x.enc && (ret = cp_cipher_apply(&x.k, off, slot, len)) < 0) {
-				st = cp_fail(&s->l, ret, "encrypting a chunk");
-				goto out;
-			}
 			c.slot = sent % x.depth;
 			c.offset = off;
 			c.len = len;
-			if (s->sealed)
-				st = cp_send_tagged(&s->l, &c, slot);
-			else
+			if (x.enc) {
+				/* Sealed in place, in one pass; the notice carries its tag. */
+				if ((st = cp_chunk_seal(&s->l, rq->xfer, off, slot, len, c.tag)) <
+				    0)
+					goto out;
 				st = cp_send(&s->l, &c);
+			} else if (s->sealed) {
+				st = cp_send_tagged(&s->l, &c, slot);
+			} else {
+				st = cp_send(&s->l, &c);
+			}
 			if (st < 0)
 				goto out;
 			sent++;
@@ -557,8 +560,6 @@ out:
 	unexpose(s, rq->xfer, x.mr);
 	cp_hasher_cancel(&x.h);
 	close(fd);
-	if (x.enc)
-		cp_cipher_free(&x.k);
 	return st;
 }
 
@@ -722,6 +723,15 @@ static void *session_main(void *arg)
 			break;
 		}
 		transfers++;
+		if ((m.op == CP_OP_PUT || m.op == CP_OP_GET) && (m.flags & CP_F_ENCRYPT_OLD)) {
+			/* Chunks encrypted the way srdma-cp did before one-pass sealing. */
+			ret = reply(s, m.xfer, -EPROTONOSUPPORT,
+				    "this server seals chunks in one pass, the client's srdma-cp "
+				    "is older: upgrade it, or copy with --no-encrypt");
+			if (ret < 0)
+				break;
+			continue;
+		}
 		switch (m.op) {
 		case CP_OP_PUT:
 			ret = do_put(s, &m);

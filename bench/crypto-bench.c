@@ -15,11 +15,12 @@
  *
  * --cp: srdma-cp's chunk protection instead (docs/srdma-cp.md, "Chunk protection"), per chunk
  * of --sizes bytes (default 65536,1048576,16777216; srdma-cp's default chunk is 1 MiB): the
- * writer encrypts the chunk in place with srdma-cp's own chunk cipher (cp_cipher_apply:
- * AES-256-CTR in aead mode, ChaCha20 in chacha20 mode, the key from the TLS exporter with
- * srdma-cp's label) and computes the region tag over it (srdma_dp_region_tag: GMAC or
- * Poly1305); the reader computes the tag again, compares, and decrypts. Each chunk is checked
- * against the original after its round, outside the timed part. The SHA-256 of the chunk (which
+ * writer seals the chunk in place in one pass (srdma_dp_tag_seal, behind srdma_tag_seal:
+ * AES-256-GCM in aead mode, ChaCha20-Poly1305 in chacha20 mode, under the region sealing keys
+ * the library derives from the TLS session), the reader opens it in place (srdma_dp_tag_open:
+ * tag check and decryption in one pass). The --no-encrypt path is timed too (auth: the writer's
+ * region tag, srdma_dp_region_tag, and the reader's, compared). Each chunk is checked against
+ * the original after its round, outside the timed part. The SHA-256 of the chunk (which
  * srdma-cp computes at both ends in every mode) is timed on its own, for information.
  *
  * Output: one line per mode and size (columns: see print_header / print_cp_header). Exit
@@ -43,16 +44,11 @@
 #include "tls.h"
 #include "wire.h"
 
-/* srdma-cp's chunk cipher (cp_cipher_init_key, cp_cipher_apply), compiled in from its own
- * source (which needs only <srdma.h>, OpenSSL and libc) so that --cp times the very code
- * srdma-cp runs. */
-#include "../apps/cp_proto.c"
-#define CP_BENCH_CHUNK_MAX (16u << 20)
-
-#define MAX_SIZES   16
-#define BATCH_BYTES (256u << 10) /* slots per batch: this many bytes, 1..MAX_BATCH slots */
-#define MAX_BATCH   256u
-#define SLOT_EXTRA  (SRDMA_MSG_HDR_LEN + SRDMA_AEAD_TAG_LEN)
+#define CP_BENCH_CHUNK_MAX (16u << 20) /* srdma-cp's largest chunk */
+#define MAX_SIZES	   16
+#define BATCH_BYTES	   (256u << 10) /* slots per batch: this many bytes, 1..MAX_BATCH slots */
+#define MAX_BATCH	   256u
+#define SLOT_EXTRA	   (SRDMA_MSG_HDR_LEN + SRDMA_AEAD_TAG_LEN)
 
 struct opts {
 	const char *certs;
@@ -97,7 +93,7 @@ static void usage(FILE *f)
 	    "  --sizes       payload bytes (64,4096,65536,1048576; at most %u)\n"
 	    "  --modes       data-plane modes (aead,chacha20)\n"
 	    "  --clock       cpu: this thread's CPU time (default), wall: CLOCK_MONOTONIC\n"
-	    "  --cp          srdma-cp's chunk protection (chunk cipher + region tag) per chunk\n"
+	    "  --cp          srdma-cp's chunk protection (one-pass seal and open) per chunk\n"
 	    "                of --sizes bytes (65536,1048576,16777216; at most %u)\n",
 	    SRDMA_MAX_MSG, CP_BENCH_CHUNK_MAX);
 }
@@ -623,34 +619,42 @@ static int run_mode(struct session *s, enum srdma_dp_mode mode, const struct opt
 
 struct cp_result {
 	unsigned long chunks;
-	double write_s; /* encrypt + region tag */
-	double read_s;	/* region tag + compare + decrypt */
+	double write_s; /* seal (encrypt + tag); --no-encrypt: region tag */
+	double read_s;	/* open (tag check + decrypt); --no-encrypt: region tag + compare */
 	double sha_s;	/* SHA-256 of the chunk (information) */
 };
 
-/* One chunk, as srdma-cp's writer and reader treat it: timed into r. */
-static int cp_round(struct pair *p, struct cp_cipher *kw, struct cp_cipher *kr, uint8_t *buf,
-		    const uint8_t *src, uint32_t len, uint64_t off, uint32_t seq, int encrypt,
-		    clockid_t clock, struct cp_result *r)
+/* The transfer number srdma-cp seals its chunks under (their seq). */
+#define CP_BENCH_XFER 1u
+
+/* One chunk, as srdma-cp's writer and reader treat it: timed into r. seq is the number of the
+ * message that would carry a --no-encrypt chunk's tag. */
+static int cp_round(struct pair *p, uint8_t *buf, const uint8_t *src, uint32_t len, uint64_t off,
+		    uint32_t seq, int encrypt, clockid_t clock, struct cp_result *r)
 {
 	uint8_t tw[SRDMA_DIGEST_LEN], tr[SRDMA_DIGEST_LEN], sha[32];
 	unsigned shalen;
-	double t0, t1, t2, t3;
+	double t0, t1, t1b, t2, t3;
 	int ret = 0;
 
 	memcpy(buf, src, len);
 	t0 = now_s(clock);
 	if (encrypt)
-		ret = cp_cipher_apply(kw, off, buf, len);
-	if (!ret)
+		ret = srdma_dp_tag_seal(&p->tx, CP_BENCH_XFER, off, buf, len, tw);
+	else
 		ret = srdma_dp_region_tag(&p->tx, 1, seq, off, buf, len, tw);
 	t1 = now_s(clock);
-	if (!ret)
+	/* Outside the timed part: the seal did encrypt. */
+	if (!ret && encrypt && len >= 16 && !memcmp(buf, src, 16))
+		ret = -EIO;
+	t1b = now_s(clock);
+	if (!ret && encrypt) {
+		ret = srdma_dp_tag_open(&p->rx, CP_BENCH_XFER, off, buf, len, tw);
+	} else if (!ret) {
 		ret = srdma_dp_region_tag(&p->rx, 1, seq, off, buf, len, tr);
-	if (!ret && CRYPTO_memcmp(tw, tr, sizeof(tw)))
-		ret = -EBADMSG;
-	if (!ret && encrypt)
-		ret = cp_cipher_apply(kr, off, buf, len);
+		if (!ret && CRYPTO_memcmp(tw, tr, sizeof(tw)))
+			ret = -EBADMSG;
+	}
 	t2 = now_s(clock);
 	if (!ret && EVP_Digest(buf, len, sha, &shalen, EVP_sha256(), NULL) != 1)
 		ret = -EIO;
@@ -667,49 +671,36 @@ static int cp_round(struct pair *p, struct cp_cipher *kw, struct cp_cipher *kr, 
 		return -EBADMSG;
 	}
 	r->write_s += t1 - t0;
-	r->read_s += t2 - t1;
+	r->read_s += t2 - t1b;
 	r->sha_s += t3 - t2;
 	r->chunks++;
 	return 0;
 }
 
-static int cp_measure(struct session *s, struct pair *p, enum srdma_dp_mode mode, uint32_t len,
-		      int encrypt, const struct opts *o, struct cp_result *r)
+static int cp_measure(struct pair *p, uint32_t len, int encrypt, const struct opts *o,
+		      struct cp_result *r)
 {
-	static const uint8_t ctx[8] = {'x', 'f', 'e', 'r', 1, 0, 0, 0};
-	struct cp_cipher kw, kr;
 	struct cp_result warm = {0};
-	uint8_t key[32], *src = NULL, *buf = NULL;
+	uint8_t *src = NULL, *buf = NULL;
 	uint64_t off = 0;
 	uint32_t seq = 0;
 	int ret;
 
 	*r = (struct cp_result){0};
-	/* The transfer's key as srdma-cp derives it: the TLS exporter, its label and context. */
-	ret = srdma_tls_export(s->client, "EXPORTER-cp chunk key", ctx, sizeof(ctx), key,
-			       sizeof(key));
-	if (ret)
-		return -EIO;
-	if (cp_cipher_init_key(&kw, mode, key) || cp_cipher_init_key(&kr, mode, key)) {
-		OPENSSL_cleanse(key, sizeof(key));
-		return -ENOMEM;
-	}
-	OPENSSL_cleanse(key, sizeof(key));
 	src = aligned_alloc(4096, len);
 	buf = aligned_alloc(4096, len);
 	if (!src || !buf || srdma_crypto_random(src, len)) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = cp_round(p, &kw, &kr, buf, src, len, off, seq++, encrypt, o->clock, &warm);
+	/* The first round derives the sealing keys (from the TLS exporter): not timed. */
+	ret = cp_round(p, buf, src, len, off, seq++, encrypt, o->clock, &warm);
 	off += len;
 	while (!ret && (r->chunks == 0 || r->write_s + r->read_s < o->seconds)) {
-		ret = cp_round(p, &kw, &kr, buf, src, len, off, seq++, encrypt, o->clock, r);
+		ret = cp_round(p, buf, src, len, off, seq++, encrypt, o->clock, r);
 		off += len; /* as in a file: every chunk at its own offset */
 	}
 out:
-	cp_cipher_free(&kw);
-	cp_cipher_free(&kr);
 	free(src);
 	free(buf);
 	return ret;
@@ -717,10 +708,10 @@ out:
 
 static void print_cp_header(void)
 {
-	printf("# srdma-crypto-bench --cp: srdma-cp's chunk protection per chunk; write: chunk "
-	       "cipher (in place) + region tag;\n"
-	       "# read: region tag + compare + chunk cipher; auth: the same without the cipher "
-	       "(--no-encrypt); sha256: the chunk's\n"
+	printf("# srdma-crypto-bench --cp: srdma-cp's chunk protection per chunk; write: one-pass "
+	       "seal in place (srdma_tag_seal);\n"
+	       "# read: one-pass open in place (srdma_tag_open); auth: region tag at both ends + "
+	       "compare (--no-encrypt); sha256: the chunk's\n"
 	       "# SHA-256 (every mode, both ends; information); us per chunk; MB = 10^6 bytes\n");
 	printf("%-9s %9s %8s %8s %11s %11s %11s %9s %11s %11s\n", "mode", "bytes", "chunks",
 	       "seconds", "write_us", "read_us", "wr+rd_us", "MBps", "auth_us", "sha256_us");
@@ -741,9 +732,9 @@ static int run_cp(struct session *s, enum srdma_dp_mode mode, const struct opts 
 		struct cp_result r, a;
 		uint32_t n = o->sizes[i];
 
-		ret = cp_measure(s, &p, mode, n, 1, o, &r);
+		ret = cp_measure(&p, n, 1, o, &r);
 		if (!ret)
-			ret = cp_measure(s, &p, mode, n, 0, o, &a);
+			ret = cp_measure(&p, n, 0, o, &a);
 		if (!ret) {
 			double c = (double)r.chunks, w = r.write_s / c, rd = r.read_s / c;
 

@@ -8,9 +8,10 @@
 #   bench/crypto.sh --smoke    a few ms per mode and size, srdma-crypto-bench only: fails only if
 #                              a message does not come back intact (the ctest bench_crypto_smoke)
 #   bench/crypto.sh --cp       srdma-cp's chunk protection instead (srdma-crypto-bench --cp): per
-#                              chunk, the writer's chunk cipher + region tag and the reader's
-#                              region tag + chunk cipher, against `openssl speed -evp CIPHER
-#                              -aead -bytes CHUNK` encrypt + decrypt of the AEAD the mode names
+#                              chunk, the writer's one-pass seal (srdma_tag_seal) and the
+#                              reader's one-pass open (srdma_tag_open), against `openssl speed
+#                              -evp CIPHER -aead -bytes CHUNK` encrypt + decrypt of the AEAD the
+#                              mode names
 #                              (aes-256-gcm, chacha20-poly1305), the same chunk size, same run;
 #                              sizes from SRDMA_CRYPTO_CP_SIZES ("65536 1048576 16777216"; srdma-cp's
 #                              default chunk is 1 MiB), target SRDMA_CRYPTO_CP_TARGET (1.20)
@@ -117,7 +118,7 @@ openssl_speed_us() {
 }
 
 if [[ $cp == 1 ]]; then
-	# The stream cipher of each mode alone, for information (what the region tag adds).
+	# The stream cipher of each mode alone, for information (the encryption half of the AEAD).
 	stream() { case $1 in aead) echo aes-256-ctr ;; chacha20) echo chacha20 ;; esac; }
 	declare -A w r a h enc dec str sha
 	for ((pass = 1; pass <= passes; pass++)); do
@@ -151,11 +152,11 @@ if [[ $cp == 1 ]]; then
 			grep -E '^(aes|pclmulqdq|avx2|avx512f|vaes|vpclmulqdq|sha_ni|hypervisor)$' | tr '\n' ' ')"
 	echo "# load average before the run's end: $(cut -d' ' -f1-3 /proc/loadavg); clock: $clock;" \
 		"${secs} s per figure, median of $passes passes"
-	echo "# srdma-cp's chunk protection, us per chunk: write = chunk cipher + region tag (the chunk's"
-	echo "# writer), read = region tag + compare + chunk cipher (its reader); against openssl speed"
-	echo "# -evp CIPHER -aead -bytes CHUNK: enc (encrypt) + dec (-decrypt) of the AEAD the mode names;"
-	echo "# ratio = (write + read) / (enc + dec); info: auth = write + read with --no-encrypt (the two"
-	echo "# region tags), stream = openssl speed -evp of the stream cipher alone (one direction),"
+	echo "# srdma-cp's chunk protection, us per chunk: write = one-pass seal in place (srdma_tag_seal,"
+	echo "# the chunk's writer), read = one-pass open in place (srdma_tag_open, its reader); against"
+	echo "# openssl speed -evp CIPHER -aead -bytes CHUNK: enc (encrypt) + dec (-decrypt) of the AEAD the"
+	echo "# mode names; ratio = (write + read) / (enc + dec); info: auth = write + read with --no-encrypt"
+	echo "# (the two region tags), stream = openssl speed -evp of the stream cipher alone (one direction),"
 	echo "# sha256 = the chunk's SHA-256 (ours / openssl speed -evp sha256), computed at both ends"
 	printf '%-9s %9s %10s %10s %10s %8s | %10s %10s %10s %8s | %7s %8s %4s | %10s %10s | %10s %10s\n' \
 		mode bytes write_us read_us wr+rd_us MB/s enc_us dec_us enc+dec_us MB/s \

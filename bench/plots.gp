@@ -45,6 +45,10 @@ set logscale y
 set yrange [*:*]
 set format x "%.0f"
 set key maxrows 3
+# Room around the data: the end points (and ib_write_bw's markers near the top) stay clear of the
+# border instead of being cut by it.
+set autoscale fix
+set offsets graph 0.03, graph 0.03, graph 0.08, graph 0.04
 plot \
   "srdma-aead-wbw-sweep.csv" every ::1 using 2:7 with linespoints lw 2 pt 7 lc rgb "#2ca02c" title "RDMA write, raw (aead session)", \
   "srdma-plain-wbw-sweep.csv" every ::1 using 2:7 with linespoints lw 2 pt 6 dt 3 lc rgb "#2ca02c" title "RDMA write, raw (plain session)", \
@@ -54,6 +58,8 @@ plot \
   "srdma-plain-lat-sweep.csv" every ::1 using 1:($1 * 1e6 / $4 / 1048576) with linespoints lw 2 pt 4 dt 3 lc rgb "#9467bd" title "echo payload, plain"
 unset logscale
 set format x "%g"
+set offsets 0, 0, 0, 0
+set autoscale
 
 # --- set-up breakdown ---------------------------------------------------------------------
 set output "setup-breakdown.png"

@@ -593,6 +593,33 @@ SRDMA_API int srdma_tag(struct srdma_conn *c, unsigned qp, int sender, uint32_t 
 /* Constant-time: 1 if equal. */
 SRDMA_API int srdma_tag_equal(const uint8_t a[SRDMA_TAG_LEN], const uint8_t b[SRDMA_TAG_LEN]);
 
+/* Sealed region: encrypt and authenticate bytes in one pass, for data the application moves
+ * with its own RDMA WRITEs and READs (where srdma_tag only authenticates). The side that
+ * writes the bytes seals them in place before they leave (srdma_tag_seal) and sends the tag
+ * to the other side in a message; that side opens them in place where they arrived
+ * (srdma_tag_open), with the same seq and offset. Sealed modes: the connection's AEAD
+ * (AES-256-GCM in aead mode, ChaCha20-Poly1305 in chacha20 mode: one EVP pass over the
+ * bytes, OpenSSL's stitched code) under keys of QP qp's own, from the TLS exporter with a
+ * label of the library's, one for each side: a side seals with its own key and opens what the
+ * peer sealed with the peer's. seq and offset are numbers the two sides agree on for these
+ * bytes (e.g. a transfer number and the bytes' offset in the file, or the carrying message's
+ * sequence number, srdma_msg_next_seq): the tag binds the bytes to them, to len and to the
+ * sealing side, so bytes altered, moved to another offset, replayed under other numbers or
+ * sent back the other way fail to open. They need not be unique: the nonce is a counter of the
+ * library's, carried in the tag, that never repeats under one key (sealing the same bytes
+ * twice is safe); keys change every 2^32 seals or 64 GiB. Plain mode: nothing is encrypted
+ * (both sides chose a data plane in the clear): buf is left as it is, and the tag is
+ * srdma_tag's (SHA-256 of the bytes), which srdma_tag_open recomputes and compares.
+ * qp must be a SRDMA_QP_MESSAGES QP (its keys; the bytes may move on any QP). len up to
+ * INT_MAX. 0; -EINVAL; -ENOTCONN; -EMSGSIZE; -EIO; the connection's error if it failed.
+ * srdma_tag_open: -EBADMSG when the tag does not match (forged or altered bytes or tag,
+ * another seq, offset or len, bytes the peer did not seal): buf then holds garbage, neither
+ * what was sent nor what was sealed, and must not be used. The connection stays usable. */
+SRDMA_API int srdma_tag_seal(struct srdma_conn *c, unsigned qp, uint32_t seq, uint64_t offset,
+			     void *buf, size_t len, uint8_t tag[SRDMA_TAG_LEN]);
+SRDMA_API int srdma_tag_open(struct srdma_conn *c, unsigned qp, uint32_t seq, uint64_t offset,
+			     void *buf, size_t len, const uint8_t tag[SRDMA_TAG_LEN]);
+
 #ifdef __cplusplus
 }
 #endif

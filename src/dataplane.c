@@ -58,7 +58,9 @@ void srdma_dp_cleanup(struct srdma_dataplane *dp)
 	srdma_aead_destroy(dp->tx);
 	srdma_aead_destroy(dp->rx);
 	srdma_aead_destroy(dp->wtag);
-	dp->tx = dp->rx = dp->wtag = NULL;
+	srdma_aead_destroy(dp->seal_tx);
+	srdma_aead_destroy(dp->seal_rx);
+	dp->tx = dp->rx = dp->wtag = dp->seal_tx = dp->seal_rx = NULL;
 }
 
 int srdma_dp_set_keys(struct srdma_dataplane *dp, int is_client,
@@ -104,6 +106,17 @@ void srdma_dp_set_rekey(struct srdma_dataplane *dp, unsigned tx_log2, unsigned r
 	dp->rx_epoch = dp->rx_log2 ? dp->rx_seq >> dp->rx_log2 : 0;
 }
 
+/* Keying material from the session's exporter: the TLS session's, or a test's. */
+static int dp_export(struct srdma_dataplane *dp, const char *label, const uint8_t *context,
+		     size_t context_len, uint8_t *out, size_t out_len)
+{
+	if (dp->export_fn)
+		return dp->export_fn(dp->export_arg, label, context, context_len, out, out_len);
+	if (dp->tls)
+		return srdma_tls_export(dp->tls, label, context, context_len, out, out_len);
+	return -EINVAL;
+}
+
 /* The keys of one direction (tx: ours) for epoch: exported with the epoch-0 context and the
  * epoch, only that direction's part kept. */
 static int rotate(struct srdma_dataplane *dp, int tx, uint32_t epoch)
@@ -122,10 +135,7 @@ static int rotate(struct srdma_dataplane *dp, int tx, uint32_t epoch)
 	}
 	memcpy(context, dp->kctx, sizeof(dp->kctx));
 	srdma__put_u32(context + 16, epoch);
-	ret = dp->export_fn ? dp->export_fn(dp->export_arg, context, sizeof(context), material,
-					    sizeof(material))
-			    : srdma_tls_export(dp->tls, dp_label(dp), context, sizeof(context),
-					       material, sizeof(material));
+	ret = dp_export(dp, dp_label(dp), context, sizeof(context), material, sizeof(material));
 	if (ret) {
 		snprintf(dp->errmsg, sizeof(dp->errmsg), "cannot export keys for epoch %u", epoch);
 		return -EIO;
@@ -339,4 +349,139 @@ int srdma_dp_region_tag(struct srdma_dataplane *dp, int from_client, uint32_t se
 	srdma__put_u64(aad + 8, (uint64_t)len);
 	memset(out, 0, SRDMA_DIGEST_LEN);
 	return srdma_aead_mac(dp->wtag, nonce, aad, sizeof(aad), bytes, len, out);
+}
+
+/* ---- One-pass region sealing (srdma_dp_tag_seal; the design is in dataplane.h) ---- */
+
+#define SEAL_AAD_LEN 28
+
+static const char *seal_label(const struct srdma_dataplane *dp)
+{
+	return dp->mode == SRDMA_DP_CHACHA20 ? SRDMA_DP_LABEL_SEAL_CHACHA20 : SRDMA_DP_LABEL_SEAL;
+}
+
+/* Make *slot the sealing key of epoch (ours if tx, the peer's otherwise), unless it is already. */
+static int seal_key(struct srdma_dataplane *dp, int tx, uint32_t epoch)
+{
+	const size_t part = SRDMA_AEAD_KEY_LEN + SRDMA_AEAD_IV_LEN;
+	struct srdma_aead **slot = tx ? &dp->seal_tx : &dp->seal_rx;
+	uint32_t *have = tx ? &dp->seal_tx_epoch : &dp->seal_rx_epoch;
+	uint8_t context[20], material[SRDMA_DP_SEAL_MATERIAL];
+	enum srdma_aead_alg alg =
+	    dp->mode == SRDMA_DP_CHACHA20 ? SRDMA_AEAD_CHACHA20_POLY1305 : SRDMA_AEAD_AES_256_GCM;
+	const uint8_t *k;
+	struct srdma_aead *a = NULL;
+	int ret;
+
+	if (*slot && *have == epoch)
+		return 0;
+	if (!dp->export_fn && !dp->tls) {
+		snprintf(dp->errmsg, sizeof(dp->errmsg), "region sealing before keys were derived");
+		return -EINVAL;
+	}
+	memcpy(context, dp->kctx, sizeof(dp->kctx));
+	srdma__put_u32(context + 16, epoch);
+	ret = dp_export(dp, seal_label(dp), context, sizeof(context), material, sizeof(material));
+	if (ret) {
+		snprintf(dp->errmsg, sizeof(dp->errmsg), "cannot export region sealing keys");
+		return -EIO;
+	}
+	/* The client's part first: we seal with ours and open with the peer's. */
+	k = material + ((tx == dp->is_client) ? 0 : part);
+	ret = srdma_aead_create_alg(alg, k, k + SRDMA_AEAD_KEY_LEN, tx, &a);
+	explicit_bzero(material, sizeof(material));
+	if (ret) {
+		snprintf(dp->errmsg, sizeof(dp->errmsg), "cannot set up region sealing keys");
+		return -EIO;
+	}
+	srdma_aead_destroy(*slot);
+	*slot = a;
+	*have = epoch;
+	return 0;
+}
+
+static void seal_aad(uint8_t aad[SEAL_AAD_LEN], uint32_t seq, uint64_t offset, size_t len,
+		     uint64_t counter)
+{
+	srdma__put_u32(aad, seq);
+	srdma__put_u64(aad + 4, offset);
+	srdma__put_u64(aad + 12, (uint64_t)len);
+	srdma__put_u64(aad + 20, counter);
+}
+
+int srdma_dp_tag_seal(struct srdma_dataplane *dp, uint32_t seq, uint64_t offset, uint8_t *buf,
+		      size_t len, uint8_t out[SRDMA_DIGEST_LEN])
+{
+	uint8_t aad[SEAL_AAD_LEN];
+	uint64_t counter;
+	int ret;
+
+	if (!sealed(dp))
+		return srdma_crypto_sha256(buf, len, out);
+	if (len > INT_MAX) /* what one AEAD update takes */
+		return -EMSGSIZE;
+	/* An epoch holds 2^32 seals and SRDMA_DP_SEAL_EPOCH_BYTES bytes: past the bytes, the
+	 * count skips to the next epoch's first value (and never comes back). */
+	if (dp->seal_bytes && dp->seal_bytes + len > SRDMA_DP_SEAL_EPOCH_BYTES) {
+		if ((dp->seal_next >> 32) == UINT32_MAX)
+			goto used_up;
+		dp->seal_next = ((dp->seal_next >> 32) + 1) << 32;
+		dp->seal_bytes = 0;
+	}
+	if (dp->seal_next == UINT64_MAX)
+		goto used_up;
+	counter = dp->seal_next;
+	ret = seal_key(dp, 1, (uint32_t)(counter >> 32));
+	if (ret)
+		return ret;
+	/* Taken before sealing: even a seal that fails never leaves its nonce for another. */
+	dp->seal_next++;
+	if ((dp->seal_next & 0xffffffffu) == 0)
+		dp->seal_bytes = 0; /* the index carried into the next epoch */
+	else
+		dp->seal_bytes += len;
+	seal_aad(aad, seq, offset, len, counter);
+	memset(out, 0, SRDMA_DIGEST_LEN);
+	srdma__put_u64(out + SRDMA_AEAD_TAG_LEN, counter);
+	ret = srdma_aead_seal(dp->seal_tx, counter, aad, sizeof(aad), buf, len, out);
+	if (ret)
+		snprintf(dp->errmsg, sizeof(dp->errmsg), "cannot seal a region");
+	return ret;
+used_up:
+	snprintf(dp->errmsg, sizeof(dp->errmsg), "region sealing nonces used up");
+	return -EOVERFLOW;
+}
+
+int srdma_dp_tag_open(struct srdma_dataplane *dp, uint32_t seq, uint64_t offset, uint8_t *buf,
+		      size_t len, const uint8_t tag[SRDMA_DIGEST_LEN])
+{
+	static const uint8_t zeros[SRDMA_DIGEST_LEN - SRDMA_AEAD_TAG_LEN - 8];
+	uint8_t aad[SEAL_AAD_LEN], sha[SRDMA_DIGEST_LEN];
+	uint64_t counter;
+	int ret;
+
+	if (!sealed(dp)) {
+		ret = srdma_crypto_sha256(buf, len, sha);
+		if (ret)
+			return ret;
+		return srdma_crypto_memcmp(sha, tag, sizeof(sha)) ? -EBADMSG : 0;
+	}
+	if (len > INT_MAX)
+		return -EMSGSIZE;
+	/* Every byte of the tag counts: the padding must be zeros, the counter picks the key
+	 * and nonce (any other counter fails the AEAD tag). */
+	if (srdma_crypto_memcmp(tag + SRDMA_AEAD_TAG_LEN + 8, zeros, sizeof(zeros)))
+		return -EBADMSG;
+	counter = srdma__get_u64(tag + SRDMA_AEAD_TAG_LEN);
+	ret = seal_key(dp, 0, (uint32_t)(counter >> 32));
+	if (ret)
+		return ret;
+	seal_aad(aad, seq, offset, len, counter);
+	ret = srdma_aead_open(dp->seal_rx, counter, aad, sizeof(aad), buf, len, tag);
+	if (ret == -EBADMSG)
+		snprintf(dp->errmsg, sizeof(dp->errmsg),
+			 "a sealed region failed authentication (altered, moved or replayed)");
+	else if (ret)
+		snprintf(dp->errmsg, sizeof(dp->errmsg), "cannot open a sealed region");
+	return ret;
 }

@@ -10,6 +10,9 @@
  * authenticated by a region tag (srdma_dp_region_tag, behind srdma_tag() in <srdma.h>): GMAC or
  * Poly1305 under a third key, with a nonce from the carrying message's sequence number and
  * direction, over the offset, length and bytes; in plain mode the SHA-256 of the bytes.
+ * Bytes in a region can also be sealed in one pass (srdma_dp_tag_seal / srdma_dp_tag_open,
+ * behind srdma_tag_seal() / srdma_tag_open()): encrypted in place and tagged with the mode's
+ * AEAD under keys of their own (label SRDMA_DP_LABEL_SEAL), one per sealing side.
  * One thread at a time per session. Any error from srdma_dp_get ends the session: close it. */
 #ifndef SRDMA_DATAPLANE_H
 #define SRDMA_DATAPLANE_H
@@ -25,6 +28,14 @@
 #define SRDMA_DP_LABEL "EXPORTER-secure-rdma-dataplane-v1"
 /* chacha20 mode: its own label, so that no key ever serves two algorithms. */
 #define SRDMA_DP_LABEL_CHACHA20 "EXPORTER-secure-rdma-dataplane-chacha20-v1"
+/* Region sealing (srdma_dp_tag_seal): keys of their own, per algorithm as above. */
+#define SRDMA_DP_LABEL_SEAL	     "EXPORTER-secure-rdma-region-seal-v1"
+#define SRDMA_DP_LABEL_SEAL_CHACHA20 "EXPORTER-secure-rdma-region-seal-chacha20-v1"
+/* Its exporter output, per epoch: the client's sealing key+IV, then the server's. */
+#define SRDMA_DP_SEAL_MATERIAL (2 * (SRDMA_AEAD_KEY_LEN + SRDMA_AEAD_IV_LEN))
+/* Bytes one side seals under one epoch's key before it moves to the next epoch: 64 GiB, as the
+ * message keys' default interval allows (2^32 seals end an epoch too). */
+#define SRDMA_DP_SEAL_EPOCH_BYTES (1ull << 36)
 /* Exporter output: c2s key+IV, s2c key+IV, tag key+IV. */
 #define SRDMA_DP_KEY_MATERIAL (3 * (SRDMA_AEAD_KEY_LEN + SRDMA_AEAD_IV_LEN))
 /* Header flag of a sealed message: a tag follows the (encrypted) payload. */
@@ -32,9 +43,10 @@
 /* Room for a region tag: SHA-256 in plain mode, a 16-byte AEAD tag and zeros otherwise. */
 #define SRDMA_DIGEST_LEN 32u
 
-/* Where new keys come from: the TLS exporter (srdma_dp_derive sets it), or a test's own. */
-typedef int (*srdma_dp_export_fn)(void *arg, const uint8_t *context, size_t context_len,
-				  uint8_t *out, size_t out_len);
+/* Where new keys come from: the TLS exporter (srdma_dp_derive sets it), or a test's own, which
+ * must give other bytes for another label (as the exporter does). */
+typedef int (*srdma_dp_export_fn)(void *arg, const char *label, const uint8_t *context,
+				  size_t context_len, uint8_t *out, size_t out_len);
 
 struct srdma_dataplane {
 	enum srdma_dp_mode mode;
@@ -56,6 +68,13 @@ struct srdma_dataplane {
 	struct srdma_tls *tls;	      /* their exporter (srdma_dp_derive) */
 	srdma_dp_export_fn export_fn; /* or a test's (srdma_dp_set_exporter) */
 	void *export_arg;
+	/* Region sealing: the key we seal with and the key we open the peer's with, each of one
+	 * epoch (derived when first needed, from the exporter alone); seal_next is the nonce
+	 * counter of our next seal, epoch << 32 | index, and seal_bytes what we sealed under
+	 * the key of its epoch. */
+	struct srdma_aead *seal_tx, *seal_rx;
+	uint32_t seal_tx_epoch, seal_rx_epoch;
+	uint64_t seal_next, seal_bytes;
 	char errmsg[128];
 };
 
@@ -109,5 +128,32 @@ int srdma_dp_get(struct srdma_dataplane *dp, uint8_t *buf, size_t len, uint32_t 
  * modes: len above INT_MAX), -EIO. */
 int srdma_dp_region_tag(struct srdma_dataplane *dp, int from_client, uint32_t seq, uint64_t offset,
 			const uint8_t *bytes, size_t len, uint8_t out[SRDMA_DIGEST_LEN]);
+
+/* One-pass region sealing, as srdma_tag_seal() / srdma_tag_open() in <srdma.h> define it.
+ *
+ * Sealed modes: buf[0..len) is encrypted in place with the mode's AEAD (one EVP chain: the
+ * nonce, the additional data, the bytes, the tag) under this side's sealing key; out[0..16) is
+ * the AEAD tag, out[16..24) the be64 nonce counter, out[24..32) zeros. The additional data is
+ * seq (be32) | offset (be64) | len (be64) | counter (be64). Keys: per epoch e, the exporter
+ * with SRDMA_DP_LABEL_SEAL (or its chacha20 twin) and the context kctx | be32 e, 44 bytes for
+ * each side (key, IV); a side seals with its own and opens with the peer's, so the two sides
+ * never share a sealing key. Nonce: the key's IV XOR the counter, the counter being
+ * epoch << 32 | the seal's index in the epoch. Why no nonce repeats under one key: a key
+ * belongs to one session (the exporter's secret), one QP (kctx: its QPNs and PSNs), one
+ * sealing side and one epoch; only that side seals under it, and it takes every counter value
+ * once, from a 64-bit count in dp that only goes up (never from the caller's seq or offset,
+ * so sealing the same seq and offset twice is still safe). An epoch ends after 2^32 seals (the
+ * index carries into the epoch) or SRDMA_DP_SEAL_EPOCH_BYTES bytes (the count jumps to the next
+ * epoch); its key is then derived anew. Since the counter travels in the tag, the opener
+ * derives the epoch's key itself and needs no state in step with the sealer.
+ * Plain mode: buf is left as it is and out is its SHA-256 (srdma_dp_region_tag's plain tag);
+ * open recomputes it.
+ * 0; -EINVAL (no exporter yet); -EMSGSIZE (len above INT_MAX); -EOVERFLOW (2^64 seals: never);
+ * -EIO. Open: also -EBADMSG if anything (bytes, tag, seq, offset, len, key) differs from what
+ * was sealed: buf then holds neither the sealed nor the original bytes. */
+int srdma_dp_tag_seal(struct srdma_dataplane *dp, uint32_t seq, uint64_t offset, uint8_t *buf,
+		      size_t len, uint8_t out[SRDMA_DIGEST_LEN]);
+int srdma_dp_tag_open(struct srdma_dataplane *dp, uint32_t seq, uint64_t offset, uint8_t *buf,
+		      size_t len, const uint8_t tag[SRDMA_DIGEST_LEN]);
 
 #endif

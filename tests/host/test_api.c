@@ -206,6 +206,8 @@ static void test_conn_bad_index(void **state)
 		assert_int_equal(srdma_msg_recv_wait(conn, i, buf, sizeof(buf), &len, &seq, 100),
 				 -EINVAL);
 		assert_int_equal(srdma_tag(conn, i, 1, 0, 0, buf, 1, tag), -EINVAL);
+		assert_int_equal(srdma_tag_seal(conn, i, 0, 0, buf, 1, tag), -EINVAL);
+		assert_int_equal(srdma_tag_open(conn, i, 0, 0, buf, 1, tag), -EINVAL);
 		assert_int_equal(srdma_conn_qp_secrets(conn, i, &sec), -EINVAL);
 		assert_null(srdma_conn_qp(conn, i));
 		assert_null(srdma_conn_send_cq(conn, i));

@@ -16,18 +16,21 @@
 
 #define SLOT (SRDMA_MSG_HDR_LEN + 64 + SRDMA_AEAD_TAG_LEN)
 
-/* A stand-in for the TLS exporter: the same bytes for the same context on both sides, others
- * for any other context. Records the last epoch it was asked for. */
+/* A stand-in for the TLS exporter: the same bytes for the same label and context on both sides,
+ * others for any other label or context. Records the last epoch it was asked for. */
 struct fake_exporter {
 	uint32_t last_epoch;
 	unsigned calls;
 };
 
-static int fake_export(void *arg, const uint8_t *ctx, size_t ctx_len, uint8_t *out, size_t len)
+static int fake_export(void *arg, const char *label, const uint8_t *ctx, size_t ctx_len,
+		       uint8_t *out, size_t len)
 {
 	struct fake_exporter *e = arg;
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 
+	for (const char *l = label; *l; l++)
+		x = (x ^ (uint8_t)*l) * 0x100000001b3ull;
 	for (size_t i = 0; i < ctx_len; i++)
 		x = (x ^ ctx[i]) * 0x100000001b3ull;
 	for (size_t i = 0; i < len; i++) {
@@ -58,7 +61,8 @@ static void setup(struct side *c, struct side *s, enum srdma_dp_mode mode, unsig
 
 	memset(c, 0, sizeof(*c));
 	memset(s, 0, sizeof(*s));
-	fake_export(&c->ex, kctx, sizeof(kctx), material, sizeof(material));
+	fake_export(&c->ex, mode == SRDMA_DP_CHACHA20 ? SRDMA_DP_LABEL_CHACHA20 : SRDMA_DP_LABEL,
+		    kctx, sizeof(kctx), material, sizeof(material));
 	srdma_dp_init(&c->dp, mode);
 	srdma_dp_init(&s->dp, mode);
 	assert_int_equal(srdma_dp_set_keys(&c->dp, 1, material), 0);
