@@ -373,6 +373,15 @@ CMTLS=
 
 ratios
 print_and_save_ratios
+
+# --- the programs against the benchmark (bench/client-cost.sh) ---------------------------
+# Its own section and table: srdma-client's marginal time per echoed 64 B message against
+# srdma-bench latency's mean (target <= 1.2x), and a one-message session's time outside its
+# connect against the connect (target <= 0.3x), plain then aead, against servers of its own.
+log "== the programs against the benchmark (bench/client-cost.sh)"
+SRDMA_CERTS=$CERTS SRDMA_BENCH_OUT=$OUT/client-cost SRDMA_CC_MODES="plain aead" \
+	"$BENCH_DIR/client-cost.sh" || failed "client-cost"
+# --- end of the programs against the benchmark ---------------------------------------------
 if command -v gnuplot >/dev/null; then
 	"$BENCH_DIR/plot.sh" "$OUT" || failed "plots"
 else
