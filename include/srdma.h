@@ -78,7 +78,7 @@ struct srdma_ctx;
 struct srdma_listener;
 struct srdma_conn;
 
-/* "0.2.0" */
+/* "0.3.0" */
 SRDMA_API const char *srdma_version(void);
 
 /* ---- Context ------------------------------------------------------------------------- */
