@@ -42,6 +42,9 @@ t_preauth_flood() {
 		>"$OUT/preauth.slowloris.json" 2>&1 &
 	p_slow=$!
 	sleep 5
+	# The kernel's TCP counters around the legitimate connects: a SYN or handshake ACK the
+	# listener's queues dropped shows here (a connect then waits for a retransmission, 1 s).
+	nstat -n 2>/dev/null
 	for i in $(seq 1 20); do
 		f=$OUT/preauth.busy.$i.json
 		client -n 1 >"$f" || true
@@ -51,6 +54,7 @@ t_preauth_flood() {
 			[ "$us" -le "$limit" ] && served=$((served + 1))
 		fi
 	done
+	echo "    TCP during the 20 connects: $(nstat -z 2>/dev/null | awk '$1 ~ /^(TcpExtListenOverflows|TcpExtListenDrops|TcpExtTCPReqQFullDrop|TcpExtSyncookiesSent|TcpExtTCPSynRetrans|TcpRetransSegs|TcpExtTCPTimeouts)$/ { printf "%s %s, ", substr($1, 1), $2 }' | sed 's/, $//')"
 	wait "$p_silent" "$p_slow"
 	echo "    idle set-up median ${median} us; under the flood: ${busy[*]:-none} us"
 	echo "    flood: silent $(cat "$OUT/preauth.silent.json"); slowloris $(cat "$OUT/preauth.slowloris.json")"
