@@ -817,32 +817,33 @@ int srdma_tag(struct srdma_conn *c, unsigned qp, int sender, uint32_t seq, uint6
 	return srdma_dp_region_tag(&q->mq->dp, from_client, seq, offset, bytes, len, tag);
 }
 
+/* The messages QP whose keys seal a region, the arguments checked. */
+static int seal_q(struct srdma_conn *c, unsigned qp, const void *buf, size_t len, const void *tag,
+		  struct srdma_cm_qp **q)
+{
+	int ret = get_q(c, qp, q);
+
+	if (ret)
+		return ret;
+	return !tag || (len && !buf) ? -EINVAL : 0;
+}
+
 int srdma_tag_seal(struct srdma_conn *c, unsigned qp, uint32_t seq, uint64_t offset, void *buf,
 		   size_t len, uint8_t tag[SRDMA_TAG_LEN])
 {
 	struct srdma_cm_qp *q;
-	int ret;
+	int ret = seal_q(c, qp, buf, len, tag, &q);
 
-	ret = get_q(c, qp, &q);
-	if (ret)
-		return ret;
-	if (!tag || (len && !buf))
-		return -EINVAL;
-	return srdma_dp_tag_seal(&q->mq->dp, seq, offset, buf, len, tag);
+	return ret ? ret : srdma_dp_tag_seal(&q->mq->dp, seq, offset, buf, len, tag);
 }
 
 int srdma_tag_open(struct srdma_conn *c, unsigned qp, uint32_t seq, uint64_t offset, void *buf,
 		   size_t len, const uint8_t tag[SRDMA_TAG_LEN])
 {
 	struct srdma_cm_qp *q;
-	int ret;
+	int ret = seal_q(c, qp, buf, len, tag, &q);
 
-	ret = get_q(c, qp, &q);
-	if (ret)
-		return ret;
-	if (!tag || (len && !buf))
-		return -EINVAL;
-	return srdma_dp_tag_open(&q->mq->dp, seq, offset, buf, len, tag);
+	return ret ? ret : srdma_dp_tag_open(&q->mq->dp, seq, offset, buf, len, tag);
 }
 
 int srdma_tag_equal(const uint8_t a[SRDMA_TAG_LEN], const uint8_t b[SRDMA_TAG_LEN])

@@ -169,3 +169,15 @@ int tcp_listen(uint16_t *port)
 /* ---- certificates ---- */
 
 /* ---- 1. bad arguments ---- */
+
+void lsn_pause(struct lsn *s)
+{
+	atomic_store(&s->stop, 1);
+	pthread_join(s->thread, NULL);
+	atomic_store(&s->stop, 0);
+}
+
+void lsn_resume(struct lsn *s)
+{
+	assert_int_equal(pthread_create(&s->thread, NULL, lsn_main, s), 0);
+}

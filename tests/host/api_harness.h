@@ -50,6 +50,10 @@ void lsn_start(struct lsn *s, struct srdma_ctx *ctx, int refuse, const char *rea
 int lsn_nfail(struct lsn *s);
 void lsn_wait_failures(struct lsn *s, int n);
 void lsn_stop(struct lsn *s);
+/* Stop serving handshakes, the listening socket left open (the kernel still completes TCP
+ * connections into its backlog); lsn_resume serves them again. */
+void lsn_pause(struct lsn *s);
+void lsn_resume(struct lsn *s);
 void connect_opts(struct srdma_connect_opts *o, uint16_t port, unsigned nqp, unsigned timeout_ms);
 int tcp_listen(uint16_t *port);
 

@@ -60,41 +60,6 @@ static struct srdma_peer wait_nreq(struct lsn *s, int n)
 	return p;
 }
 
-static void *serve(void *arg)
-{
-	struct lsn *s = arg;
-
-	while (!atomic_load(&s->stop)) {
-		struct srdma_conn *c = NULL;
-		int ret = srdma_accept(s->l, &c, 20);
-
-		if (ret == 0) {
-			pthread_mutex_lock(&s->mu);
-			s->accepted++;
-			pthread_mutex_unlock(&s->mu);
-			srdma_conn_close(c);
-		} else if (ret != -ETIMEDOUT && ret != -EINTR) {
-			s->accept_err = ret;
-			break;
-		}
-	}
-	return NULL;
-}
-
-/* Stop serving handshakes, the listening socket left open (the kernel still completes TCP
- * connections into its backlog). */
-static void pause_listener(struct lsn *s)
-{
-	atomic_store(&s->stop, 1);
-	pthread_join(s->thread, NULL);
-	atomic_store(&s->stop, 0);
-}
-
-static void resume_listener(struct lsn *s)
-{
-	assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
-}
-
 /* Drive c to its end (the listener refuses, or TLS fails) and record what it was; closes c. */
 static void finish(struct srdma_conn *c, struct att *a)
 {
@@ -155,6 +120,24 @@ static unsigned tickets(struct srdma_ctx *cctx)
 	return srdma_tls_ctx_tickets(cctx->tls_client);
 }
 
+/* The listener saw nfail refusals; stop it, and destroy both contexts. */
+static void end_test(struct lsn *s, int nfail, struct srdma_ctx *cctx, struct srdma_ctx *sctx)
+{
+	lsn_wait_failures(s, nfail);
+	lsn_stop(s);
+	assert_int_equal(srdma_ctx_destroy(cctx), 0);
+	assert_int_equal(srdma_ctx_destroy(sctx), 0);
+}
+
+/* One attempt that gets through the handshake (assert_refused) and did (1) or did not (0)
+ * resume. */
+static void expect_resumed(struct srdma_ctx *cctx, uint16_t port, struct att *a, int resumed)
+{
+	attempt(cctx, port, a);
+	assert_refused(a);
+	assert_int_equal(a->resumed, resumed);
+}
+
 /* A second connect resumes; so does the next (each resumed session gets a new ticket); the
  * listener's key share is there every time (psk_dhe_ke), and the connector still sees the
  * listener's verified identity. */
@@ -168,15 +151,11 @@ static void test_second_connect_resumes(void **state)
 
 	lsn_start(&s, sctx, 1, REFUSE_REASON);
 	assert_int_equal(tickets(cctx), 0);
-	attempt(cctx, s.port, &a1);
-	assert_refused(&a1);
-	assert_int_equal(a1.resumed, 0);
+	expect_resumed(cctx, s.port, &a1, 0);
 	assert_int_equal(a1.kex, 1);
 	assert_int_equal(tickets(cctx), 1);
 
-	attempt(cctx, s.port, &a2);
-	assert_refused(&a2);
-	assert_int_equal(a2.resumed, 1);
+	expect_resumed(cctx, s.port, &a2, 1);
 	/* (EC)DHE on resumption: the listener sent a key share, so forward secrecy holds. */
 	assert_int_equal(a2.kex, 1);
 	assert_true(a2.group[0] != '\0');
@@ -186,9 +165,7 @@ static void test_second_connect_resumes(void **state)
 	assert_string_equal(a2.server.tls, a1.server.tls);
 	assert_int_equal(tickets(cctx), 1);
 
-	attempt(cctx, s.port, &a3);
-	assert_refused(&a3);
-	assert_int_equal(a3.resumed, 1);
+	expect_resumed(cctx, s.port, &a3, 1);
 	assert_int_equal(a3.kex, 1);
 
 	lsn_wait_failures(&s, 3);
@@ -214,13 +191,13 @@ static void test_ticket_used_once(void **state)
 	assert_refused(&a1);
 	assert_int_equal(tickets(cctx), 1);
 	/* Nobody answers the TLS handshakes until both have begun. */
-	pause_listener(&s);
+	lsn_pause(&s);
 	c2 = start(cctx, s.port);
 	drive_to_tls(c2);
 	assert_int_equal(tickets(cctx), 0);
 	c3 = start(cctx, s.port);
 	drive_to_tls(c3);
-	resume_listener(&s);
+	lsn_resume(&s);
 	memset(&a2, 0, sizeof(a2));
 	memset(&a3, 0, sizeof(a3));
 	finish(c3, &a3);
@@ -230,10 +207,7 @@ static void test_ticket_used_once(void **state)
 	assert_int_equal(a2.resumed, 1);
 	assert_int_equal(a3.resumed, 0);
 
-	lsn_wait_failures(&s, 3);
-	lsn_stop(&s);
-	assert_int_equal(srdma_ctx_destroy(cctx), 0);
-	assert_int_equal(srdma_ctx_destroy(sctx), 0);
+	end_test(&s, 3, cctx, sctx);
 }
 
 /* Off on the connector: nothing offered, nothing kept. Off on the listener: the ticket the
@@ -255,42 +229,25 @@ static void test_off_switch(void **state)
 	/* The connector's switch. */
 	assert_int_equal(srdma_ctx_set_resumption(cctx, 0), 0);
 	assert_int_equal(tickets(cctx), 0);
-	attempt(cctx, s.port, &a);
-	assert_refused(&a);
-	assert_int_equal(a.resumed, 0);
+	expect_resumed(cctx, s.port, &a, 0);
 	assert_int_equal(tickets(cctx), 0);
 	assert_int_equal(srdma_ctx_set_resumption(cctx, 1), 0);
-	attempt(cctx, s.port, &a);
-	assert_refused(&a);
-	assert_int_equal(a.resumed, 0);
+	expect_resumed(cctx, s.port, &a, 0);
 	assert_int_equal(tickets(cctx), 1);
-	attempt(cctx, s.port, &a);
-	assert_refused(&a);
-	assert_int_equal(a.resumed, 1);
+	expect_resumed(cctx, s.port, &a, 1);
 	assert_int_equal(tickets(cctx), 1);
 
 	/* The listener's switch: the cached ticket is offered, and refused. */
 	assert_int_equal(srdma_ctx_set_resumption(sctx, 0), 0);
-	attempt(cctx, s.port, &a);
-	assert_refused(&a);
-	assert_int_equal(a.resumed, 0);
+	expect_resumed(cctx, s.port, &a, 0);
 	assert_int_equal(a.kex, 1);
 	assert_int_equal(tickets(cctx), 0);
-	attempt(cctx, s.port, &a);
-	assert_refused(&a);
-	assert_int_equal(a.resumed, 0);
+	expect_resumed(cctx, s.port, &a, 0);
 	assert_int_equal(srdma_ctx_set_resumption(sctx, 1), 0);
-	attempt(cctx, s.port, &a);
-	assert_refused(&a);
-	assert_int_equal(a.resumed, 0);
-	attempt(cctx, s.port, &a);
-	assert_refused(&a);
-	assert_int_equal(a.resumed, 1);
+	expect_resumed(cctx, s.port, &a, 0);
+	expect_resumed(cctx, s.port, &a, 1);
 
-	lsn_wait_failures(&s, 8);
-	lsn_stop(&s);
-	assert_int_equal(srdma_ctx_destroy(cctx), 0);
-	assert_int_equal(srdma_ctx_destroy(sctx), 0);
+	end_test(&s, 8, cctx, sctx);
 }
 
 /* The listener's ticket keys: a ticket survives one turn of the ring, not two; a reload of the
@@ -307,21 +264,15 @@ static void test_keys_and_reload(void **state)
 	struct lsn s;
 
 	lsn_start(&s, sctx, 1, REFUSE_REASON);
-	attempt(cctx, s.port, &a);
-	assert_refused(&a);
-	assert_int_equal(a.resumed, 0);
+	expect_resumed(cctx, s.port, &a, 0);
 
 	/* One turn: the ticket is under the previous key, still good. */
 	assert_int_equal(srdma_tls_ctx_turn_ticket_keys(sctx->tls_server), 0);
-	attempt(cctx, s.port, &a);
-	assert_refused(&a);
-	assert_int_equal(a.resumed, 1);
+	expect_resumed(cctx, s.port, &a, 1);
 	/* Two turns: its key is gone. */
 	assert_int_equal(srdma_tls_ctx_turn_ticket_keys(sctx->tls_server), 0);
 	assert_int_equal(srdma_tls_ctx_turn_ticket_keys(sctx->tls_server), 0);
-	attempt(cctx, s.port, &a);
-	assert_refused(&a);
-	assert_int_equal(a.resumed, 0);
+	expect_resumed(cctx, s.port, &a, 0);
 	assert_int_equal(srdma_tls_ctx_turn_ticket_keys(cctx->tls_client), -EINVAL);
 
 	/* The listener reloads (the same files): the ticket the connector holds is dead. */
@@ -332,12 +283,8 @@ static void test_keys_and_reload(void **state)
 	o.cert = c->server_cert;
 	o.key = c->server_key;
 	assert_ret(srdma_ctx_reload(sctx, &o, err, sizeof(err)), 0, err);
-	attempt(cctx, s.port, &a);
-	assert_refused(&a);
-	assert_int_equal(a.resumed, 0);
-	attempt(cctx, s.port, &a);
-	assert_refused(&a);
-	assert_int_equal(a.resumed, 1);
+	expect_resumed(cctx, s.port, &a, 0);
+	expect_resumed(cctx, s.port, &a, 1);
 
 	/* The connector reloads with a CA that did not sign the listener: no ticket is left to
 	 * skip the check, and the check refuses the listener. */
@@ -353,17 +300,10 @@ static void test_keys_and_reload(void **state)
 	/* And back: a full handshake, then resumption again. */
 	o.ca = c->ca;
 	assert_ret(srdma_ctx_reload(cctx, &o, err, sizeof(err)), 0, err);
-	attempt(cctx, s.port, &a);
-	assert_refused(&a);
-	assert_int_equal(a.resumed, 0);
-	attempt(cctx, s.port, &a);
-	assert_refused(&a);
-	assert_int_equal(a.resumed, 1);
+	expect_resumed(cctx, s.port, &a, 0);
+	expect_resumed(cctx, s.port, &a, 1);
 
-	lsn_wait_failures(&s, 9);
-	lsn_stop(&s);
-	assert_int_equal(srdma_ctx_destroy(cctx), 0);
-	assert_int_equal(srdma_ctx_destroy(sctx), 0);
+	end_test(&s, 9, cctx, sctx);
 }
 
 /* Mutual TLS: the resumed connection presents the client identity the full handshake verified;
@@ -381,16 +321,12 @@ static void test_mtls_identity_kept(void **state)
 	struct lsn s;
 
 	lsn_start(&s, sctx, 1, REFUSE_REASON);
-	attempt(cctx, s.port, &a);
-	assert_refused(&a);
-	assert_int_equal(a.resumed, 0);
+	expect_resumed(cctx, s.port, &a, 0);
 	full = wait_nreq(&s, 1);
 	assert_int_equal(full.verified, 1);
 	assert_string_equal(full.common_name, "srdma-client");
 
-	attempt(cctx, s.port, &a);
-	assert_refused(&a);
-	assert_int_equal(a.resumed, 1);
+	expect_resumed(cctx, s.port, &a, 1);
 	resumed = wait_nreq(&s, 2);
 	assert_int_equal(resumed.verified, 1);
 	assert_string_equal(resumed.subject, full.subject);

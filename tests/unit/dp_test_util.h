@@ -1,5 +1,6 @@
 /* Helpers shared by the data plane's unit tests (test_dataplane.c: sealing and sequencing;
- * test_dp_tags.c: region tags): a client/server pair with keys, and its set-ups. */
+ * test_dp_tags.c: region tags; test_dp_seal.c, test_rekey.c): a client/server pair with keys,
+ * its set-ups, and a stand-in for the TLS exporter. */
 #ifndef SRDMA_TEST_DP_UTIL_H
 #define SRDMA_TEST_DP_UTIL_H
 
@@ -18,6 +19,25 @@ struct pair {
 	struct srdma_dataplane client;
 	struct srdma_dataplane server;
 };
+
+/* Stand-in exporter bytes: a hash of seed, label and context stretched by xorshift, so both
+ * sides get the same bytes for the same label and context and others for anything else. */
+static inline void fake_export_bytes(uint64_t seed, const char *label, const uint8_t *ctx,
+				     size_t ctx_len, uint8_t *out, size_t len)
+{
+	uint64_t x = seed;
+
+	for (const char *l = label; *l; l++)
+		x = (x ^ (uint8_t)*l) * 0x100000001b3ull;
+	for (size_t i = 0; i < ctx_len; i++)
+		x = (x ^ ctx[i]) * 0x100000001b3ull;
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		out[i] = (uint8_t)x;
+	}
+}
 
 static inline void fill_material(uint8_t material[SRDMA_DP_KEY_MATERIAL], uint8_t salt)
 {

@@ -27,18 +27,8 @@ static int fake_export(void *arg, const char *label, const uint8_t *ctx, size_t 
 		       uint8_t *out, size_t len)
 {
 	struct exporter *e = arg;
-	uint64_t x = 0xcbf29ce484222325ull ^ e->salt;
 
-	for (const char *l = label; *l; l++)
-		x = (x ^ (uint8_t)*l) * 0x100000001b3ull;
-	for (size_t i = 0; i < ctx_len; i++)
-		x = (x ^ ctx[i]) * 0x100000001b3ull;
-	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		out[i] = (uint8_t)x;
-	}
+	fake_export_bytes(0xcbf29ce484222325ull ^ e->salt, label, ctx, ctx_len, out, len);
 	snprintf(e->label, sizeof(e->label), "%s", label);
 	e->calls++;
 	return 0;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "dataplane.h"
+#include "dp_test_util.h"
 #include "msg.h"
 
 #define SLOT (SRDMA_MSG_HDR_LEN + 64 + SRDMA_AEAD_TAG_LEN)
@@ -27,18 +28,8 @@ static int fake_export(void *arg, const char *label, const uint8_t *ctx, size_t 
 		       uint8_t *out, size_t len)
 {
 	struct fake_exporter *e = arg;
-	uint64_t x = 0x9e3779b97f4a7c15ull;
 
-	for (const char *l = label; *l; l++)
-		x = (x ^ (uint8_t)*l) * 0x100000001b3ull;
-	for (size_t i = 0; i < ctx_len; i++)
-		x = (x ^ ctx[i]) * 0x100000001b3ull;
-	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		out[i] = (uint8_t)x;
-	}
+	fake_export_bytes(0x9e3779b97f4a7c15ull, label, ctx, ctx_len, out, len);
 	if (ctx_len == 20)
 		e->last_epoch = (uint32_t)ctx[16] << 24 | (uint32_t)ctx[17] << 16 |
 				(uint32_t)ctx[18] << 8 | ctx[19];
