@@ -1,5 +1,5 @@
 /* srdma-flood: holds many unauthenticated TCP connections to a server, as an attacker who
- * wants to lock legitimate peers out before TLS would (issue: pre-authentication limits).
+ * wants to lock legitimate peers out before TLS would (the pre-authentication limits).
  *
  *   srdma-flood [--conns N] [--mode silent|slowloris] [--seconds S] [--port P]
  *               [--renew-rate R] --source ADDR [--source ADDR...] HOST
@@ -9,7 +9,8 @@
  * server closes is opened again from the same source, up to R renewals a second (default 200:
  * the churn a test bed can bear, bounded so that the run stops by itself). silent sends nothing;
  * slowloris sends one byte of a TLS record header every second. Stops after S seconds (default
- * 30) and prints one JSON object: connections opened, closed by the server, held at the end.
+ * 30), or at SIGTERM or SIGINT, and prints one JSON object: connections opened, closed by the
+ * server, held at the end.
  * Exit status 0, or 2 for a usage or set-up error. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,6 +45,14 @@ static struct {
 	int epfd;
 	uint64_t opened, closed_by_server, open_failed;
 } g;
+
+static volatile sig_atomic_t stop_now;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_now = 1;
+}
 
 static uint64_t now_ms(void)
 {
@@ -149,6 +158,8 @@ int main(int argc, char **argv)
 	if (inet_pton(AF_INET, argv[optind], &g.dst.sin_addr) != 1)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_stop);
+	signal(SIGINT, on_stop);
 	rl.rlim_cur = rl.rlim_max = nconns + 64;
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
 		fprintf(stderr, "srdma-flood: cannot allow %u descriptors: %s\n", nconns + 64,
@@ -166,7 +177,7 @@ int main(int argc, char **argv)
 	end = now_ms() + (uint64_t)seconds * 1000;
 	next_tick = now_ms() + 1000;
 	next_renew = now_ms() + 100;
-	while (now_ms() < end) {
+	while (!stop_now && now_ms() < end) {
 		int n = epoll_wait(g.epfd, evs, 256, 100);
 
 		for (int i = 0; i < n; i++) {

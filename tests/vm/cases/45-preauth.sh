@@ -1,6 +1,7 @@
 # Before TLS: a flood of silent and slowloris connections from ten attacker addresses (2,000
-# held, and renewed up to 100 a second each when the server closes them) must not lock a
-# legitimate client out, nor disturb an established session.
+# held, and renewed up to 100 a second each when the server closes them, for as long as the
+# legitimate client takes to connect 20 times) must not lock a legitimate client out, nor
+# disturb an established session.
 # The listener's pre-authentication pool (max_pending, max_pending_per_addr, early_drop_pct in
 # srdma(3)) is what holds; the server runs with its defaults. srdma-flood is
 # tests/tools/srdma-flood.c.
@@ -29,9 +30,10 @@ t_preauth_flood() {
 	for i in $(seq 10 19); do
 		ip addr add "192.0.2.$i/32" dev "$dev" 2>/dev/null || true
 	done
-	# An established session that lives through the flood (echoes before and after it).
+	# An established session that lives through the flood (it echoes, then stays connected
+	# while the flood runs, then quits).
 	client_bg "$OUT/preauth.session.json" "$OUT/preauth.session.err" --pattern through-flood \
-		-n 20 --idle 40
+		-n 20 --idle 30
 	p_sess=$!
 	"$BIN/srdma-flood" --conns 1000 --mode silent --seconds 45 --renew-rate 100 \
 		$(for i in $(seq 10 14); do echo --source "192.0.2.$i"; done) "$ADDR" \
@@ -55,6 +57,8 @@ t_preauth_flood() {
 		fi
 	done
 	echo "    TCP during the 20 connects: $(nstat -z 2>/dev/null | awk '$1 ~ /^(TcpExtListenOverflows|TcpExtListenDrops|TcpExtTCPReqQFullDrop|TcpExtSyncookiesSent|TcpExtTCPSynRetrans|TcpRetransSegs|TcpExtTCPTimeouts)$/ { printf "%s %s, ", substr($1, 1), $2 }' | sed 's/, $//')"
+	# The flood ends once the 20 connects are made (SIGTERM; --seconds is only its bound).
+	kill -TERM "$p_silent" "$p_slow" 2>/dev/null
 	wait "$p_silent" "$p_slow"
 	echo "    idle set-up median ${median} us; under the flood: ${busy[*]:-none} us"
 	echo "    flood: silent $(cat "$OUT/preauth.silent.json"); slowloris $(cat "$OUT/preauth.slowloris.json")"
