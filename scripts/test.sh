@@ -219,12 +219,9 @@ phase_install() {
 
 # The RDMA scenarios against the sanitized programs. vm-run.sh passes only SRDMA_* variables
 # into the VM, so the sanitizer options go in through env(1) as part of the command; the canary
-# runs first under the same environment, so a run that lost the options cannot pass. Without a
-# device here they run in two Soft-RoCE VMs at once, the cases/ files before 60 (basic, cycling,
-# hostile, faults, pre-authentication) in one and the rest in the other: a scenario keeps the
-# emulated CPUs busy about 60% of its time on average, so two side by side finish sooner.
+# runs first under the same environment, so a run that lost the options cannot pass.
 phase_vm() {
-	local vmout=$logs/vm scenarios wrap num name part a=() b=() pa pb ra rb
+	local vmout=$logs/vm rc p f scenarios wrap
 	echo "== RDMA scenarios (Soft-RoCE, sanitized)"
 	if [ "$san_built" != 1 ]; then
 		note_fail "vm: cannot run, the sanitizer build failed"
@@ -244,66 +241,29 @@ phase_vm() {
 		san_env "$vmout/san"
 		env "${senv[@]}" "${wrap[@]}" "$vmout/canary.txt" "$san/san-canary" \
 			tests/vm/scenarios.sh "${scenarios[@]}"
-		vm_collect "$vmout" $? vm
-		return
+	else
+		# Inside the VM the work directory $vmout is /tmp/vmwork.
+		san_env /tmp/vmwork/san
+		tests/vm/vm-run.sh --timeout "${SRDMA_VM_TIMEOUT:-1200}" --out "$vmout" -- \
+			env "${senv[@]}" "${wrap[@]}" /tmp/vmwork/canary.txt "$san/san-canary" \
+			tests/vm/scenarios.sh "${scenarios[@]}"
 	fi
-	while read -r num name; do
-		if [ ${#scenarios[@]} -gt 0 ] && [[ " ${scenarios[*]} " != *" $name "* ]]; then
-			continue
-		fi
-		if [ "$num" -lt 60 ]; then a+=("$name"); else b+=("$name"); fi
-	done < <(tests/vm/scenarios.sh --list)
-	# Inside each VM its work directory is /tmp/vmwork.
-	san_env /tmp/vmwork/san
-	for part in a b; do
-		mkdir -p "$vmout/$part/san"
-	done
-	pa='' pb=''
-	if [ ${#a[@]} -gt 0 ]; then
-		vm_part "$vmout/a" "${a[@]}" &
-		pa=$!
-	fi
-	if [ ${#b[@]} -gt 0 ]; then
-		vm_part "$vmout/b" "${b[@]}" &
-		pb=$!
-	fi
-	ra=0 rb=0
-	[ -z "$pa" ] || { wait "$pa"; ra=$?; }
-	[ -z "$pb" ] || { wait "$pb"; rb=$?; }
-	[ -z "$pa" ] || vm_collect "$vmout/a" "$ra" "vm (cases/ before 60)"
-	[ -z "$pb" ] || vm_collect "$vmout/b" "$rb" "vm (cases/ 60 and after)"
-}
-
-# vm_part DIR NAME...: those scenarios in a VM of their own, DIR its work directory; the
-# output goes to DIR/run.log (printed by vm_collect).
-vm_part() {
-	local dir=$1
-	shift
-	tests/vm/vm-run.sh --timeout "${SRDMA_VM_TIMEOUT:-1200}" --out "$dir" -- \
-		env "${senv[@]}" "${wrap[@]}" /tmp/vmwork/canary.txt "$san/san-canary" \
-		tests/vm/scenarios.sh "$@" >"$dir/run.log" 2>&1
-}
-
-# vm_collect DIR STATUS NAME: the canary, the verdicts and the sanitizer reports of one run of
-# scenarios.sh whose work directory was DIR and exit status STATUS.
-vm_collect() {
-	local dir=$1 rc=$2 name=$3 p f
-	[ ! -f "$dir/run.log" ] || grep -E '^(PASS|FAIL) |^    ' "$dir/run.log"
-	check_canary "$name" "$dir/canary.txt" "$dir/san"
-	if [ -s "$dir/results.txt" ]; then
-		p=$(grep -c '^PASS' "$dir/results.txt")
-		f=$(grep -c '^FAIL' "$dir/results.txt")
+	rc=$?
+	check_canary vm "$vmout/canary.txt" "$vmout/san"
+	if [ -s "$vmout/results.txt" ]; then
+		p=$(grep -c '^PASS' "$vmout/results.txt")
+		f=$(grep -c '^FAIL' "$vmout/results.txt")
 		pass "$p"
 		failed=$((failed + f))
 		# scenarios.sh exits 1 when a scenario failed; anything else (124: timeout, 125: the VM
 		# failed) means the scenarios after the last result never ran.
 		if [ "$rc" != 0 ] && { [ "$rc" != 1 ] || [ "$f" = 0 ]; }; then
-			note_fail "$name: scenario run exited $rc after $((p + f)) scenarios; see $dir"
+			note_fail "vm: scenario run exited $rc after $((p + f)) scenarios; see $vmout"
 		fi
 	else
-		note_fail "$name: the scenarios did not run (exit $rc); see $dir"
+		note_fail "vm: the scenarios did not run (exit $rc); see $vmout"
 	fi
-	scan_reports "$name" "$dir/san" "$dir"
+	scan_reports vm "$vmout/san" "$vmout"
 }
 
 # libFuzzer targets, built with clang; each runs its share of the time on a scratch copy of its
