@@ -18,84 +18,7 @@
 #include <openssl/x509v3.h>
 
 #include "tls.h"
-
-#define ERRMSG_LEN 256
-/* Longest file name quoted whole in a message. */
-#define SRDMA_TLS_PATH_SHOWN 200
-
-/* Session resumption (TLS 1.3 only, PSK with (EC)DHE; see tls.h).
- *
- * Listener: stateless tickets, encrypted (AES-256-CBC + HMAC-SHA256, OpenSSL's ticket format)
- * under a ring of two keys drawn from the CSPRNG: the current one, which seals new tickets,
- * and the previous one, which still opens tickets (and has them replaced). The ring turns
- * every SRDMA_TLS_TICKET_KEY_PERIOD_S, so a ticket key lives at most two periods; the ring
- * belongs to the SSL_CTX (ex_data), so a reload, which builds a new SSL_CTX, starts a new ring
- * and every older ticket fails to open (a full handshake follows).
- *
- * Connector: a cache of the tickets the listeners sent, keyed by (host, port, server name);
- * the trust in force is the generation of the context (srdma_tls_ctx_swap empties the cache
- * and ignores tickets still arriving on sessions made before it). A ticket is taken out of
- * the cache when offered, so it is offered once. */
-#define TICKET_CACHE_MAX      64u /* tickets held per client context */
-#define TICKET_CACHE_PER_PEER 4u  /* of which for one (host, port, server name) */
-#define TICKETS_PER_HANDSHAKE 1	  /* sent by the listener after each handshake */
-#define TICKET_KEY_NAME_LEN   16
-#define TICKET_AES_LEN	      32
-#define TICKET_HMAC_LEN	      32
-#define SID_CTX		      "secure-rdma"
-
-struct ticket_key {
-	unsigned char name[TICKET_KEY_NAME_LEN];
-	unsigned char aes[TICKET_AES_LEN];
-	unsigned char hmac[TICKET_HMAC_LEN];
-};
-
-struct ticket_ring {
-	pthread_mutex_t mu;
-	struct ticket_key key[2]; /* [0] current, [1] previous */
-	unsigned nkeys;
-	uint64_t turned_s; /* CLOCK_MONOTONIC seconds of the last turn */
-};
-
-struct ticket_entry {
-	char *peer; /* "host\nport\nserver name" */
-	SSL_SESSION *sess;
-	uint64_t seq; /* insertion order */
-};
-
-struct srdma_tls_ctx {
-	/* Replaced by srdma_tls_ctx_swap while other threads make sessions from it: read and
-	 * written under mu. A session holds its own reference (SSL_new), so a replaced SSL_CTX
-	 * lives on, unchanged, until the last session made from it is freed. */
-	pthread_mutex_t mu;
-	SSL_CTX *ssl_ctx;
-	int is_server;
-	atomic_int resume; /* resumption on (srdma_tls_ctx_set_resumption) */
-	/* Client: the ticket cache and the generation of the trust (both under mu). */
-	unsigned gen;
-	struct ticket_entry cache[TICKET_CACHE_MAX];
-	unsigned ncache;
-	uint64_t seq;
-};
-
-/* TLS 1.2 suites: ECDHE (forward secrecy) with AES-GCM or ChaCha20-Poly1305 (AEAD) only. */
-#define TLS12_CIPHERS                                                                              \
-	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
-	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                               \
-	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
-
-struct srdma_tls {
-	SSL *ssl;
-	struct srdma_tls_ctx *owner;
-	int resume;   /* resumption was on when the session was made */
-	unsigned gen; /* client: the owner's generation then */
-	char *peer;   /* client: the ticket cache key (srdma_tls_resume_peer) */
-	int fd;
-	int want_write;
-	int sent_close_notify;
-	int fatal; /* a fatal error happened: OpenSSL forbids SSL_shutdown after one */
-	char errmsg[ERRMSG_LEN];
-};
+#include "tls_internal.h"
 
 /* Describe the oldest queued OpenSSL error (the root cause) and empty the queue. */
 static void drain_openssl_errors(char *buf, size_t len)
@@ -167,336 +90,6 @@ static int load_cert_and_key(SSL_CTX *c, const char *cert, const char *key, char
 	return 0;
 }
 
-/* ---- Listener: the ticket key ring ------------------------------------------------------ */
-
-static pthread_once_t ring_index_once = PTHREAD_ONCE_INIT;
-static int ring_index = -1;
-
-static uint64_t mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec;
-}
-
-static void ring_free(struct ticket_ring *r)
-{
-	if (!r)
-		return;
-	OPENSSL_cleanse(r->key, sizeof(r->key));
-	pthread_mutex_destroy(&r->mu);
-	free(r);
-}
-
-/* Called by SSL_CTX_free when the last reference (a session's, maybe) goes. */
-static void ring_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-			 void *argp)
-{
-	(void)parent;
-	(void)ad;
-	(void)idx;
-	(void)argl;
-	(void)argp;
-	ring_free(ptr);
-}
-
-static void ring_index_init(void)
-{
-	ring_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, ring_ex_free);
-}
-
-/* A fresh current key; the current one becomes the previous one, the previous one is gone.
- * Under r->mu (or before r is shared). */
-static int ring_turn(struct ticket_ring *r)
-{
-	struct ticket_key k;
-
-	if (RAND_priv_bytes(k.name, sizeof(k.name)) != 1 ||
-	    RAND_priv_bytes(k.aes, sizeof(k.aes)) != 1 ||
-	    RAND_priv_bytes(k.hmac, sizeof(k.hmac)) != 1) {
-		OPENSSL_cleanse(&k, sizeof(k));
-		ERR_clear_error();
-		return -EIO;
-	}
-	r->key[1] = r->key[0];
-	r->key[0] = k;
-	OPENSSL_cleanse(&k, sizeof(k));
-	r->nkeys = r->nkeys < 2 ? r->nkeys + 1 : 2;
-	r->turned_s = mono_s();
-	return 0;
-}
-
-/* Turn the ring if its period is over (twice if two are: neither key may outlive it). */
-static void ring_age(struct ticket_ring *r)
-{
-	uint64_t now = mono_s();
-
-	if (now - r->turned_s < SRDMA_TLS_TICKET_KEY_PERIOD_S)
-		return;
-	if (now - r->turned_s >= 2ull * SRDMA_TLS_TICKET_KEY_PERIOD_S)
-		r->nkeys = 0;
-	if (ring_turn(r) == 0 && r->nkeys == 1)
-		(void)ring_turn(r);
-}
-
-static int ring_attach(SSL_CTX *c)
-{
-	struct ticket_ring *r;
-
-	pthread_once(&ring_index_once, ring_index_init);
-	if (ring_index < 0)
-		return -ENOMEM;
-	r = calloc(1, sizeof(*r));
-	if (!r)
-		return -ENOMEM;
-	if (pthread_mutex_init(&r->mu, NULL)) {
-		free(r);
-		return -ENOMEM;
-	}
-	if (ring_turn(r) || SSL_CTX_set_ex_data(c, ring_index, r) != 1) {
-		ring_free(r);
-		return -EIO;
-	}
-	return 0;
-}
-
-static int ticket_key_set(const struct ticket_key *k, const unsigned char *iv, EVP_CIPHER_CTX *cctx,
-			  EVP_MAC_CTX *hctx, int enc)
-{
-	OSSL_PARAM params[3];
-
-	params[0] =
-	    OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac, sizeof(k->hmac));
-	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-	params[2] = OSSL_PARAM_construct_end();
-	if (EVP_MAC_CTX_set_params(hctx, params) != 1)
-		return -1;
-	if (enc)
-		return EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) == 1 ? 0 : -1;
-	return EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) == 1 ? 0 : -1;
-}
-
-/* SSL_CTX_set_tlsext_ticket_key_evp_cb: seal a new ticket under the current key (enc), or find
- * the key a presented ticket names. TLS 1.2 gets no ticket and resumes nothing: only TLS 1.3
- * resumption is used here (its PSK is bound to the handshake and comes with (EC)DHE). */
-static int ticket_key_cb(SSL *s, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
-			 EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
-{
-	struct srdma_tls *t = SSL_get_app_data(s);
-	struct ticket_ring *r = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(s), ring_index);
-	struct ticket_key k;
-	int ret = 0, which = -1;
-
-	if (!t || !t->resume || !r || SSL_version(s) != TLS1_3_VERSION)
-		return 0;
-	pthread_mutex_lock(&r->mu);
-	ring_age(r);
-	if (enc) {
-		if (r->nkeys)
-			which = 0;
-	} else {
-		for (unsigned i = 0; i < r->nkeys; i++)
-			if (CRYPTO_memcmp(key_name, r->key[i].name, TICKET_KEY_NAME_LEN) == 0)
-				which = (int)i;
-	}
-	if (which >= 0)
-		k = r->key[which];
-	pthread_mutex_unlock(&r->mu);
-	if (which < 0)
-		return 0; /* an unknown or retired key: a full handshake */
-	if (enc) {
-		int ivlen = EVP_CIPHER_get_iv_length(EVP_aes_256_cbc());
-
-		if (ivlen <= 0 || RAND_bytes(iv, ivlen) != 1) {
-			ret = -1;
-			goto out;
-		}
-		memcpy(key_name, k.name, TICKET_KEY_NAME_LEN);
-	}
-	if (ticket_key_set(&k, iv, cctx, hctx, enc)) {
-		ret = -1;
-		goto out;
-	}
-	/* A ticket is offered once (the connector's cache): a resumed session gets a new one,
-	 * sealed under the current key. */
-	ret = enc ? 1 : 2;
-out:
-	OPENSSL_cleanse(&k, sizeof(k));
-	return ret;
-}
-
-int srdma_tls_ctx_turn_ticket_keys(struct srdma_tls_ctx *ctx)
-{
-	struct ticket_ring *r;
-	int ret;
-
-	if (!ctx || !ctx->is_server)
-		return -EINVAL;
-	pthread_once(&ring_index_once, ring_index_init);
-	pthread_mutex_lock(&ctx->mu);
-	r = SSL_CTX_get_ex_data(ctx->ssl_ctx, ring_index);
-	if (!r) {
-		pthread_mutex_unlock(&ctx->mu);
-		return -EINVAL;
-	}
-	pthread_mutex_lock(&r->mu);
-	ret = ring_turn(r);
-	pthread_mutex_unlock(&r->mu);
-	pthread_mutex_unlock(&ctx->mu);
-	return ret;
-}
-
-/* ---- Connector: the ticket cache -------------------------------------------------------- */
-
-static void entry_clear(struct ticket_entry *e)
-{
-	free(e->peer);
-	SSL_SESSION_free(e->sess);
-	memset(e, 0, sizeof(*e));
-}
-
-/* Empty the cache, under ctx->mu; the sessions go to out (freed by the caller unlocked). */
-static unsigned cache_take_all(struct srdma_tls_ctx *ctx, struct ticket_entry *out)
-{
-	unsigned n = ctx->ncache;
-
-	memcpy(out, ctx->cache, n * sizeof(*out));
-	memset(ctx->cache, 0, sizeof(ctx->cache));
-	ctx->ncache = 0;
-	return n;
-}
-
-static void cache_flush(struct srdma_tls_ctx *ctx)
-{
-	struct ticket_entry old[TICKET_CACHE_MAX];
-	unsigned n;
-
-	pthread_mutex_lock(&ctx->mu);
-	n = cache_take_all(ctx, old);
-	pthread_mutex_unlock(&ctx->mu);
-	for (unsigned i = 0; i < n; i++)
-		entry_clear(&old[i]);
-}
-
-static void cache_remove(struct srdma_tls_ctx *ctx, unsigned i, struct ticket_entry *out)
-{
-	*out = ctx->cache[i];
-	ctx->cache[i] = ctx->cache[--ctx->ncache];
-	memset(&ctx->cache[ctx->ncache], 0, sizeof(ctx->cache[0]));
-}
-
-static int session_usable(const SSL_SESSION *sess)
-{
-	time_t now = time(NULL);
-
-	return SSL_SESSION_is_resumable(sess) &&
-	       SSL_SESSION_get_protocol_version(sess) == TLS1_3_VERSION &&
-	       SSL_SESSION_get_max_early_data(sess) == 0 &&
-	       (time_t)(SSL_SESSION_get_time(sess) + SSL_SESSION_get_timeout(sess)) > now;
-}
-
-/* SSL_CTX_sess_set_new_cb: a ticket arrived on a client session. 1: we keep sess. */
-static int client_new_session(SSL *ssl, SSL_SESSION *sess)
-{
-	struct srdma_tls *t = SSL_get_app_data(ssl);
-	struct srdma_tls_ctx *ctx = t ? t->owner : NULL;
-	struct ticket_entry gone = {0};
-	unsigned i, same = 0, oldest_same = 0, oldest = 0;
-	char *peer;
-
-	if (!ctx || !t->resume || !t->peer || !session_usable(sess) ||
-	    SSL_get_verify_result(ssl) != X509_V_OK)
-		return 0;
-	peer = strdup(t->peer);
-	if (!peer)
-		return 0;
-	pthread_mutex_lock(&ctx->mu);
-	if (t->gen != ctx->gen || !atomic_load(&ctx->resume)) {
-		pthread_mutex_unlock(&ctx->mu);
-		free(peer);
-		return 0;
-	}
-	for (i = 0; i < ctx->ncache; i++) {
-		if (ctx->cache[i].seq < ctx->cache[oldest].seq)
-			oldest = i;
-		if (strcmp(ctx->cache[i].peer, peer))
-			continue;
-		if (!same++ || ctx->cache[i].seq < ctx->cache[oldest_same].seq)
-			oldest_same = i;
-	}
-	if (same >= TICKET_CACHE_PER_PEER)
-		cache_remove(ctx, oldest_same, &gone);
-	else if (ctx->ncache == TICKET_CACHE_MAX)
-		cache_remove(ctx, oldest, &gone);
-	ctx->cache[ctx->ncache++] =
-	    (struct ticket_entry){.peer = peer, .sess = sess, .seq = ++ctx->seq};
-	pthread_mutex_unlock(&ctx->mu);
-	entry_clear(&gone);
-	return 1;
-}
-
-int srdma_tls_resume_peer(struct srdma_tls *t, const char *host, unsigned port,
-			  const char *server_name)
-{
-	struct srdma_tls_ctx *ctx = t->owner;
-	size_t len;
-
-	if (ctx->is_server || !host || !server_name)
-		return -EINVAL;
-	if (!t->resume)
-		return 0;
-	len = strlen(host) + strlen(server_name) + 16;
-	t->peer = malloc(len);
-	if (!t->peer)
-		return -ENOMEM;
-	snprintf(t->peer, len, "%s\n%u\n%s", host, port, server_name);
-	for (;;) {
-		struct ticket_entry e = {0};
-		unsigned i, newest = 0;
-		int found = 0;
-
-		pthread_mutex_lock(&ctx->mu);
-		if (t->gen == ctx->gen) {
-			for (i = 0; i < ctx->ncache; i++) {
-				if (strcmp(ctx->cache[i].peer, t->peer))
-					continue;
-				if (!found++ || ctx->cache[i].seq > ctx->cache[newest].seq)
-					newest = i;
-			}
-		}
-		/* Taken out: a ticket is offered once, whatever comes of it. */
-		if (found)
-			cache_remove(ctx, newest, &e);
-		pthread_mutex_unlock(&ctx->mu);
-		if (!found)
-			return 0;
-		if (session_usable(e.sess) && SSL_set_session(t->ssl, e.sess) == 1) {
-			entry_clear(&e);
-			return 0;
-		}
-		ERR_clear_error();
-		entry_clear(&e);
-	}
-}
-
-void srdma_tls_ctx_set_resumption(struct srdma_tls_ctx *ctx, int on)
-{
-	atomic_store(&ctx->resume, on ? 1 : 0);
-	if (!on && !ctx->is_server)
-		cache_flush(ctx);
-}
-
-unsigned srdma_tls_ctx_tickets(struct srdma_tls_ctx *ctx)
-{
-	unsigned n;
-
-	pthread_mutex_lock(&ctx->mu);
-	n = ctx->ncache;
-	pthread_mutex_unlock(&ctx->mu);
-	return n;
-}
-
 static int ctx_new(int is_server, enum srdma_tls_version min, struct srdma_tls_ctx **out, char *err,
 		   size_t errlen)
 {
@@ -543,23 +136,26 @@ static int ctx_new(int is_server, enum srdma_tls_version min, struct srdma_tls_c
 		return -EINVAL;
 	}
 	if (is_server) {
-		/* Stateless tickets (no server-side cache), sealed by ticket_key_cb's ring. */
+		/* Stateless tickets (no server-side cache), sealed by srdma__tls_ticket_key_cb's
+		 * ring. */
 		SSL_CTX_set_session_cache_mode(ctx->ssl_ctx, SSL_SESS_CACHE_OFF);
 		SSL_CTX_set_num_tickets(ctx->ssl_ctx, TICKETS_PER_HANDSHAKE);
 		SSL_CTX_set_timeout(ctx->ssl_ctx, SRDMA_TLS_TICKET_KEY_PERIOD_S);
 		if (SSL_CTX_set_session_id_context(ctx->ssl_ctx, (const unsigned char *)SID_CTX,
 						   sizeof(SID_CTX) - 1) != 1 ||
-		    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx->ssl_ctx, ticket_key_cb) != 1 ||
-		    ring_attach(ctx->ssl_ctx)) {
+		    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx->ssl_ctx, srdma__tls_ticket_key_cb) !=
+			1 ||
+		    srdma__tls_ring_attach(ctx->ssl_ctx)) {
 			set_err(err, errlen, "cannot set up session tickets", "");
 			srdma_tls_ctx_destroy(ctx);
 			return -ENOMEM;
 		}
 	} else {
-		/* Tickets go to the context's own cache (client_new_session), not OpenSSL's. */
+		/* Tickets go to the context's own cache (srdma__tls_client_new_session), not
+		 * OpenSSL's. */
 		SSL_CTX_set_session_cache_mode(ctx->ssl_ctx, SSL_SESS_CACHE_CLIENT |
 								 SSL_SESS_CACHE_NO_INTERNAL_STORE);
-		SSL_CTX_sess_set_new_cb(ctx->ssl_ctx, client_new_session);
+		SSL_CTX_sess_set_new_cb(ctx->ssl_ctx, srdma__tls_client_new_session);
 	}
 	*out = ctx;
 	return 0;
@@ -636,7 +232,7 @@ void srdma_tls_ctx_destroy(struct srdma_tls_ctx *ctx)
 	if (!ctx)
 		return;
 	for (unsigned i = 0; i < ctx->ncache; i++)
-		entry_clear(&ctx->cache[i]);
+		srdma__tls_entry_clear(&ctx->cache[i]);
 	SSL_CTX_free(ctx->ssl_ctx);
 	pthread_mutex_destroy(&ctx->mu);
 	free(ctx);
@@ -657,10 +253,10 @@ int srdma_tls_ctx_swap(struct srdma_tls_ctx *ctx, struct srdma_tls_ctx *fresh)
 	 * arrives later on a session made before. (The listener's new SSL_CTX has a new ticket
 	 * key ring: tickets sealed before fail to open.) */
 	ctx->gen++;
-	n = cache_take_all(ctx, gone);
+	n = srdma__tls_cache_take_all(ctx, gone);
 	pthread_mutex_unlock(&ctx->mu);
 	for (unsigned i = 0; i < n; i++)
-		entry_clear(&gone[i]);
+		srdma__tls_entry_clear(&gone[i]);
 	/* fresh is private to the caller: no lock needed to hand it the old one to free. */
 	fresh->ssl_ctx = old;
 	return 0;
@@ -702,7 +298,8 @@ int srdma_tls_create(struct srdma_tls_ctx *ctx, int fd, const char *server_name,
 	if (!t->ssl || SSL_set_fd(t->ssl, fd) != 1 || SSL_set_app_data(t->ssl, t) != 1)
 		goto err;
 	if (!t->resume) {
-		/* Neither offered nor issued (ticket_key_cb also refuses tickets for t). */
+		/* Neither offered nor issued (srdma__tls_ticket_key_cb also refuses tickets for t).
+		 */
 		SSL_set_options(t->ssl, SSL_OP_NO_TICKET);
 		if (ctx->is_server && SSL_set_num_tickets(t->ssl, 0) != 1)
 			goto err;
