@@ -2,6 +2,7 @@
  *
  *   cm_ctx.c   the context: options, TLS contexts (one per role, shared), the device opened
  *              once, the set of live PSNs, connection counts.
+ *   cm_connect.c  the connector's entry points (options, srdma_connect_start, srdma_connect).
  *   cm_conn.c  a connection's life: TCP, TLS, OPEN/QP/READY on the control channel, the QPs
  *              moved INIT -> RTR -> RTS by hand, regions, control messages, events, close; and
  *              the listener that drives handshakes and hands out established connections.
@@ -207,6 +208,11 @@ int srdma__conn_pump(struct srdma_conn *c);
  * on failure too). 0 or negative errno with err. */
 int srdma__conn_accepted(struct srdma_listener *l, int fd, struct srdma_conn **out, char *err,
 			 size_t errlen);
+/* A connection in set-up, its deadline timeout_ms from now (counted in ctx's objects); NULL
+ * when out of memory. */
+struct srdma_conn *srdma__conn_new(struct srdma_ctx *ctx, int is_server, unsigned timeout_ms);
+/* Connector: start connecting to the current address or the next ones; 0 or the failure. */
+int srdma__conn_tcp_start(struct srdma_conn *c);
 /* Time in CLOCK_MONOTONIC nanoseconds. */
 uint64_t srdma__cm_now_ns(void);
 /* Record that set-up step `step` ended now. */
