@@ -313,11 +313,13 @@ struct srdma_listen_opts {
 	 * ranks) may need more. */
 	unsigned max_pending_per_addr;
 	/* Random early drop, from this percentage of max_pending on [50; 100: off]: a new
-	 * connection from an address that already has a handshake in progress is closed with
-	 * a probability rising linearly to 1 at a full pool. A connection from an address with
-	 * none is always taken: when the pool is full, the oldest handshake of the address
+	 * connection from an address that already has handshakes in progress is closed with
+	 * a probability rising linearly to 1 at a full pool. A connection from a light address
+	 * (one holding at most a quarter of what the address holding the most holds; none, at
+	 * least) is always taken: when the pool is full, the oldest handshake of the address
 	 * holding the most makes room for it. So silent or slow connections, however many and
-	 * from however many addresses, cannot lock a new peer out. */
+	 * from however many addresses, cannot lock a new peer out, nor one that already has a
+	 * slow handshake in progress. */
 	unsigned early_drop_pct;
 };
 

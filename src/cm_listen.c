@@ -19,6 +19,7 @@
 #define LISTEN_MAX_PENDING   256u
 #define LISTEN_PER_ADDR	     32u
 #define LISTEN_EARLY_DROP    50u
+#define LISTEN_LIGHT_RATIO   4u /* see admit() */
 #define HANDSHAKE_TIMEOUT_MS 5000u
 #define EPOLL_BATCH	     64
 
@@ -258,18 +259,33 @@ static void evict(struct srdma_listener *l)
 	if (!victim)
 		return;
 	srdma__conn_fail(victim, -EBUSY,
-			 "handshake pool full (max_pending %u): dropped to make room for a new "
-			 "address",
+			 "handshake pool full (max_pending %u): dropped to make room for a "
+			 "lighter address",
 			 l->opts.max_pending);
 	drop(l, victim);
 }
 
+/* The most handshakes in progress from any one address. */
+static unsigned heaviest(const struct srdma_listener *l)
+{
+	unsigned most = 0;
+
+	for (unsigned i = 0; i < l->naddrs; i++)
+		if (l->addrs[i].n > most)
+			most = l->addrs[i].n;
+	return most;
+}
+
 /* Whether the pre-authentication pool takes a connection from key; if not, fd is closed and
- * the reason reported. */
+ * the reason reported. An address that holds at most 1/LISTEN_LIGHT_RATIO of what the
+ * heaviest address holds (none, at least) is light: never dropped early, and the heaviest
+ * makes room for it in a full pool. So a peer whose one handshake is slow (or a host with a
+ * few connections in flight) is not shut out by a flood from other addresses. */
 static int admit(struct srdma_listener *l, int fd, const uint8_t key[16])
 {
 	const struct srdma_addr_count *a = addr_find(l, key);
 	unsigned have = a ? a->n : 0;
+	int light = !have || have * LISTEN_LIGHT_RATIO <= heaviest(l);
 	char err[160], addr[64];
 
 	if (have >= l->opts.max_pending_per_addr)
@@ -277,10 +293,10 @@ static int admit(struct srdma_listener *l, int fd, const uint8_t key[16])
 			 "too many handshakes in progress from this address "
 			 "(max_pending_per_addr %u)",
 			 l->opts.max_pending_per_addr);
-	else if (have && l->npending >= l->opts.max_pending)
+	else if (!light && l->npending >= l->opts.max_pending)
 		snprintf(err, sizeof(err), "handshake pool full (max_pending %u)",
 			 l->opts.max_pending);
-	else if (have && early_drop(l))
+	else if (!light && early_drop(l))
 		snprintf(err, sizeof(err), "early drop: %u of %u handshake slots in use",
 			 l->npending, l->opts.max_pending);
 	else {

@@ -116,7 +116,7 @@ static void test_per_address_and_newcomers(void **state)
 	assert_int_equal(r.n, 1);
 	n1 = connect_from(l, "127.0.0.3");
 	assert_int_equal(r.n, 2);
-	assert_true(mentions(r.reason[1], "make room for a new address"));
+	assert_true(mentions(r.reason[1], "make room for a lighter address"));
 	assert_true(mentions(r.addr[1], "127.0.0.1:"));
 	assert_true(closed_within(a[0], 2000));
 	assert_false(closed_within(a[1], 100));
@@ -179,11 +179,102 @@ static void test_random_early_drop(void **state)
 	assert_int_equal(srdma_ctx_destroy(ctx), 0);
 }
 
+/* An address with a slow handshake in progress is not shut out by a flood from another: while
+ * it holds at most a quarter of what the heaviest address holds, the heaviest makes room for
+ * it in a full pool; once it holds more, it waits its turn like the others. */
+static void test_light_address_full_pool(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx_opts co;
+	struct srdma_ctx *ctx = NULL;
+	struct srdma_listener *l;
+	struct rec r = {0};
+	char err[256] = "";
+	int flood[4], slow[3];
+
+	srdma_ctx_opts_init(&co);
+	co.cert = c->server_cert;
+	co.key = c->server_key;
+	assert_ret(srdma_ctx_create(&co, &ctx, err, sizeof(err)), 0, err);
+	l = pool_listener(ctx, &r, 5, 8, 100);
+	slow[0] = connect_from(l, "127.0.2.1");
+	for (int i = 0; i < 4; i++)
+		flood[i] = connect_from(l, "127.0.2.2");
+	assert_int_equal(r.n, 0); /* the pool is full: 1 + 4 */
+
+	/* 127.0.2.1 holds 1, 127.0.2.2 holds 4: light, so the flood's oldest makes room. */
+	slow[1] = connect_from(l, "127.0.2.1");
+	assert_int_equal(r.n, 1);
+	assert_true(mentions(r.addr[0], "127.0.2.2:"));
+	assert_true(mentions(r.reason[0], "make room for a lighter address"));
+	assert_true(closed_within(flood[0], 2000));
+	assert_false(closed_within(slow[0], 100));
+	assert_false(closed_within(slow[1], 100));
+
+	/* Now 2 against 3: not light, and the pool is full. */
+	slow[2] = connect_from(l, "127.0.2.1");
+	assert_int_equal(r.n, 2);
+	assert_true(mentions(r.addr[1], "127.0.2.1:"));
+	assert_true(mentions(r.reason[1], "handshake pool full (max_pending 5)"));
+	assert_true(closed_within(slow[2], 2000));
+	assert_false(closed_within(flood[1], 100));
+
+	srdma_listener_close(l);
+	for (int i = 0; i < 4; i++)
+		close(flood[i]);
+	for (int i = 0; i < 3; i++)
+		close(slow[i]);
+	assert_int_equal(srdma_ctx_destroy(ctx), 0);
+}
+
+/* Random early drop spares a light address that already has handshakes in progress. */
+static void test_light_address_early_drop(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx_opts co;
+	struct srdma_ctx *ctx = NULL;
+	struct srdma_listener *l;
+	struct rec r = {0};
+	char err[256] = "";
+	int flood[100], slow[5], early = 0, before;
+
+	srdma_ctx_opts_init(&co);
+	co.cert = c->server_cert;
+	co.key = c->server_key;
+	assert_ret(srdma_ctx_create(&co, &ctx, err, sizeof(err)), 0, err);
+	l = pool_listener(ctx, &r, 40, 1000, 50);
+	slow[0] = connect_from(l, "127.0.3.1");
+	/* Early drop starts at 20 of 40: the flood holds at least 19, and 100 tries bring the
+	 * pool near full, where a drop is all but certain. */
+	for (int i = 0; i < 100; i++)
+		flood[i] = connect_from(l, "127.0.3.2");
+	for (int i = 0; i < r.n && i < MAX_REC; i++)
+		early += mentions(r.reason[i], "early drop");
+	assert_true(early > 0);
+	/* 127.0.3.1 holds 1 to 4 against at least 19: light each time, never dropped. */
+	before = r.n;
+	for (int i = 1; i < 5; i++)
+		slow[i] = connect_from(l, "127.0.3.1");
+	for (int k = before; k < r.n && k < MAX_REC; k++)
+		assert_false(mentions(r.addr[k], "127.0.3.1:"));
+	for (int i = 0; i < 5; i++)
+		assert_false(closed_within(slow[i], 50));
+
+	srdma_listener_close(l);
+	for (int i = 0; i < 100; i++)
+		close(flood[i]);
+	for (int i = 0; i < 5; i++)
+		close(slow[i]);
+	assert_int_equal(srdma_ctx_destroy(ctx), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_per_address_and_newcomers),
 	    cmocka_unit_test(test_random_early_drop),
+	    cmocka_unit_test(test_light_address_full_pool),
+	    cmocka_unit_test(test_light_address_early_drop),
 	};
 
 	return cmocka_run_group_tests(tests, harness_certs_setup, harness_certs_teardown);
