@@ -11,12 +11,15 @@
 #
 #   scripts/test.sh [PHASE...]   PHASE: build unit install package vm wire tls fuzz (default: all,
 #                                in that order; the sanitizer build is made for unit, vm and tls;
-#                                wire runs in the background, beside tls and fuzz)
+#                                wire runs in the background, beside tls; where the scenarios
+#                                run in a VM, install, package and fuzz run in the background
+#                                beside them, at the lowest CPU priority, and the packages'
+#                                RDMA check runs in that VM after the scenarios)
 #   SRDMA_BUILD_DIR=DIR          plain build in DIR (default build/), DIR-san, DIR-fuzz,
 #                                DIR-install (the install check's build and prefix), DIR-pkg
 #                                (the Debian packages and their logs)
 #   SRDMA_VM_SCENARIOS="a b"     run only these VM scenarios (default: all)
-#   SRDMA_VM_TIMEOUT=SEC         kill the VM after SEC seconds (default 1200)
+#   SRDMA_VM_TIMEOUT=SEC         kill the VM after SEC seconds (default 1500)
 #   SRDMA_WIRE_SCENARIOS="a b"   run only these two-host scenarios (default: all)
 #   SRDMA_WIRE_TIMEOUT=SEC       kill the two VMs after SEC seconds (default 900)
 #   SRDMA_FUZZ_SECONDS=N         fuzzing time shared by the targets (default 60)
@@ -234,6 +237,10 @@ phase_vm() {
 	# freed memory in quarantine and never gives it back, so RSS says nothing about leaks there
 	# (LSan checks them exactly, at each program's exit).
 	export SRDMA_BIN=$san SRDMA_CERTS=$san/certs SRDMA_SANITIZED=1
+	# Programs that are only load (attack tools, srdma-client run by the hundred) from the
+	# plain build, at half the CPU (tests/vm/lib.sh, LOAD_BIN); the servers, and every
+	# program whose own behaviour is checked, stay sanitized.
+	[ -x "$base/srdma-badpeer" ] && [ -x "$base/srdma-client" ] && export SRDMA_LOAD_BIN=$base
 	# The canary first, then (exec) the scenarios, all under env(1) with the sanitizer options.
 	wrap=(bash -c "$canary_sh; shift 2; exec \"\$@\"" canary)
 	if [ -d /sys/class/infiniband ] && [ -n "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
@@ -242,11 +249,13 @@ phase_vm() {
 		env "${senv[@]}" "${wrap[@]}" "$vmout/canary.txt" "$san/san-canary" \
 			tests/vm/scenarios.sh "${scenarios[@]}"
 	else
-		# Inside the VM the work directory $vmout is /tmp/vmwork.
+		# Inside the VM the work directory $vmout is /tmp/vmwork. The package phase, in the
+		# background, has its RDMA check run there after the scenarios (phase-guest.sh).
 		san_env /tmp/vmwork/san
-		tests/vm/vm-run.sh --timeout "${SRDMA_VM_TIMEOUT:-1200}" --out "$vmout" -- \
+		[ "$pkg_in_vm" = 1 ] && export SRDMA_PKG_DIR=$base-pkg
+		tests/vm/vm-run.sh --timeout "${SRDMA_VM_TIMEOUT:-1500}" --out "$vmout" -- \
 			env "${senv[@]}" "${wrap[@]}" /tmp/vmwork/canary.txt "$san/san-canary" \
-			tests/vm/scenarios.sh "${scenarios[@]}"
+			tests/vm/phase-guest.sh "${scenarios[@]}"
 	fi
 	rc=$?
 	check_canary vm "$vmout/canary.txt" "$vmout/san"
@@ -331,7 +340,25 @@ phase_tls() {
 # the machine has no device (debian/tests/rdma-echo); then purged, unless they were installed
 # before. Each check is one pass or one failure.
 phase_package() {
-	local pkg=$base-pkg t0 version cmake_version changes debs names was_installed rc p f sudo=
+	local pkg=$base-pkg
+	if package_install; then
+		if [ "$pkg_in_vm" = 1 ]; then
+			touch "$pkg/installed"
+			echo "package: installed; the installed programs run over RDMA after the scenarios, in their VM"
+		else
+			package_rdma
+			package_purge
+		fi
+	elif [ "$pkg_in_vm" = 1 ]; then
+		mkdir -p "$pkg"
+		touch "$pkg/not-installed"
+	fi
+}
+
+# package_install: build, check and install the packages; fails if they could not be installed.
+# What the purge needs is left in $pkg/names and $pkg/was-installed.
+package_install() {
+	local t0 version cmake_version changes debs names was_installed rc p f sudo=
 	echo "== Debian packages (dpkg-buildpackage, lintian, apt install, the installed programs)"
 	[ "$(id -u)" = 0 ] || sudo=sudo
 	version=$(dpkg-parsechangelog -S Version 2>/dev/null)
@@ -398,6 +425,8 @@ phase_package() {
 
 	mapfile -t names < <(for p in "${debs[@]}"; do dpkg-deb -f "$p" Package; done)
 	was_installed=$(dpkg-query -W -f='${Status}\n' "${names[@]}" 2>/dev/null | grep -c ' installed$')
+	printf '%s\n' "${names[@]}" >"$pkg/names"
+	echo "$was_installed" >"$pkg/was-installed"
 	t0=$SECONDS
 	if DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --reinstall "${debs[@]}" \
 		>"$pkg/apt.log" 2>&1; then
@@ -413,11 +442,14 @@ phase_package() {
 	sed 's/^/package: /' "$pkg/build-against-dev.log" | grep -E '^package: (PASS|FAIL)'
 	pass "$(grep -c '^PASS' "$pkg/build-against-dev.log")"
 	failed=$((failed + $(grep -c '^FAIL' "$pkg/build-against-dev.log")))
-
-	# The installed programs over RDMA: on this machine's device, or in the VM (which sees this
-	# machine's root file system, the installed packages included).
-	t0=$SECONDS
 	scripts/gen-certs.sh "$pkg/certs" >/dev/null
+}
+
+# package_rdma: the installed programs over RDMA (debian/tests/rdma-echo), on this machine's
+# device or in a VM of their own (which sees this machine's root file system, the installed
+# packages included).
+package_rdma() {
+	local t0=$SECONDS rc
 	mkdir -p "$pkg/vm"
 	if [ -n "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
 		SRDMA_CERTS=$pkg/certs SRDMA_VM_OUT=$pkg/vm SRDMA_RXE_ADDR=${SRDMA_RXE_ADDR:-127.0.0.1} \
@@ -427,28 +459,54 @@ phase_package() {
 			--out "$pkg/vm" -- debian/tests/rdma-echo >"$pkg/rdma-echo.log" 2>&1
 	fi
 	rc=$?
-	sed -n 's/^\(PASS\|FAIL\) /package: &/p' "$pkg/rdma-echo.log"
-	p=$(grep -c '^PASS' "$pkg/rdma-echo.log")
-	f=$(grep -c '^FAIL' "$pkg/rdma-echo.log")
+	package_rdma_count "$pkg/rdma-echo.log" "$rc" "$((SECONDS - t0)) s"
+}
+
+# package_rdma_count LOG STATUS WHEN: rdma-echo's PASS/FAIL lines in LOG count; a non-zero
+# STATUS without a FAIL line is one failure.
+package_rdma_count() {
+	local p f
+	sed -n 's/^\(PASS\|FAIL\) /package: &/p' "$1"
+	p=$(grep -c '^PASS' "$1")
+	f=$(grep -c '^FAIL' "$1")
 	pass "$p"
 	failed=$((failed + f))
-	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
-		note_fail "package: the installed programs did not run over RDMA (exit $rc);" \
-			"see $pkg/rdma-echo.log"
-		tail -n 10 "$pkg/rdma-echo.log"
+	if [ "$2" != 0 ] && [ "$f" = 0 ]; then
+		note_fail "package: the installed programs did not run over RDMA (exit $2); see $1"
+		tail -n 10 "$1"
 	else
-		echo "package: the installed programs over RDMA: $p passed, $f failed ($((SECONDS - t0)) s)"
+		echo "package: the installed programs over RDMA: $p passed, $f failed ($3)"
 	fi
+}
 
-	if [ "$was_installed" = 0 ]; then
-		if DEBIAN_FRONTEND=noninteractive $sudo apt-get purge -y -qq "${names[@]}" \
-			>>"$pkg/apt.log" 2>&1 && [ ! -e /usr/bin/srdma-server ]; then
-			echo "package: purged again"
-			pass 1
-		else
-			note_fail "package: apt-get purge ${names[*]} failed; see $pkg/apt.log"
-		fi
+# package_purge: purge the packages again, unless they were installed before.
+package_purge() {
+	local names sudo=
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	mapfile -t names <"$pkg/names"
+	[ "$(cat "$pkg/was-installed")" = 0 ] || return 0
+	if DEBIAN_FRONTEND=noninteractive $sudo apt-get purge -y -qq "${names[@]}" \
+		>>"$pkg/apt.log" 2>&1 && [ ! -e /usr/bin/srdma-server ]; then
+		echo "package: purged again"
+		pass 1
+	else
+		note_fail "package: apt-get purge ${names[*]} failed; see $pkg/apt.log"
 	fi
+}
+
+# package_after_vm: the end of the package phase when its RDMA check ran in the scenarios' VM
+# (tests/vm/phase-guest.sh): that check's results, then the purge.
+package_after_vm() {
+	local pkg=$base-pkg log=$logs/vm/pkg/rdma-echo.log rc
+	echo "== Debian packages: the installed programs over RDMA (run in the scenarios' VM)"
+	[ -e "$pkg/installed" ] || return 0 # the package phase failed, and said so
+	rc=$(cat "$logs/vm/pkg/rdma-echo.rc" 2>/dev/null)
+	if [ -s "$log" ]; then
+		package_rdma_count "$log" "${rc:-none}" "after the scenarios"
+	else
+		note_fail "package: the installed programs did not run over RDMA (the VM left no log)"
+	fi
+	package_purge
 }
 
 # The two-host scenarios (tests/vm/wire-scenarios.sh): srdma-server in one Soft-RoCE VM, the
@@ -480,18 +538,21 @@ phase_wire() {
 	fi
 }
 
-# bg_start NAME FUNC: run a phase in the background, beside the ones that follow (the two-host
-# scenarios spend most of their time waiting on timers: a cut link, a host gone); its output goes
-# to a file and is printed, its counts added and its time noted, by bg_collect NAME.
+# bg_start NAME FUNC [NICE]: run FUNC (a phase, or several) in the background, beside the ones
+# that follow, at CPU priority NICE (default 0); its output goes to a file and is printed, its
+# counts added and its times noted, by bg_collect NAME.
 declare -A bg_pid=()
 bg_start() {
-	local name=$1 fn=$2 dir=$base/phases
+	local name=$1 fn=$2 prio=${3:-0} dir=$base/phases
 	mkdir -p "$dir"
+	rm -f "$dir/$name.counts" "$dir/$name.times"
 	echo "== $name: started in the background (its output follows when it ends)"
 	(
+		[ "$prio" = 0 ] || renice -n "$prio" -p "$BASHPID" >/dev/null
 		passed=0 failed=0 times=()
-		timed "$name" "$fn"
-		echo "$passed $failed ${times[0]}" >"$dir/$name.counts"
+		if [ "$fn" = "${fn#phase_}" ]; then "$fn"; else timed "$name" "$fn"; fi
+		echo "$passed $failed" >"$dir/$name.counts"
+		printf '%s\n' "${times[@]}" >"$dir/$name.times"
 	) >"$dir/$name.log" 2>&1 &
 	bg_pid[$name]=$!
 }
@@ -502,13 +563,23 @@ bg_collect() {
 	wait "${bg_pid[$name]}"
 	unset "bg_pid[$name]"
 	cat "$dir/$name.log"
-	if read -r p f t <"$dir/$name.counts" 2>/dev/null; then
+	if read -r p f <"$dir/$name.counts" 2>/dev/null; then
 		pass "$p"
 		failed=$((failed + f))
-		times+=("$t (in the background)")
+		while IFS= read -r t; do
+			[ -z "$t" ] || times+=("$t (in the background)")
+		done <"$dir/$name.times"
 	else
 		note_fail "$name: the background phase left no result; see $dir/$name.log"
 	fi
+}
+
+# The host-only checks, one after the other: run in the background beside the RDMA scenarios
+# when those run in a VM (see below).
+host_checks() {
+	want install && timed install phase_install
+	want package && timed package phase_package
+	want fuzz && timed fuzz phase_fuzz
 }
 
 # want PHASE: the phase was asked for (or none was).
@@ -539,13 +610,30 @@ if want unit || want vm || want tls; then
 	timed sanitizer-build phase_sanitize_build
 fi
 want unit && timed unit phase_unit
-want install && timed install phase_install
-want package && timed package phase_package
-want vm && timed vm phase_vm
-# The two-host scenarios beside the TLS audit and the fuzzing.
-want wire && bg_start wire phase_wire
-want tls && timed tls phase_tls
-want fuzz && timed fuzz phase_fuzz
+pkg_in_vm=0
+if want vm && [ -z "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
+	# The scenarios run in a VM whose emulated CPUs leave about a third of this machine idle:
+	# the host-only checks (install, package, fuzz) use it, in the background at the lowest
+	# CPU priority, so that they take next to nothing from the VM. The packages' own RDMA
+	# check then runs in the scenarios' VM, after the scenarios (tests/vm/phase-guest.sh).
+	want package && pkg_in_vm=1
+	rm -f "$base-pkg/installed" "$base-pkg/not-installed"
+	bg_start host-checks host_checks 19
+	timed vm phase_vm
+	bg_collect host-checks
+	[ "$pkg_in_vm" = 1 ] && timed package-rdma package_after_vm
+	# The two-host scenarios beside the TLS audit.
+	want wire && bg_start wire phase_wire
+	want tls && timed tls phase_tls
+else
+	want install && timed install phase_install
+	want package && timed package phase_package
+	want vm && timed vm phase_vm
+	# The two-host scenarios beside the TLS audit and the fuzzing.
+	want wire && bg_start wire phase_wire
+	want tls && timed tls phase_tls
+	want fuzz && timed fuzz phase_fuzz
+fi
 bg_collect wire
 
 echo "== took $((SECONDS - start)) s: $(printf '%s, ' "${times[@]}" | sed 's/, $//')"

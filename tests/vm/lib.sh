@@ -4,6 +4,12 @@
 # $SRDMA_VM_OUT/results.txt, and on stdout.
 
 BIN=${SRDMA_BIN:?SRDMA_BIN not set}
+# Programs that are only load in a scenario may come from another build (scripts/test.sh: the
+# plain one, while BIN is the sanitized one; each costs about half as much CPU): LOAD_BIN has
+# the attack tools (srdma-badpeer, srdma-flood), and srdma-client where a scenario runs it by
+# the hundred (it sets `local CLIENT_BIN=$LOAD_BIN`). Everywhere else srdma-client is BIN's.
+LOAD_BIN=${SRDMA_LOAD_BIN:-$BIN}
+CLIENT_BIN=$BIN
 CERTS=${SRDMA_CERTS:?SRDMA_CERTS not set}
 ADDR=${SRDMA_RXE_ADDR:-192.0.2.1}
 OUT=${SRDMA_VM_OUT:-/tmp}
@@ -51,22 +57,35 @@ cpu_ticks() {
 	echo "$((user + nice + sys + irq + softirq + steal)) $((user + nice + sys + idle + iowait + irq + softirq + steal))"
 }
 
-# The PASS line gives the wall time and how busy the CPUs were meanwhile (what it would gain
-# from running beside other work).
+# forks_now: processes created since boot (/proc/stat), into FORKS. Builtins only.
+forks_now() {
+	local k v
+	while read -r k v _; do
+		[ "$k" = processes ] && FORKS=$v && return 0
+	done </proc/stat
+	FORKS=0
+}
+
+# The PASS line gives the wall time, how busy the CPUs were meanwhile (what it would gain from
+# running beside other work) and how many processes it started (each costs 0.1 s or more under
+# TCG).
 run_test() {
-	local name=$1 fn=$2 t0 t1 c0 c1
+	local name=$1 fn=$2 t0 t1 c0 c1 f0
 	T_FAIL=
 	t0=$EPOCHREALTIME
 	c0=$(cpu_ticks)
+	forks_now
+	f0=$FORKS
 	echo "=== $name" >&2
 	"$fn" || [ -n "$T_FAIL" ] || T_FAIL="test function returned non-zero"
 	t1=$EPOCHREALTIME
+	forks_now
 	c1=$(cpu_ticks)
 	if [ -z "$T_FAIL" ]; then
-		printf 'PASS %s (%.1fs, CPUs %s%% busy)\n' "$name" \
+		printf 'PASS %s (%.1fs, CPUs %s%% busy, %d processes)\n' "$name" \
 			"$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
-			"$(echo "$c0 $c1" | awk '{ d = $4 - $2; print (d > 0 ? int(100 * ($3 - $1) / d + 0.5) : 0) }')" |
-			tee -a "$RESULTS"
+			"$(echo "$c0 $c1" | awk '{ d = $4 - $2; print (d > 0 ? int(100 * ($3 - $1) / d + 0.5) : 0) }')" \
+			$((FORKS - f0)) | tee -a "$RESULTS"
 	else
 		printf 'FAIL %s: %s\n' "$name" "$T_FAIL" | tee -a "$RESULTS"
 	fi
@@ -125,7 +144,7 @@ stop_server_quietly() {
 # client [options...]: run srdma-client against the VM's server, JSON on stdout. Each step may
 # take 30 s (emulated CPUs under load); a test may pass its own --timeout-ms.
 client() {
-	"$BIN/srdma-client" --ca "$CERTS/ca.pem" --json --timeout-ms 30000 "$@" "$ADDR"
+	"$CLIENT_BIN/srdma-client" --ca "$CERTS/ca.pem" --json --timeout-ms 30000 "$@" "$ADDR"
 }
 
 # client_bg OUT ERR [options...]: the same in the background; $! is the client's own PID (so
@@ -133,7 +152,7 @@ client() {
 client_bg() {
 	local out=$1 err=$2
 	shift 2
-	"$BIN/srdma-client" --ca "$CERTS/ca.pem" --json --timeout-ms 30000 "$@" "$ADDR" \
+	"$CLIENT_BIN/srdma-client" --ca "$CERTS/ca.pem" --json --timeout-ms 30000 "$@" "$ADDR" \
 		>"$out" 2>"$err" &
 }
 

@@ -38,6 +38,7 @@ t_concurrent() {
 # quits (SIGINT makes a client end its idle time and quit cleanly), a new client gets in while
 # the other 9 stay connected.
 t_max_clients() {
+	local CLIENT_BIN=$LOAD_BIN # clients here are load (tests/vm/lib.sh)
 	local i pids=() rc=0
 	start_server max --max-clients 10 || return
 	for i in $(seq 1 10); do

@@ -39,6 +39,7 @@ cycle_snapshot() {
 # descriptors, its own resource counts and the device's live objects are exactly what they were
 # once the server had started.
 t_cycling() {
+	local CLIENT_BIN=$LOAD_BIN # clients here are load (tests/vm/lib.sh)
 	local procs=4 per_proc=100 seq=100 total i pids=() fds0 counts0 res0 got quits drops
 	total=$((procs * per_proc + seq))
 	start_server cycle --max-clients 10 || return

@@ -16,7 +16,7 @@ FAULTS_RSS_SLACK_KB=2048
 FAULTS_ENDLESS=1000000000
 
 faults_badpeer() {
-	"$BIN/srdma-badpeer" --ca "$CERTS/ca.pem" "$@" "$ADDR"
+	"$LOAD_BIN/srdma-badpeer" --ca "$CERTS/ca.pem" "$@" "$ADDR"
 }
 
 # faults_since T0: seconds since T0 (an $EPOCHREALTIME value), 3 decimals.
@@ -133,7 +133,7 @@ faults_bg_client() {
 	for try in 1 2 3; do
 		nconn=$(grep -c "connected (worker" "$SERVER_LOG")
 		nto=$(faults_setup_timeouts)
-		"$BIN/srdma-client" --ca "$CERTS/ca.pem" --json "$@" "$ADDR" >"$OUT/faults.$name.json" \
+		"$CLIENT_BIN/srdma-client" --ca "$CERTS/ca.pem" --json "$@" "$ADDR" >"$OUT/faults.$name.json" \
 			2>"$OUT/faults.$name.err" &
 		BG_PID=$!
 		for i in $(seq 1 600); do
@@ -260,18 +260,18 @@ faults_kill_phase() {
 	nconn=$(grep -c "connected (worker" "$SERVER_LOG")
 	case $phase in
 	tls)
-		"$BIN/srdma-badpeer" stall-tls "$ADDR" >"$out" 2>&1 &
+		"$LOAD_BIN/srdma-badpeer" stall-tls "$ADDR" >"$out" 2>&1 &
 		vpid=$!
 		check "tls: the client stalls mid-handshake" faults_wait_file "$out" "^stalling" 60
 		;;
 	open)
-		"$BIN/srdma-badpeer" --ca "$CERTS/ca.pem" stall-open "$ADDR" >"$out" 2>&1 &
+		"$LOAD_BIN/srdma-badpeer" --ca "$CERTS/ca.pem" stall-open "$ADDR" >"$out" 2>&1 &
 		vpid=$!
 		check "open: the client stalls after the server's OPEN and QP frames" \
 			faults_wait_file "$out" "^stalling" 60
 		;;
 	data)
-		"$BIN/srdma-client" --ca "$CERTS/ca.pem" --json -n "$FAULTS_ENDLESS" -s 1024 \
+		"$CLIENT_BIN/srdma-client" --ca "$CERTS/ca.pem" --json -n "$FAULTS_ENDLESS" -s 1024 \
 			--pattern victim "$ADDR" >"$out" 2>&1 &
 		vpid=$!
 		check "data: the client connected" wait_log "connected (worker" $((nconn + 1)) 60
@@ -374,6 +374,7 @@ faults_kill_phase() {
 # idle, carry on and finish verified. The set-up deadline is 60 s so that only the kill can
 # free the stalled sessions.
 t_client_dies() {
+	local CLIENT_BIN=$LOAD_BIN # clients here are load (tests/vm/lib.sh)
 	local base0 res0 idle phase moved ok
 	start_server faults-dies --workers 2 --handshake-timeout-ms 60000 || return
 	base0=$(server_counts)
@@ -419,6 +420,7 @@ t_client_dies() {
 # Under TCG a TLS handshake can take as long as the 2 s deadline: srdma-badpeer makes again a
 # connection the deadline cut off during a slow handshake (at most 5 %, reported).
 t_bad_input() {
+	local CLIENT_BIN=$LOAD_BIN # clients here are load (tests/vm/lib.sh)
 	local base0 res0 fd0 fd1 rss0 rss1 t0 secs rc k out ms p1 p2 steady moved ok total=1059
 	# Under AddressSanitizer freed memory waits in a quarantine (up to 256 MiB) before it is
 	# reused, which would read as growth here; without it the RSS check measures our own

@@ -13,6 +13,7 @@ preauth_connect_us() {
 }
 
 t_preauth_flood() {
+	local CLIENT_BIN=$LOAD_BIN # clients here are load (tests/vm/lib.sh)
 	local dev i f us idle=() busy=() median limit served=0 p_sess p_silent p_slow rc=0
 	start_server preauth --max-clients 50 || return
 	# Idle server: the reference set-up time.
@@ -35,11 +36,12 @@ t_preauth_flood() {
 	client_bg "$OUT/preauth.session.json" "$OUT/preauth.session.err" --pattern through-flood \
 		-n 20 --idle 30
 	p_sess=$!
-	"$BIN/srdma-flood" --conns 1000 --mode silent --seconds 45 --renew-rate 100 \
+	check "the session is established before the flood" wait_log "connected (worker" 6 60
+	"$LOAD_BIN/srdma-flood" --conns 1000 --mode silent --seconds 45 --renew-rate 100 \
 		$(for i in $(seq 10 14); do echo --source "192.0.2.$i"; done) "$ADDR" \
 		>"$OUT/preauth.silent.json" 2>&1 &
 	p_silent=$!
-	"$BIN/srdma-flood" --conns 1000 --mode slowloris --seconds 45 --renew-rate 100 \
+	"$LOAD_BIN/srdma-flood" --conns 1000 --mode slowloris --seconds 45 --renew-rate 100 \
 		$(for i in $(seq 15 19); do echo --source "192.0.2.$i"; done) "$ADDR" \
 		>"$OUT/preauth.slowloris.json" 2>&1 &
 	p_slow=$!

@@ -181,7 +181,7 @@ t_reload() {
 	check "... on the server's certificate: $(jq -c .error "$d/old-ca.json" 2>/dev/null)" \
 		ops_tls_refused "$d/old-ca.json"
 	rc=0
-	"$BIN/srdma-client" --ca "$d/new-ca.pem" --json --timeout-ms "$OPS_DEADLINE_MS" \
+	"$CLIENT_BIN/srdma-client" --ca "$d/new-ca.pem" --json --timeout-ms "$OPS_DEADLINE_MS" \
 		--pattern new-ca -n 3 \
 		--writes 2 "$ADDR" >"$d/new-ca.json" 2>"$d/new-ca.err" || rc=$?
 	check "a new client trusting the new CA is served (exit $rc: $(jq -c .error "$d/new-ca.json" 2>/dev/null))" \
