@@ -3,7 +3,8 @@
  * Besides "no crash" (ASan/UBSan catch reads past len, since libFuzzer hands over an exact-size
  * heap copy), every run checks the codec's contract and aborts on a violation:
  *  - return codes are only the documented ones, and decode agrees with decode_hdr;
- *  - only the types READY..PONG (3..12) decode: 0, 1, 2 and 13..255 are refused from the header;
+ *  - only the types READY..QP_REFUSED (3..13) decode: 0, 1, 2 and 14..255 are refused from the
+ *    header;
  *  - decode_hdr reports the raw header fields in network byte order, whatever it returns;
  *  - 0 (need more) only when the frame is really incomplete;
  *  - anything that decodes re-encodes to exactly the consumed bytes, needs exactly that many
@@ -95,6 +96,15 @@ static void check_frame_fields(const struct srdma_frame *f, size_t plen)
 	case SRDMA_FRAME_PONG:
 		CHECK(plen == 0);
 		break;
+	case SRDMA_FRAME_QP_REFUSED:
+		CHECK(plen >= 6);
+		CHECK(f->u.qp_refused.index < SRDMA_WIRE_MAX_QPS);
+		CHECK(f->u.qp_refused.error.code != 0);
+		CHECK(strlen(f->u.qp_refused.error.msg) == plen - 6);
+		CHECK(plen - 6 <= SRDMA_ERROR_MSG_MAX);
+		for (const char *c = f->u.qp_refused.error.msg; *c; c++)
+			CHECK(printable(*c));
+		break;
 	default:
 		CHECK(!"decoded an unknown frame type");
 	}
@@ -126,7 +136,7 @@ static ssize_t check_decode(const uint8_t *buf, size_t len, int check_prefixes)
 	CHECK(srdma_frame_type_name(h.type) != NULL);
 	CHECK(srdma_error_code_name(h.length) != NULL);
 	if (h.magic == SRDMA_WIRE_MAGIC && h.version == SRDMA_PROTO_VERSION &&
-	    (h.type < 3 || h.type > 12))
+	    (h.type < 3 || h.type > 13))
 		CHECK(hret == -EBADMSG);
 	if (hret < 0) {
 		CHECK(n == hret);
@@ -202,6 +212,8 @@ static int expect_valid(const struct srdma_frame *f)
 		       r->addr + r->len > r->addr;
 	case SRDMA_FRAME_CTRL:
 		return f->u.ctrl.len >= 1 && f->u.ctrl.len <= 240;
+	case SRDMA_FRAME_QP_REFUSED:
+		return f->u.qp_refused.index < 16 && f->u.qp_refused.error.code != 0;
 	case SRDMA_FRAME_READY:
 	case SRDMA_FRAME_ERROR:
 	case SRDMA_FRAME_REVOKE:
@@ -287,6 +299,20 @@ static void check_encode(const uint8_t *data, size_t size)
 	case SRDMA_FRAME_PONG:
 		need = SRDMA_FRAME_HDR_LEN;
 		break;
+	case SRDMA_FRAME_QP_REFUSED: {
+		size_t n_msg;
+
+		f.u.qp_refused.index = (uint8_t)take(&c, 1);
+		f.u.qp_refused.error.code = (uint16_t)take(&c, 2);
+		n_msg = c.left < sizeof(f.u.qp_refused.error.msg)
+			    ? c.left
+			    : sizeof(f.u.qp_refused.error.msg);
+		if (n_msg)
+			memcpy(f.u.qp_refused.error.msg, c.p, n_msg);
+		need = SRDMA_FRAME_HDR_LEN + 6 +
+		       strnlen(f.u.qp_refused.error.msg, SRDMA_ERROR_MSG_MAX);
+		break;
+	}
 	}
 
 	n = srdma_frame_encode(&f, buf, cap);
@@ -346,6 +372,18 @@ static void check_encode(const uint8_t *data, size_t size)
 		CHECK(back.u.ctrl.len == f.u.ctrl.len);
 		CHECK(memcmp(back.u.ctrl.data, f.u.ctrl.data, f.u.ctrl.len) == 0);
 		break;
+	case SRDMA_FRAME_QP_REFUSED: {
+		size_t len = need - SRDMA_FRAME_HDR_LEN - 6;
+
+		CHECK(back.u.qp_refused.index == f.u.qp_refused.index);
+		CHECK(back.u.qp_refused.error.code == f.u.qp_refused.error.code);
+		CHECK(strlen(back.u.qp_refused.error.msg) == len);
+		for (size_t i = 0; i < len; i++)
+			CHECK(back.u.qp_refused.error.msg[i] ==
+			      (printable(f.u.qp_refused.error.msg[i]) ? f.u.qp_refused.error.msg[i]
+								      : '?'));
+		break;
+	}
 	case SRDMA_FRAME_CLOSE:
 	case SRDMA_FRAME_PING:
 	case SRDMA_FRAME_PONG:

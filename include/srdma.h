@@ -78,7 +78,7 @@ struct srdma_ctx;
 struct srdma_listener;
 struct srdma_conn;
 
-/* "0.3.0" */
+/* "0.4.0" */
 SRDMA_API const char *srdma_version(void);
 
 /* ---- Context ------------------------------------------------------------------------- */
@@ -354,6 +354,15 @@ SRDMA_API int srdma_listener_accept(struct srdma_listener *l, struct srdma_conn 
  * if a signal interrupted the wait. */
 SRDMA_API int srdma_accept(struct srdma_listener *l, struct srdma_conn **out, int timeout_ms);
 
+/* The most QPs (those of the set-up and those added with srdma_conn_add_qp, together) a
+ * connection of this listener may have, 1..SRDMA_MAX_QPS [SRDMA_MAX_QPS], for connections whose
+ * handshake begins from now on. It bounds only adds: a set-up asking for more QPs is decided by
+ * the request callback as before, and can add none. An add past it is refused (the peer's
+ * srdma_conn_add_qp reports -ECONNREFUSED with the limit in srdma_conn_errmsg), the connection
+ * goes on. 0 or -EINVAL. Added QPs take srdma_listen_opts.qp as our side's options (the driver
+ * as the peer asks); the request callback is not asked again. (libsrdma 0.4) */
+SRDMA_API int srdma_listener_set_max_qps(struct srdma_listener *l, unsigned max);
+
 /* Stop listening; handshakes in progress are closed. Established connections are not touched.
  * Accepts NULL. */
 SRDMA_API void srdma_listener_close(struct srdma_listener *l);
@@ -400,6 +409,11 @@ enum srdma_event_type {
 	SRDMA_EV_CTRL = 4,	     /* a control message: data[0..len) */
 	SRDMA_EV_PEER_CLOSED = 5,    /* the peer closed the connection in order; nothing more
 					will come: close it */
+	SRDMA_EV_QP_ADDED = 6,	     /* QP region_id was added (srdma_conn_add_qp): it is at RTS
+					and usable from now on, on both sides (libsrdma 0.4) */
+	SRDMA_EV_QP_ADD_FAILED = 7,  /* connector: adding QP region_id failed or was refused;
+					data[0..len) (NUL-terminated) and srdma_conn_errmsg say
+					why; the connection goes on (libsrdma 0.4) */
 };
 
 struct srdma_event {
@@ -447,7 +461,7 @@ SRDMA_API int srdma_conn_resumed(const struct srdma_conn *c);
 
 struct srdma_conn_info {
 	enum srdma_dp_mode dataplane;
-	unsigned nqp;
+	unsigned nqp; /* QPs usable now: the set-up's and those added (srdma_conn_add_qp) */
 	int path_mtu; /* bytes */
 	char device[64];
 	int gid_index;
@@ -482,6 +496,32 @@ SRDMA_API int srdma_conn_qp_fd(const struct srdma_conn *c, unsigned i);
  * Secret: never log it. 0, -EINVAL, -EIO. */
 SRDMA_API int srdma_conn_export(struct srdma_conn *c, const char *label, const void *context,
 				size_t context_len, void *out, size_t out_len);
+
+/* Add one RC QP to an established connection, with no new handshake (libsrdma 0.4): the
+ * connecting side only. The QP is made at once in the connection's PD (its CQs and completion
+ * channel as at set-up, per o; a fresh PSN from the CSPRNG), its QP number and PSN go to the
+ * peer inside TLS, the peer makes its own QP and answers with its values, and both move to RTS.
+ * Non-blocking: 0 and *index (the next index, nqp before the call) at once; the QP is usable
+ * once srdma_conn_process reports SRDMA_EV_QP_ADDED with region_id == *index (the listener's
+ * side gets the same event), or SRDMA_EV_QP_ADD_FAILED if the peer refused it (-ECONNREFUSED
+ * from the blocking form: its srdma_listener_set_max_qps bound) or could not make it
+ * (-EREMOTEIO), or our move to RTS failed: the index is then free again and the connection
+ * goes on. Messages QPs are sealed as the connection's data plane says, under keys of their
+ * own. One add at a time. -EINVAL (NULL argument, bad options: srdma_conn_errmsg says which),
+ * -EPERM (the accepting side's connection), -ENOSPC (SRDMA_MAX_QPS QPs already), -ENOTCONN (not
+ * established yet), -EBUSY (an add in flight), -ENOBUFS (the control channel's queue is full:
+ * wait for POLLOUT to go), the connection's error, or a verbs error creating the QP (negative
+ * errno, srdma_conn_errmsg says which step). A listener of libsrdma 0.3 does not know this
+ * exchange: it ends the connection with a protocol error. */
+SRDMA_API int srdma_conn_add_qp(struct srdma_conn *c, const struct srdma_qp_opts *o,
+				unsigned *index);
+/* Blocking form: wait up to timeout_ms (-1: forever) until the QP is usable. 0; the errors
+ * above; -ECONNREFUSED or -EREMOTEIO (the peer refused or could not make it) or -EIO (our own
+ * move to RTS failed), with srdma_conn_errmsg, the connection going on; -ETIMEDOUT (the add goes
+ * on: its event comes from srdma_conn_process). The SRDMA_EV_QP_ADDED or _FAILED event, like
+ * every event that arrives meanwhile, is kept for srdma_conn_process. */
+SRDMA_API int srdma_conn_add_qp_wait(struct srdma_conn *c, const struct srdma_qp_opts *o,
+				     unsigned *index, int timeout_ms);
 
 /* Secret: QP i's numbers and PSNs, for tests and diagnostics only; never log them. */
 struct srdma_qp_secrets {

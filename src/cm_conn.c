@@ -151,7 +151,7 @@ static int queue_frame(struct srdma_conn *c, const struct srdma_frame *f)
 	return chan_error(c, ret);
 }
 
-static struct srdma_event *event_push(struct srdma_conn *c, enum srdma_event_type type)
+struct srdma_event *srdma__conn_event(struct srdma_conn *c, enum srdma_event_type type)
 {
 	struct srdma_event *ev = &c->events[(c->ev_head + c->ev_len) % SRDMA_CM_EVENTS];
 
@@ -161,7 +161,7 @@ static struct srdma_event *event_push(struct srdma_conn *c, enum srdma_event_typ
 	return ev;
 }
 
-static void qp_frame(const struct srdma_conn *c, unsigned i, struct srdma_frame *f)
+void srdma__conn_qp_frame(const struct srdma_conn *c, unsigned i, struct srdma_frame *f)
 {
 	const struct srdma_cm_qp *q = &c->qp[i];
 	struct srdma_wire_qp *w = &f->u.qp;
@@ -191,7 +191,7 @@ static int queue_qp_frames(struct srdma_conn *c)
 	int ret;
 
 	for (i = 0; i < c->nqp; i++) {
-		qp_frame(c, i, &f);
+		srdma__conn_qp_frame(c, i, &f);
 		ret = queue_frame(c, &f);
 		if (ret)
 			return ret;
@@ -497,7 +497,7 @@ static int connector_finish(struct srdma_conn *c)
 		return flight_failed(c, ret);
 	c->sent_ready = 1;
 	established(c);
-	event_push(c, SRDMA_EV_ESTABLISHED);
+	srdma__conn_event(c, SRDMA_EV_ESTABLISHED);
 	return 0;
 }
 
@@ -536,7 +536,7 @@ static int on_region(struct srdma_conn *c, const struct srdma_wire_region *w)
 	r->r.addr = w->addr;
 	r->r.len = w->len;
 	r->r.rkey = w->rkey;
-	event_push(c, SRDMA_EV_REGION_ADDED)->region_id = w->id;
+	srdma__conn_event(c, SRDMA_EV_REGION_ADDED)->region_id = w->id;
 	return 0;
 }
 
@@ -557,10 +557,10 @@ static int on_established_frame(struct srdma_conn *c, const struct srdma_frame *
 			    "never advertised",
 			    f->u.revoke_id);
 		r->used = 0;
-		event_push(c, SRDMA_EV_REGION_REVOKED)->region_id = f->u.revoke_id;
+		srdma__conn_event(c, SRDMA_EV_REGION_REVOKED)->region_id = f->u.revoke_id;
 		return 0;
 	case SRDMA_FRAME_CTRL:
-		ev = event_push(c, SRDMA_EV_CTRL);
+		ev = srdma__conn_event(c, SRDMA_EV_CTRL);
 		ev->len = f->u.ctrl.len;
 		memcpy(ev->data, f->u.ctrl.data, f->u.ctrl.len);
 		return 0;
@@ -572,8 +572,12 @@ static int on_established_frame(struct srdma_conn *c, const struct srdma_frame *
 	}
 	case SRDMA_FRAME_PONG:
 		return 0;
+	case SRDMA_FRAME_QP:
+	case SRDMA_FRAME_READY:
+	case SRDMA_FRAME_QP_REFUSED:
+		return srdma__addqp_frame(c, f);
 	case SRDMA_FRAME_CLOSE:
-		event_push(c, SRDMA_EV_PEER_CLOSED);
+		srdma__conn_event(c, SRDMA_EV_PEER_CLOSED);
 		c->peer_closed = 1;
 		return srdma__conn_fail(c, -ECONNRESET, "the peer closed the connection");
 	default:
@@ -765,6 +769,7 @@ struct srdma_conn *srdma__conn_new(struct srdma_ctx *ctx, int is_server, unsigne
 	c->fd = -1;
 	c->dp_mode = ctx->opts.dataplane;
 	c->timeout_ms = timeout_ms;
+	c->max_qps = SRDMA_MAX_QPS;
 	c->start_ns = srdma__cm_now_ns();
 	c->step_ns[SRDMA_STEP_TCP] = c->start_ns; /* the listener's TCP is up at once */
 	c->deadline_ns = c->start_ns + (uint64_t)timeout_ms * 1000000ull;
@@ -784,6 +789,8 @@ int srdma__conn_accepted(struct srdma_listener *l, int fd, struct srdma_conn **o
 		return -ENOMEM;
 	}
 	c->listener = l;
+	c->max_qps = l->max_qps;
+	c->add_template = l->opts.qp;
 	tcp_liveness(c, fd);
 	srdma_tcp_peer_name(fd, c->peer.addr, sizeof(c->peer.addr));
 	ret = srdma_tls_create(l->ctx->tls_server, fd, NULL, &c->tls);

@@ -7,6 +7,7 @@
  *              moved INIT -> RTR -> RTS by hand, regions, control messages, events, close; and
  *              the listener that drives handshakes and hands out established connections.
  *   cm_msg.c   SRDMA_QP_MESSAGES queue pairs: buffers, receives, credits, sealing, tags.
+ *   cm_addqp.c a QP added to an established connection (srdma_conn_add_qp): its frames.
  *
  * Control-channel protocol (frames in wire.h, protocol version 2), after the TLS handshake,
  * one flight each way:
@@ -27,7 +28,24 @@
  * its QP frames, and waits for the listener's answer: a refusal reaches it as a refusal, with the
  * same error as from any connector; otherwise its own error stands. A connector that fails
  * frees what it made at once. Version 1 (the same frames, two round trips after TLS) is
- * refused from the frame header with ERROR VERSION naming both versions. */
+ * refused from the frame header with ERROR VERSION naming both versions.
+ *
+ * Adding a QP to an established connection (srdma_conn_add_qp, libsrdma 0.4), one add at a
+ * time, its index the next one (nqp):
+ *   connector:              QP nqp in INIT (fresh PSN), receives posted
+ *   connector -> listener:  QP (index nqp)
+ *   listener:               index == its nqp and no add in flight, else ERROR PROTOCOL (the
+ *                           connection ends); nqp at its srdma_listener_set_max_qps bound:
+ *                           QP_REFUSED REFUSED; else its QP (listen options' template, the
+ *                           peer's driver, fresh PSN) INIT -> RTR -> RTS (failure: QP_REFUSED
+ *                           RESOURCES); a refusal leaves the connection as it was
+ *   listener -> connector:  QP (index nqp)            (the listener's QP is at RTS)
+ *   connector:              INIT -> RTR -> RTS; nqp + 1, SRDMA_EV_QP_ADDED (a failure here:
+ *                           QP_REFUSED RDMA back, the QP freed, SRDMA_EV_QP_ADD_FAILED)
+ *   connector -> listener:  READY                     (listener: nqp + 1, SRDMA_EV_QP_ADDED)
+ * A QP, READY or QP_REFUSED frame at any other point of the established state is a protocol
+ * error. The listener only learns of the QP once the connector's is at RTS, so it never sends
+ * into a QP that cannot receive yet; the connector may send at once, as after set-up. */
 #ifndef SRDMA_CM_INTERNAL_H
 #define SRDMA_CM_INTERNAL_H
 
@@ -148,6 +166,12 @@ struct srdma_conn {
 	struct srdma_cm_qp qp[SRDMA_MAX_QPS];
 	unsigned remote_qps; /* peer QP frames received (bit mask) */
 	int got_open, got_ready, sent_ready;
+	/* srdma_conn_add_qp: QP nqp is being added (connector: our frame sent, the peer's
+	 * awaited; listener: ours sent, READY awaited); add_result: 1 while in flight, then 0 or
+	 * the add's negative errno for the blocking form. */
+	int adding, add_result;
+	unsigned max_qps;		   /* listener: srdma_listener_set_max_qps */
+	struct srdma_qp_opts add_template; /* listener: our side of an added QP */
 	/* Connector: its own RDMA set-up failed (negative errno, reason); the listener has been
 	 * told after OPEN and its answer is awaited (a refusal wins over this error). */
 	int local_err;
@@ -187,7 +211,8 @@ struct srdma_listener {
 		unsigned n;
 	} * addrs;
 	unsigned naddrs;
-	uint64_t rng; /* xorshift state for random early drop (not a secret) */
+	uint64_t rng;	  /* xorshift state for random early drop (not a secret) */
+	unsigned max_qps; /* srdma_listener_set_max_qps */
 };
 
 /* cm_conn.c */
@@ -204,6 +229,15 @@ int srdma__conn_send_frame(struct srdma_conn *c, const struct srdma_frame *f);
 /* Read what the control channel has (non-blocking) and queue its events; 0 or the
  * connection's fatal error. Used by the blocking message calls while they wait. */
 int srdma__conn_pump(struct srdma_conn *c);
+/* Queue event type on c (the queue holds SRDMA_CM_EVENTS; callers check room by not reading
+ * frames while it is full); fields but type zeroed. */
+struct srdma_event *srdma__conn_event(struct srdma_conn *c, enum srdma_event_type type);
+/* Our QP frame for QP i (at INIT or later). */
+void srdma__conn_qp_frame(const struct srdma_conn *c, unsigned i, struct srdma_frame *f);
+/* cm_addqp.c: the frames of an add (QP, READY, QP_REFUSED) in the established state. 0 or the
+ * connection's failure. */
+int srdma__addqp_frame(struct srdma_conn *c, const struct srdma_frame *f);
+
 /* Listener side: a connection in set-up over an accepted socket (owned from here on, closed
  * on failure too). 0 or negative errno with err. */
 int srdma__conn_accepted(struct srdma_listener *l, int fd, struct srdma_conn **out, char *err,
@@ -229,6 +263,11 @@ int srdma__qp_opts_effective(struct srdma_qp_opts *o, unsigned i, char *err, siz
 /* Device, PD and every QP in INIT (messages QPs with their buffers and receives). Partial
  * state is freed by srdma_conn_close. */
 int srdma__rdma_create(struct srdma_conn *c, char *err, size_t errlen);
+/* QP i (its opts set, the rest of c->qp[i] zero): CQ if ours, the QP in INIT, its PSN, its
+ * messages state. Partial state: srdma__qp_destroy. */
+int srdma__qp_create(struct srdma_conn *c, unsigned i, char *err, size_t errlen);
+/* QP i INIT -> RTR -> RTS with c->qp[i].remote; messages QP started. */
+int srdma__qp_connect(struct srdma_conn *c, unsigned i, char *err, size_t errlen);
 /* Every QP INIT -> RTR -> RTS with the peer's QP frames; messages QPs started. */
 int srdma__qps_connect(struct srdma_conn *c, char *err, size_t errlen);
 /* Free QP q's QP, messages state, library CQ and channel, PSN (fields reset, options kept). */

@@ -62,6 +62,7 @@ int srdma_listen(struct srdma_ctx *ctx, const struct srdma_listen_opts *o,
 		return -ENOMEM;
 	}
 	l->ctx = ctx;
+	l->max_qps = SRDMA_MAX_QPS;
 	l->opts = *o;
 	l->opts.bind = NULL; /* not kept: the caller's string may go away */
 	if (!l->opts.backlog)
@@ -110,6 +111,14 @@ err_free:
 	free(l->addrs);
 	free(l);
 	return ret;
+}
+
+int srdma_listener_set_max_qps(struct srdma_listener *l, unsigned max)
+{
+	if (!l || max < 1 || max > SRDMA_MAX_QPS)
+		return -EINVAL;
+	l->max_qps = max;
+	return 0;
 }
 
 uint16_t srdma_listener_port(const struct srdma_listener *l)

@@ -74,7 +74,7 @@ static int make_cq(struct srdma_conn *c, struct srdma_cm_qp *q, int cqe)
 }
 
 /* QP i: CQ if ours, the RC QP in INIT, its PSN, its message buffers. */
-static int qp_create(struct srdma_conn *c, unsigned i, char *err, size_t errlen)
+int srdma__qp_create(struct srdma_conn *c, unsigned i, char *err, size_t errlen)
 {
 	struct srdma_cm_qp *q = &c->qp[i];
 	struct ibv_qp_init_attr init = {0};
@@ -156,14 +156,14 @@ int srdma__rdma_create(struct srdma_conn *c, char *err, size_t errlen)
 		return ret;
 	}
 	for (i = 0; i < c->nqp; i++) {
-		ret = qp_create(c, i, err, errlen);
+		ret = srdma__qp_create(c, i, err, errlen);
 		if (ret)
 			return ret;
 	}
 	return 0;
 }
 
-static int qp_connect(struct srdma_conn *c, unsigned i, char *err, size_t errlen)
+int srdma__qp_connect(struct srdma_conn *c, unsigned i, char *err, size_t errlen)
 {
 	static const uint8_t zero_gid[16];
 	struct srdma_cm_qp *q = &c->qp[i];
@@ -236,7 +236,7 @@ int srdma__qps_connect(struct srdma_conn *c, char *err, size_t errlen)
 	int ret;
 
 	for (i = 0; i < c->nqp; i++) {
-		ret = qp_connect(c, i, err, errlen);
+		ret = srdma__qp_connect(c, i, err, errlen);
 		if (ret)
 			return ret;
 	}

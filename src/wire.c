@@ -108,6 +108,11 @@ static int region_valid(const struct srdma_wire_region *r)
 	       r->addr <= UINT64_MAX - r->len;
 }
 
+static int qp_refused_valid(const struct srdma_qp_refused *r)
+{
+	return r->index < SRDMA_WIRE_MAX_QPS && r->error.code != 0;
+}
+
 static int ctrl_valid(const struct srdma_ctrl *c)
 {
 	return c->len >= 1 && c->len <= SRDMA_CTRL_MSG_MAX;
@@ -154,6 +159,19 @@ static int decode_error(const uint8_t *p, uint32_t len, struct srdma_error *e)
 	memcpy(e->msg, p + ERROR_OFF_TEXT, n);
 	e->msg[n] = '\0';
 	return 0;
+}
+
+static int decode_qp_refused(const uint8_t *p, uint32_t len, struct srdma_qp_refused *r)
+{
+	int ret;
+
+	if (len < SRDMA_QP_REFUSED_MIN || p[1] != 0)
+		return -EBADMSG;
+	r->index = p[0];
+	ret = decode_error(p + 2, len - 2, &r->error);
+	if (ret)
+		return ret;
+	return qp_refused_valid(r) ? 0 : -EBADMSG;
 }
 
 static int decode_open(const uint8_t *p, uint32_t len, struct srdma_open *o)
@@ -249,6 +267,9 @@ ssize_t srdma_frame_decode(const uint8_t *buf, size_t len, struct srdma_frame *o
 		break;
 	case SRDMA_FRAME_CTRL:
 		ret = decode_ctrl(p, hdr.length, &out->u.ctrl);
+		break;
+	case SRDMA_FRAME_QP_REFUSED:
+		ret = decode_qp_refused(p, hdr.length, &out->u.qp_refused);
 		break;
 	case SRDMA_FRAME_CLOSE:
 	case SRDMA_FRAME_PING:
@@ -350,6 +371,12 @@ ssize_t srdma_frame_encode(const struct srdma_frame *f, uint8_t *buf, size_t cap
 			return -EINVAL;
 		plen = f->u.ctrl.len;
 		break;
+	case SRDMA_FRAME_QP_REFUSED:
+		if (!qp_refused_valid(&f->u.qp_refused))
+			return -EINVAL;
+		msg_n = (uint32_t)strnlen(f->u.qp_refused.error.msg, SRDMA_ERROR_MSG_MAX);
+		plen = 2 + ERROR_OFF_TEXT + msg_n;
+		break;
 	case SRDMA_FRAME_CLOSE:
 	case SRDMA_FRAME_PING:
 	case SRDMA_FRAME_PONG:
@@ -387,6 +414,11 @@ ssize_t srdma_frame_encode(const struct srdma_frame *f, uint8_t *buf, size_t cap
 	case SRDMA_FRAME_CTRL:
 		memcpy(buf + SRDMA_FRAME_HDR_LEN, f->u.ctrl.data, plen);
 		break;
+	case SRDMA_FRAME_QP_REFUSED:
+		buf[SRDMA_FRAME_HDR_LEN] = f->u.qp_refused.index;
+		buf[SRDMA_FRAME_HDR_LEN + 1] = 0;
+		encode_error(&f->u.qp_refused.error, msg_n, buf + SRDMA_FRAME_HDR_LEN + 2);
+		break;
 	case SRDMA_FRAME_CLOSE:
 	case SRDMA_FRAME_PING:
 	case SRDMA_FRAME_PONG:
@@ -420,10 +452,17 @@ void srdma_frame_error(struct srdma_frame *f, uint16_t code, const char *fmt, ..
 }
 
 static const char *const frame_type_names[] = {
-    [SRDMA_FRAME_READY] = "READY", [SRDMA_FRAME_ERROR] = "ERROR",   [SRDMA_FRAME_OPEN] = "OPEN",
-    [SRDMA_FRAME_QP] = "QP",	   [SRDMA_FRAME_REGION] = "REGION", [SRDMA_FRAME_REVOKE] = "REVOKE",
-    [SRDMA_FRAME_CTRL] = "CTRL",   [SRDMA_FRAME_CLOSE] = "CLOSE",   [SRDMA_FRAME_PING] = "PING",
+    [SRDMA_FRAME_READY] = "READY",
+    [SRDMA_FRAME_ERROR] = "ERROR",
+    [SRDMA_FRAME_OPEN] = "OPEN",
+    [SRDMA_FRAME_QP] = "QP",
+    [SRDMA_FRAME_REGION] = "REGION",
+    [SRDMA_FRAME_REVOKE] = "REVOKE",
+    [SRDMA_FRAME_CTRL] = "CTRL",
+    [SRDMA_FRAME_CLOSE] = "CLOSE",
+    [SRDMA_FRAME_PING] = "PING",
     [SRDMA_FRAME_PONG] = "PONG",
+    [SRDMA_FRAME_QP_REFUSED] = "QP_REFUSED",
 };
 
 static const char *const error_code_names[] = {

@@ -27,6 +27,14 @@
  *   CLOSE  (0 bytes):  orderly close; nothing follows but TLS close_notify
  *   PING   (0 bytes):  heartbeat: the peer answers PONG at once
  *   PONG   (0 bytes)
+ *   QP_REFUSED (6 + n bytes): u8 index (< SRDMA_WIRE_MAX_QPS) | u8 reserved (0) | u16 code
+ *                      (not 0: SRDMA_ERR_*) | u16 n (0..SRDMA_ERROR_MSG_MAX) | n bytes of
+ *                      printable ASCII: a QP added to an established connection is refused
+ *                      (listener -> connector) or abandoned (connector -> listener); the
+ *                      connection goes on (cm_internal.h)
+ *
+ * A QP frame is also what adds a QP to an established connection (same layout; cm_internal.h
+ * says when it is allowed).
  *
  * Type numbers below SRDMA_FRAME_FIRST (0, 1 and 2) or above SRDMA_FRAME_LAST are unknown: the
  * header decoder refuses them.
@@ -53,6 +61,7 @@
 #define SRDMA_QP_LEN		  40u
 #define SRDMA_REGION_LEN	  32u
 #define SRDMA_REVOKE_LEN	  4u
+#define SRDMA_QP_REFUSED_MIN	  6u
 #define SRDMA_CTRL_MSG_MAX	  240u
 #define SRDMA_WIRE_MAX_QPS	  16u
 #define SRDMA_WIRE_MAX_RD_ATOMIC  16u
@@ -77,8 +86,9 @@ enum srdma_frame_type {
 	SRDMA_FRAME_CLOSE = 10,
 	SRDMA_FRAME_PING = 11,
 	SRDMA_FRAME_PONG = 12,
+	SRDMA_FRAME_QP_REFUSED = 13, /* protocol version 2 since libsrdma 0.4 */
 	SRDMA_FRAME_FIRST = SRDMA_FRAME_READY,
-	SRDMA_FRAME_LAST = SRDMA_FRAME_PONG,
+	SRDMA_FRAME_LAST = SRDMA_FRAME_QP_REFUSED,
 };
 
 /* Codes of ERROR frames; each has a fixed meaning a peer can act on. */
@@ -140,10 +150,16 @@ struct srdma_error {
 	char msg[SRDMA_ERROR_MSG_MAX + 1]; /* NUL-terminated */
 };
 
+struct srdma_qp_refused {
+	uint8_t index;
+	struct srdma_error error; /* code not 0 */
+};
+
 struct srdma_frame {
 	enum srdma_frame_type type;
 	union {
 		struct srdma_error error;
+		struct srdma_qp_refused qp_refused;
 		struct srdma_open open;
 		struct srdma_wire_qp qp;
 		struct srdma_wire_region region;

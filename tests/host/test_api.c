@@ -223,6 +223,71 @@ static void test_conn_bad_index(void **state)
 	close(fd);
 }
 
+/* Adding a QP: the checks that need no established connection. Arguments first (-EINVAL),
+ * then room (-ENOSPC: a connection of SRDMA_MAX_QPS QPs), the options (-EINVAL, named in
+ * srdma_conn_errmsg), and only then the state (-ENOTCONN during set-up), in both forms. The
+ * listener's bound takes 1..SRDMA_MAX_QPS. */
+static void test_add_qp_checks(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *ctx = make_ctx(NULL, NULL, c->ca, SRDMA_DP_AEAD);
+	struct srdma_ctx *sctx = make_ctx(c->server_cert, c->server_key, NULL, SRDMA_DP_AEAD);
+	struct srdma_connect_opts co;
+	struct srdma_conn *one = NULL, *full = NULL;
+	struct srdma_listener *l = NULL;
+	struct srdma_qp_opts qo, bad;
+	struct lsn s;
+	unsigned idx = 77;
+	char err[256] = "";
+	uint16_t port;
+	int fd = tcp_listen(&port);
+
+	srdma_qp_opts_init(&qo);
+	qo.driver = SRDMA_QP_MESSAGES;
+	connect_opts(&co, port, 1, 2000);
+	assert_ret(srdma_connect_start(ctx, &co, &one, err, sizeof(err)), 0, err);
+	connect_opts(&co, port, SRDMA_MAX_QPS, 2000);
+	assert_ret(srdma_connect_start(ctx, &co, &full, err, sizeof(err)), 0, err);
+
+	assert_int_equal(srdma_conn_add_qp(NULL, &qo, &idx), -EINVAL);
+	assert_int_equal(srdma_conn_add_qp(one, NULL, &idx), -EINVAL);
+	assert_int_equal(srdma_conn_add_qp(one, &qo, NULL), -EINVAL);
+	assert_int_equal(srdma_conn_add_qp_wait(NULL, &qo, &idx, 100), -EINVAL);
+	assert_int_equal(srdma_conn_add_qp(full, &qo, &idx), -ENOSPC);
+	assert_int_equal(srdma_conn_add_qp_wait(full, &qo, &idx, 100), -ENOSPC);
+	bad = qo;
+	bad.driver = (enum srdma_qp_driver)9;
+	assert_int_equal(srdma_conn_add_qp(one, &bad, &idx), -EINVAL);
+	assert_mentions(srdma_conn_errmsg(one), "driver");
+	bad = qo;
+	bad.depth = 2;
+	assert_int_equal(srdma_conn_add_qp(one, &bad, &idx), -EINVAL);
+	assert_mentions(srdma_conn_errmsg(one), "depth");
+	bad = qo;
+	bad.remote_access = SRDMA_ACCESS_ALL + 1;
+	assert_int_equal(srdma_conn_add_qp(one, &bad, &idx), -EINVAL);
+	assert_int_equal(srdma_conn_add_qp(one, &qo, &idx), -ENOTCONN);
+	assert_int_equal(srdma_conn_add_qp_wait(one, &qo, &idx, 100), -ENOTCONN);
+	assert_int_equal(idx, 77); /* untouched on failure */
+	assert_null(srdma_conn_qp(one, 1));
+	assert_int_equal(srdma_conn_close(one), 0);
+	assert_int_equal(srdma_conn_close(full), 0);
+
+	memset(&s, 0, sizeof(s));
+	pthread_mutex_init(&s.mu, NULL);
+	listen_on(sctx, DEADLINE_MS, &s, &l);
+	assert_int_equal(srdma_listener_set_max_qps(NULL, 4), -EINVAL);
+	assert_int_equal(srdma_listener_set_max_qps(l, 0), -EINVAL);
+	assert_int_equal(srdma_listener_set_max_qps(l, SRDMA_MAX_QPS + 1), -EINVAL);
+	assert_int_equal(srdma_listener_set_max_qps(l, 1), 0);
+	assert_int_equal(srdma_listener_set_max_qps(l, SRDMA_MAX_QPS), 0);
+	srdma_listener_close(l);
+	pthread_mutex_destroy(&s.mu);
+	assert_int_equal(srdma_ctx_destroy(sctx), 0);
+	assert_int_equal(srdma_ctx_destroy(ctx), 0);
+	close(fd);
+}
+
 /* ---- 2. deadlines ---- */
 
 /* A TCP peer that takes the connection and never speaks: the whole set-up's deadline. */
@@ -721,6 +786,7 @@ int main(void)
 	    cmocka_unit_test(test_listen_connect_need_identity),
 	    cmocka_unit_test(test_connect_bad_nqp),
 	    cmocka_unit_test(test_conn_bad_index),
+	    cmocka_unit_test(test_add_qp_checks),
 	    cmocka_unit_test(test_connect_deadline_silent_peer),
 	    cmocka_unit_test(test_accept_deadline_no_peer),
 	    cmocka_unit_test(test_handshake_deadline_silent_client),

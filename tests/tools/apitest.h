@@ -43,6 +43,7 @@ struct opts {
 	unsigned timeout_s;
 	unsigned heartbeat_ms;	 /* 0: the library's default */
 	unsigned rekey_messages; /* 0: the library's default */
+	unsigned max_qps;	 /* serve: srdma_listener_set_max_qps (0: not called) */
 };
 
 /* One side of a connection, with what arrived while waiting for something else. */
@@ -56,6 +57,10 @@ struct sess {
 	} ctrl[16];
 	unsigned nctrl;
 	int peer_closed;
+	/* SRDMA_EV_QP_ADDED and SRDMA_EV_QP_ADD_FAILED, by index, and the last failure's text */
+	uint8_t qp_added[SRDMA_MAX_QPS + 1], qp_add_failed[SRDMA_MAX_QPS + 1];
+	unsigned nqp_added, nqp_add_failed;
+	char add_failed_text[SRDMA_CTRL_MAX + 1];
 	struct {
 		struct ibv_cq *cq;
 		struct ibv_wc wc;
@@ -91,6 +96,11 @@ void add_int(json_object *o, const char *k, int64_t v);
 void add_bool(json_object *o, const char *k, int v);
 void add_str(json_object *o, const char *k, const char *v);
 int add_secrets(struct sess *s, json_object *o);
+/* The same under another key (e.g. after QPs were added). */
+int add_secrets_as(struct sess *s, json_object *o, const char *key);
+/* A message on QP qp (send_msg / recv_msg / expect_msg on any messages QP). */
+int send_msg_on(struct sess *s, unsigned qp, const void *buf, size_t len);
+int expect_msg_on(struct sess *s, unsigned qp, const char *want);
 void print_json(json_object *o);
 
 /* apitest_serve.c: accept --sessions sessions and play each one's scenario. */

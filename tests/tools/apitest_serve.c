@@ -272,6 +272,92 @@ out:
 	return ret;
 }
 
+/* QPs added by the connector (srdma_conn_add_qp): this side may not add (-EPERM); it learns
+ * each QP from SRDMA_EV_QP_ADDED, echoes a message on every QP, and checks a write through the
+ * last added QP by the tag that follows it there. */
+static int serve_add_qp(struct sess *s, json_object *o)
+{
+	uint8_t *a = calloc(1, REGION_LEN), *want = malloc(REGION_LEN);
+	uint8_t got[64], tag[SRDMA_TAG_LEN];
+	char scen[SRDMA_CTRL_MAX + 1], msg[64];
+	struct srdma_conn_info info;
+	struct srdma_qp_opts qo;
+	struct ibv_mr *ma = NULL;
+	unsigned n = 0, idx = 99;
+	size_t len;
+	uint32_t seq;
+	int ret = -1, r;
+
+	if (!a || !want) {
+		failf(s, "out of memory");
+		goto out;
+	}
+	srdma_qp_opts_init(&qo);
+	qo.driver = SRDMA_QP_MESSAGES;
+	r = srdma_conn_add_qp(s->c, &qo, &idx);
+	add_int(o, "listener_add_ret", r);
+	if (r != -EPERM || idx != 99) {
+		failf(s, "srdma_conn_add_qp on the accepting side returned %d, expected -EPERM", r);
+		goto out;
+	}
+	ma = reg(s, a, REGION_LEN, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	if (!ma)
+		goto out;
+	r = srdma_advertise(s->c, 1, ma, SRDMA_ACCESS_REMOTE_WRITE);
+	if (r) {
+		failf(s, "srdma_advertise(1): %s", strerror(-r));
+		goto out;
+	}
+	if (send_ctrl(s, "ready") || wait_ctrl(s, scen, sizeof(scen)))
+		goto out;
+	if (sscanf(scen, "added %u", &n) != 1 || n < 1 || n >= SRDMA_MAX_QPS) {
+		failf(s, "control message \"%s\", expected \"added N\"", scen);
+		goto out;
+	}
+	srdma_conn_info(s->c, &info);
+	add_int(o, "nqp_after", info.nqp);
+	add_int(o, "qp_added_events", s->nqp_added);
+	for (unsigned i = 1; i <= n; i++)
+		if (!s->qp_added[i]) {
+			failf(s, "no SRDMA_EV_QP_ADDED for QP %u", i);
+			goto out;
+		}
+	if (info.nqp != n + 1 || s->nqp_added != n || s->nqp_add_failed) {
+		failf(s, "%u QPs and %u QP_ADDED events (%u failures) after %u adds", info.nqp,
+		      s->nqp_added, s->nqp_add_failed, n);
+		goto out;
+	}
+	if (add_secrets_as(s, o, "qps_after"))
+		goto out;
+	for (unsigned i = 0; i <= n; i++) {
+		snprintf(scen, sizeof(scen), "qp %u hello", i);
+		snprintf(msg, sizeof(msg), "qp %u echo", i);
+		if (expect_msg_on(s, i, scen) || send_msg_on(s, i, msg, strlen(msg)))
+			goto out;
+	}
+	add_int(o, "echoed_qps", n + 1);
+	/* The write through QP n, then its tag in a message on QP n (RC orders them). */
+	r = srdma_msg_recv_wait(s->c, n, got, sizeof(got), &len, &seq, STEP_MS);
+	if (r) {
+		failf(s, "srdma_msg_recv_wait(QP %u): %s", n, strerror(-r));
+		goto out;
+	}
+	pattern(want, REGION_LEN, 0x400 + n);
+	r = srdma_tag(s->c, n, 0, seq, 0, a, REGION_LEN, tag);
+	if (r || len != SRDMA_TAG_LEN || !srdma_tag_equal(got, tag) ||
+	    memcmp(a, want, REGION_LEN)) {
+		failf(s, "QP %u: the region does not hold what the peer's tag says", n);
+		goto out;
+	}
+	add_int(o, "bytes_written_verified", REGION_LEN);
+	ret = send_msg_on(s, n, "write verified", 14);
+out:
+	dereg(&ma);
+	free(a);
+	free(want);
+	return ret;
+}
+
 /* The connector goes silent (frozen): the heartbeat must end the session with -ETIMEDOUT. */
 static int serve_hold(struct sess *s, json_object *o)
 {
@@ -346,6 +432,8 @@ static void *session_main(void *arg)
 		ret = serve_msg_write(s, o);
 	else if (!strcmp(scen, "hold"))
 		ret = serve_hold(s, o);
+	else if (!strcmp(scen, "add-qp"))
+		ret = serve_add_qp(s, o);
 	else if (!strcmp(scen, "timing"))
 		ret = 0;
 	else
@@ -452,12 +540,25 @@ int serve(struct opts *o)
 	lo.on_request = on_request;
 	lo.on_failure = on_failure;
 	lo.arg = &srv;
+	/* The template of QPs the peer adds (add-qp): it may write through them (msg_write). */
+	lo.qp.remote_access = SRDMA_ACCESS_REMOTE_WRITE;
 	ret = srdma_listen(srv.ctx, &lo, &l, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "srdma-apitest: srdma_listen: %s\n", err);
 		srdma_ctx_destroy(srv.ctx);
 		free(w);
 		return 1;
+	}
+	if (o->max_qps) {
+		ret = srdma_listener_set_max_qps(l, o->max_qps);
+		if (ret) {
+			fprintf(stderr, "srdma-apitest: srdma_listener_set_max_qps: %s\n",
+				strerror(-ret));
+			srdma_listener_close(l);
+			srdma_ctx_destroy(srv.ctx);
+			free(w);
+			return 1;
+		}
 	}
 	j = json_object_new_object();
 	add_str(j, "event", "listening");

@@ -84,6 +84,23 @@ int pump(struct sess *s, int ms)
 			return 0;
 		case SRDMA_EV_ESTABLISHED:
 			break;
+		case SRDMA_EV_QP_ADDED:
+			if (ev.region_id > SRDMA_MAX_QPS || s->qp_added[ev.region_id])
+				return failf(s, "SRDMA_EV_QP_ADDED for index %u (again?)",
+					     ev.region_id);
+			s->qp_added[ev.region_id] = 1;
+			s->nqp_added++;
+			break;
+		case SRDMA_EV_QP_ADD_FAILED:
+			if (ev.region_id > SRDMA_MAX_QPS || ev.len >= sizeof(ev.data) ||
+			    ev.data[ev.len] != 0)
+				return failf(s,
+					     "SRDMA_EV_QP_ADD_FAILED malformed (index %u, len %u)",
+					     ev.region_id, ev.len);
+			s->qp_add_failed[ev.region_id] = 1;
+			s->nqp_add_failed++;
+			memcpy(s->add_failed_text, ev.data, ev.len + 1);
+			break;
 		default:
 			return failf(s, "unknown event type %d", (int)ev.type);
 		}
@@ -198,6 +215,31 @@ int recv_msg(struct sess *s, void *buf, size_t cap, size_t *len, uint32_t *seq)
 	if (ret)
 		return failf(s, "srdma_msg_recv_wait: %s (%s)", strerror(-ret),
 			     srdma_conn_errmsg(s->c));
+	return 0;
+}
+
+int send_msg_on(struct sess *s, unsigned qp, const void *buf, size_t len)
+{
+	int ret = srdma_msg_send_wait(s->c, qp, buf, len, STEP_MS);
+
+	if (ret)
+		return failf(s, "srdma_msg_send_wait(QP %u): %s (%s)", qp, strerror(-ret),
+			     srdma_conn_errmsg(s->c));
+	return 0;
+}
+
+int expect_msg_on(struct sess *s, unsigned qp, const char *want)
+{
+	char buf[256];
+	size_t len;
+	int ret = srdma_msg_recv_wait(s->c, qp, buf, sizeof(buf) - 1, &len, NULL, STEP_MS);
+
+	if (ret)
+		return failf(s, "srdma_msg_recv_wait(QP %u): %s (%s)", qp, strerror(-ret),
+			     srdma_conn_errmsg(s->c));
+	buf[len] = 0;
+	if (len != strlen(want) || memcmp(buf, want, len))
+		return failf(s, "QP %u: message \"%s\", expected \"%s\"", qp, buf, want);
 	return 0;
 }
 
@@ -341,11 +383,16 @@ void add_str(json_object *o, const char *k, const char *v)
 /* Every QP's numbers and PSNs. */
 int add_secrets(struct sess *s, json_object *o)
 {
+	return add_secrets_as(s, o, "qps");
+}
+
+int add_secrets_as(struct sess *s, json_object *o, const char *key)
+{
 	struct srdma_conn_info info;
 	json_object *a = json_object_new_array();
 
 	srdma_conn_info(s->c, &info);
-	json_object_object_add(o, "qps", a);
+	json_object_object_add(o, key, a);
 	for (unsigned i = 0; i < info.nqp; i++) {
 		struct srdma_qp_secrets q;
 		json_object *e;

@@ -109,6 +109,9 @@ int tls_connect(struct run *r, struct peer *p, struct outcome *o);
 int tls_send(struct run *r, struct peer *p, struct outcome *o, const void *buf, size_t len);
 int raw_send(struct peer *p, struct outcome *o, const void *buf, size_t len);
 void await_tls_close(struct peer *p, struct outcome *o, uint64_t deadline);
+/* The same for an established connection: the server's REGION, CTRL and PING frames before its
+ * answer are its own traffic, not an anomaly. */
+void await_established_close(struct peer *p, struct outcome *o, uint64_t deadline);
 void await_raw_close(struct peer *p, struct outcome *o, uint64_t deadline);
 uint64_t answer_deadline(struct run *r);
 void stalling(struct run *r, struct peer *p, const char *what);

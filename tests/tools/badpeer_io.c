@@ -290,7 +290,7 @@ int raw_send(struct peer *p, struct outcome *o, const void *buf, size_t len)
 
 /* Read frames until the server closes: records the first ERROR frame, notes anything else.
  * deadline 0: wait for ever. */
-void await_tls_close(struct peer *p, struct outcome *o, uint64_t deadline)
+static void await_close(struct peer *p, struct outcome *o, uint64_t deadline, int established)
 {
 	struct srdma_frame f;
 	int ret;
@@ -298,6 +298,10 @@ void await_tls_close(struct peer *p, struct outcome *o, uint64_t deadline)
 	for (;;) {
 		ret = srdma_chan_recv(&p->chan, &f);
 		if (ret == 1) {
+			if (established && !o->got_error &&
+			    (f.type == SRDMA_FRAME_REGION || f.type == SRDMA_FRAME_CTRL ||
+			     f.type == SRDMA_FRAME_PING))
+				continue; /* an established server's own traffic */
 			if (f.type == SRDMA_FRAME_ERROR && !o->got_error) {
 				o->got_error = 1;
 				o->code = f.u.error.code;
@@ -327,6 +331,16 @@ void await_tls_close(struct peer *p, struct outcome *o, uint64_t deadline)
 			return;
 		}
 	}
+}
+
+void await_tls_close(struct peer *p, struct outcome *o, uint64_t deadline)
+{
+	await_close(p, o, deadline, 0);
+}
+
+void await_established_close(struct peer *p, struct outcome *o, uint64_t deadline)
+{
+	await_close(p, o, deadline, 1);
 }
 
 /* Read the socket without TLS until the server closes it (plain, and a TLS handshake we

@@ -2,7 +2,7 @@
  * end, for the VM scenarios in tests/vm/cases/80-api.sh.
  *
  *   srdma-apitest serve --cert C --key K [--ca CA] [--port P] [--refuse-cn NAME]
- *                       [--dataplane M] [--sessions N] [--timeout-s S]
+ *                       [--dataplane M] [--sessions N] [--timeout-s S] [--max-qps N]
  *   srdma-apitest connect --ca CA [--cert C --key K] [--port P] [--dataplane M]
  *                         [--timeout-ms MS] --scenario NAME [--nqp N] [--qps N]
  *                         [--count N] [--pause-ms MS] HOST
@@ -27,6 +27,12 @@
  *             the bytes in a message after it; srdma_msg_flush; srdma_conn_export gives both
  *             sides the same key; the set-up steps of srdma_conn_info add up
  *   timing    one session of --qps QPs vs --qps sessions of one QP, set-up times
+ *   add-qp    a 1-QP connection adds --count messages QPs (srdma_conn_add_qp: the first
+ *             non-blocking, with -EBUSY for a second add meanwhile; the others with
+ *             srdma_conn_add_qp_wait), each timed; one more add must be refused (the server's
+ *             --max-qps, -ECONNREFUSED; or -ENOSPC at SRDMA_MAX_QPS) with the session going
+ *             on; then a message each way on every QP and a srdma_msg_write through the last
+ *             one, proved by its tag
  */
 #include "apitest.h"
 
@@ -376,6 +382,159 @@ static int run_hold(struct opts *o, struct sess *s, json_object *out)
 	return failf(s, "the session ended: %s (%s)", strerror(-r), srdma_conn_errmsg(s->c));
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Wait (pumping the control channel) until QP idx was added or its add failed. */
+static int wait_added(struct sess *s, unsigned idx)
+{
+	int64_t end = now_us() + (int64_t)STEP_MS * 1000;
+
+	while (!s->qp_added[idx] && !s->qp_add_failed[idx]) {
+		if (now_us() > end)
+			return failf(s, "QP %u: no SRDMA_EV_QP_ADDED within %d ms", idx, STEP_MS);
+		if (pump(s, 10))
+			return -1;
+	}
+	if (s->qp_add_failed[idx])
+		return failf(s, "adding QP %u failed: %s", idx, s->add_failed_text);
+	return 0;
+}
+
+static int run_add_qp(struct opts *o, struct sess *s, json_object *out)
+{
+	unsigned n = o->count, idx = 0, busy_idx = 99;
+	int64_t us[SRDMA_MAX_QPS], sorted[SRDMA_MAX_QPS], t0;
+	json_object *each = json_object_new_array();
+	uint8_t *buf = malloc(REGION_LEN), tag[SRDMA_TAG_LEN];
+	struct srdma_conn_info info;
+	struct srdma_qp_opts qo;
+	struct srdma_region r;
+	struct ibv_mr *mr = NULL;
+	char msg[64], want[64];
+	uint32_t seq;
+	int ret = -1, rc;
+
+	json_object_object_add(out, "add_us", each);
+	if (!buf)
+		return failf(s, "out of memory");
+	if (n < 1 || n >= SRDMA_MAX_QPS) {
+		failf(s, "--count %u: 1..%u adds", n, SRDMA_MAX_QPS - 1);
+		goto out;
+	}
+	if (send_ctrl(s, "add-qp") || expect_ctrl(s, "ready") ||
+	    wait_flag(s, s->added, 1, "advertised"))
+		goto out;
+	srdma_qp_opts_init(&qo);
+	qo.driver = SRDMA_QP_MESSAGES;
+	qo.remote_access = SRDMA_ACCESS_REMOTE_WRITE;
+	/* The first add without blocking: the index comes at once, the QP with the event. */
+	t0 = now_us();
+	rc = srdma_conn_add_qp(s->c, &qo, &idx);
+	if (rc || idx != 1) {
+		failf(s, "srdma_conn_add_qp: %d, index %u (%s)", rc, idx, srdma_conn_errmsg(s->c));
+		goto out;
+	}
+	rc = srdma_conn_add_qp(s->c, &qo, &busy_idx);
+	add_int(out, "add_in_flight_ret", rc);
+	add_bool(out, "qp_null_before_event", srdma_conn_qp(s->c, 1) == NULL);
+	if (rc != -EBUSY || busy_idx != 99 || srdma_conn_qp(s->c, 1)) {
+		failf(s, "a second add in flight returned %d (expected -EBUSY), QP 1 %s", rc,
+		      srdma_conn_qp(s->c, 1) ? "already there" : "not there yet");
+		goto out;
+	}
+	if (wait_added(s, 1))
+		goto out;
+	us[0] = now_us() - t0;
+	for (unsigned k = 2; k <= n; k++) {
+		t0 = now_us();
+		rc = srdma_conn_add_qp_wait(s->c, &qo, &idx, STEP_MS);
+		us[k - 1] = now_us() - t0;
+		if (rc || idx != k) {
+			failf(s, "srdma_conn_add_qp_wait: %s, index %u (%s)", strerror(-rc), idx,
+			      srdma_conn_errmsg(s->c));
+			goto out;
+		}
+	}
+	for (unsigned k = 0; k < n; k++)
+		json_object_array_add(each, json_object_new_int64(us[k]));
+	memcpy(sorted, us, n * sizeof(us[0]));
+	qsort(sorted, n, sizeof(sorted[0]), cmp_i64);
+	add_int(out, "adds", n);
+	add_int(out, "add_p50_us", n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2);
+	/* One more: past the server's bound (or ours). */
+	rc = srdma_conn_add_qp_wait(s->c, &qo, &idx, STEP_MS);
+	add_int(out, "over_limit_ret", rc);
+	add_str(out, "over_limit_error", srdma_conn_errmsg(s->c));
+	if (rc == -ECONNREFUSED) {
+		/* The event was queued while the blocking form waited. */
+		if (pump(s, 0))
+			goto out;
+		if (!s->qp_add_failed[n + 1] || !strstr(s->add_failed_text, "refused")) {
+			failf(s, "no SRDMA_EV_QP_ADD_FAILED for QP %u naming the refusal", n + 1);
+			goto out;
+		}
+		add_str(out, "over_limit_event", s->add_failed_text);
+	} else if (rc != -ENOSPC) {
+		failf(s, "an add past the limit returned %d (%s)", rc, srdma_conn_errmsg(s->c));
+		goto out;
+	}
+	if (pump(s, 0))
+		goto out;
+	srdma_conn_info(s->c, &info);
+	add_int(out, "nqp_after", info.nqp);
+	add_int(out, "qp_added_events", s->nqp_added);
+	if (info.nqp != n + 1 || s->nqp_added != n || srdma_conn_qp(s->c, n + 1)) {
+		failf(s, "%u QPs, %u QP_ADDED events after %u adds", info.nqp, s->nqp_added, n);
+		goto out;
+	}
+	if (add_secrets_as(s, out, "qps_after"))
+		goto out;
+	snprintf(msg, sizeof(msg), "added %u", n);
+	if (send_ctrl(s, msg))
+		goto out;
+	for (unsigned i = 0; i <= n; i++) {
+		snprintf(msg, sizeof(msg), "qp %u hello", i);
+		snprintf(want, sizeof(want), "qp %u echo", i);
+		if (send_msg_on(s, i, msg, strlen(msg)) || expect_msg_on(s, i, want))
+			goto out;
+	}
+	add_int(out, "echoed_qps", n + 1);
+	/* srdma_msg_write through the last added QP, then its tag in a message there. */
+	mr = reg(s, buf, REGION_LEN, IBV_ACCESS_LOCAL_WRITE);
+	if (!mr)
+		goto out;
+	pattern(buf, REGION_LEN, 0x400 + n);
+	rc = srdma_remote_region(s->c, 1, &r);
+	if (!rc)
+		rc = srdma_msg_write(s->c, n, buf, mr->lkey, REGION_LEN, 1, 0);
+	if (!rc) {
+		seq = srdma_msg_next_seq(s->c, n);
+		rc = srdma_tag(s->c, n, 1, seq, 0, buf, REGION_LEN, tag);
+	}
+	if (rc) {
+		failf(s, "write through QP %u: %s", n, strerror(-rc));
+		goto out;
+	}
+	if (send_msg_on(s, n, tag, sizeof(tag)) || expect_msg_on(s, n, "write verified"))
+		goto out;
+	rc = srdma_msg_flush(s->c, n, STEP_MS);
+	if (rc) {
+		failf(s, "srdma_msg_flush(QP %u): %s", n, strerror(-rc));
+		goto out;
+	}
+	add_int(out, "bytes_written_verified", REGION_LEN);
+	ret = 0;
+out:
+	dereg(&mr);
+	free(buf);
+	return ret;
+}
+
 /* Close in order, after whatever was queued on the control channel is written. */
 static int close_sess(struct sess *s)
 {
@@ -470,7 +629,8 @@ static int run_connect(struct opts *o)
 
 	if (strcmp(o->scenario, "multi-qp") && strcmp(o->scenario, "regions") &&
 	    strcmp(o->scenario, "revoke") && strcmp(o->scenario, "echo") &&
-	    strcmp(o->scenario, "msg-write") && strcmp(o->scenario, "hold")) {
+	    strcmp(o->scenario, "msg-write") && strcmp(o->scenario, "hold") &&
+	    strcmp(o->scenario, "add-qp")) {
 		failf(s, "unknown scenario %s", o->scenario);
 		goto done;
 	}
@@ -498,6 +658,8 @@ static int run_connect(struct opts *o)
 		ret = run_msg_write(s, out);
 	else if (!strcmp(o->scenario, "hold"))
 		ret = run_hold(o, s, out);
+	else if (!strcmp(o->scenario, "add-qp"))
+		ret = run_add_qp(o, s, out);
 	else
 		ret = run_echo(o, s, out);
 done:
@@ -515,15 +677,15 @@ done:
 
 static void usage(void)
 {
-	fprintf(
-	    stderr,
-	    "usage: srdma-apitest serve --cert C --key K [--ca CA] [--port P] [--refuse-cn "
-	    "NAME] [--dataplane M] [--sessions N] [--timeout-s S]\n"
-	    "       srdma-apitest connect --ca CA [--cert C --key K] [--port P] [--dataplane "
-	    "M] [--timeout-ms MS] --scenario multi-qp|regions|revoke|echo|msg-write|hold|timing "
-	    "[--nqp N] "
-	    "[--qps N] [--count N] [--pause-ms MS] [--heartbeat-ms MS] [--rekey-messages N] "
-	    "HOST\n");
+	fprintf(stderr,
+		"usage: srdma-apitest serve --cert C --key K [--ca CA] [--port P] [--refuse-cn "
+		"NAME] [--dataplane M] [--sessions N] [--timeout-s S] [--max-qps N]\n"
+		"       srdma-apitest connect --ca CA [--cert C --key K] [--port P] [--dataplane "
+		"M] [--timeout-ms MS] --scenario "
+		"multi-qp|regions|revoke|echo|msg-write|hold|timing|add-qp "
+		"[--nqp N] "
+		"[--qps N] [--count N] [--pause-ms MS] [--heartbeat-ms MS] [--rekey-messages N] "
+		"HOST\n");
 	exit(2);
 }
 
@@ -557,6 +719,7 @@ int main(int argc, char **argv)
 					   {"timeout-s", required_argument, NULL, 'T'},
 					   {"heartbeat-ms", required_argument, NULL, 'H'},
 					   {"rekey-messages", required_argument, NULL, 'R'},
+					   {"max-qps", required_argument, NULL, 'M'},
 					   {NULL, 0, NULL, 0}};
 	struct opts o = {.port = SRDMA_PORT_DEFAULT,
 			 .dp = SRDMA_DP_AEAD,
@@ -630,6 +793,9 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			o.rekey_messages = num(optarg, 2, 1u << 31);
+			break;
+		case 'M':
+			o.max_qps = num(optarg, 1, SRDMA_MAX_QPS);
 			break;
 		default:
 			usage();

@@ -35,6 +35,12 @@
  *                same flight a bad QP step: a QP frame for an index beyond nqp, of the other
  *                driver, twice for one index, READY before our QP frame, or a second OPEN
  *                -> ERROR PROTOCOL, close (and the server frees what it held)
+ *   badadd       TLS, a whole set-up (OPEN, QP, the server's answer, READY: established), then
+ *                a bad step of adding a QP (srdma_conn_add_qp's exchange): a QP frame for an
+ *                index other than the next, a READY or a QP_REFUSED with no add in flight, a
+ *                second QP frame instead of the READY that confirms an add the server answered,
+ *                or a READY after we abandoned that add (QP_REFUSED)
+ *                -> ERROR PROTOCOL, close (and the server frees the added QP)
  *   mix          cycles through plain, garbage, oversize, badmagic, badversion and two kinds
  *                that hang up (shutdown(SHUT_WR)) instead of waiting for the deadline: after
  *                part of an OPEN, and after the whole or part of a ClientHello -> as above;
@@ -545,6 +551,103 @@ static void do_badqp(struct run *r, struct peer *p, struct outcome *o)
 	await_tls_close(p, o, answer_deadline(r));
 }
 
+/* The next frame from the server on an established connection, PINGs answered, REGION and
+ * CTRL skipped: 0 and *f; -1 (set-up failure recorded). */
+static int next_frame(struct run *r, struct peer *p, struct outcome *o, struct srdma_frame *f)
+{
+	uint64_t deadline = now_ns() + (uint64_t)r->o->timeout_ms * 1000000ull;
+	struct srdma_frame pong = {.type = SRDMA_FRAME_PONG};
+	int ret;
+
+	for (;;) {
+		ret = srdma_chan_recv(&p->chan, f);
+		if (ret == 1 && f->type == SRDMA_FRAME_PING) {
+			if (send_frame(r, p, o, &pong))
+				return -1;
+			continue;
+		}
+		if (ret == 1 && (f->type == SRDMA_FRAME_REGION || f->type == SRDMA_FRAME_CTRL))
+			continue; /* an established server's own traffic */
+		if (ret == 1)
+			return 0;
+		if (ret < 0) {
+			setup_failed(o, "control channel: %s", p->chan.errmsg);
+			return -1;
+		}
+		if (tls_wait(p, deadline)) {
+			setup_failed(o, "no frame from the server within %u ms", r->o->timeout_ms);
+			return -1;
+		}
+	}
+}
+
+static void do_badadd(struct run *r, struct peer *p, struct outcome *o)
+{
+	struct srdma_frame f, got;
+	unsigned i, pick = rnd(r) % 5;
+
+	if (open_accepted(r, p, o))
+		return;
+	memset(&f, 0, sizeof(f));
+	f.type = SRDMA_FRAME_READY;
+	if (send_frame(r, p, o, &f))
+		return;
+	/* Established at the server: OPEN_NQP QPs; the next index is OPEN_NQP. */
+	if (pick >= 3) {
+		bogus_qp(r, p, &f, OPEN_NQP, 1);
+		if (send_frame(r, p, o, &f) || next_frame(r, p, o, &got))
+			return;
+		if (got.type != SRDMA_FRAME_QP || got.u.qp.index != OPEN_NQP) {
+			setup_failed(o, "the server answered an add of QP %u with %s (index %u)",
+				     OPEN_NQP, srdma_frame_type_name(got.type),
+				     got.type == SRDMA_FRAME_QP ? got.u.qp.index : 0);
+			return;
+		}
+	}
+	switch (pick) {
+	case 0:
+		i = OPEN_NQP + 1 + rnd(r) % (SRDMA_WIRE_MAX_QPS - OPEN_NQP - 1);
+		bogus_qp(r, p, &f, i, 1);
+		snprintf(o->sent, sizeof(o->sent), "set-up, then an add of QP %u (next: %u)", i,
+			 OPEN_NQP);
+		break;
+	case 1:
+		memset(&f, 0, sizeof(f));
+		f.type = SRDMA_FRAME_READY;
+		snprintf(o->sent, sizeof(o->sent), "set-up, then READY with no add in flight");
+		break;
+	case 2:
+		memset(&f, 0, sizeof(f));
+		f.type = SRDMA_FRAME_QP_REFUSED;
+		f.u.qp_refused.index = OPEN_NQP;
+		f.u.qp_refused.error.code = SRDMA_ERR_RDMA;
+		snprintf(f.u.qp_refused.error.msg, sizeof(f.u.qp_refused.error.msg), "abandoned");
+		snprintf(o->sent, sizeof(o->sent), "set-up, then QP_REFUSED with no add in flight");
+		break;
+	case 3:
+		bogus_qp(r, p, &f, OPEN_NQP, 1);
+		snprintf(o->sent, sizeof(o->sent),
+			 "an add the server answered, then a second QP frame, not READY");
+		break;
+	default:
+		memset(&f, 0, sizeof(f));
+		f.type = SRDMA_FRAME_QP_REFUSED;
+		f.u.qp_refused.index = OPEN_NQP;
+		f.u.qp_refused.error.code = SRDMA_ERR_RDMA;
+		snprintf(f.u.qp_refused.error.msg, sizeof(f.u.qp_refused.error.msg), "abandoned");
+		if (send_frame(r, p, o, &f))
+			return;
+		memset(&f, 0, sizeof(f));
+		f.type = SRDMA_FRAME_READY;
+		snprintf(o->sent, sizeof(o->sent),
+			 "an add the server answered, abandoned (QP_REFUSED), then READY");
+		break;
+	}
+	if (send_frame(r, p, o, &f))
+		return;
+	await_established_close(p, o, answer_deadline(r));
+}
+
 enum kind_id {
 	K_PLAIN,
 	K_GARBAGE,
@@ -555,6 +658,7 @@ enum kind_id {
 	K_STALL_TLS,
 	K_STALL_OPEN,
 	K_BADQP,
+	K_BADADD,
 	K_TRUNCATED_EOF, /* only in the mix */
 	K_STALL_TLS_EOF, /* only in the mix */
 	NKINDS
@@ -570,6 +674,7 @@ static const struct kind kinds[NKINDS] = {
     [K_STALL_TLS] = {"stall-tls", 0, 0, 1, do_stall_tls},
     [K_STALL_OPEN] = {"stall-open", 1, SRDMA_ERR_TIMEOUT, 1, do_stall_open},
     [K_BADQP] = {"badqp", 1, SRDMA_ERR_PROTOCOL, 0, do_badqp},
+    [K_BADADD] = {"badadd", 1, SRDMA_ERR_PROTOCOL, 0, do_badadd},
     [K_TRUNCATED_EOF] = {"truncated-eof", 1, 0, 0, do_truncated_eof},
     [K_STALL_TLS_EOF] = {"stall-tls-eof", 0, 0, 0, do_stall_tls_eof},
 };

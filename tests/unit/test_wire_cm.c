@@ -1,5 +1,5 @@
 /* Unit tests for the connection manager's frames in the codec (src/wire.c): OPEN, QP, REGION,
- * REVOKE, CTRL, CLOSE, PING, PONG. */
+ * REVOKE, CTRL, CLOSE, PING, PONG, QP_REFUSED. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -761,6 +761,130 @@ static void test_cm_encode_enobufs(void **state)
 	}
 }
 
+/* ---- QP_REFUSED (adding a QP to an established connection) ---- */
+
+static const uint8_t qp_refused_golden[] = {
+    0x53, 0x52, 0x02, 0x0d, 0x00, 0x00, 0x00, 0x0d, /* magic, v2, QP_REFUSED, len 13 */
+    0x03,					    /* index 3 */
+    0x00,					    /* reserved */
+    0x00, 0x0a,					    /* code REFUSED */
+    0x00, 0x07,					    /* n 7 */
+    'l',  'i',	'm',  'i',  't',  ' ',	'3',	    /* text */
+};
+
+static struct srdma_frame golden_qp_refused_frame(void)
+{
+	struct srdma_frame f;
+
+	memset(&f, 0, sizeof(f));
+	f.type = SRDMA_FRAME_QP_REFUSED;
+	f.u.qp_refused.index = 3;
+	f.u.qp_refused.error.code = SRDMA_ERR_REFUSED;
+	strcpy(f.u.qp_refused.error.msg, "limit 3");
+	return f;
+}
+
+static void test_qp_refused_golden(void **state)
+{
+	struct srdma_frame f = golden_qp_refused_frame(), back;
+	uint8_t bytes[sizeof(qp_refused_golden)];
+
+	(void)state;
+	encode_exact(&f, sizeof(qp_refused_golden), bytes);
+	assert_memory_equal(bytes, qp_refused_golden, sizeof(qp_refused_golden));
+	assert_int_equal(decode_exact(qp_refused_golden, sizeof(qp_refused_golden), &back),
+			 (ssize_t)sizeof(qp_refused_golden));
+	assert_frames_equal(&f, &back);
+	assert_string_equal(srdma_frame_type_name(SRDMA_FRAME_QP_REFUSED), "QP_REFUSED");
+	assert_int_equal(SRDMA_FRAME_LAST, SRDMA_FRAME_QP_REFUSED);
+}
+
+static void test_qp_refused_round_trip_bounds(void **state)
+{
+	struct srdma_frame f;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	f.type = SRDMA_FRAME_QP_REFUSED;
+	f.u.qp_refused.index = 0;
+	f.u.qp_refused.error.code = 1;
+	round_trip(&f, SRDMA_FRAME_HDR_LEN + SRDMA_QP_REFUSED_MIN); /* no text */
+	f.u.qp_refused.index = SRDMA_WIRE_MAX_QPS - 1;
+	f.u.qp_refused.error.code = 0xffff; /* any code but 0: the receiver names it */
+	memset(f.u.qp_refused.error.msg, 'x', SRDMA_ERROR_MSG_MAX);
+	round_trip(&f, SRDMA_FRAME_HDR_LEN + SRDMA_QP_REFUSED_MIN + SRDMA_ERROR_MSG_MAX);
+}
+
+static void test_qp_refused_encode(void **state)
+{
+	struct srdma_frame f = golden_qp_refused_frame(), back;
+	uint8_t buf[SRDMA_FRAME_MAX_LEN];
+	ssize_t n;
+
+	(void)state;
+	f.u.qp_refused.index = SRDMA_WIRE_MAX_QPS;
+	expect_encode_einval(&f);
+	f = golden_qp_refused_frame();
+	f.u.qp_refused.error.code = 0;
+	expect_encode_einval(&f);
+	/* Too little room: -ENOBUFS, one byte short of the frame. */
+	f = golden_qp_refused_frame();
+	assert_int_equal(srdma_frame_encode(&f, buf, sizeof(qp_refused_golden) - 1), -ENOBUFS);
+	/* Text is truncated to SRDMA_ERROR_MSG_MAX and control bytes become '?', as in ERROR. */
+	memset(f.u.qp_refused.error.msg, 'y', sizeof(f.u.qp_refused.error.msg) - 1);
+	f.u.qp_refused.error.msg[sizeof(f.u.qp_refused.error.msg) - 1] = '\0';
+	f.u.qp_refused.error.msg[5] = '\n';
+	n = srdma_frame_encode(&f, buf, sizeof(buf));
+	assert_int_equal(n, SRDMA_FRAME_HDR_LEN + SRDMA_QP_REFUSED_MIN + SRDMA_ERROR_MSG_MAX);
+	assert_int_equal(srdma_frame_decode(buf, (size_t)n, &back), n);
+	assert_int_equal(back.u.qp_refused.error.msg[5], '?');
+	assert_int_equal(strlen(back.u.qp_refused.error.msg), SRDMA_ERROR_MSG_MAX);
+}
+
+static void test_qp_refused_decode_rejects(void **state)
+{
+	uint8_t b[sizeof(qp_refused_golden) + 1];
+	const uint8_t bad_index = SRDMA_WIRE_MAX_QPS, one = 1, zero2[2] = {0, 0}, n6[2] = {0, 6},
+		      n8[2] = {0, 8}, n201[2] = {0, 201}, ctl = 0x1b;
+	struct srdma_frame f;
+
+	(void)state;
+	/* Payload lengths 0..5: shorter than the fixed part. */
+	for (size_t plen = 0; plen < SRDMA_QP_REFUSED_MIN; plen++)
+		assert_int_equal(
+		    decode_with_payload_len(SRDMA_FRAME_QP_REFUSED,
+					    qp_refused_golden + SRDMA_FRAME_HDR_LEN,
+					    sizeof(qp_refused_golden) - SRDMA_FRAME_HDR_LEN, plen),
+		    -EBADMSG);
+	/* index out of range, reserved byte set, code 0, n not the text's length (either way),
+	 * n past the maximum, a control byte in the text. */
+	assert_int_equal(
+	    decode_patched(qp_refused_golden, sizeof(qp_refused_golden), 8, &bad_index, 1),
+	    -EBADMSG);
+	assert_int_equal(decode_patched(qp_refused_golden, sizeof(qp_refused_golden), 9, &one, 1),
+			 -EBADMSG);
+	assert_int_equal(decode_patched(qp_refused_golden, sizeof(qp_refused_golden), 10, zero2, 2),
+			 -EBADMSG);
+	assert_int_equal(decode_patched(qp_refused_golden, sizeof(qp_refused_golden), 12, n6, 2),
+			 -EBADMSG);
+	assert_int_equal(decode_patched(qp_refused_golden, sizeof(qp_refused_golden), 12, n8, 2),
+			 -EBADMSG);
+	assert_int_equal(decode_patched(qp_refused_golden, sizeof(qp_refused_golden), 12, n201, 2),
+			 -EBADMSG);
+	assert_int_equal(decode_patched(qp_refused_golden, sizeof(qp_refused_golden), 16, &ctl, 1),
+			 -EBADMSG);
+	/* One byte more than the header says: the frame decodes, the byte is the next frame's. */
+	memcpy(b, qp_refused_golden, sizeof(qp_refused_golden));
+	b[sizeof(qp_refused_golden)] = 'z';
+	assert_int_equal(decode_exact(b, sizeof(b), &f), (ssize_t)sizeof(qp_refused_golden));
+	/* A header that claims the extra byte: n no longer matches. */
+	b[7] = (uint8_t)(sizeof(qp_refused_golden) + 1 - SRDMA_FRAME_HDR_LEN);
+	assert_int_equal(decode_exact(b, sizeof(b), &f), -EBADMSG);
+	/* Every strict prefix: need more. */
+	for (size_t cut = 0; cut < sizeof(qp_refused_golden); cut++)
+		assert_int_equal(decode_exact(qp_refused_golden, cut, &f), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -777,6 +901,10 @@ int main(void)
 	    cmocka_unit_test(test_cm_decode_truncated_prefixes),
 	    cmocka_unit_test(test_cm_decode_back_to_back),
 	    cmocka_unit_test(test_cm_encode_enobufs),
+	    cmocka_unit_test(test_qp_refused_golden),
+	    cmocka_unit_test(test_qp_refused_round_trip_bounds),
+	    cmocka_unit_test(test_qp_refused_encode),
+	    cmocka_unit_test(test_qp_refused_decode_rejects),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -97,6 +97,11 @@ static inline void assert_frames_equal(const struct srdma_frame *a, const struct
 		assert_int_equal(a->u.ctrl.len, b->u.ctrl.len);
 		assert_memory_equal(a->u.ctrl.data, b->u.ctrl.data, a->u.ctrl.len);
 		break;
+	case SRDMA_FRAME_QP_REFUSED:
+		assert_int_equal(a->u.qp_refused.index, b->u.qp_refused.index);
+		assert_int_equal(a->u.qp_refused.error.code, b->u.qp_refused.error.code);
+		assert_string_equal(a->u.qp_refused.error.msg, b->u.qp_refused.error.msg);
+		break;
 	case SRDMA_FRAME_CLOSE:
 	case SRDMA_FRAME_PING:
 	case SRDMA_FRAME_PONG:

@@ -360,3 +360,98 @@ t_api_resume() {
 }
 
 register api_resume
+
+# --- api_add_qp: QPs added to an established connection, with no new handshake -------------
+# In plain, aead and chacha20 modes, a connector with 1 QP adds 2 messages QPs
+# (srdma_conn_add_qp: the first without blocking, -EBUSY for a second add while it is in flight,
+# the QP absent until SRDMA_EV_QP_ADDED; the second with srdma_conn_add_qp_wait) to a listener
+# that allows 3 QPs per connection (srdma_listener_set_max_qps): a third add is refused with
+# -ECONNREFUSED and a reason naming the bound, the session going on. Then a message each way on
+# every QP and a srdma_msg_write through QP 2, proved by its tag. The listener's side cannot add
+# (-EPERM) and sees SRDMA_EV_QP_ADDED for QPs 1 and 2. The PSNs of all QPs (fresh, from the
+# CSPRNG) are distinct and not 0, and each side's view mirrors the other's. Then 10 adds in one
+# aead session (a listener allowing 11), timed: their p50 goes to api_add_qp.timing.json.
+# api_add_qp_psns FILE: the local and remote PSNs of every QP after the adds.
+api_add_qp_psns() {
+	jq -r '.qps_after[] | .local_psn, .remote_psn' "$1"
+}
+
+# fresh_psns N PSN...: exactly N PSNs, distinct, none 0.
+fresh_psns() {
+	local want=$1
+	shift
+	[ "$#" = "$want" ] && all_distinct "$@" && ! printf '%s\n' "$@" | grep -qx 0
+}
+
+t_api_add_qp() {
+	local m f n psns=()
+	for m in plain aead chacha20; do
+		api_serve "addqp-$m" --dataplane "$m" --max-qps 3 || return
+		f=$OUT/api.add-qp.$m.json
+		apic --dataplane "$m" --scenario add-qp --count 2 >"$f" ||
+			fail "$m: add-qp failed: $(jq -r .error "$f")"
+		# shellcheck disable=SC2016 # $m is jq's
+		check "$m: QPs 1 and 2 added (the first at once, -EBUSY meanwhile, no QP before its event)" \
+			jq_ok --arg m "$m" '.ok and .dataplane == $m and .nqp == 1 and .nqp_after == 3 and
+				.qp_added_events == 2 and .add_in_flight_ret == -16 and
+				.qp_null_before_event and (.add_us | length) == 2' "$f"
+		check "$m: the add past the listener's bound: -ECONNREFUSED, the reason in errmsg and event" \
+			jq_ok '.over_limit_ret == -111 and
+				(.over_limit_error | test("refused QP 3.*at most 3 QPs per connection")) and
+				(.over_limit_event | test("at most 3 QPs"))' "$f"
+		check "$m: after the refusal, a message each way on QPs 0..2 and a write through QP 2" \
+			jq_ok '.echoed_qps == 3 and .bytes_written_verified == 4096' "$f"
+		api_add_qp_psns "$f" >"$OUT/api.add-qp.$m.psns"
+		mapfile -t psns <"$OUT/api.add-qp.$m.psns"
+		check "$m: 6 PSNs after the adds (got ${#psns[@]}), distinct, none 0" \
+			fresh_psns 6 "${psns[@]}"
+		check "$m: the server's local PSNs and QPNs of all 3 QPs are the connector's remote ones" \
+			[ "$(jq -c '[.qps_after[] | .remote_psn, .remote_qpn]' "$f")" = \
+			"$(api_session 1 | jq -c '[.qps_after[] | .local_psn, .local_qpn]')" ]
+		check "$m: server: -EPERM adding on its side, 2 QP_ADDED events, echoes and the write" \
+			api_session_ok 1 '.ok and .scenario == "add-qp" and .listener_add_ret == -1 and
+				.qp_added_events == 2 and .nqp_after == 3 and .echoed_qps == 3 and
+				.bytes_written_verified == 4096'
+		api_server_done
+	done
+	n=10
+	api_serve addqp-timing --max-qps $((n + 1)) || return
+	f=$OUT/api.add-qp.timing.json
+	apic --scenario add-qp --count "$n" >"$f" || fail "timing: add-qp failed: $(jq -r .error "$f")"
+	# shellcheck disable=SC2016 # $n is jq's
+	check "timing: $n adds timed, the next refused, a message each way on all $((n + 1)) QPs" \
+		jq_ok --argjson n "$n" '.ok and .adds == $n and (.add_us | length) == $n and
+			.add_p50_us > 0 and .nqp_after == $n + 1 and .over_limit_ret == -111 and
+			.echoed_qps == $n + 1' "$f"
+	api_add_qp_psns "$f" >"$OUT/api.add-qp.timing.psns"
+	mapfile -t psns <"$OUT/api.add-qp.timing.psns"
+	check "timing: $((2 * n + 2)) PSNs (got ${#psns[@]}), distinct, none 0" \
+		fresh_psns $((2 * n + 2)) "${psns[@]}"
+	check "timing: the server saw $n QP_ADDED events" \
+		api_session_ok 1 ".ok and .qp_added_events == $n and .nqp_after == $((n + 1))"
+	api_server_done
+	jq -c '{scenario: "api_add_qp", dataplane, adds, add_p50_us, add_us, connect_us, setup_us}' \
+		"$f" >"$OUT/api_add_qp.timing.json"
+	echo "    add QP: p50 $(jq -r .add_p50_us "$f") us over $n adds (1-QP connection set-up" \
+		"$(jq -r .setup_us "$f") us): $(cat "$OUT/api_add_qp.timing.json")" >&2
+
+	# Bad add steps from a peer that speaks the frames by hand (srdma-badpeer badadd): each
+	# ends its connection with ERROR PROTOCOL; srdma-server serves a client afterwards and
+	# frees every PD, CQ, QP and MR at shutdown (the QPs of answered adds included).
+	local rc=0 out=$OUT/api.add-qp.badadd.out what
+	start_server addqp-bad
+	"$BIN/srdma-badpeer" --ca "$CERTS/ca.pem" --count 25 --seed 13 -v badadd "$ADDR" \
+		>"$out" 2>&1 || rc=$?
+	sed 's/^/    /' "$out" | tail -n 6 >&2
+	check "badadd: 25 bad add steps, each answered with ERROR PROTOCOL and a close (exit $rc)" \
+		[ "$rc" = 0 ]
+	for what in "an add of QP" "READY with no add" "QP_REFUSED with no add" \
+		"a second QP frame" "abandoned (QP_REFUSED), then READY"; do
+		check "badadd: \"$what\" was among them" grep -q "sent [^;]*$what.*as expected" "$out"
+	done
+	client -n 3 --writes 1 >"$OUT/api.add-qp.after-bad.json" || true
+	check "a client is served after the bad adds" json_ok "$OUT/api.add-qp.after-bad.json" 3 1
+	stop_server
+}
+
+register api_add_qp
