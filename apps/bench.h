@@ -73,6 +73,7 @@ struct bench {
 	unsigned verified;
 	unsigned idle_s;
 	int resumption; /* setup: fresh and resumed set-ups alternate (--resumption) */
+	int add_qp;	/* setup: one QP added to each connection, timed (--add-qp) */
 	long server_pid;
 	char json_path[SRDMA_PATH_MAX];
 	char csv_path[SRDMA_PATH_MAX];

@@ -51,7 +51,7 @@ int run_setup(struct bench *b, FILE *csv)
 {
 	enum { ALL, FRESH, RESUMED, NKINDS };
 	static const char *const kind_names[NKINDS] = {"all", "fresh", "resumed"};
-	struct vec steps[NKINDS][NSTEPS];
+	struct vec steps[NKINDS][NSTEPS], adds = {0};
 	struct json_object *o[NKINDS];
 	struct srdma_ctx *fresh_ctx = NULL;
 	unsigned i, k, n, total, done = 0, nkind[NKINDS] = {0};
@@ -102,6 +102,14 @@ int run_setup(struct bench *b, FILE *csv)
 		/* Not timed: one echo proves the connection works. */
 		fill(buf, sizeof(buf), i, 0);
 		ret = echo_client_echo(cl, buf, sizeof(buf));
+		if (!ret && b->add_qp) {
+			unsigned index;
+
+			t0 = now_ns();
+			ret = echo_client_add_qp(cl, &index);
+			if (!ret && vec_push(&adds, now_ns() - t0))
+				ret = -ENOMEM;
+		}
 		t0 = now_ns();
 		if (!ret)
 			ret = echo_client_quit(cl);
@@ -146,6 +154,18 @@ int run_setup(struct bench *b, FILE *csv)
 	jint(b->out, "connections_ok", done);
 	jint(b->out, "connections_fresh", nkind[FRESH]);
 	jint(b->out, "connections_resumed", nkind[RESUMED]);
+	if (b->add_qp) {
+		struct stats st = summarize(&adds);
+
+		printf(" %-10s %10.1f %10.1f %10.1f %10.1f %10.1f %10.1f  (one QP added to each of "
+		       "%zu connections)\n",
+		       "add_qp", st.min, st.p50, st.avg, st.p99, st.max, st.stdev, st.n);
+		if (csv)
+			fprintf(csv, "added,add_qp,%zu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f\n", st.n,
+				st.min, st.p50, st.avg, st.p99, st.p999, st.max, st.stdev);
+		json_object_object_add(b->out, "add_qp", jstats(&st));
+	}
+	vec_free(&adds);
 	srdma_ctx_destroy(fresh_ctx);
 	return ret;
 }

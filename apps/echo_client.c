@@ -95,6 +95,22 @@ static void on_event(struct echo_client *cl, const struct srdma_event *ev)
 		snprintf(cl->notice, sizeof(cl->notice), "the server ended the session");
 }
 
+int echo_client_add_qp(struct echo_client *cl, unsigned *index)
+{
+	struct srdma_qp_opts q;
+	int ret;
+
+	srdma_qp_opts_init(&q);
+	q.driver = SRDMA_QP_MESSAGES;
+	q.max_msg = (uint32_t)cl->rx_cap;
+	q.depth = cl->cfg.depth < 3 ? 3 : cl->cfg.depth;
+	arm_deadline(cl);
+	ret = srdma_conn_add_qp_wait(cl->conn, &q, index, remaining_ms(cl));
+	if (ret)
+		return fail(cl, ret, "adding a QP: %s", srdma_conn_errmsg(cl->conn));
+	return 0;
+}
+
 /* The connection failed with ret (from any call on it): the reason is the server's notice if
  * it sent one (events stay queued after a failure), else the library's message. */
 static int conn_failed(struct echo_client *cl, int ret)

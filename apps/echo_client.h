@@ -120,6 +120,10 @@ int echo_client_idle(struct echo_client *cl, unsigned ms);
 /* QUIT, then wait for BYE. */
 int echo_client_quit(struct echo_client *cl);
 
+/* Add one QP like the session's first to its connection (srdma_conn_add_qp_wait), within the
+ * session's deadline; *index is its index. The echo server leaves it unused. */
+int echo_client_add_qp(struct echo_client *cl, unsigned *index);
+
 /* Close the connection and free everything (and the session's own context). Accepts NULL. */
 void echo_client_close(struct echo_client *cl);
 

@@ -26,6 +26,8 @@ static const struct cli_opt opts[] = {
     {"verified", 0, "N", "b_verified",
      "RDMA writes verified one by one after the raw phase, per session (default 20)"},
     {"idle", 0, "SECONDS", "b_idle", "scale: how long the sessions sit idle (default 10)"},
+    {"add-qp", 0, NULL, "b_add_qp",
+     "setup: then add one QP to each connection (srdma_conn_add_qp) and time that too"},
     {"resumption", 0, "on|off", "b_resumption",
      "setup: K full handshakes alternating with K that resume the TLS session, each kind "
      "reported on its own (on, the default); off: K full ones"},
@@ -114,6 +116,8 @@ static int set(void *arg, const char *key, const char *value, char *err, size_t 
 		b->duration_s = (unsigned)v;
 	} else if (!strcmp(key, "all")) {
 		b->all = 1;
+	} else if (!strcmp(key, "add_qp")) {
+		b->add_qp = 1;
 	} else if (!strcmp(key, "resumption")) {
 		if (!strcmp(value, "on"))
 			b->resumption = 1;
@@ -285,7 +289,8 @@ int main(int argc, char **argv)
 		"  clients N    N sessions at once, one thread each (or --threads), doing --op\n"
 		"  setup K      K connections one after another: time of each set-up step;\n"
 		"               with --resumption on (default), K full handshakes alternate\n"
-		"               with K resumed ones, and each kind has its own table\n"
+		"               with K resumed ones, and each kind has its own table;\n"
+		"               --add-qp: then one QP added to each, timed too\n"
 		"  scale N      N sessions from --threads threads, each verified with one echo,\n"
 		"               held idle --idle seconds, verified again; --server-pid samples\n"
 		"               the server's memory and CPU",

@@ -238,6 +238,10 @@ ratios() {
 		row "fresh set-up p50 (us) / (cmtime + own TCP+TLS p50)" "$m" "$fresh" "$own" le 1.2
 		row "resumed set-up p50 (us) / fresh set-up p50" "$m" \
 			"$(jv "$OUT/srdma-$m-setup.json" '.resumed.total.t_typical_us')" "$fresh" le 0.5
+		# One QP added to each of those connections (srdma_conn_add_qp: no new handshake)
+		# against rdma_cm's whole set-up of one connection.
+		row "added QP p50 (us) / cmtime per connection" "$m" \
+			"$(jv "$OUT/srdma-$m-setup.json" '.add_qp.t_typical_us')" "${CM:-}" le 1.0
 		one=$(jv "$OUT/srdma-$m-clients1.json" '.results[0].ops_per_s')
 		for n in $CLIENTS; do
 			[[ $n == 1 ]] && continue
@@ -337,7 +341,8 @@ CM=$R
 tls_ref
 TLS=$R
 for m in $MODES; do
-	sb "$m" "srdma-$m-setup" setup "$SETUP_K" --samples "$OUT/srdma-$m-setup.samples.csv"
+	sb "$m" "srdma-$m-setup" setup "$SETUP_K" --add-qp \
+		--samples "$OUT/srdma-$m-setup.samples.csv"
 done
 
 log "== clients at once: $CLIENTS"
