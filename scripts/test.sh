@@ -224,7 +224,7 @@ phase_install() {
 # into the VM, so the sanitizer options go in through env(1) as part of the command; the canary
 # runs first under the same environment, so a run that lost the options cannot pass.
 phase_vm() {
-	local vmout=$logs/vm rc p f scenarios wrap
+	local vmout=$logs/vm rc p f scenarios wrap vmpid
 	echo "== RDMA scenarios (Soft-RoCE, sanitized)"
 	if [ "$san_built" != 1 ]; then
 		note_fail "vm: cannot run, the sanitizer build failed"
@@ -255,7 +255,17 @@ phase_vm() {
 		[ "$pkg_in_vm" = 1 ] && export SRDMA_PKG_DIR=$base-pkg
 		tests/vm/vm-run.sh --timeout "${SRDMA_VM_TIMEOUT:-1500}" --out "$vmout" -- \
 			env "${senv[@]}" "${wrap[@]}" /tmp/vmwork/canary.txt "$san/san-canary" \
-			tests/vm/phase-guest.sh "${scenarios[@]}"
+			tests/vm/phase-guest.sh "${scenarios[@]}" &
+		vmpid=$!
+		# Once the scenarios are done (the VM then runs the packages' check), what follows
+		# may start: vm_after_scenarios, if set.
+		if [ -n "${vm_after_scenarios:-}" ]; then
+			while kill -0 "$vmpid" 2>/dev/null && [ ! -e "$vmout/scenarios.done" ]; do
+				sleep 1
+			done
+			"$vm_after_scenarios"
+		fi
+		wait "$vmpid"
 	fi
 	rc=$?
 	check_canary vm "$vmout/canary.txt" "$vmout/san"
@@ -574,6 +584,10 @@ bg_collect() {
 	fi
 }
 
+start_wire() {
+	bg_start wire phase_wire
+}
+
 # The host-only checks, one after the other: run in the background beside the RDMA scenarios
 # when those run in a VM (see below).
 host_checks() {
@@ -619,11 +633,12 @@ if want vm && [ -z "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
 	want package && pkg_in_vm=1
 	rm -f "$base-pkg/installed" "$base-pkg/not-installed"
 	bg_start host-checks host_checks 19
+	# The two-host scenarios start as soon as the scenarios are done, beside the TLS audit.
+	want wire && vm_after_scenarios=start_wire
 	timed vm phase_vm
+	[ -n "${bg_pid[wire]:-}" ] || { want wire && start_wire; }
 	bg_collect host-checks
 	[ "$pkg_in_vm" = 1 ] && timed package-rdma package_after_vm
-	# The two-host scenarios beside the TLS audit.
-	want wire && bg_start wire phase_wire
 	want tls && timed tls phase_tls
 else
 	want install && timed install phase_install
