@@ -404,7 +404,7 @@ int srdma_listener_accept(struct srdma_listener *l, struct srdma_conn **out)
 	struct epoll_event evs[EPOLL_BATCH];
 	struct srdma_conn *c, *next;
 	uint64_t now = srdma__cm_now_ns();
-	int n, i, ret;
+	int n, i, ret, new_peers = 0;
 
 	/* Expired handshakes first: pumping them fails them with -ETIMEDOUT. */
 	for (c = l->pending; c; c = next) {
@@ -419,9 +419,7 @@ int srdma_listener_accept(struct srdma_listener *l, struct srdma_conn **out)
 		return errno == EINTR ? -EAGAIN : -errno;
 	for (i = 0; i < n; i++) {
 		if (!evs[i].data.ptr) {
-			ret = accept_new(l);
-			if (ret)
-				return ret;
+			new_peers = 1;
 			continue;
 		}
 		/* The rest stay ready in the level-triggered set for the next call. */
@@ -429,6 +427,13 @@ int srdma_listener_accept(struct srdma_listener *l, struct srdma_conn **out)
 			*out = evs[i].data.ptr;
 			return 0;
 		}
+	}
+	/* New connections last: making room for one may close a handshake whose event is in
+	 * evs. */
+	if (new_peers) {
+		ret = accept_new(l);
+		if (ret)
+			return ret;
 	}
 	return -EAGAIN;
 }

@@ -52,12 +52,11 @@ static struct srdma_listener *pool_listener(struct srdma_ctx *ctx, struct rec *r
 	return l;
 }
 
-/* A silent TCP connection to port from source address src (127.x.y.z); the listener then
- * takes it (or refuses it) at once. */
-static int connect_from(struct srdma_listener *l, const char *src)
+/* A silent TCP connection to the listener from source address src (127.x.y.z), not yet taken:
+ * on loopback it is in the backlog once connect returns. */
+static int raw_connect(struct srdma_listener *l, const char *src)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET}, s = {.sin_family = AF_INET};
-	struct srdma_conn *c = NULL;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	assert_true(fd >= 0);
@@ -66,7 +65,15 @@ static int connect_from(struct srdma_listener *l, const char *src)
 	a.sin_port = htons(srdma_listener_port(l));
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	/* Loopback: the connection is in the backlog once connect returns. */
+	return fd;
+}
+
+/* The same, and the listener takes it (or refuses it) at once. */
+static int connect_from(struct srdma_listener *l, const char *src)
+{
+	struct srdma_conn *c = NULL;
+	int fd = raw_connect(l, src);
+
 	assert_int_equal(srdma_accept(l, &c, 0), -ETIMEDOUT);
 	return fd;
 }
@@ -86,20 +93,29 @@ static int mentions(const char *s, const char *what)
 	return strstr(s, what) != NULL;
 }
 
-static void test_per_address_and_newcomers(void **state)
+/* A context with the server's certificate. */
+static struct srdma_ctx *pool_ctx(const struct certs *c)
 {
-	const struct certs *c = *state;
 	struct srdma_ctx_opts co;
 	struct srdma_ctx *ctx = NULL;
-	struct srdma_listener *l;
-	struct rec r = {0};
 	char err[256] = "";
-	int a[4], b[2], n1;
 
 	srdma_ctx_opts_init(&co);
 	co.cert = c->server_cert;
 	co.key = c->server_key;
 	assert_ret(srdma_ctx_create(&co, &ctx, err, sizeof(err)), 0, err);
+	return ctx;
+}
+
+static void test_per_address_and_newcomers(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *ctx = NULL;
+	struct srdma_listener *l;
+	struct rec r = {0};
+	int a[4], b[2], n1;
+
+	ctx = pool_ctx(c);
 	l = pool_listener(ctx, &r, 4, 3, 100);
 
 	/* Three from 127.0.0.1 fill its share; the fourth is closed at accept. */
@@ -142,17 +158,13 @@ static void test_per_address_and_newcomers(void **state)
 static void test_random_early_drop(void **state)
 {
 	const struct certs *c = *state;
-	struct srdma_ctx_opts co;
 	struct srdma_ctx *ctx = NULL;
 	struct srdma_listener *l;
 	struct rec r = {0};
-	char err[256] = "", src[32];
+	char src[32];
 	int fds[60], early = 0, fresh;
 
-	srdma_ctx_opts_init(&co);
-	co.cert = c->server_cert;
-	co.key = c->server_key;
-	assert_ret(srdma_ctx_create(&co, &ctx, err, sizeof(err)), 0, err);
+	ctx = pool_ctx(c);
 	l = pool_listener(ctx, &r, 40, 1000, 10);
 	/* Reaching a full pool of 40 from one address without an early drop from 4 on has a
 	 * probability below 1e-14. */
@@ -185,17 +197,12 @@ static void test_random_early_drop(void **state)
 static void test_light_address_full_pool(void **state)
 {
 	const struct certs *c = *state;
-	struct srdma_ctx_opts co;
 	struct srdma_ctx *ctx = NULL;
 	struct srdma_listener *l;
 	struct rec r = {0};
-	char err[256] = "";
 	int flood[4], slow[3];
 
-	srdma_ctx_opts_init(&co);
-	co.cert = c->server_cert;
-	co.key = c->server_key;
-	assert_ret(srdma_ctx_create(&co, &ctx, err, sizeof(err)), 0, err);
+	ctx = pool_ctx(c);
 	l = pool_listener(ctx, &r, 5, 8, 100);
 	slow[0] = connect_from(l, "127.0.2.1");
 	for (int i = 0; i < 4; i++)
@@ -231,17 +238,12 @@ static void test_light_address_full_pool(void **state)
 static void test_light_address_early_drop(void **state)
 {
 	const struct certs *c = *state;
-	struct srdma_ctx_opts co;
 	struct srdma_ctx *ctx = NULL;
 	struct srdma_listener *l;
 	struct rec r = {0};
-	char err[256] = "";
 	int flood[100], slow[5], early = 0, before;
 
-	srdma_ctx_opts_init(&co);
-	co.cert = c->server_cert;
-	co.key = c->server_key;
-	assert_ret(srdma_ctx_create(&co, &ctx, err, sizeof(err)), 0, err);
+	ctx = pool_ctx(c);
 	l = pool_listener(ctx, &r, 40, 1000, 50);
 	slow[0] = connect_from(l, "127.0.3.1");
 	/* Early drop starts at 20 of 40: the flood holds at least 19, and 100 tries bring the
@@ -268,6 +270,40 @@ static void test_light_address_early_drop(void **state)
 	assert_int_equal(srdma_ctx_destroy(ctx), 0);
 }
 
+/* A newcomer whose room is made by closing a handshake that is ready in the same batch of
+ * events (regression: the closed handshake was then driven after it was freed). */
+static void test_evict_ready_in_batch(void **state)
+{
+	const struct certs *c = *state;
+	struct srdma_ctx *ctx = pool_ctx(c);
+	struct srdma_listener *l;
+	struct srdma_conn *conn = NULL;
+	struct rec r = {0};
+	int a[3], n1;
+
+	l = pool_listener(ctx, &r, 3, 8, 100);
+	for (int i = 0; i < 3; i++)
+		a[i] = connect_from(l, "127.0.4.2");
+	assert_int_equal(r.n, 0);
+	/* Ready in this order: the listener (the newcomer), then the oldest handshake (the
+	 * first byte of a TLS record), the one that makes room. */
+	n1 = raw_connect(l, "127.0.4.1");
+	assert_int_equal(send(a[0], "\x16", 1, MSG_NOSIGNAL), 1);
+	assert_int_equal(wait_fd(srdma_listener_fd(l), POLLIN, now_ms() + 2000), 0);
+	assert_int_equal(srdma_accept(l, &conn, 0), -ETIMEDOUT);
+	assert_int_equal(r.n, 1);
+	assert_true(mentions(r.addr[0], "127.0.4.2:"));
+	assert_true(mentions(r.reason[0], "make room for a lighter address"));
+	assert_true(closed_within(a[0], 2000));
+	assert_false(closed_within(n1, 100));
+
+	srdma_listener_close(l);
+	for (int i = 0; i < 3; i++)
+		close(a[i]);
+	close(n1);
+	assert_int_equal(srdma_ctx_destroy(ctx), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,6 +311,7 @@ int main(void)
 	    cmocka_unit_test(test_random_early_drop),
 	    cmocka_unit_test(test_light_address_full_pool),
 	    cmocka_unit_test(test_light_address_early_drop),
+	    cmocka_unit_test(test_evict_ready_in_batch),
 	};
 
 	return cmocka_run_group_tests(tests, harness_certs_setup, harness_certs_teardown);

@@ -145,6 +145,24 @@ out:
 	return ret;
 }
 
+/* Register a (REGION_LEN bytes) for the peer's RDMA WRITEs and advertise it as region 1: the MR,
+ * or NULL with the failure recorded. */
+static struct ibv_mr *write_region(struct sess *s, void *a)
+{
+	struct ibv_mr *m = reg(s, a, REGION_LEN, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	int r;
+
+	if (!m)
+		return NULL;
+	r = srdma_advertise(s->c, 1, m, SRDMA_ACCESS_REMOTE_WRITE);
+	if (r) {
+		failf(s, "srdma_advertise(1): %s", strerror(-r));
+		dereg(&m);
+		return NULL;
+	}
+	return m;
+}
+
 static int serve_revoke(struct sess *s, json_object *o)
 {
 	uint8_t *a = calloc(1, REGION_LEN), want[REGION_LEN];
@@ -153,14 +171,9 @@ static int serve_revoke(struct sess *s, json_object *o)
 
 	if (!a)
 		return failf(s, "out of memory");
-	ma = reg(s, a, REGION_LEN, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	ma = write_region(s, a);
 	if (!ma)
 		goto out;
-	r = srdma_advertise(s->c, 1, ma, SRDMA_ACCESS_REMOTE_WRITE);
-	if (r) {
-		failf(s, "srdma_advertise(1): %s", strerror(-r));
-		goto out;
-	}
 	if (expect_ctrl(s, "written"))
 		goto out;
 	pattern(want, REGION_LEN, 0x300);
@@ -236,14 +249,9 @@ static int serve_msg_write(struct sess *s, json_object *o)
 		failf(s, "out of memory");
 		goto out;
 	}
-	ma = reg(s, a, REGION_LEN, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	ma = write_region(s, a);
 	if (!ma)
 		goto out;
-	r = srdma_advertise(s->c, 1, ma, SRDMA_ACCESS_REMOTE_WRITE);
-	if (r) {
-		failf(s, "srdma_advertise(1): %s", strerror(-r));
-		goto out;
-	}
 	if (recv_msg(s, got, sizeof(got), &len, &seq))
 		goto out;
 	/* RC ordering: the write landed before the message that carries its tag. */
@@ -300,14 +308,9 @@ static int serve_add_qp(struct sess *s, json_object *o)
 		failf(s, "srdma_conn_add_qp on the accepting side returned %d, expected -EPERM", r);
 		goto out;
 	}
-	ma = reg(s, a, REGION_LEN, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	ma = write_region(s, a);
 	if (!ma)
 		goto out;
-	r = srdma_advertise(s->c, 1, ma, SRDMA_ACCESS_REMOTE_WRITE);
-	if (r) {
-		failf(s, "srdma_advertise(1): %s", strerror(-r));
-		goto out;
-	}
 	if (send_ctrl(s, "ready") || wait_ctrl(s, scen, sizeof(scen)))
 		goto out;
 	if (sscanf(scen, "added %u", &n) != 1 || n < 1 || n >= SRDMA_MAX_QPS) {
