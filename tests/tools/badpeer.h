@@ -116,4 +116,9 @@ void await_raw_close(struct peer *p, struct outcome *o, uint64_t deadline);
 uint64_t answer_deadline(struct run *r);
 void stalling(struct run *r, struct peer *p, const char *what);
 
+/* Kinds past TLS and OPEN (badpeer_open.c). */
+void do_stall_open(struct run *r, struct peer *p, struct outcome *o);
+void do_badqp(struct run *r, struct peer *p, struct outcome *o);
+void do_badadd(struct run *r, struct peer *p, struct outcome *o);
+
 #endif
