@@ -18,6 +18,8 @@
 #include "server.h"
 
 #define ACCEPT_PAUSE_MS 100
+/* At most one line about connections dropped before TLS per this period (on_drop). */
+#define DROP_LOG_PERIOD_MS 5000
 
 enum main_watch {
 	MAIN_LISTEN = 1,
@@ -49,6 +51,57 @@ static int watch_device(struct server *srv, char *err, size_t errlen)
 	return fd < 0 ? fd : watch_fd(srv->epfd, fd, MAIN_DEVICE);
 }
 
+/* The drops not logged yet, in one line, once their period is over (or now, with force). */
+static void drops_flush(struct server *srv, int force)
+{
+	uint64_t now = server_now_ns();
+
+	if (!srv->drops.n || (!force && now < srv->drops.next_ns))
+		return;
+	srdma_warn("%llu more connections dropped by the pre-authentication pool (per-address "
+		   "limit %llu, pool full "
+		   "%llu, early drop %llu, evicted for a lighter address %llu); the last from %s",
+		   srv->drops.n, srv->drops.per_addr, srv->drops.pool_full, srv->drops.early,
+		   srv->drops.evicted, srv->drops.last);
+	srv->drops.n = srv->drops.per_addr = srv->drops.pool_full = srv->drops.early =
+	    srv->drops.evicted = 0;
+	srv->drops.next_ns = now + DROP_LOG_PERIOD_MS * 1000000ull;
+}
+
+/* Milliseconds until the pending drops' line is due, -1 if none is pending. */
+static int drops_timeout_ms(const struct server *srv)
+{
+	uint64_t now = server_now_ns();
+
+	if (!srv->drops.n)
+		return -1;
+	return now >= srv->drops.next_ns ? 0 : (int)((srv->drops.next_ns - now) / 1000000) + 1;
+}
+
+/* A connection the pre-authentication pool dropped: the first of a burst in full, the rest
+ * counted for drops_flush. Every one is in the metrics (refused_total). */
+static void on_drop(struct server *srv, const char *addr, const char *reason)
+{
+	uint64_t now = server_now_ns();
+
+	if (!srv->drops.n && now >= srv->drops.next_ns) {
+		srdma_warn("connection from %s dropped: %s", addr, reason);
+		srv->drops.next_ns = now + DROP_LOG_PERIOD_MS * 1000000ull;
+		return;
+	}
+	srv->drops.n++;
+	if (strstr(reason, "max_pending_per_addr"))
+		srv->drops.per_addr++;
+	else if (strstr(reason, "early drop"))
+		srv->drops.early++;
+	else if (strstr(reason, "lighter address"))
+		srv->drops.evicted++;
+	else
+		srv->drops.pool_full++;
+	snprintf(srv->drops.last, sizeof(srv->drops.last), "%s", addr);
+	drops_flush(srv, 0);
+}
+
 /* A handshake failed: one line, as the old server logged the same ends. */
 static void on_failure(void *arg, const char *addr, int error, const char *reason)
 {
@@ -64,7 +117,7 @@ static void on_failure(void *arg, const char *addr, int error, const char *reaso
 	}
 	if (error == -EBUSY && !strstr(reason, "server full")) {
 		/* The pre-authentication pool (max_pending, max_pending_per_addr, early drop). */
-		srdma_warn("connection from %s dropped: %s", addr, reason);
+		on_drop(srv, addr, reason);
 		return;
 	}
 	id = atomic_fetch_add(&srv->next_id, 1) + 1;
@@ -367,6 +420,9 @@ int server_run(struct server *srv)
 		wd = server_watchdog_timeout_ms(srv);
 		if (wd >= 0 && (timeout < 0 || wd < timeout))
 			timeout = wd;
+		wd = drops_timeout_ms(srv);
+		if (wd >= 0 && (timeout < 0 || wd < timeout))
+			timeout = wd;
 		n = epoll_wait(srv->epfd, ev, 8, timeout);
 		if (n < 0 && errno != EINTR) {
 			srdma_err("epoll_wait: %s", strerror(errno));
@@ -390,6 +446,7 @@ int server_run(struct server *srv)
 		server_watchdog_tick(srv);
 		/* Deadlines and ready handshakes alike: accept drives both. */
 		on_listen(srv);
+		drops_flush(srv, 0);
 		if (srv->accept_paused && watching) {
 			epoll_ctl(srv->epfd, EPOLL_CTL_DEL, lfd, NULL);
 			watching = 0;
@@ -398,6 +455,7 @@ int server_run(struct server *srv)
 		srv->accept_paused = 0;
 	}
 
+	drops_flush(srv, 1);
 	server_notify_stopping();
 	/* Stop accepting first (handshakes in progress are told and closed), so nobody new
 	 * arrives while the workers wind down. */

@@ -119,6 +119,15 @@ struct server {
 	void *reread_arg;
 	uint64_t watchdog_ns,
 	    watchdog_next_ns; /* systemd watchdog ping interval, next ping; 0: off */
+	/* Connections the pre-authentication pool dropped (its limits, early drop, evictions):
+	 * under a flood they come by the thousand, so the first of a burst is logged alone and the
+	 * rest summed up, one line per DROP_LOG_PERIOD_MS at most (server.c). Main thread. */
+	struct {
+		uint64_t next_ns;     /* no line before this; 0: none logged yet */
+		unsigned long long n; /* not logged yet: all, and by kind */
+		unsigned long long per_addr, pool_full, early, evicted;
+		char last[64]; /* the last one's address */
+	} drops;
 };
 
 /* server.c */

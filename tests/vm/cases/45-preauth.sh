@@ -37,11 +37,15 @@ t_preauth_flood() {
 		-n 20 --idle 30
 	p_sess=$!
 	check "the session is established before the flood" wait_log "connected (worker" 6 60
-	"$LOAD_BIN/srdma-flood" --conns 1000 --mode silent --seconds 45 --renew-rate 100 \
+	# The attackers run at the lowest CPU priority: on a network they are other hosts, and
+	# here their own CPU would otherwise be taken from the server and the client under test,
+	# which is not what this measures. The flood they make is checked below (refused at
+	# accept many times over).
+	nice -n 19 "$LOAD_BIN/srdma-flood" --conns 1000 --mode silent --seconds 45 --renew-rate 100 \
 		$(for i in $(seq 10 14); do echo --source "192.0.2.$i"; done) "$ADDR" \
 		>"$OUT/preauth.silent.json" 2>&1 &
 	p_silent=$!
-	"$LOAD_BIN/srdma-flood" --conns 1000 --mode slowloris --seconds 45 --renew-rate 100 \
+	nice -n 19 "$LOAD_BIN/srdma-flood" --conns 1000 --mode slowloris --seconds 45 --renew-rate 100 \
 		$(for i in $(seq 15 19); do echo --source "192.0.2.$i"; done) "$ADDR" \
 		>"$OUT/preauth.slowloris.json" 2>&1 &
 	p_slow=$!
@@ -66,13 +70,8 @@ t_preauth_flood() {
 	echo "    flood: silent $(cat "$OUT/preauth.silent.json"); slowloris $(cat "$OUT/preauth.slowloris.json")"
 	check "legitimate client connected 20 of 20 times under the flood (${#busy[@]})" \
 		[ "${#busy[@]}" = 20 ]
-	# The target is 20 of 20 within 3x. Runs in the VM so far show one connect a run about
-	# 1 s over (consistent with a TCP SYN retransmission); until that is understood and
-	# fixed, up to 2 of 20 may miss the 3x bound, and none may take longer than 10x.
-	check "at least 18 of 20 within 3x the idle set-up time ($served of 20 within $limit us)" \
-		[ "$served" -ge 18 ]
-	check "none slower than 10x the idle set-up time" \
-		[ "$(printf '%s\n' "${busy[@]}" | sort -n | tail -n 1)" -le $((median * 10)) ]
+	check "20 of 20 within 3x the idle set-up time ($served of 20 within $limit us)" \
+		[ "$served" = 20 ]
 	check "the attackers were refused at accept, many times over" \
 		jq_ok '.closed_by_server > 1000' "$OUT/preauth.silent.json"
 	check "slowloris attackers were refused too" \
@@ -83,6 +82,18 @@ t_preauth_flood() {
 		ip addr del "192.0.2.$i/32" dev "$dev" 2>/dev/null || true
 	done
 	stop_server
+	# The drops are summed up in the log (one line per 5 s at most, and the last at
+	# shutdown), not logged one by one: a flood must not become a flood of log lines.
+	local lines logged
+	lines=$(grep -c "dropped" "$SERVER_LOG")
+	logged=$(awk '/connection from .* dropped: / { n++ }
+		/more connections dropped by the pre-authentication pool/ {
+			for (i = 1; i <= NF; i++) if ($i == "more") n += $(i - 1) }
+		END { print n + 0 }' "$SERVER_LOG")
+	echo "    server log: $lines lines about $logged connections dropped before TLS"
+	local summed=0
+	[ "$logged" -gt 1000 ] && [ "$lines" -le 30 ] && summed=1
+	check "the log sums the drops up: $lines lines for $logged drops" [ "$summed" = 1 ]
 }
 
 # srdma-client --retry: a full server refuses a client without it at once ("server full"); with
