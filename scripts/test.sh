@@ -12,9 +12,10 @@
 #   scripts/test.sh [PHASE...]   PHASE: build unit install package vm wire tls fuzz (default: all,
 #                                in that order; the sanitizer build is made for unit, vm and tls;
 #                                wire runs in the background, beside tls; where the scenarios
-#                                run in a VM, install, package and fuzz run in the background
-#                                beside them, at the lowest CPU priority, and the packages'
-#                                RDMA check runs in that VM after the scenarios)
+#                                run in a VM, install, package, fuzz and tls run in the
+#                                background beside them, at the lowest CPU priority, the
+#                                packages' RDMA check runs in that VM after the scenarios, and
+#                                wire starts when the scenarios are done)
 #   SRDMA_BUILD_DIR=DIR          plain build in DIR (default build/), DIR-san, DIR-fuzz,
 #                                DIR-install (the install check's build and prefix), DIR-pkg
 #                                (the Debian packages and their logs)
@@ -257,10 +258,11 @@ phase_vm() {
 			env "${senv[@]}" "${wrap[@]}" /tmp/vmwork/canary.txt "$san/san-canary" \
 			tests/vm/phase-guest.sh "${scenarios[@]}" &
 		vmpid=$!
-		# Once the scenarios are done (the VM then runs the packages' check), what follows
-		# may start: vm_after_scenarios, if set.
+		# Once the scenarios are done (the VM then runs the packages' check), or earlier if
+		# vm_start_early says so, what follows may start: vm_after_scenarios, if set.
 		if [ -n "${vm_after_scenarios:-}" ]; then
-			while kill -0 "$vmpid" 2>/dev/null && [ ! -e "$vmout/scenarios.done" ]; do
+			while kill -0 "$vmpid" 2>/dev/null && [ ! -e "$vmout/scenarios.done" ] &&
+				! vm_start_early; do
 				sleep 1
 			done
 			"$vm_after_scenarios"
@@ -588,12 +590,21 @@ start_wire() {
 	bg_start wire phase_wire
 }
 
+# vm_start_early: whether vm_after_scenarios may start before the scenarios are done. By
+# default not; beside scenarios in a VM, once the background checks are done (see below).
+vm_start_early() {
+	return 1
+}
+
 # The host-only checks, one after the other: run in the background beside the RDMA scenarios
-# when those run in a VM (see below).
+# when those run in a VM (see below). The TLS audit comes last: its servers run in a VM of
+# their own (one CPU, mostly waiting for testssl.sh here), and the scenarios' VM leaves enough
+# of this machine idle for it.
 host_checks() {
 	want install && timed install phase_install
 	want package && timed package phase_package
 	want fuzz && timed fuzz phase_fuzz
+	want tls && timed tls phase_tls
 }
 
 # want PHASE: the phase was asked for (or none was).
@@ -627,19 +638,26 @@ want unit && timed unit phase_unit
 pkg_in_vm=0
 if want vm && [ -z "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
 	# The scenarios run in a VM whose emulated CPUs leave about a third of this machine idle:
-	# the host-only checks (install, package, fuzz) use it, in the background at the lowest
-	# CPU priority, so that they take next to nothing from the VM. The packages' own RDMA
-	# check then runs in the scenarios' VM, after the scenarios (tests/vm/phase-guest.sh).
+	# the host-only checks (install, package, fuzz, the TLS audit) use it, in the background
+	# at the lowest CPU priority, so that they take next to nothing from the VM. The packages'
+	# own RDMA check then runs in the scenarios' VM, after the scenarios
+	# (tests/vm/phase-guest.sh).
 	want package && pkg_in_vm=1
 	rm -f "$base-pkg/installed" "$base-pkg/not-installed"
 	bg_start host-checks host_checks 19
-	# The two-host scenarios start as soon as the scenarios are done, beside the TLS audit.
+	# The two-host scenarios start as soon as the scenarios are done, or earlier once the
+	# background checks are done and only the srdma-cp scenarios are left (after notify):
+	# those leave about a third of this machine idle too, and none of them measures time
+	# against a bound that the two-host phase beside them could break. (vmout: phase_vm's.)
 	want wire && vm_after_scenarios=start_wire
+	vm_start_early() {
+		! kill -0 "${bg_pid[host-checks]}" 2>/dev/null &&
+			grep -q '^[A-Z]* vm_notify\b' "$vmout/results.txt" 2>/dev/null
+	}
 	timed vm phase_vm
 	[ -n "${bg_pid[wire]:-}" ] || { want wire && start_wire; }
 	bg_collect host-checks
 	[ "$pkg_in_vm" = 1 ] && timed package-rdma package_after_vm
-	want tls && timed tls phase_tls
 else
 	want install && timed install phase_install
 	want package && timed package phase_package
