@@ -17,7 +17,7 @@
 #                                packages' RDMA check runs in that VM after the scenarios, and
 #                                wire starts when the scenarios are done)
 #   SRDMA_BUILD_DIR=DIR          plain build in DIR (default build/), DIR-san, DIR-fuzz,
-#                                DIR-install (the install check's build and prefix), DIR-pkg
+#                                DIR-install (the install check's prefix: it installs DIR), DIR-pkg
 #                                (the Debian packages and their logs)
 #   SRDMA_VM_SCENARIOS="a b"     run only these VM scenarios (default: all)
 #   SRDMA_VM_TIMEOUT=SEC         kill the VM after SEC seconds (default 1500)
@@ -159,7 +159,10 @@ phase_deps() {
 
 phase_build() {
 	echo "== build (warnings as errors)"
-	SRDMA_BUILD_DIR=$base scripts/build.sh || note_fail "build: $base failed to build"
+	# Configured for the install check's prefix, which then installs this build instead of
+	# compiling the tree once more (phase_install).
+	SRDMA_BUILD_DIR=$base scripts/build.sh -DCMAKE_INSTALL_PREFIX="$base-install/prefix" \
+		-DCMAKE_INSTALL_LIBDIR=lib || note_fail "build: $base failed to build"
 }
 
 san_built=
@@ -208,9 +211,11 @@ phase_unit() {
 # symbols against <srdma.h>, libsrdma.pc, and examples/ built out of the tree (shared and
 # static). Each check is one pass or one failure.
 phase_install() {
-	local log=$base-install.log rc p f
+	local log=$base-install.log rc p f from=()
 	echo "== install (cmake --install, exported symbols, pkg-config, the example out of tree)"
-	tests/install/check-install.sh "$base-install" >"$log" 2>&1
+	[ "$(sed -n 's/^CMAKE_INSTALL_PREFIX:[A-Z]*=//p' "$base/CMakeCache.txt" 2>/dev/null)" = \
+		"$base-install/prefix" ] && from=(--from-build "$base")
+	tests/install/check-install.sh "${from[@]}" "$base-install" >"$log" 2>&1
 	rc=$?
 	grep -v '^[0-9]* passed, [0-9]* failed$' "$log"
 	read -r p f < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log")

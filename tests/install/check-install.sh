@@ -12,20 +12,32 @@
 # One line per check ("ok ..." or "FAIL ..."), then "N passed, N failed"; exits 1 if a check
 # failed.
 #
-#   tests/install/check-install.sh [DIR]   DIR: scratch directory (default: a new temporary one,
-#                                          removed afterwards unless a check failed)
+#   tests/install/check-install.sh [--from-build BUILD] [DIR]
+#       DIR: scratch directory (default: a new temporary one, removed afterwards unless a check
+#       failed). --from-build: install BUILD, a tree already built with warnings as errors and
+#       configured with -DCMAKE_INSTALL_PREFIX=DIR/prefix -DCMAKE_INSTALL_LIBDIR=lib, instead
+#       of configuring and building one (scripts/test.sh: its plain build, so the tree is not
+#       compiled twice).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 keep=0
+from_build=
+if [ "${1:-}" = --from-build ]; then
+	from_build=${2:?--from-build needs a build directory}
+	shift 2
+fi
 if [ $# -gt 0 ]; then
 	work=$1
 	keep=1
 	mkdir -p "$work" || exit 1
 	rm -rf "$work/build" "$work/prefix" "$work/out"
+elif [ -n "$from_build" ]; then
+	echo "check-install.sh: --from-build needs DIR (the prefix its build was configured with)" >&2
+	exit 2
 else
 	work=$(mktemp -d "${TMPDIR:-/tmp}/srdma-install.XXXXXX") || exit 1
 fi
-build=$work/build
+build=${from_build:-$work/build}
 prefix=$work/prefix
 out=$work/out
 mkdir -p "$out"
@@ -60,8 +72,29 @@ finish() {
 	exit
 }
 
+# cache_var NAME: NAME's value in the build's CMakeCache.txt.
+cache_var() {
+	sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt" 2>/dev/null
+}
+
 # A fixed LIBDIR, so that the layout checked below does not depend on the distribution.
-if cmake -S "$top" -B "$build" -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR=lib \
+if [ -n "$from_build" ]; then
+	if [ "$(cache_var CMAKE_INSTALL_PREFIX)" != "$prefix" ] ||
+		[ "$(cache_var CMAKE_INSTALL_LIBDIR)" != lib ] || [ "$(cache_var SRDMA_WERROR)" != ON ]; then
+		fail "--from-build $build: configured with prefix '$(cache_var CMAKE_INSTALL_PREFIX)'," \
+			"libdir '$(cache_var CMAKE_INSTALL_LIBDIR)', SRDMA_WERROR '$(cache_var SRDMA_WERROR)';" \
+			"this check needs $prefix, lib, ON"
+		finish
+	fi
+	if cmake --build "$build" -j "$(nproc)" -- --no-print-directory >"$out/build.log" 2>&1 &&
+		cmake --install "$build" >"$out/install.log" 2>&1; then
+		ok "cmake --install of $build into $prefix"
+	else
+		fail "cmake --install of $build (logs in $out):"
+		tail -n 20 "$out"/*.log
+		finish
+	fi
+elif cmake -S "$top" -B "$build" -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR=lib \
 	-DSRDMA_TESTS=OFF -DSRDMA_WERROR=ON >"$out/configure.log" 2>&1 &&
 	cmake --build "$build" -j "$(nproc)" -- --no-print-directory >"$out/build.log" 2>&1 &&
 	cmake --install "$build" >"$out/install.log" 2>&1; then
