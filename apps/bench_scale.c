@@ -1,4 +1,7 @@
 /* srdma-bench: connection set-up time per step, and scale (many sessions held). */
+#include <poll.h>
+#include <sys/epoll.h>
+
 #include "bench.h"
 
 /* --- set-up time --------------------------------------------------------------------------- */
@@ -247,6 +250,14 @@ struct scale {
 	int phase; /* 0: open and verify, 1: verify again, quit and close */
 	pthread_mutex_t lock;
 	char first_err[640];
+	/* The keeper: while sessions are being opened and while they sit idle, a thread answers
+	 * the control channel of every session already verified (the heartbeat: a server ends a
+	 * session it hears nothing from). A session is the keeper's from its epoll_ctl ADD in
+	 * phase 0 until scale_keeper_stop. */
+	int epfd;
+	atomic_int keeper_stop;
+	atomic_uint kept_failed; /* sessions that failed while kept */
+	pthread_t keeper;
 };
 
 static void scale_error(struct scale *sc, unsigned idx, const char *what, const char *why)
@@ -263,6 +274,76 @@ struct scale_arg {
 	struct scale *sc;
 	unsigned id;
 };
+
+/* What to watch session i's control channel for, as an epoll event. */
+static void keep_event(struct scale *sc, unsigned i, struct epoll_event *ev)
+{
+	short want = echo_client_poll_events(sc->cl[i]);
+
+	ev->events = (want & POLLIN ? EPOLLIN : 0) | (want & POLLOUT ? EPOLLOUT : 0);
+	if (!ev->events)
+		ev->events = EPOLLIN;
+	ev->data.u32 = i;
+}
+
+static void *scale_keeper(void *arg)
+{
+	struct scale *sc = arg;
+	struct epoll_event evs[256], ev;
+	int n, k;
+
+	while (!atomic_load(&sc->keeper_stop)) {
+		n = epoll_wait(sc->epfd, evs, 256, 100);
+		for (k = 0; k < n; k++) {
+			unsigned i = evs[k].data.u32;
+
+			if (echo_client_idle(sc->cl[i], 0)) {
+				/* Failed: out of the set; phase 1 reports it (its echo fails). */
+				epoll_ctl(sc->epfd, EPOLL_CTL_DEL, echo_client_fd(sc->cl[i]), NULL);
+				atomic_fetch_add(&sc->kept_failed, 1);
+				continue;
+			}
+			keep_event(sc, i, &ev);
+			epoll_ctl(sc->epfd, EPOLL_CTL_MOD, echo_client_fd(sc->cl[i]), &ev);
+		}
+	}
+	return NULL;
+}
+
+/* Session i, verified, is the keeper's from now on (in phase 0). */
+static void scale_keep(struct scale *sc, unsigned i)
+{
+	struct epoll_event ev;
+
+	keep_event(sc, i, &ev);
+	if (epoll_ctl(sc->epfd, EPOLL_CTL_ADD, echo_client_fd(sc->cl[i]), &ev))
+		scale_error(sc, i, "keeping it", strerror(errno));
+}
+
+static int scale_keeper_start(struct scale *sc)
+{
+	sc->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (sc->epfd < 0)
+		return -errno;
+	atomic_store(&sc->keeper_stop, 0);
+	if (pthread_create(&sc->keeper, NULL, scale_keeper, sc)) {
+		close(sc->epfd);
+		sc->epfd = -1;
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/* The sessions are the phase's threads' again. */
+static void scale_keeper_stop(struct scale *sc)
+{
+	if (sc->epfd < 0)
+		return;
+	atomic_store(&sc->keeper_stop, 1);
+	pthread_join(sc->keeper, NULL);
+	close(sc->epfd);
+	sc->epfd = -1;
+}
 
 static void *scale_thread(void *arg)
 {
@@ -295,6 +376,7 @@ static void *scale_thread(void *arg)
 				continue;
 			}
 			atomic_fetch_add(&sc->verified, 1);
+			scale_keep(sc, i);
 			continue;
 		}
 		if (!sc->cl[i])
@@ -377,6 +459,15 @@ int run_scale(struct bench *b, FILE *csv)
 		sample_proc(b->server_pid, &s0);
 	self_sample(&m0);
 
+	sc.epfd = -1;
+	ret = scale_keeper_start(&sc);
+	if (ret) {
+		fprintf(stderr, "srdma-bench: cannot start the thread that keeps sessions: %s\n",
+			strerror(-ret));
+		free(sc.cl);
+		free(sc.connect_us);
+		return ret;
+	}
 	printf(" opening %u sessions with %u threads\n", n, sc.nthreads);
 	t0 = now_ns();
 	ret = scale_phase(&sc, 0);
@@ -411,6 +502,10 @@ int run_scale(struct bench *b, FILE *csv)
 	t_idle1 = now_ns();
 	if (b->server_pid)
 		sample_proc(b->server_pid, &s2);
+	scale_keeper_stop(&sc);
+	if (atomic_load(&sc.kept_failed))
+		printf(" %u sessions failed while held (their heartbeat answered meanwhile)\n",
+		       atomic_load(&sc.kept_failed));
 	if (s1.ok && s2.ok && hz > 0)
 		idle_cpu = 100.0 * (double)(s2.cpu_ticks - s1.cpu_ticks) / (double)hz /
 			   ((double)(t_idle1 - t_idle0) / 1e9);
@@ -458,6 +553,7 @@ int run_scale(struct bench *b, FILE *csv)
 	jint(o, "verified_after_idle", atomic_load(&sc.verified_after));
 	jint(o, "quit_ok", atomic_load(&sc.quit_ok));
 	jint(o, "failed", atomic_load(&sc.failed));
+	jint(o, "failed_while_held", atomic_load(&sc.kept_failed));
 	if (sc.first_err[0])
 		jstr(o, "first_error", sc.first_err);
 	jdbl(o, "open_seconds", (double)t_open / 1e9);

@@ -493,6 +493,16 @@ const char *echo_client_errmsg(const struct echo_client *cl)
 	return cl->errmsg;
 }
 
+int echo_client_fd(const struct echo_client *cl)
+{
+	return srdma_conn_fd(cl->conn);
+}
+
+short echo_client_poll_events(const struct echo_client *cl)
+{
+	return srdma_conn_poll_events(cl->conn);
+}
+
 /* ---- Requests ---------------------------------------------------------------------------- */
 
 /* DATA or PUSH of buf[0..len) into cl->tx; its length. */

@@ -117,6 +117,12 @@ int echo_client_ping(struct echo_client *cl, uint64_t *rtt_ns);
  * usable (quit it). */
 int echo_client_idle(struct echo_client *cl, unsigned ms);
 
+/* The control channel's descriptor, and what to watch it for now (POLLIN, POLLOUT): a program
+ * that holds many sessions idle polls them together and calls echo_client_idle(cl, 0) on each
+ * ready one, so that their heartbeats are answered. */
+int echo_client_fd(const struct echo_client *cl);
+short echo_client_poll_events(const struct echo_client *cl);
+
 /* QUIT, then wait for BYE. */
 int echo_client_quit(struct echo_client *cl);
 
