@@ -116,9 +116,11 @@ struct srdma_ctx_opts {
 					 srdma_connect_start) to srdma_conn_close; 0: no limit. A listener
 					 refuses the next peer with "server full" (-EBUSY at the peer);
 					 srdma_connect_start returns -EBUSY. */
-	/* Liveness of established connections: every heartbeat_ms [5000] each side sends a
-	 * PING on the control channel, which the peer answers at once; a connection that hears
-	 * nothing from its peer for heartbeat_ms * heartbeat_misses [3] fails with -ETIMEDOUT
+	/* Liveness of established connections: a side that has heard nothing from its peer for
+	 * heartbeat_ms [5000] (the listener's side: one and a half times that) sends a PING on
+	 * the control channel, at most one per heartbeat_ms, which the peer answers at once (so
+	 * between live peers the connector pings and the listener answers); a connection that
+	 * hears nothing from its peer for heartbeat_ms * heartbeat_misses [3] fails with -ETIMEDOUT
 	 * (a frozen process, a cut network, a vanished host). The TCP socket gets keepalive and
 	 * TCP_USER_TIMEOUT within the same bound. The application must call srdma_conn_process
 	 * when srdma_conn_timeout_ms expires (the blocking calls do it themselves): a thread

@@ -228,6 +228,21 @@ static uint64_t silence_bound_ns(const struct srdma_conn *c)
 	return (uint64_t)c->ctx->opts.heartbeat_ms * c->ctx->opts.heartbeat_misses * 1000000ull;
 }
 
+/* When our next PING is due: after heartbeat_ms with nothing heard from the peer (any frame
+ * counts), and at most one per heartbeat_ms. The listener waits half an interval longer, so
+ * that between two live peers only the connector pings and the listener answers: one PING and
+ * one PONG per interval, not two of each. */
+static uint64_t ping_due_ns(const struct srdma_conn *c)
+{
+	uint64_t quiet = (uint64_t)c->ctx->opts.heartbeat_ms * 1000000ull;
+	uint64_t due;
+
+	if (c->is_server)
+		quiet += quiet / 2;
+	due = c->last_rx_ns + quiet;
+	return due > c->next_ping_ns ? due : c->next_ping_ns;
+}
+
 /* TCP's own liveness within the heartbeat's bound: keepalive probes on an idle socket, and
  * TCP_USER_TIMEOUT for data (a PING) that stays unacknowledged. Best effort. */
 static void tcp_liveness(const struct srdma_conn *c, int fd)
@@ -263,7 +278,7 @@ static int heartbeat_tick(struct srdma_conn *c)
 					"(heartbeat every %u ms, %u missed)",
 					(unsigned long long)((now - c->last_rx_ns) / 1000000),
 					c->ctx->opts.heartbeat_ms, c->ctx->opts.heartbeat_misses);
-	if (now < c->next_ping_ns)
+	if (now < ping_due_ns(c))
 		return 0;
 	c->next_ping_ns = now + (uint64_t)c->ctx->opts.heartbeat_ms * 1000000ull;
 	ret = srdma__conn_send_frame(c, &f);
@@ -883,8 +898,8 @@ int srdma_conn_timeout_ms(const struct srdma_conn *c)
 	if (c->deadline_ns)
 		at = c->deadline_ns;
 	else if (c->state == SRDMA_CM_ESTABLISHED && !c->error && c->next_ping_ns)
-		at = c->next_ping_ns < c->last_rx_ns + silence_bound_ns(c)
-			 ? c->next_ping_ns
+		at = ping_due_ns(c) < c->last_rx_ns + silence_bound_ns(c)
+			 ? ping_due_ns(c)
 			 : c->last_rx_ns + silence_bound_ns(c);
 	else
 		return -1;
