@@ -1,5 +1,6 @@
 /* srdma-bench: connection set-up time per step, and scale (many sessions held). */
 #include <poll.h>
+#include <sched.h>
 #include <sys/epoll.h>
 
 #include "bench.h"
@@ -250,10 +251,11 @@ struct scale {
 	int phase; /* 0: open and verify, 1: verify again, quit and close */
 	pthread_mutex_t lock;
 	char first_err[640];
-	/* The keeper: while sessions are being opened and while they sit idle, a thread answers
-	 * the control channel of every session already verified (the heartbeat: a server ends a
-	 * session it hears nothing from). A session is the keeper's from its epoll_ctl ADD in
-	 * phase 0 until scale_keeper_stop. */
+	/* The keeper: from a session's first verification until the phase that verifies it again
+	 * takes it back, a thread answers its control channel (the heartbeat: a server ends a
+	 * session it hears nothing from). owner[i]: KEPT (the keeper may serve it), SERVING (the
+	 * keeper is), CLAIMED (a phase-1 thread took it back; the keeper leaves it alone). */
+	_Atomic int *owner;
 	int epfd;
 	atomic_int keeper_stop;
 	atomic_uint kept_failed; /* sessions that failed while kept */
@@ -286,6 +288,8 @@ static void keep_event(struct scale *sc, unsigned i, struct epoll_event *ev)
 	ev->data.u32 = i;
 }
 
+enum { KEPT, SERVING, CLAIMED };
+
 static void *scale_keeper(void *arg)
 {
 	struct scale *sc = arg;
@@ -296,15 +300,19 @@ static void *scale_keeper(void *arg)
 		n = epoll_wait(sc->epfd, evs, 256, 100);
 		for (k = 0; k < n; k++) {
 			unsigned i = evs[k].data.u32;
+			int kept = KEPT;
 
+			if (!atomic_compare_exchange_strong(&sc->owner[i], &kept, SERVING))
+				continue; /* claimed back */
 			if (echo_client_idle(sc->cl[i], 0)) {
 				/* Failed: out of the set; phase 1 reports it (its echo fails). */
 				epoll_ctl(sc->epfd, EPOLL_CTL_DEL, echo_client_fd(sc->cl[i]), NULL);
 				atomic_fetch_add(&sc->kept_failed, 1);
-				continue;
+			} else {
+				keep_event(sc, i, &ev);
+				epoll_ctl(sc->epfd, EPOLL_CTL_MOD, echo_client_fd(sc->cl[i]), &ev);
 			}
-			keep_event(sc, i, &ev);
-			epoll_ctl(sc->epfd, EPOLL_CTL_MOD, echo_client_fd(sc->cl[i]), &ev);
+			atomic_store(&sc->owner[i], KEPT);
 		}
 	}
 	return NULL;
@@ -315,6 +323,7 @@ static void scale_keep(struct scale *sc, unsigned i)
 {
 	struct epoll_event ev;
 
+	atomic_store(&sc->owner[i], KEPT);
 	keep_event(sc, i, &ev);
 	if (epoll_ctl(sc->epfd, EPOLL_CTL_ADD, echo_client_fd(sc->cl[i]), &ev))
 		scale_error(sc, i, "keeping it", strerror(errno));
@@ -334,7 +343,7 @@ static int scale_keeper_start(struct scale *sc)
 	return 0;
 }
 
-/* The sessions are the phase's threads' again. */
+/* After the phase that verifies the sessions again (each took its own back). */
 static void scale_keeper_stop(struct scale *sc)
 {
 	if (sc->epfd < 0)
@@ -381,6 +390,11 @@ static void *scale_thread(void *arg)
 		}
 		if (!sc->cl[i])
 			continue;
+		/* Take it back from the keeper (waiting while it serves it). */
+		for (int kept = KEPT; !atomic_compare_exchange_weak(&sc->owner[i], &kept, CLAIMED);
+		     kept = KEPT)
+			sched_yield();
+		epoll_ctl(sc->epfd, EPOLL_CTL_DEL, echo_client_fd(sc->cl[i]), NULL);
 		fill(buf, sizeof(buf), i, 1);
 		ret = echo_client_echo(sc->cl[i], buf, sizeof(buf));
 		if (ret) {
@@ -448,9 +462,11 @@ int run_scale(struct bench *b, FILE *csv)
 		sc.nthreads = n;
 	sc.cl = calloc(n, sizeof(*sc.cl));
 	sc.connect_us = calloc(n, sizeof(*sc.connect_us));
-	if (!sc.cl || !sc.connect_us) {
+	sc.owner = calloc(n, sizeof(*sc.owner));
+	if (!sc.cl || !sc.connect_us || !sc.owner) {
 		free(sc.cl);
 		free(sc.connect_us);
+		free(sc.owner);
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&sc.lock, NULL);
@@ -466,6 +482,7 @@ int run_scale(struct bench *b, FILE *csv)
 			strerror(-ret));
 		free(sc.cl);
 		free(sc.connect_us);
+		free(sc.owner);
 		return ret;
 	}
 	printf(" opening %u sessions with %u threads\n", n, sc.nthreads);
@@ -502,10 +519,7 @@ int run_scale(struct bench *b, FILE *csv)
 	t_idle1 = now_ns();
 	if (b->server_pid)
 		sample_proc(b->server_pid, &s2);
-	scale_keeper_stop(&sc);
-	if (atomic_load(&sc.kept_failed))
-		printf(" %u sessions failed while held (their heartbeat answered meanwhile)\n",
-		       atomic_load(&sc.kept_failed));
+
 	if (s1.ok && s2.ok && hz > 0)
 		idle_cpu = 100.0 * (double)(s2.cpu_ticks - s1.cpu_ticks) / (double)hz /
 			   ((double)(t_idle1 - t_idle0) / 1e9);
@@ -515,6 +529,10 @@ int run_scale(struct bench *b, FILE *csv)
 
 	if (!ret)
 		ret = scale_phase(&sc, 1);
+	scale_keeper_stop(&sc);
+	if (atomic_load(&sc.kept_failed))
+		printf(" %u sessions failed while held (their heartbeat answered meanwhile)\n",
+		       atomic_load(&sc.kept_failed));
 	printf(" after the idle time: %u verified again, %u quit cleanly\n",
 	       atomic_load(&sc.verified_after), atomic_load(&sc.quit_ok));
 	if (b->server_pid)
@@ -583,5 +601,6 @@ int run_scale(struct bench *b, FILE *csv)
 	pthread_mutex_destroy(&sc.lock);
 	free(sc.cl);
 	free(sc.connect_us);
+	free(sc.owner);
 	return ret;
 }
