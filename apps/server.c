@@ -58,9 +58,9 @@ static void drops_flush(struct server *srv, int force)
 
 	if (!srv->drops.n || (!force && now < srv->drops.next_ns))
 		return;
-	srdma_warn("%llu more connections dropped by the pre-authentication pool (per-address "
-		   "limit %llu, pool full "
-		   "%llu, early drop %llu, evicted for a lighter address %llu); the last from %s",
+	srdma_warn("%llu more connections dropped by the pre-authentication pool "
+		   "(per-address limit %llu, pool full %llu, early drop %llu, "
+		   "evicted for a lighter address %llu); the last from %s",
 		   srv->drops.n, srv->drops.per_addr, srv->drops.pool_full, srv->drops.early,
 		   srv->drops.evicted, srv->drops.last);
 	srv->drops.n = srv->drops.per_addr = srv->drops.pool_full = srv->drops.early =
@@ -79,7 +79,8 @@ static int drops_timeout_ms(const struct server *srv)
 }
 
 /* A connection the pre-authentication pool dropped: the first of a burst in full, the rest
- * counted for drops_flush. Every one is in the metrics (refused_total). */
+ * counted for drops_flush (the main loop's, after each round of the listener). Every one is
+ * in the metrics (refused_total). */
 static void on_drop(struct server *srv, const char *addr, const char *reason)
 {
 	uint64_t now = server_now_ns();
@@ -99,7 +100,6 @@ static void on_drop(struct server *srv, const char *addr, const char *reason)
 	else
 		srv->drops.pool_full++;
 	snprintf(srv->drops.last, sizeof(srv->drops.last), "%s", addr);
-	drops_flush(srv, 0);
 }
 
 /* A handshake failed: one line, as the old server logged the same ends. */

@@ -893,16 +893,18 @@ short srdma_conn_poll_events(const struct srdma_conn *c)
 
 int srdma_conn_timeout_ms(const struct srdma_conn *c)
 {
-	uint64_t now = srdma__cm_now_ns(), at;
+	uint64_t now = srdma__cm_now_ns(), at, silent;
 
-	if (c->deadline_ns)
+	if (c->deadline_ns) {
 		at = c->deadline_ns;
-	else if (c->state == SRDMA_CM_ESTABLISHED && !c->error && c->next_ping_ns)
-		at = ping_due_ns(c) < c->last_rx_ns + silence_bound_ns(c)
-			 ? ping_due_ns(c)
-			 : c->last_rx_ns + silence_bound_ns(c);
-	else
+	} else if (c->state == SRDMA_CM_ESTABLISHED && !c->error && c->next_ping_ns) {
+		at = ping_due_ns(c);
+		silent = c->last_rx_ns + silence_bound_ns(c);
+		if (silent < at)
+			at = silent;
+	} else {
 		return -1;
+	}
 	if (now >= at)
 		return 0;
 	return (int)((at - now + 999999) / 1000000);
