@@ -21,6 +21,7 @@
 
 #include <srdma.h>
 #include "config.h"
+#include "deadline_heap.h"
 #include "server_metrics.h"
 
 struct server;
@@ -76,6 +77,12 @@ struct session {
 	int closed;
 	struct mx_session mx;	     /* its counters and /stats entry (server_metrics.h) */
 	struct session *prev, *next; /* the worker's sessions; next also links the dead list */
+	/* In the worker's timer heap while the session needs a turn no descriptor will announce
+	 * (a rate-limit wait, a batch left over, the library's heartbeat or deadline). */
+	struct dheap_node timer;
+	struct session *timer_next;	       /* the batch of sessions whose time has come */
+	struct session *busy_prev, *busy_next; /* the worker's recently busy sessions */
+	int busy_listed;
 };
 
 struct worker {
@@ -92,8 +99,12 @@ struct worker {
 	atomic_uint nsessions; /* queued and adopted, for the least-loaded choice */
 	struct session *sessions;
 	struct session *dead; /* closed, freed after the current epoll batch */
-	int result;	      /* first teardown error */
-	struct mx_worker mx;  /* its counters (server_metrics.h) */
+	/* Sessions by when they are next due (a binary min-heap), so a wake-up costs O(log n) per
+	 * session due and nothing for the idle ones; and the sessions busy polling visits. */
+	struct dheap timers;
+	struct session *busy;
+	int result;	     /* first teardown error */
+	struct mx_worker mx; /* its counters (server_metrics.h) */
 };
 
 struct server_counts {
@@ -166,8 +177,11 @@ void worker_enqueue(struct worker *w, struct session *s);
 void worker_request_stop(struct worker *w);
 /* Join; returns the worker's first teardown error. */
 int worker_join(struct worker *w);
-/* Watch what the session's descriptors should be watched for now. */
+/* After the session's turn: watch what its descriptors should be watched for now, and put it
+ * in the timer heap and the busy-poll list as its state says. */
 void worker_update_watch(struct session *s);
+/* Take a closing session out of the worker's heap and busy list. */
+void worker_forget(struct session *s);
 
 /* server_session.c */
 struct session *session_new(struct server *srv, struct srdma_conn *conn);

@@ -83,6 +83,7 @@ void session_close(struct session *s, const char *why)
 	if (why)
 		send_notice(s, why);
 	if (s->started) {
+		worker_forget(s);
 		epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->ctrl_fd, NULL);
 		epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->qp_fd, NULL);
 		if (s->prev)

@@ -3,6 +3,7 @@
  * handed over by the main thread and for the stop, busy polling after completions, and the
  * rate-limit waits. The worker owns its sessions end to end. */
 #include <errno.h>
+#include <stddef.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,77 @@
 #include "server.h"
 
 #define MAX_EVENTS 64
+
+static struct session *timer_session(struct dheap_node *n)
+{
+	return (struct session *)((char *)n - offsetof(struct session, timer));
+}
+
+static void busy_unlist(struct worker *w, struct session *s)
+{
+	if (!s->busy_listed)
+		return;
+	if (s->busy_prev)
+		s->busy_prev->busy_next = s->busy_next;
+	else
+		w->busy = s->busy_next;
+	if (s->busy_next)
+		s->busy_next->busy_prev = s->busy_prev;
+	s->busy_prev = s->busy_next = NULL;
+	s->busy_listed = 0;
+}
+
+/* When s next needs a turn that no descriptor will announce: now if a batch was left over,
+ * at the end of its rate-limit wait, at the library's next step (srdma_conn_timeout_ms). */
+static uint64_t session_due(const struct session *s, uint64_t now)
+{
+	uint64_t due = 0, at;
+	int t;
+
+	if (s->again)
+		return now;
+	if (s->io == IO_HELD_IN)
+		due = s->throttle_until_ns ? s->throttle_until_ns : now;
+	t = srdma_conn_timeout_ms(s->conn);
+	if (t >= 0) {
+		at = now + (uint64_t)t * 1000000;
+		if (!due || at < due)
+			due = at;
+	}
+	return due;
+}
+
+static void schedule(struct session *s, uint64_t now)
+{
+	struct worker *w = s->w;
+	uint64_t window = (uint64_t)w->srv->cfg.busy_poll_us * 1000;
+	uint64_t due = session_due(s, now);
+
+	if (!due) {
+		dheap_remove(&w->timers, &s->timer);
+	} else if (dheap_set(&w->timers, &s->timer, due)) {
+		session_close(s, "server out of memory");
+		return;
+	}
+	if (window && s->last_busy_ns && now - s->last_busy_ns < window && s->io != IO_HELD_IN) {
+		if (!s->busy_listed) {
+			s->busy_next = w->busy;
+			s->busy_prev = NULL;
+			if (w->busy)
+				w->busy->busy_prev = s;
+			w->busy = s;
+			s->busy_listed = 1;
+		}
+	} else {
+		busy_unlist(w, s);
+	}
+}
+
+void worker_forget(struct session *s)
+{
+	dheap_remove(&s->w->timers, &s->timer);
+	busy_unlist(s->w, s);
+}
 
 void worker_update_watch(struct session *s)
 {
@@ -41,6 +113,7 @@ void worker_update_watch(struct session *s)
 		if (epoll_ctl(s->w->epfd, EPOLL_CTL_MOD, s->qp_fd, &ev) == 0)
 			s->qp_enabled = qp_want;
 	}
+	schedule(s, server_now_ns());
 }
 
 /* Drain the eventfd, adopt queued sessions. Returns 1 if a stop was requested. */
@@ -81,59 +154,58 @@ static void free_dead(struct worker *w)
 	}
 }
 
-/* Timers: sessions whose rate-limit wait is over, sessions left with work after a batch
- * (again), and the library's own steps (the heartbeat: srdma_conn_process must run when
- * srdma_conn_timeout_ms expires). Returns the epoll timeout until the next one (-1: none). */
+/* Timers: the sessions whose time in the heap has come (their rate-limit wait is over, a batch
+ * was left over, the library's heartbeat or deadline is due: srdma_conn_process must run when
+ * srdma_conn_timeout_ms expires). Those due are taken out first and given one turn each, so a
+ * session due again at once waits for the next round. Returns the epoll timeout until the next
+ * one (-1: none). */
 static int run_timers(struct worker *w, uint64_t now)
 {
-	struct session *s, *nx;
-	int timeout = -1, again = 0, t;
+	struct session *batch = NULL, *s;
+	struct dheap_node *n;
 
-	for (s = w->sessions; s; s = nx) {
-		nx = s->next;
+	while ((n = dheap_min(&w->timers)) && n->due <= now) {
+		s = timer_session(n);
+		dheap_remove(&w->timers, n);
+		s->timer_next = batch;
+		batch = s;
+	}
+	while ((s = batch)) {
+		batch = s->timer_next;
+		s->timer_next = NULL;
+		if (s->closed)
+			continue;
 		if ((s->io == IO_HELD_IN && s->throttle_until_ns <= now) || s->again)
 			session_on_qp(s);
 		if (!s->closed && srdma_conn_timeout_ms(s->conn) == 0)
 			session_on_ctrl(s);
-		if (s->closed)
-			continue;
-		if (s->again)
-			again = 1;
-		if (s->io == IO_HELD_IN) {
-			t = s->throttle_until_ns <= now
-				? 0
-				: (int)((s->throttle_until_ns - now + 999999) / 1000000);
-			if (timeout < 0 || t < timeout)
-				timeout = t;
-		}
-		t = srdma_conn_timeout_ms(s->conn);
-		if (t >= 0 && (timeout < 0 || t < timeout))
-			timeout = t;
+		if (!s->closed)
+			schedule(s, server_now_ns());
 	}
-	return again ? 0 : timeout;
+	if (!(n = dheap_min(&w->timers)))
+		return -1;
+	now = server_now_ns();
+	return n->due <= now ? 0 : (int)((n->due - now + 999999) / 1000000);
 }
 
 /* Busy polling: after completions, keep reading the sessions that had messages within the last
- * busy_poll_us, without sleeping, so a conversation in progress does not pay a wake-up per
- * message. Returns 1 while any session is that recent (the next epoll_wait must not block). */
+ * busy_poll_us (the busy list), without sleeping, so a conversation in progress does not pay a
+ * wake-up per message. Returns 1 while any session is that recent (the next epoll_wait must not
+ * block). */
 static int busy_poll(struct worker *w, uint64_t now)
 {
 	uint64_t window = (uint64_t)w->srv->cfg.busy_poll_us * 1000;
 	struct session *s, *nx;
-	int spinning = 0;
 
-	if (!window)
-		return 0;
-	for (s = w->sessions; s; s = nx) {
-		nx = s->next;
-		if (s->closed || !s->last_busy_ns || now - s->last_busy_ns >= window ||
-		    s->io == IO_HELD_IN)
+	for (s = w->busy; s; s = nx) {
+		nx = s->busy_next;
+		if (!window || now - s->last_busy_ns >= window || s->io == IO_HELD_IN) {
+			busy_unlist(w, s);
 			continue;
+		}
 		session_on_qp(s);
-		if (!s->closed)
-			spinning = 1;
 	}
-	return spinning;
+	return w->busy != NULL;
 }
 
 static void shutdown_sessions(struct worker *w)
@@ -192,6 +264,7 @@ static void *worker_main(void *arg)
 	}
 	shutdown_sessions(w);
 	free_dead(w);
+	dheap_free(&w->timers);
 	return NULL;
 }
 
