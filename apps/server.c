@@ -81,7 +81,7 @@ static int drops_timeout_ms(const struct server *srv)
 /* A connection the pre-authentication pool dropped: the first of a burst in full, the rest
  * counted for drops_flush (the main loop's, after each round of the listener). Every one is
  * in the metrics (refused_total). */
-static void on_drop(struct server *srv, const char *addr, const char *reason)
+static void on_drop(struct server *srv, const char *addr, enum setup_end end, const char *reason)
 {
 	uint64_t now = server_now_ns();
 
@@ -91,11 +91,11 @@ static void on_drop(struct server *srv, const char *addr, const char *reason)
 		return;
 	}
 	srv->drops.n++;
-	if (strstr(reason, "max_pending_per_addr"))
+	if (end == SETUP_PER_ADDR)
 		srv->drops.per_addr++;
-	else if (strstr(reason, "early drop"))
+	else if (end == SETUP_EARLY_DROP)
 		srv->drops.early++;
-	else if (strstr(reason, "lighter address"))
+	else if (end == SETUP_EVICTED)
 		srv->drops.evicted++;
 	else
 		srv->drops.pool_full++;
@@ -106,33 +106,34 @@ static void on_drop(struct server *srv, const char *addr, const char *reason)
 static void on_failure(void *arg, const char *addr, int error, const char *reason)
 {
 	struct server *srv = arg;
+	enum setup_end end = setup_end_of(addr, error, reason);
 	unsigned long long id;
 
-	metrics_on_failure(&srv->mx, addr, error, reason);
-	if (!addr[0]) {
+	metrics_on_failure(&srv->mx, end);
+	if (end == SETUP_ACCEPT) {
 		srdma_warn("accept: %s; pausing new connections for %d ms", reason,
 			   ACCEPT_PAUSE_MS);
 		srv->accept_paused = 1;
 		return;
 	}
-	if (error == -EBUSY && !strstr(reason, "server full")) {
+	if (setup_end_is_drop(end)) {
 		/* The pre-authentication pool (max_pending, max_pending_per_addr, early drop). */
-		on_drop(srv, addr, reason);
+		on_drop(srv, addr, end, reason);
 		return;
 	}
 	id = atomic_fetch_add(&srv->next_id, 1) + 1;
-	if (error == -EBUSY) {
+	if (end == SETUP_SERVER_FULL) {
 		atomic_fetch_add(&srv->n.refused, 1);
 		srdma_info("client #%llu (%s): refused, server full (%u clients)", id, addr,
 			   srv->cfg.max_clients);
-	} else if (!strncmp(reason, "TLS handshake", 13)) {
+	} else if (end == SETUP_TLS || end == SETUP_CERTIFICATE) {
 		srdma_warn("client #%llu (%s): %s", id, addr, reason);
-	} else if (error == -ECONNRESET) {
+	} else if (end == SETUP_DISCONNECTED) {
 		srdma_warn("client #%llu (%s): disconnected during set-up: %s", id, addr, reason);
 	} else {
 		/* The peer's opening request (the old HELLO) is where modes are compared. */
 		srdma_warn("client #%llu (%s): session ended in state %s: %s", id, addr,
-			   strstr(reason, "data-plane mode mismatch") ? "HELLO" : "set-up", reason);
+			   end == SETUP_MODE_MISMATCH ? "HELLO" : "set-up", reason);
 	}
 }
 

@@ -103,35 +103,82 @@ static void observe(struct mx_histogram *h, uint64_t us)
 	mx_add(&h->sum_us, us);
 }
 
-void metrics_on_failure(struct metrics *m, const char *addr, int error, const char *reason)
+enum setup_end setup_end_of(const char *addr, int error, const char *reason)
+{
+	/* The listener's reasons (src/cm_listen.c, cm_conn.c, tls.c) are stable sentences; the
+	 * errno tells the kind, the text the ends that share -EBUSY and -EPROTO. */
+	if (!addr[0])
+		return SETUP_ACCEPT;
+	if (error == -EBUSY) {
+		if (strstr(reason, "server full"))
+			return SETUP_SERVER_FULL;
+		if (strstr(reason, "max_pending_per_addr"))
+			return SETUP_PER_ADDR;
+		if (strstr(reason, "early drop"))
+			return SETUP_EARLY_DROP;
+		if (strstr(reason, "lighter address"))
+			return SETUP_EVICTED;
+		return SETUP_POOL_FULL;
+	}
+	if (error == -ECONNREFUSED)
+		return SETUP_REQUEST;
+	if (!strncmp(reason, "TLS", 3))
+		return strstr(reason, "certificate") ? SETUP_CERTIFICATE : SETUP_TLS;
+	if (error == -ETIMEDOUT)
+		return SETUP_DEADLINE;
+	if (error == -EPROTO)
+		return strstr(reason, "data-plane mode mismatch") ? SETUP_MODE_MISMATCH
+								  : SETUP_PROTOCOL;
+	if (error == -ECONNRESET)
+		return SETUP_DISCONNECTED;
+	if (error == -ENOMEM || error == -ENOBUFS || error == -EMFILE || error == -ENFILE ||
+	    error == -ENODEV)
+		return SETUP_RESOURCES;
+	return SETUP_OTHER;
+}
+
+void metrics_on_failure(struct metrics *m, enum setup_end end)
 {
 	int refusal = -1, failure = MX_FAILED_OTHER;
 
-	/* The listener's reasons (src/cm_listen.c, cm_conn.c, tls.c) are stable sentences; the
-	 * errno tells the kind, the text the refusals that share -EBUSY and -EPROTO. */
-	if (!addr[0])
-		failure = MX_FAILED_RESOURCES;
-	else if (error == -EBUSY && strstr(reason, "server full"))
+	switch (end) {
+	case SETUP_SERVER_FULL:
 		refusal = MX_REFUSED_SERVER_FULL;
-	else if (error == -EBUSY && strstr(reason, "max_pending_per_addr"))
+		break;
+	case SETUP_PER_ADDR:
 		refusal = MX_REFUSED_RATE_LIMITED;
-	else if (error == -EBUSY)
+		break;
+	case SETUP_EARLY_DROP:
+	case SETUP_EVICTED:
+	case SETUP_POOL_FULL:
 		refusal = MX_REFUSED_PREAUTH_DROP;
-	else if (error == -ECONNREFUSED)
+		break;
+	case SETUP_REQUEST:
 		refusal = MX_REFUSED_REQUEST;
-	else if (!strncmp(reason, "TLS", 3) && strstr(reason, "certificate"))
+		break;
+	case SETUP_CERTIFICATE:
 		refusal = MX_REFUSED_CERTIFICATE;
-	else if (!strncmp(reason, "TLS", 3))
+		break;
+	case SETUP_TLS:
 		failure = MX_FAILED_TLS;
-	else if (error == -ETIMEDOUT)
+		break;
+	case SETUP_DEADLINE:
 		failure = MX_FAILED_DEADLINE;
-	else if (error == -EPROTO)
+		break;
+	case SETUP_PROTOCOL:
+	case SETUP_MODE_MISMATCH:
 		failure = MX_FAILED_PROTOCOL;
-	else if (error == -ECONNRESET)
+		break;
+	case SETUP_DISCONNECTED:
 		failure = MX_FAILED_DISCONNECTED;
-	else if (error == -ENOMEM || error == -ENOBUFS || error == -EMFILE || error == -ENFILE ||
-		 error == -ENODEV)
+		break;
+	case SETUP_ACCEPT:
+	case SETUP_RESOURCES:
 		failure = MX_FAILED_RESOURCES;
+		break;
+	case SETUP_OTHER:
+		break;
+	}
 	if (refusal >= 0)
 		mx_add(&m->refused[refusal], 1);
 	else

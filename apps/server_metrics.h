@@ -30,8 +30,8 @@ struct mx_histogram {
 	atomic_ullong sum_us;
 };
 
-/* Why a handshake did not end in a session (srdma_listen_opts.on_failure). Refusals: the
- * server said no; failures: the handshake broke. */
+/* Why a handshake did not end in a session (srdma_listen_opts.on_failure), as the metrics
+ * count it. Refusals: the server said no; failures: the handshake broke. */
 enum mx_refusal {
 	MX_REFUSED_SERVER_FULL,	 /* max_clients */
 	MX_REFUSED_CERTIFICATE,	 /* mutual TLS: no client certificate, or one not verified */
@@ -121,8 +121,35 @@ int metrics_start(struct metrics *m, char *err, size_t errlen);
 /* Stop serving (waits for requests in progress) and free; also after a failed or no start. */
 void metrics_destroy(struct metrics *m);
 
+/* What a set-up failure reported by the listener (srdma_listen_opts.on_failure) was: the one
+ * reading of its errno and reason, for the log and the metrics alike. */
+enum setup_end {
+	SETUP_ACCEPT,	     /* accept(2) itself failed (no peer address) */
+	SETUP_SERVER_FULL,   /* max_clients */
+	SETUP_PER_ADDR,	     /* dropped: max_pending_per_addr */
+	SETUP_EARLY_DROP,    /* dropped: random early drop */
+	SETUP_EVICTED,	     /* dropped: pool full, evicted for a lighter address */
+	SETUP_POOL_FULL,     /* dropped: pool full */
+	SETUP_REQUEST,	     /* the request callback refused it */
+	SETUP_CERTIFICATE,   /* mutual TLS: no client certificate, or one not verified */
+	SETUP_TLS,	     /* the TLS handshake broke */
+	SETUP_DEADLINE,	     /* handshake_timeout_ms */
+	SETUP_PROTOCOL,	     /* a bad frame, a version or data-plane mode mismatch */
+	SETUP_MODE_MISMATCH, /* the data-plane modes differ (a protocol failure, at HELLO) */
+	SETUP_DISCONNECTED,  /* the peer went away during set-up */
+	SETUP_RESOURCES,     /* out of descriptors, memory or RDMA resources */
+	SETUP_OTHER,
+};
+enum setup_end setup_end_of(const char *addr, int error, const char *reason);
+/* A dropped connection: one of the pre-authentication pool's kinds. */
+static inline int setup_end_is_drop(enum setup_end e)
+{
+	return e == SETUP_PER_ADDR || e == SETUP_EARLY_DROP || e == SETUP_EVICTED ||
+	       e == SETUP_POOL_FULL;
+}
+
 /* Main thread. */
-void metrics_on_failure(struct metrics *m, const char *addr, int error, const char *reason);
+void metrics_on_failure(struct metrics *m, enum setup_end end);
 /* A session is established (session_new): its fixed fields, the set-up times, listed. */
 void metrics_session_open(struct session *s);
 
