@@ -125,7 +125,8 @@ struct srdma_ctx_opts {
 	 * TCP_USER_TIMEOUT within the same bound. The application must call srdma_conn_process
 	 * when srdma_conn_timeout_ms expires (the blocking calls do it themselves): a thread
 	 * that holds a connection and blocks elsewhere (disk I/O, say) for longer than the bound
-	 * loses it, so such an application sets a larger heartbeat_ms, or UINT32_MAX: off. */
+	 * loses it, so such an application sets a larger heartbeat_ms, or UINT32_MAX: off (no
+	 * liveness check at all, nor the TCP keepalive; an idle connection then costs no CPU). */
 	unsigned heartbeat_ms;
 	unsigned heartbeat_misses;
 	/* Key update in the sealed modes: our messages on each library-driven QP change keys every
