@@ -65,6 +65,10 @@ struct outcome {
 	char close_how[256]; /* how the TLS channel ended when not by close_notify or EOF */
 	char sent[96];	     /* what was sent, for the report */
 	char anomaly[256];   /* anything else unexpected ("" if none) */
+	/* The bad step followed a valid one the server may answer first (its OPEN, QP frames and
+	 * READY before the ERROR): allowed, and counted here. */
+	int prefix_answer_ok;
+	unsigned prefix_frames;
 };
 
 struct peer {

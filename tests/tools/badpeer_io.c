@@ -302,6 +302,12 @@ static void await_close(struct peer *p, struct outcome *o, uint64_t deadline, in
 			    (f.type == SRDMA_FRAME_REGION || f.type == SRDMA_FRAME_CTRL ||
 			     f.type == SRDMA_FRAME_PING))
 				continue; /* an established server's own traffic */
+			if (o->prefix_answer_ok && !o->got_error &&
+			    (f.type == SRDMA_FRAME_OPEN || f.type == SRDMA_FRAME_QP ||
+			     f.type == SRDMA_FRAME_READY)) {
+				o->prefix_frames++;
+				continue;
+			}
 			if (f.type == SRDMA_FRAME_ERROR && !o->got_error) {
 				o->got_error = 1;
 				o->code = f.u.error.code;

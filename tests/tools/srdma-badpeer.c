@@ -523,6 +523,8 @@ static void report(unsigned i, const struct kind *k, const struct outcome *o, co
 		return;
 	}
 	printf("sent %s; ", o->sent);
+	if (o->prefix_frames)
+		printf("the server answered the valid part first (%u frames), ", o->prefix_frames);
 	if (o->got_error)
 		printf("got ERROR %s \"%s\", ", srdma_error_code_name(o->code), o->msg);
 	else if (k->tls && k->expect_code)
