@@ -1,5 +1,8 @@
 /* srdma-bench: connection set-up time per step, and scale (many sessions held). */
+#include <errno.h>
+#include <limits.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <sched.h>
 #include <sys/epoll.h>
 
@@ -44,6 +47,97 @@ static void steps_report(const char *kind, struct vec *steps, FILE *csv, struct 
 				st.max, st.stdev);
 		json_object_object_add(o, step_names[k], jstats(&st));
 	}
+}
+
+/* Adds at once, measured as cmtime measures each of its steps: k connections held open, a QP
+ * add started on every one, then the time until the last is usable, divided by k. raw: bare
+ * QPs (SRDMA_QP_RAW, no buffers: the work of cmtime's create qp and connect), else messages
+ * QPs like the session's first. Returns 0 and the wall time in *wall_ns, or a negative errno
+ * (the message printed). */
+static int adds_at_once(struct bench *b, unsigned k, int raw, uint64_t *wall_ns)
+{
+	struct echo_client **cl = calloc(k, sizeof(*cl));
+	struct pollfd *p = calloc(k, sizeof(*p));
+	unsigned *index = calloc(k, sizeof(*index)), i, left = 0;
+	struct srdma_client_config cfg = b->cfg;
+	uint8_t buf[64];
+	uint64_t t0, deadline;
+	char err[512];
+	int ret = 0, r;
+
+	if (!cl || !p || !index) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	cfg.size = sizeof(buf);
+	cfg.count = 1;
+	cfg.writes = 0;
+	for (i = 0; i < k && !ret; i++) {
+		ret = echo_client_connect(b->ctx, &cfg, &cl[i], err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "srdma-bench: adds at once, connection %u: %s\n", i + 1,
+				err);
+			break;
+		}
+		fill(buf, sizeof(buf), i, 0);
+		ret = echo_client_echo(cl[i], buf, sizeof(buf));
+		if (ret)
+			fprintf(stderr, "srdma-bench: adds at once, connection %u: %s\n", i + 1,
+				echo_client_errmsg(cl[i]));
+	}
+	if (ret)
+		goto out;
+	t0 = now_ns();
+	deadline = t0 + (uint64_t)b->cfg.timeout_ms * 1000000ull;
+	for (i = 0; i < k && !ret; i++)
+		if (!(ret = echo_client_add_qp_start(cl[i], raw, &index[i])))
+			left++;
+	while (!ret && left) {
+		unsigned n = 0;
+
+		for (i = 0; i < k; i++)
+			if (index[i] != UINT_MAX) {
+				p[n].fd = echo_client_fd(cl[i]);
+				p[n].events = echo_client_poll_events(cl[i]);
+				n++;
+			}
+		if (now_ns() >= deadline) {
+			ret = -ETIMEDOUT;
+			fprintf(stderr,
+				"srdma-bench: adds at once: %u of %u not usable within %u ms\n",
+				left, k, b->cfg.timeout_ms);
+			break;
+		}
+		if (poll(p, n, 100) < 0 && errno != EINTR) {
+			ret = -errno;
+			break;
+		}
+		for (i = 0; i < k && !ret; i++) {
+			if (index[i] == UINT_MAX)
+				continue;
+			r = echo_client_add_qp_poll(cl[i], index[i]);
+			if (r < 0) {
+				ret = r;
+				fprintf(stderr, "srdma-bench: adds at once, connection %u: %s\n",
+					i + 1, echo_client_errmsg(cl[i]));
+			} else if (r == 1) {
+				index[i] = UINT_MAX;
+				left--;
+			}
+		}
+	}
+	*wall_ns = now_ns() - t0;
+	for (i = 0; i < k && !ret; i++)
+		if ((ret = echo_client_quit(cl[i])))
+			fprintf(stderr, "srdma-bench: adds at once, connection %u: %s\n", i + 1,
+				echo_client_errmsg(cl[i]));
+out:
+	for (i = 0; cl && i < k; i++)
+		echo_client_close(cl[i]);
+	free(cl);
+	free(p);
+	free(index);
+	return ret;
 }
 
 /* Set-ups one after another. With resumption (b->resumption), those of b->ctx (resumption on:
@@ -168,6 +262,29 @@ int run_setup(struct bench *b, FILE *csv)
 			fprintf(csv, "added,add_qp,%zu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f\n", st.n,
 				st.min, st.p50, st.avg, st.p99, st.p999, st.max, st.stdev);
 		json_object_object_add(b->out, "add_qp", jstats(&st));
+		for (k = 0; k < 2 && !ret && b->count; k++) {
+			struct json_object *o2 = json_object_new_object();
+			uint64_t wall = 0;
+
+			ret = adds_at_once(b, b->count, (int)k, &wall);
+			if (!ret) {
+				printf(
+				    " %-10s %10.1f us per QP (%u %s QPs added at once, one to each "
+				    "of %u connections, in %.1f ms)\n",
+				    k ? "add_raw" : "add_qp", (double)wall / 1000.0 / b->count,
+				    b->count, k ? "raw" : "messages", b->count, (double)wall / 1e6);
+				jint(o2, "qps", b->count);
+				json_object_object_add(
+				    o2, "wall_us", json_object_new_double((double)wall / 1000.0));
+				json_object_object_add(
+				    o2, "us_per_qp",
+				    json_object_new_double((double)wall / 1000.0 / b->count));
+				json_object_object_add(
+				    b->out, k ? "add_raw_qp_at_once" : "add_qp_at_once", o2);
+			} else {
+				json_object_put(o2);
+			}
+		}
 	}
 	vec_free(&adds);
 	srdma_ctx_destroy(fresh_ctx);

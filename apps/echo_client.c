@@ -95,18 +95,55 @@ static void on_event(struct echo_client *cl, const struct srdma_event *ev)
 		snprintf(cl->notice, sizeof(cl->notice), "the server ended the session");
 }
 
+static void add_qp_opts(const struct echo_client *cl, struct srdma_qp_opts *q)
+{
+	srdma_qp_opts_init(q);
+	q->driver = SRDMA_QP_MESSAGES;
+	q->max_msg = (uint32_t)cl->rx_cap;
+	q->depth = cl->cfg.depth < 3 ? 3 : cl->cfg.depth;
+}
+
 int echo_client_add_qp(struct echo_client *cl, unsigned *index)
 {
 	struct srdma_qp_opts q;
 	int ret;
 
-	srdma_qp_opts_init(&q);
-	q.driver = SRDMA_QP_MESSAGES;
-	q.max_msg = (uint32_t)cl->rx_cap;
-	q.depth = cl->cfg.depth < 3 ? 3 : cl->cfg.depth;
+	add_qp_opts(cl, &q);
 	arm_deadline(cl);
 	ret = srdma_conn_add_qp_wait(cl->conn, &q, index, remaining_ms(cl));
 	if (ret)
+		return fail(cl, ret, "adding a QP: %s", srdma_conn_errmsg(cl->conn));
+	return 0;
+}
+
+int echo_client_add_qp_start(struct echo_client *cl, int raw, unsigned *index)
+{
+	struct srdma_qp_opts q;
+	int ret;
+
+	if (raw)
+		srdma_qp_opts_init(&q);
+	else
+		add_qp_opts(cl, &q);
+	ret = srdma_conn_add_qp(cl->conn, &q, index);
+	if (ret)
+		return fail(cl, ret, "adding a QP: %s", srdma_conn_errmsg(cl->conn));
+	return 0;
+}
+
+int echo_client_add_qp_poll(struct echo_client *cl, unsigned index)
+{
+	struct srdma_event ev;
+	int ret;
+
+	while ((ret = srdma_conn_process(cl->conn, &ev)) == 1) {
+		if (ev.type == SRDMA_EV_QP_ADDED && ev.region_id == index)
+			return 1;
+		if (ev.type == SRDMA_EV_QP_ADD_FAILED && ev.region_id == index)
+			return fail(cl, -EREMOTEIO, "adding a QP: %s", srdma_conn_errmsg(cl->conn));
+		on_event(cl, &ev);
+	}
+	if (ret < 0)
 		return fail(cl, ret, "adding a QP: %s", srdma_conn_errmsg(cl->conn));
 	return 0;
 }

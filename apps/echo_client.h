@@ -129,6 +129,12 @@ int echo_client_quit(struct echo_client *cl);
 /* Add one QP like the session's first to its connection (srdma_conn_add_qp_wait), within the
  * session's deadline; *index is its index. The echo server leaves it unused. */
 int echo_client_add_qp(struct echo_client *cl, unsigned *index);
+/* The same without waiting (raw: a bare SRDMA_QP_RAW QP with the defaults instead, no buffers):
+ * start the add (srdma_conn_add_qp), then call echo_client_add_qp_poll when echo_client_fd is
+ * readable (or its srdma_conn_timeout_ms runs out): 1 once QP *index is usable, 0 while the add
+ * goes on, a negative errno if it failed. */
+int echo_client_add_qp_start(struct echo_client *cl, int raw, unsigned *index);
+int echo_client_add_qp_poll(struct echo_client *cl, unsigned index);
 
 /* Close the connection and free everything (and the session's own context). Accepts NULL. */
 void echo_client_close(struct echo_client *cl);

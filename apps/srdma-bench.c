@@ -27,7 +27,8 @@ static const struct cli_opt opts[] = {
      "RDMA writes verified one by one after the raw phase, per session (default 20)"},
     {"idle", 0, "SECONDS", "b_idle", "scale: how long the sessions sit idle (default 10)"},
     {"add-qp", 0, NULL, "b_add_qp",
-     "setup: then add one QP to each connection (srdma_conn_add_qp) and time that too"},
+     "setup: then add one QP to each connection (srdma_conn_add_qp) and time that too, "
+     "then adds to K connections at once"},
     {"resumption", 0, "on|off", "b_resumption",
      "setup: K full handshakes alternating with K that resume the TLS session, each kind "
      "reported on its own (on, the default); off: K full ones"},
@@ -290,7 +291,8 @@ int main(int argc, char **argv)
 		"  setup K      K connections one after another: time of each set-up step;\n"
 		"               with --resumption on (default), K full handshakes alternate\n"
 		"               with K resumed ones, and each kind has its own table;\n"
-		"               --add-qp: then one QP added to each, timed too\n"
+		"               --add-qp: then one QP added to each, timed too, and\n"
+		"               adds to K connections at once (messages, then bare QPs)\n"
 		"  scale N      N sessions from --threads threads, each verified with one echo,\n"
 		"               held idle --idle seconds, verified again; --server-pid samples\n"
 		"               the server's memory and CPU",
