@@ -301,7 +301,7 @@ phase_fuzz() {
 	secs=$((fuzz_seconds / ${#fuzz_targets[@]}))
 	[ "$secs" -ge 1 ] || secs=1
 	if ! { CC=clang cmake -S "$top" -B "$fuzz" -DSRDMA_FUZZ=ON -DSRDMA_TESTS=OFF \
-		-DSRDMA_WERROR=ON >/dev/null &&
+		-DSRDMA_WERROR=ON -DCMAKE_RULE_MESSAGES=OFF >/dev/null &&
 		cmake --build "$fuzz" -j "$(nproc)" --target "${fuzz_targets[@]/#/fuzz_}" \
 			-- --no-print-directory >/dev/null; }; then
 		for t in "${fuzz_targets[@]}"; do
