@@ -75,13 +75,10 @@ t_preauth_flood() {
 	echo "    flood: silent $(cat "$OUT/preauth.silent.json"); slowloris $(cat "$OUT/preauth.slowloris.json")"
 	check "legitimate client connected 20 of 20 times under the flood (${#busy[@]})" \
 		[ "${#busy[@]}" = 20 ]
-	# The target is 20 of 20 within 3x. On this emulated machine one connect in a run can
-	# land just past it when the host itself is slow (once in seven runs so far: 3.1x, with
-	# the idle median itself twice its usual); one may, none past 5x.
-	check "at least 19 of 20 within 3x the idle set-up time ($served of 20 within $limit us)" \
-		[ "$served" -ge 19 ]
-	check "none slower than 5x the idle set-up time" \
-		[ "$(printf '%s\n' "${busy[@]}" | sort -n | tail -n 1)" -le $((median * 5)) ]
+	# The target: 20 of 20 within 3x (with the sanitized server one or two connects landed
+	# past it in slow hours; with the plain one the slowest has been 1.2x to 1.5x).
+	check "20 of 20 within 3x the idle set-up time ($served of 20 within $limit us, the slowest $(printf '%s\n' "${busy[@]}" | sort -n | tail -n 1) us)" \
+		[ "$served" = 20 ]
 	check "the attackers were refused at accept, many times over" \
 		jq_ok '.closed_by_server > 1000' "$OUT/preauth.silent.json"
 	check "slowloris attackers were refused too" \
