@@ -82,7 +82,6 @@ struct session {
 	struct dheap_node timer;
 	struct session *timer_next;	       /* the batch of sessions whose time has come */
 	struct session *busy_prev, *busy_next; /* the worker's recently busy sessions */
-	int busy_listed;
 };
 
 struct worker {

@@ -23,9 +23,14 @@ static struct session *timer_session(struct dheap_node *n)
 	return (struct session *)((char *)n - offsetof(struct session, timer));
 }
 
+static int busy_listed(const struct worker *w, const struct session *s)
+{
+	return s->busy_prev || w->busy == s;
+}
+
 static void busy_unlist(struct worker *w, struct session *s)
 {
-	if (!s->busy_listed)
+	if (!busy_listed(w, s))
 		return;
 	if (s->busy_prev)
 		s->busy_prev->busy_next = s->busy_next;
@@ -34,7 +39,6 @@ static void busy_unlist(struct worker *w, struct session *s)
 	if (s->busy_next)
 		s->busy_next->busy_prev = s->busy_prev;
 	s->busy_prev = s->busy_next = NULL;
-	s->busy_listed = 0;
 }
 
 /* When s next needs a turn that no descriptor will announce: now if a batch was left over,
@@ -70,13 +74,12 @@ static void schedule(struct session *s, uint64_t now)
 		return;
 	}
 	if (window && s->last_busy_ns && now - s->last_busy_ns < window && s->io != IO_HELD_IN) {
-		if (!s->busy_listed) {
+		if (!busy_listed(w, s)) {
 			s->busy_next = w->busy;
 			s->busy_prev = NULL;
 			if (w->busy)
 				w->busy->busy_prev = s;
 			w->busy = s;
-			s->busy_listed = 1;
 		}
 	} else {
 		busy_unlist(w, s);
@@ -163,6 +166,7 @@ static int run_timers(struct worker *w, uint64_t now)
 {
 	struct session *batch = NULL, *s;
 	struct dheap_node *n;
+	int turn;
 
 	while ((n = dheap_min(&w->timers)) && n->due <= now) {
 		s = timer_session(n);
@@ -175,11 +179,18 @@ static int run_timers(struct worker *w, uint64_t now)
 		s->timer_next = NULL;
 		if (s->closed)
 			continue;
-		if ((s->io == IO_HELD_IN && s->throttle_until_ns <= now) || s->again)
+		/* Each handler ends in worker_update_watch, which places the session again; one
+		 * whose time had not quite come (or was an early estimate) is placed here. */
+		turn = 0;
+		if ((s->io == IO_HELD_IN && s->throttle_until_ns <= now) || s->again) {
 			session_on_qp(s);
-		if (!s->closed && srdma_conn_timeout_ms(s->conn) == 0)
+			turn = 1;
+		}
+		if (!s->closed && srdma_conn_timeout_ms(s->conn) == 0) {
 			session_on_ctrl(s);
-		if (!s->closed)
+			turn = 1;
+		}
+		if (!s->closed && !turn)
 			schedule(s, server_now_ns());
 	}
 	if (!(n = dheap_min(&w->timers)))
