@@ -459,11 +459,13 @@ void session_start(struct session *s)
 		return;
 	srdma_conn_info(s->conn, &info);
 	srdma_info("client #%llu (%s): connected (worker %u, RC QP ready, path MTU %d, data plane "
-		   "%s); %s%s%s%s, set-up %llu us",
+		   "%s); %s%s%s%s, set-up %llu us (TLS %llu, OPEN %llu, QP %llu, READY %llu)",
 		   (unsigned long long)s->id, s->peer, s->w->id, info.path_mtu,
 		   info.dataplane != SRDMA_DP_PLAIN ? "sealed" : "plain", peer->tls,
 		   srdma_conn_resumed(s->conn) ? " resumed" : "", peer->verified ? ", client " : "",
-		   peer->verified ? peer->subject : "", (unsigned long long)info.setup_us);
+		   peer->verified ? peer->subject : "", (unsigned long long)info.setup_us,
+		   (unsigned long long)info.tls_us, (unsigned long long)info.open_us,
+		   (unsigned long long)info.qp_us, (unsigned long long)info.ready_us);
 	if (srdma_log_get_level() >= SRDMA_LOG_DEBUG) {
 		struct srdma_qp_secrets sec;
 

@@ -40,6 +40,7 @@ struct results {
 	uint64_t ping_ns;
 	int have_info;
 	struct echo_client_info info;
+	struct echo_client_timing steps; /* the last session's set-up, step by step */
 	int error;
 	unsigned retries; /* connection attempts repeated (--retry) */
 	/* Where the process spent its time, in microseconds (CLOCK_MONOTONIC), summed over the
@@ -178,6 +179,7 @@ static int run_session(struct srdma_ctx *ctx, const struct srdma_client_config *
 		return ret;
 	}
 	echo_client_get_info(cl, &r->info);
+	echo_client_get_timing(cl, &r->steps);
 	r->have_info = 1;
 	if (!cfg->json && cfg->repeat == 1)
 		printf(
@@ -293,6 +295,13 @@ static void print_json(const struct srdma_client_config *cfg, const struct resul
 		json_object_object_add(
 		    o, "dataplane", json_object_new_string(srdma_dp_mode_name(r->info.dataplane)));
 		json_object_object_add(o, "welcome", json_object_new_string(r->info.welcome));
+		t = json_object_new_object();
+		json_object_object_add(t, "tcp", json_object_new_int64((int64_t)r->steps.tcp_us));
+		json_object_object_add(t, "tls", json_object_new_int64((int64_t)r->steps.tls_us));
+		json_object_object_add(t, "open", json_object_new_int64((int64_t)r->steps.open_us));
+		json_object_object_add(t, "qp", json_object_new_int64((int64_t)r->steps.qp_us));
+		json_object_object_add(t, "ready", json_object_new_int64((int64_t)r->steps.ready_us));
+		json_object_object_add(o, "setup_us", t);
 	}
 	if (r->pinged) {
 		char rtt[32];

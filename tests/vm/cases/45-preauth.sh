@@ -82,6 +82,15 @@ t_preauth_flood() {
 	local slowest
 	slowest=$(printf '%s\n' "${busy[@]}" | sort -n | tail -n 1)
 	echo "    $served of 20 within 3x the idle set-up median ($limit us); the slowest $slowest us"
+	# Where a slow connect spent its time, as the client and the server saw it.
+	for i in $(seq 1 20); do
+		f=$OUT/preauth.busy.$i.json
+		us=$(preauth_connect_us "$f")
+		[ -n "$us" ] && { [ "$us" -gt "$limit" ] || [ "$us" = "$slowest" ]; } || continue
+		echo "    connect $i ($us us): client steps $(jq -c '.setup_us' "$f"); server:" \
+			"$(grep -F "$(jq -r '.welcome | sub(".*(?<c>client #[0-9]+)$"; "\(.c) (")' "$f")" \
+				"$SERVER_LOG" | grep -o 'set-up .*' | head -n 1)"
+	done
 	check "at least 19 of 20 within 3x the idle set-up time ($served of 20 within $limit us)" \
 		[ "$served" -ge 19 ]
 	check "none slower than 5x the idle set-up time (the slowest $slowest us)" \
