@@ -22,6 +22,9 @@
 #define LISTEN_LIGHT_RATIO   4u /* see admit() */
 #define HANDSHAKE_TIMEOUT_MS 5000u
 #define EPOLL_BATCH	     64
+/* At most this many newcomers taken from the backlog, and expired handshakes failed, per
+ * srdma_listener_accept call: see accept_new(). */
+#define LISTEN_WORK_BATCH 16u
 
 void srdma_listen_opts_init(struct srdma_listen_opts *o)
 {
@@ -322,7 +325,10 @@ static int admit(struct srdma_listener *l, int fd, const uint8_t key[16])
 	return 0;
 }
 
-/* Take every connection waiting in the backlog. */
+/* Take up to LISTEN_WORK_BATCH connections from the backlog; the rest wait for the next call
+ * (the listening socket stays ready in the level-triggered set). Under a flood each newcomer
+ * costs an accept and mostly a close; taking the whole backlog at once made every handshake
+ * in progress (a legitimate client's among them) wait for hundreds of them. */
 static int accept_new(struct srdma_listener *l)
 {
 	struct sockaddr_storage ss;
@@ -331,9 +337,10 @@ static int accept_new(struct srdma_listener *l)
 	struct srdma_conn *c;
 	char err[256], addr[64];
 	uint8_t key[16];
+	unsigned taken;
 	int fd, ret;
 
-	for (;;) {
+	for (taken = 0; taken < LISTEN_WORK_BATCH; taken++) {
 		sl = sizeof(ss);
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -375,6 +382,7 @@ static int accept_new(struct srdma_listener *l)
 		l->pending = c;
 		l->npending++;
 	}
+	return 0;
 }
 
 /* Drive one handshake: 1 once established (unlinked, for the caller), 0 otherwise. */
@@ -404,12 +412,17 @@ int srdma_listener_accept(struct srdma_listener *l, struct srdma_conn **out)
 	struct epoll_event evs[EPOLL_BATCH];
 	struct srdma_conn *c, *next;
 	uint64_t now = srdma__cm_now_ns();
+	unsigned expired = 0;
 	int n, i, ret, new_peers = 0;
 
-	/* Expired handshakes first: pumping them fails them with -ETIMEDOUT. */
-	for (c = l->pending; c; c = next) {
+	/* Expired handshakes first, a batch at a time (a flood's connections expire together):
+	 * pumping them fails them with -ETIMEDOUT. */
+	for (c = l->pending; c && expired < LISTEN_WORK_BATCH; c = next) {
 		next = c->lnext;
-		if (c->deadline_ns && now >= c->deadline_ns && drive(l, c)) {
+		if (!c->deadline_ns || now < c->deadline_ns)
+			continue;
+		expired++;
+		if (drive(l, c)) {
 			*out = c;
 			return 0;
 		}
