@@ -437,31 +437,39 @@ static int on_open_reply(struct srdma_conn *c, const struct srdma_open *o)
 }
 
 /* Connector, right after its TLS handshake (the listener is verified; our Finished is in the
- * air): PD, CQs and QPs in INIT with receives posted, then OPEN and our QP frames in one
- * flight. If our RDMA set-up fails, what we made is freed and the listener still gets OPEN
- * (its decision comes first: a refusal is reported as such), then ERROR RESOURCES instead of
- * QP frames; our own error stands unless the listener answers with one. */
+ * air): OPEN goes out at once, behind the Finished, so that the listener decides and makes its
+ * resources while we make ours (PD, CQs and QPs in INIT with receives posted); our QP frames
+ * follow. If our RDMA set-up fails, what we made is freed and the listener (which has OPEN:
+ * its decision comes first, and a refusal is reported as such) gets ERROR RESOURCES instead of
+ * QP frames; our own error stands unless the listener answers with one. Without a device
+ * (known at once) OPEN and ERROR leave together, in one record: a listener that refuses and
+ * closes has then read everything, so its close cannot turn into a reset that would lose its
+ * answer. */
 static int connector_open(struct srdma_conn *c)
 {
 	char err[sizeof(c->local_errmsg) - 40];
 	struct srdma_frame f;
 	int ret;
 
-	ret = srdma__rdma_create(c, err, sizeof(err));
+	ret = queue_open(c);
+	if (ret)
+		return flight_failed(c, ret);
+	ret = srdma__ctx_dev(c->ctx, &c->dev, err, sizeof(err));
+	if (!ret) {
+		ret = srdma_chan_flush(&c->chan);
+		if (ret && ret != -EAGAIN)
+			return chan_error(c, ret);
+		ret = srdma__rdma_create(c, err, sizeof(err));
+	}
 	if (ret) {
 		c->local_err = ret;
 		snprintf(c->local_errmsg, sizeof(c->local_errmsg),
 			 "the client cannot set up RDMA: %s", err);
 		(void)srdma__rdma_release(c);
-		ret = queue_open(c);
-		if (!ret) {
-			srdma_frame_error(&f, SRDMA_ERR_RESOURCES, "%s", c->local_errmsg);
-			ret = queue_frame(c, &f);
-		}
+		srdma_frame_error(&f, SRDMA_ERR_RESOURCES, "%s", c->local_errmsg);
+		ret = queue_frame(c, &f);
 	} else {
-		ret = queue_open(c);
-		if (!ret)
-			ret = queue_qp_frames(c);
+		ret = queue_qp_frames(c);
 	}
 	if (ret)
 		return flight_failed(c, ret);
