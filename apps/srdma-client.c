@@ -268,9 +268,26 @@ static void print_text(const struct srdma_client_config *cfg, const struct resul
 		printf("ok: server said BYE\n");
 }
 
+/* A JSON object of n figures in microseconds, name[i]: us[i]. */
+static struct json_object *us_object(const char *const *name, const uint64_t *us, size_t n)
+{
+	struct json_object *t = json_object_new_object();
+
+	for (size_t i = 0; i < n; i++)
+		json_object_object_add(t, name[i], json_object_new_int64((int64_t)us[i]));
+	return t;
+}
+
 static void print_json(const struct srdma_client_config *cfg, const struct results *r, int ok)
 {
-	struct json_object *o = json_object_new_object(), *t;
+	static const char *const step_name[] = {"tcp", "tls", "open", "qp", "ready"};
+	static const char *const part_name[] = {"ctx",	"connect", "echo",	  "other",
+						"quit", "close",   "ctx_destroy", "main"};
+	const uint64_t step_us[] = {r->steps.tcp_us, r->steps.tls_us, r->steps.open_us,
+				    r->steps.qp_us, r->steps.ready_us};
+	const uint64_t part_us[] = {r->t.ctx,  r->t.connect, r->t.echo,	       r->t.other,
+				    r->t.quit, r->t.close,   r->t.ctx_destroy, now_us() - r->start};
+	struct json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "ok", json_object_new_boolean(ok));
 	json_object_object_add(o, "server", json_object_new_string(cfg->host));
@@ -295,13 +312,7 @@ static void print_json(const struct srdma_client_config *cfg, const struct resul
 		json_object_object_add(
 		    o, "dataplane", json_object_new_string(srdma_dp_mode_name(r->info.dataplane)));
 		json_object_object_add(o, "welcome", json_object_new_string(r->info.welcome));
-		t = json_object_new_object();
-		json_object_object_add(t, "tcp", json_object_new_int64((int64_t)r->steps.tcp_us));
-		json_object_object_add(t, "tls", json_object_new_int64((int64_t)r->steps.tls_us));
-		json_object_object_add(t, "open", json_object_new_int64((int64_t)r->steps.open_us));
-		json_object_object_add(t, "qp", json_object_new_int64((int64_t)r->steps.qp_us));
-		json_object_object_add(t, "ready", json_object_new_int64((int64_t)r->steps.ready_us));
-		json_object_object_add(o, "setup_us", t);
+		json_object_object_add(o, "setup_us", us_object(step_name, step_us, 5));
 	}
 	if (r->pinged) {
 		char rtt[32];
@@ -310,16 +321,7 @@ static void print_json(const struct srdma_client_config *cfg, const struct resul
 		json_object_object_add(o, "ping_rtt_us",
 				       json_object_new_double_s((double)r->ping_ns / 1000.0, rtt));
 	}
-	t = json_object_new_object();
-	json_object_object_add(t, "ctx", json_object_new_int64((int64_t)r->t.ctx));
-	json_object_object_add(t, "connect", json_object_new_int64((int64_t)r->t.connect));
-	json_object_object_add(t, "echo", json_object_new_int64((int64_t)r->t.echo));
-	json_object_object_add(t, "other", json_object_new_int64((int64_t)r->t.other));
-	json_object_object_add(t, "quit", json_object_new_int64((int64_t)r->t.quit));
-	json_object_object_add(t, "close", json_object_new_int64((int64_t)r->t.close));
-	json_object_object_add(t, "ctx_destroy", json_object_new_int64((int64_t)r->t.ctx_destroy));
-	json_object_object_add(t, "main", json_object_new_int64((int64_t)(now_us() - r->start)));
-	json_object_object_add(o, "timing_us", t);
+	json_object_object_add(o, "timing_us", us_object(part_name, part_us, 8));
 	if (!ok)
 		json_object_object_add(o, "error", json_object_new_string(r->errmsg));
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));

@@ -75,10 +75,13 @@ t_preauth_flood() {
 	echo "    flood: silent $(cat "$OUT/preauth.silent.json"); slowloris $(cat "$OUT/preauth.slowloris.json")"
 	check "legitimate client connected 20 of 20 times under the flood (${#busy[@]})" \
 		[ "${#busy[@]}" = 20 ]
-	# The target is 20 of 20 within 3x, met in most runs (the slowest 1.0x to 1.5x). In about
-	# one run in four, one connect takes about a second more than the rest (1.25 s three
-	# times, with the server's own set-up time saying the second is spent after accept), which
-	# is not explained yet: one may land past 3x, none past 5x.
+	# The target is 20 of 20 within 3x. What held legitimate handshakes back was the listener
+	# taking whole bursts of newcomers at once (160 to 400 ms of accepts and closes in one
+	# call); it now takes 16 per call. What is left is the emulated machine: the attackers,
+	# the server and the client share the VM's two CPUs (and the host's, with the rest of the
+	# test run), and a connect whose client or server is not scheduled for a few hundred ms
+	# (the TLS or OPEN step, by the steps printed below) lands near 3x now and then. So one may
+	# land past 3x, none past 5x.
 	local slowest
 	slowest=$(printf '%s\n' "${busy[@]}" | sort -n | tail -n 1)
 	echo "    $served of 20 within 3x the idle set-up median ($limit us); the slowest $slowest us"
