@@ -1,6 +1,7 @@
 /* The context of the connection manager: options, the two shared TLS contexts, the device
  * opened once, the live PSNs and the connection counts. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,11 +271,53 @@ int srdma_ctx_set_resumption(struct srdma_ctx *ctx, int on)
 	return 0;
 }
 
+static void *dev_ahead_main(void *arg)
+{
+	struct srdma_ctx *ctx = arg;
+	char err[8]; /* a failure is met again, with its message, by srdma__ctx_dev */
+
+	ctx->ahead_ret = srdma_dev_open(ctx->device, ctx->opts.ib_port, ctx->opts.gid_index,
+					&ctx->ahead_dev, err, sizeof(err));
+	return NULL;
+}
+
+void srdma__ctx_dev_ahead(struct srdma_ctx *ctx)
+{
+	sigset_t all, old;
+
+	pthread_mutex_lock(&ctx->lock);
+	if (!ctx->dev && !ctx->ahead_tried) {
+		ctx->ahead_tried = 1;
+		/* The helper takes no signal of the application's. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		ctx->ahead_live =
+		    pthread_create(&ctx->ahead_thread, NULL, dev_ahead_main, ctx) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+/* ctx->lock held (or the context is being destroyed): wait for the helper, keep its device. */
+static void dev_ahead_join(struct srdma_ctx *ctx)
+{
+	if (!ctx->ahead_live)
+		return;
+	pthread_join(ctx->ahead_thread, NULL);
+	ctx->ahead_live = 0;
+	if (!ctx->ahead_ret && !ctx->dev)
+		ctx->dev = ctx->ahead_dev;
+	else if (!ctx->ahead_ret)
+		srdma_dev_close(ctx->ahead_dev);
+	ctx->ahead_dev = NULL;
+}
+
 int srdma__ctx_dev(struct srdma_ctx *ctx, struct srdma_dev **out, char *err, size_t errlen)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&ctx->lock);
+	dev_ahead_join(ctx);
 	if (!ctx->dev)
 		ret = srdma_dev_open(ctx->device, ctx->opts.ib_port, ctx->opts.gid_index, &ctx->dev,
 				     err, errlen);
@@ -366,6 +409,7 @@ int srdma_ctx_destroy(struct srdma_ctx *ctx)
 		return 0;
 	if (atomic_load(&ctx->nobjects) > 0)
 		return -EBUSY;
+	dev_ahead_join(ctx);
 	free(ctx->psn_live);
 	pthread_mutex_destroy(&ctx->lock);
 	srdma_tls_ctx_destroy(ctx->tls_client);
