@@ -9,6 +9,10 @@
 # Usage: wire-scenarios.sh [NAME...]; default: all, in this order (vanish kills host a, so it
 # runs last):
 #   concurrent  the seed's concurrent clients (5 at once), every echo and RDMA write verified
+#   flood       the pre-authentication flood (tests/vm/cases/45-preauth.sh) with the 2,000
+#               attackers' connections from ten addresses on b and the server on a: a
+#               legitimate client on b connects 20 of 20 times within 3x its idle set-up time,
+#               an established session notices nothing
 #   loss        netem loss 1%, then 5%, with 2 ms delay on both NICs: 2 clients at once, every
 #               byte and write verified, the server counted exactly the messages sent, no
 #               session ended early, netem really dropped packets
@@ -35,6 +39,8 @@ register() { :; }
 . "$here/cases/40-faults.sh"
 # shellcheck source=tests/vm/cases/60-inject.sh
 . "$here/cases/60-inject.sh"
+# shellcheck source=tests/vm/cases/45-preauth.sh
+. "$here/cases/45-preauth.sh"
 
 ROLE=${SRDMA_VM_ROLE:?not in a VM of vm-run.sh --pair (SRDMA_VM_ROLE not set)}
 PEER_DIR=${SRDMA_VM_PEER_DIR:?SRDMA_VM_PEER_DIR not set}
@@ -301,6 +307,14 @@ t_wire_concurrent() {
 	note "$((n * msgs * size)) bytes echoed and $((n * writes)) writes of $size B verified" \
 		"across the wire; ping round trips ${rtts[*]} us"
 	srv_stop
+}
+
+# Before TLS, across the wire: the flood scenario of the one-host cases with the attackers and
+# the legitimate client here on b (the attackers' addresses added to eth0) and the server on a,
+# whose CPU is then its own and the kernel's work for the attackers' connections.
+t_wire_flood() {
+	preauth_flood_run srv_start srv_stop eth0 0
+	[ -z "$FLOOD_SUMMARY" ] || note "$FLOOD_SUMMARY"
 }
 
 # netem loss 1%, then 5%, 2 ms delay, on both NICs, one server: 2 clients at once each echo
@@ -598,7 +612,7 @@ RCGUESS_BUILD=$!
 
 : >"$RESULTS"
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(concurrent loss cut2 inject cut60 vanish)
+[ ${#tests[@]} -gt 0 ] || tests=(concurrent flood loss cut2 inject cut60 vanish)
 for t in "${tests[@]}"; do
 	if ! declare -F "t_wire_$t" >/dev/null; then
 		echo "FAIL wire_$t: no such scenario" | tee -a "$RESULTS"

@@ -2,6 +2,10 @@
 # held, and renewed up to 100 a second each when the server closes them, for as long as the
 # legitimate client takes to connect 20 times) must not lock a legitimate client out, nor
 # disturb an established session.
+# The test command runs it on the two-host bed (wire_flood in tests/vm/wire-scenarios.sh: the
+# attackers and the client on one host, the server on the other), where the target holds as
+# written: 20 of 20 connects within 3x the idle set-up time. `scenarios.sh preauth_flood` runs
+# it on one host, the attackers sharing the server's CPUs; it is not in the default list.
 # The listener's pre-authentication pool (max_pending, max_pending_per_addr, early_drop_pct in
 # srdma(3)) is what holds; the server runs with its defaults. srdma-flood is
 # tests/tools/srdma-flood.c.
@@ -12,15 +16,16 @@ preauth_connect_us() {
 	jq -r 'select(.ok) | .connect_us // empty' "$1" 2>/dev/null
 }
 
-t_preauth_flood() {
-	local CLIENT_BIN=$LOAD_BIN # clients here are load (tests/vm/lib.sh)
-	# So is the server: this scenario measures set-up times against a target, which is met
-	# or missed by the build users run, not by one whose every memory access is checked
-	# (two to three times the CPU, on a VM the flood already keeps busy). The sanitizers see
-	# the same pool code (per-address limit, early drop, eviction) in tests/host/test_preauth.c.
-	local BIN=$LOAD_BIN
-	local dev i f us idle=() busy=() busy_at=() median limit served=0 p_sess p_silent p_slow rc=0
-	start_server preauth --max-clients 50 || return
+# preauth_flood_run START STOP DEV SLOW: the scenario, its server started by `START NAME
+# [options...]` and stopped by STOP, here or on another host (tests/vm/wire-scenarios.sh); the
+# attackers' ten addresses are added to this host's interface DEV; SLOW connects of the 20 may
+# take more than 3x the idle set-up time (none more than 5x). Sets FLOOD_SUMMARY.
+preauth_flood_run() {
+	local start=$1 stop=$2 dev=$3 slow=$4
+	local i f us idle=() busy=() busy_at=() median limit served=0 p_sess p_silent p_slow rc=0
+	local silent_from=() slow_from=()
+	FLOOD_SUMMARY=
+	"$start" preauth --max-clients 50 || return
 	# Idle server: the reference set-up time.
 	for i in 1 2 3 4 5; do
 		f=$OUT/preauth.idle.$i.json
@@ -31,10 +36,14 @@ t_preauth_flood() {
 	check "idle server: 5 of 5 clients connected" [ "${#idle[@]}" = 5 ] || return
 	median=$(printf '%s\n' "${idle[@]}" | sort -n | sed -n 3p)
 	limit=$((median * 3))
-	# The attacker's addresses, on the interface that carries the server's.
-	dev=$(ip -o -4 addr show | awk -v a="$ADDR" '$4 ~ "^"a"/" { print $2; exit }')
+	# The attackers' addresses.
 	for i in $(seq 10 19); do
 		ip addr add "192.0.2.$i/32" dev "$dev" 2>/dev/null || true
+		if [ "$i" -lt 15 ]; then
+			silent_from+=(--source "192.0.2.$i")
+		else
+			slow_from+=(--source "192.0.2.$i")
+		fi
 	done
 	# An established session that lives through the flood (it echoes, then stays connected
 	# while the flood runs, then quits).
@@ -47,11 +56,11 @@ t_preauth_flood() {
 	# which is not what this measures. The flood they make is checked below (refused at
 	# accept many times over).
 	nice -n 19 "$LOAD_BIN/srdma-flood" --conns 1000 --mode silent --seconds 45 --renew-rate 100 \
-		$(for i in $(seq 10 14); do echo --source "192.0.2.$i"; done) "$ADDR" \
+		"${silent_from[@]}" "$ADDR" \
 		>"$OUT/preauth.silent.json" 2>&1 &
 	p_silent=$!
 	nice -n 19 "$LOAD_BIN/srdma-flood" --conns 1000 --mode slowloris --seconds 45 --renew-rate 100 \
-		$(for i in $(seq 15 19); do echo --source "192.0.2.$i"; done) "$ADDR" \
+		"${slow_from[@]}" "$ADDR" \
 		>"$OUT/preauth.slowloris.json" 2>&1 &
 	p_slow=$!
 	sleep 5
@@ -78,11 +87,10 @@ t_preauth_flood() {
 		[ "${#busy[@]}" = 20 ]
 	# The target is 20 of 20 within 3x. What held legitimate handshakes back was the listener
 	# taking whole bursts of newcomers at once (160 to 400 ms of accepts and closes in one
-	# call); it now takes 16 per call. What is left is the emulated machine: the attackers,
-	# the server and the client share the VM's two CPUs (and the host's, with the rest of the
-	# test run), and a connect whose client or server is not scheduled for a few hundred ms
-	# (the TLS or OPEN step, by the steps printed below) lands near 3x now and then. So one may
-	# land past 3x, none past 5x.
+	# call); it now takes 16 per call. On one host the attackers, the server and the client
+	# share the VM's two emulated CPUs, and a connect whose client or server is not scheduled
+	# for a few hundred ms (the TLS or OPEN step, by the steps printed below) lands near 3x now
+	# and then: there the caller allows one.
 	local slowest
 	slowest=$(printf '%s\n' "${busy[@]}" | sort -n | tail -n 1)
 	echo "    $served of 20 within 3x the idle set-up median ($limit us); the slowest $slowest us"
@@ -95,8 +103,8 @@ t_preauth_flood() {
 			"$(grep -F "$(jq -r '.welcome | sub(".*(?<c>client #[0-9]+)$"; "\(.c) (")' "$f")" \
 				"$SERVER_LOG" | grep -o 'set-up .*' | head -n 1)"
 	done
-	check "at least 19 of 20 within 3x the idle set-up time ($served of 20 within $limit us)" \
-		[ "$served" -ge 19 ]
+	check "at least $((20 - slow)) of 20 within 3x the idle set-up time ($served of 20 within $limit us)" \
+		[ "$served" -ge $((20 - slow)) ]
 	check "none slower than 5x the idle set-up time (the slowest $slowest us)" \
 		[ "${slowest:-0}" -le $((median * 5)) ]
 	check "the attackers were refused at accept, many times over" \
@@ -108,7 +116,7 @@ t_preauth_flood() {
 	for i in $(seq 10 19); do
 		ip addr del "192.0.2.$i/32" dev "$dev" 2>/dev/null || true
 	done
-	stop_server
+	"$stop"
 	# The drops are summed up in the log (one line per 5 s at most, and the last at
 	# shutdown), not logged one by one: a flood must not become a flood of log lines.
 	local lines logged
@@ -121,6 +129,25 @@ t_preauth_flood() {
 	local summed=0
 	[ "$logged" -gt 1000 ] && [ "$lines" -le 30 ] && summed=1
 	check "the log sums the drops up: $lines lines for $logged drops" [ "$summed" = 1 ]
+	FLOOD_SUMMARY="legitimate client: $served of 20 connects within 3x the idle set-up median"
+	FLOOD_SUMMARY+=" (${median} us), the slowest $slowest us ($(awk -v a="$slowest" -v b="$median" 'BEGIN { printf "%.2f", a / b }')x);"
+	FLOOD_SUMMARY+=" attackers refused at accept: silent $(jq -r .closed_by_server "$OUT/preauth.silent.json"),"
+	FLOOD_SUMMARY+=" slowloris $(jq -r .closed_by_server "$OUT/preauth.slowloris.json");"
+	FLOOD_SUMMARY+=" the established session: $(jq -r .messages_verified "$OUT/preauth.session.json") echoes verified"
+}
+
+t_preauth_flood() {
+	# Clients here are load (tests/vm/lib.sh), and so is the server: this scenario measures
+	# set-up times against a target, which is met or missed by the build users run, not by one
+	# whose every memory access is checked (two to three times the CPU, on a VM the flood
+	# already keeps busy). The sanitizers see the same pool code (per-address limit, early
+	# drop, eviction) in tests/host/test_preauth.c. Both are read by client and start_server.
+	# shellcheck disable=SC2034
+	local CLIENT_BIN=$LOAD_BIN BIN=$LOAD_BIN
+	# The attackers' addresses go on the interface that carries the server's.
+	preauth_flood_run start_server stop_server \
+		"$(ip -o -4 addr show | awk -v a="$ADDR" '$4 ~ "^"a"/" { print $2; exit }')" 1
+	echo "    $FLOOD_SUMMARY"
 }
 
 # srdma-client --retry: a full server refuses a client without it at once ("server full"); with
@@ -143,4 +170,4 @@ t_client_retry() {
 	stop_server
 }
 
-register preauth_flood client_retry
+register client_retry
