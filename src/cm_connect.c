@@ -114,7 +114,6 @@ int srdma_connect_start(struct srdma_ctx *ctx, const struct srdma_connect_opts *
 		snprintf(err, errlen, "%s", c->errmsg);
 		goto err;
 	}
-	srdma__ctx_dev_ahead(ctx);
 	*out = c;
 	return 0;
 

@@ -131,6 +131,8 @@ static int build_tls(const char *cert, const char *key, const char *ca, int tls_
 	return 0;
 }
 
+static void dev_ahead_join(struct srdma_ctx *ctx);
+
 int srdma_ctx_create(const struct srdma_ctx_opts *o, struct srdma_ctx **out, char *err,
 		     size_t errlen)
 {
@@ -173,26 +175,31 @@ int srdma_ctx_create(const struct srdma_ctx_opts *o, struct srdma_ctx **out, cha
 	ctx->opts.cert = ctx->cert;
 	ctx->opts.key = ctx->key;
 	ctx->opts.ca = ctx->ca;
-
-	ret = build_tls(ctx->cert, ctx->key, ctx->ca, o->tls_min, &ctx->tls_server,
-			&ctx->tls_client, err, errlen);
-	if (ret)
-		goto err_free;
 	ret = pthread_mutex_init(&ctx->lock, NULL);
 	if (ret) {
 		ret = -ret;
 		snprintf(err, errlen, "cannot create a mutex: %s", strerror(-ret));
-		goto err_tls;
+		goto err_free;
 	}
+	/* Every user of a context opens its device (a listener to listen, a connector before
+	 * OPEN): it is opened on a helper thread while the TLS contexts are built, the first use
+	 * of OpenSSL in most processes and the longer of the two. */
+	srdma__ctx_dev_ahead(ctx);
+
+	ret = build_tls(ctx->cert, ctx->key, ctx->ca, o->tls_min, &ctx->tls_server,
+			&ctx->tls_client, err, errlen);
+	if (ret)
+		goto err_dev;
 	atomic_init(&ctx->nconns, 0);
 	atomic_init(&ctx->max_conns, o->max_conns);
 	atomic_init(&ctx->nobjects, 0);
 	*out = ctx;
 	return 0;
 
-err_tls:
-	srdma_tls_ctx_destroy(ctx->tls_client);
-	srdma_tls_ctx_destroy(ctx->tls_server);
+err_dev:
+	dev_ahead_join(ctx);
+	srdma_dev_close(ctx->dev);
+	pthread_mutex_destroy(&ctx->lock);
 err_free:
 	free(ctx);
 	return ret;
