@@ -14,9 +14,10 @@
 # (connection set-up included), as for rcopy and perftest. The authentication-only runs are made
 # for sizes up to SRDMA_CP_BENCH_NOENC_MAX MiB (64).
 #
-# The ratios the targets name (plain / ib_write_bw and / ib_read_bw at 64 MiB) are taken first,
-# in SRDMA_CP_BENCH_PAIRS (3) back-to-back pairs, perftest then srdma-cp, and the median pair is
-# reported: on a shared host one pass of either moves by 2x from one minute to the next.
+# The ratios the targets name (plain / ib_write_bw, / rcopy and / ib_read_bw at 64 MiB) are
+# taken first, in SRDMA_CP_BENCH_PAIRS (3) back-to-back rounds (perftest, srdma-cp, rcopy), and
+# the median of each ratio is reported: on a shared host one pass of any of them moves by 2x
+# from one minute to the next.
 # results.jsonl grows copy by copy, so a run cut short still has every figure made so far.
 # Then `openssl speed` of the primitives on the same emulated CPU, to show where the sealed
 # modes' time goes. Results: OUT/cp-bench/results.txt and results.json.
@@ -132,9 +133,9 @@ perftest_wall() {
 	record "$tool" - wall "$mib" "$(elapsed "$t0" "$t1")" "{\"pair\": $pair}"
 }
 
-# rcopy_run SIZE: upload with rcopy (its server stays up between files).
+# rcopy_run SIZE [PAIR]: upload with rcopy (its server stays up between files).
 rcopy_run() {
-	local mib=$1 t0 t1 rc=0
+	local mib=$1 pair=${2:-0} t0 t1 rc=0
 	rm -f "$DATA/rcopy/f$mib"
 	t0=$EPOCHREALTIME
 	timeout 1200 rcopy "$DATA/f$mib" "$ADDR:$DATA/rcopy/f$mib" -p "$RC_PORT" \
@@ -144,7 +145,7 @@ rcopy_run() {
 		log "rcopy $mib MiB failed (exit $rc): $(tail -n 2 "$OUT/rcopy.$mib.txt")"
 		return
 	fi
-	record rcopy - up "$mib" "$(elapsed "$t0" "$t1")"
+	record rcopy - up "$mib" "$(elapsed "$t0" "$t1")" "{\"pair\": $pair}"
 	rm -f "$DATA/rcopy/f$mib"
 }
 
@@ -201,23 +202,6 @@ done
 perftest_avg ib_write_bw
 perftest_avg ib_read_bw
 
-# The paired ratio runs first (the targets' ratios, at PAIR_MIB, 64): ib_write_bw then a plain
-# upload, ib_read_bw then a plain download, SRDMA_CP_BENCH_PAIRS times.
-PAIR_MIB=${SRDMA_CP_BENCH_PAIR_MIB:-64}
-if [[ " $MODES " == *" plain "* && ${SRDMA_CP_BENCH_PAIRS:-3} -gt 0 ]]; then
-	[[ -e $DATA/f$PAIR_MIB ]] || head -c $((PAIR_MIB << 20)) /dev/urandom >"$DATA/f$PAIR_MIB"
-	cp_server plain
-	for ((p = 1; p <= ${SRDMA_CP_BENCH_PAIRS:-3}; p++)); do
-		perftest_wall ib_write_bw "$PAIR_MIB" "$p"
-		PAIR=$p cp_run plain plain up "$PAIR_MIB"
-		perftest_wall ib_read_bw "$PAIR_MIB" "$p"
-		PAIR=$p cp_run plain plain down "$PAIR_MIB"
-		rm -f "$DATA/export/f$PAIR_MIB" "$DATA/down.f$PAIR_MIB"
-	done
-	cp_stop
-fi
-
-# Then size by size (the largest last): the perftest ceilings, rcopy, each srdma-cp mode.
 rcs=
 if command -v rcopy >/dev/null && { [[ ${SRDMA_VM:-0} != 1 ]] || [[ ${SRDMA_VM_RDMA_CM:-0} == 1 ]]; }; then
 	(cd "$DATA/rcopy" && exec rcopy -p "$RC_PORT") >"$OUT/rcopy.server.txt" 2>&1 &
@@ -226,6 +210,25 @@ if command -v rcopy >/dev/null && { [[ ${SRDMA_VM:-0} != 1 ]] || [[ ${SRDMA_VM_R
 else
 	log "rcopy skipped (needs rdmacm-utils and, in the VM, vm-run.sh --rdma-cm)"
 fi
+
+# The paired ratio runs first (the targets' ratios, at PAIR_MIB, 64): ib_write_bw, a plain
+# upload and an rcopy upload, then ib_read_bw and a plain download, SRDMA_CP_BENCH_PAIRS times.
+PAIR_MIB=${SRDMA_CP_BENCH_PAIR_MIB:-64}
+if [[ " $MODES " == *" plain "* && ${SRDMA_CP_BENCH_PAIRS:-3} -gt 0 ]]; then
+	[[ -e $DATA/f$PAIR_MIB ]] || head -c $((PAIR_MIB << 20)) /dev/urandom >"$DATA/f$PAIR_MIB"
+	cp_server plain
+	for ((p = 1; p <= ${SRDMA_CP_BENCH_PAIRS:-3}; p++)); do
+		perftest_wall ib_write_bw "$PAIR_MIB" "$p"
+		PAIR=$p cp_run plain plain up "$PAIR_MIB"
+		[[ -n $rcs ]] && rcopy_run "$PAIR_MIB" "$p"
+		perftest_wall ib_read_bw "$PAIR_MIB" "$p"
+		PAIR=$p cp_run plain plain down "$PAIR_MIB"
+		rm -f "$DATA/export/f$PAIR_MIB" "$DATA/down.f$PAIR_MIB"
+	done
+	cp_stop
+fi
+
+# Then size by size (the largest last): the perftest ceilings, rcopy, each srdma-cp mode.
 for mib in $SIZES; do
 	perftest_wall ib_write_bw "$mib"
 	perftest_wall ib_read_bw "$mib"
@@ -287,8 +290,10 @@ jq -rs --arg sizes "$SIZES" --argjson pm "$PAIR_MIB" '
 	  (ratio($b[5]; $b[3]) | f), (ratio($b[8]; $b[3]) | f) ] | join(" | ")) + " |"),
 	"",
 	(pairs("ib_write_bw"; "up")) as $pu | (pairs("ib_read_bw"; "down")) as $pd |
-	"paired runs at \($pm) MiB (perftest, then srdma-cp plain, back to back):",
+	(pairs("rcopy"; "up")) as $pr |
+	"paired runs at \($pm) MiB (perftest or rcopy, and srdma-cp plain, back to back):",
 	"  plain up / ib_write_bw:  median \($pu | median | f) of [\($pu | map(f) | join(", "))]",
+	"  plain up / rcopy up:     median \($pr | median | f) of [\($pr | map(f) | join(", "))]",
 	"  plain down / ib_read_bw: median \($pd | median | f) of [\($pd | map(f) | join(", "))]"
 ' "$RESULTS" | tee "$OUT/results.txt"
 jq -s . "$RESULTS" >"$OUT/results.json"
