@@ -49,6 +49,11 @@ static void steps_report(const char *kind, struct vec *steps, FILE *csv, struct 
 	}
 }
 
+static void adds_err(unsigned i, const char *msg)
+{
+	fprintf(stderr, "srdma-bench: adds at once, connection %u: %s\n", i + 1, msg);
+}
+
 /* Adds at once, measured as cmtime measures each of its steps: k connections held open, a QP
  * add started on every one, then the time until the last is usable, divided by k. raw: bare
  * QPs (SRDMA_QP_RAW, no buffers: the work of cmtime's create qp and connect), else messages
@@ -75,23 +80,24 @@ static int adds_at_once(struct bench *b, unsigned k, int raw, uint64_t *wall_ns)
 	for (i = 0; i < k && !ret; i++) {
 		ret = echo_client_connect(b->ctx, &cfg, &cl[i], err, sizeof(err));
 		if (ret) {
-			fprintf(stderr, "srdma-bench: adds at once, connection %u: %s\n", i + 1,
-				err);
+			adds_err(i, err);
 			break;
 		}
 		fill(buf, sizeof(buf), i, 0);
 		ret = echo_client_echo(cl[i], buf, sizeof(buf));
 		if (ret)
-			fprintf(stderr, "srdma-bench: adds at once, connection %u: %s\n", i + 1,
-				echo_client_errmsg(cl[i]));
+			adds_err(i, echo_client_errmsg(cl[i]));
 	}
 	if (ret)
 		goto out;
 	t0 = now_ns();
 	deadline = t0 + (uint64_t)b->cfg.timeout_ms * 1000000ull;
-	for (i = 0; i < k && !ret; i++)
-		if (!(ret = echo_client_add_qp_start(cl[i], raw, &index[i])))
+	for (i = 0; i < k && !ret; i++) {
+		if ((ret = echo_client_add_qp_start(cl[i], raw, &index[i])))
+			adds_err(i, echo_client_errmsg(cl[i]));
+		else
 			left++;
+	}
 	while (!ret && left) {
 		unsigned n = 0;
 
@@ -118,8 +124,7 @@ static int adds_at_once(struct bench *b, unsigned k, int raw, uint64_t *wall_ns)
 			r = echo_client_add_qp_poll(cl[i], index[i]);
 			if (r < 0) {
 				ret = r;
-				fprintf(stderr, "srdma-bench: adds at once, connection %u: %s\n",
-					i + 1, echo_client_errmsg(cl[i]));
+				adds_err(i, echo_client_errmsg(cl[i]));
 			} else if (r == 1) {
 				index[i] = UINT_MAX;
 				left--;
@@ -129,8 +134,7 @@ static int adds_at_once(struct bench *b, unsigned k, int raw, uint64_t *wall_ns)
 	*wall_ns = now_ns() - t0;
 	for (i = 0; i < k && !ret; i++)
 		if ((ret = echo_client_quit(cl[i])))
-			fprintf(stderr, "srdma-bench: adds at once, connection %u: %s\n", i + 1,
-				echo_client_errmsg(cl[i]));
+			adds_err(i, echo_client_errmsg(cl[i]));
 out:
 	for (i = 0; cl && i < k; i++)
 		echo_client_close(cl[i]);
