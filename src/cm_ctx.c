@@ -131,7 +131,43 @@ static int build_tls(const char *cert, const char *key, const char *ca, int tls_
 	return 0;
 }
 
-static void dev_ahead_join(struct srdma_ctx *ctx);
+static void *dev_ahead_main(void *arg)
+{
+	struct srdma_ctx *ctx = arg;
+	char err[8]; /* a failure is met again, with its message, by srdma__ctx_dev */
+
+	ctx->ahead_ret = srdma_dev_open(ctx->device, ctx->opts.ib_port, ctx->opts.gid_index,
+					&ctx->ahead_dev, err, sizeof(err));
+	return NULL;
+}
+
+/* Start opening the device on a helper thread (srdma_ctx_create, before the context is
+ * shared): the device (tens of ms: libibverbs loads every provider) is then ready when its
+ * first user needs it. */
+static void dev_ahead_start(struct srdma_ctx *ctx)
+{
+	sigset_t all, old;
+
+	/* The helper takes no signal of the application's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ctx->ahead_live = pthread_create(&ctx->ahead_thread, NULL, dev_ahead_main, ctx) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* ctx->lock held (or the context is being destroyed): wait for the helper, keep its device. */
+static void dev_ahead_join(struct srdma_ctx *ctx)
+{
+	if (!ctx->ahead_live)
+		return;
+	pthread_join(ctx->ahead_thread, NULL);
+	ctx->ahead_live = 0;
+	if (!ctx->ahead_ret && !ctx->dev)
+		ctx->dev = ctx->ahead_dev;
+	else if (!ctx->ahead_ret)
+		srdma_dev_close(ctx->ahead_dev);
+	ctx->ahead_dev = NULL;
+}
 
 int srdma_ctx_create(const struct srdma_ctx_opts *o, struct srdma_ctx **out, char *err,
 		     size_t errlen)
@@ -184,7 +220,7 @@ int srdma_ctx_create(const struct srdma_ctx_opts *o, struct srdma_ctx **out, cha
 	/* Every user of a context opens its device (a listener to listen, a connector before
 	 * OPEN): it is opened on a helper thread while the TLS contexts are built, the first use
 	 * of OpenSSL in most processes and the longer of the two. */
-	srdma__ctx_dev_ahead(ctx);
+	dev_ahead_start(ctx);
 
 	ret = build_tls(ctx->cert, ctx->key, ctx->ca, o->tls_min, &ctx->tls_server,
 			&ctx->tls_client, err, errlen);
@@ -276,47 +312,6 @@ int srdma_ctx_set_resumption(struct srdma_ctx *ctx, int on)
 	if (ctx->tls_client)
 		srdma_tls_ctx_set_resumption(ctx->tls_client, on);
 	return 0;
-}
-
-static void *dev_ahead_main(void *arg)
-{
-	struct srdma_ctx *ctx = arg;
-	char err[8]; /* a failure is met again, with its message, by srdma__ctx_dev */
-
-	ctx->ahead_ret = srdma_dev_open(ctx->device, ctx->opts.ib_port, ctx->opts.gid_index,
-					&ctx->ahead_dev, err, sizeof(err));
-	return NULL;
-}
-
-void srdma__ctx_dev_ahead(struct srdma_ctx *ctx)
-{
-	sigset_t all, old;
-
-	pthread_mutex_lock(&ctx->lock);
-	if (!ctx->dev && !ctx->ahead_tried) {
-		ctx->ahead_tried = 1;
-		/* The helper takes no signal of the application's. */
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		ctx->ahead_live =
-		    pthread_create(&ctx->ahead_thread, NULL, dev_ahead_main, ctx) == 0;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	}
-	pthread_mutex_unlock(&ctx->lock);
-}
-
-/* ctx->lock held (or the context is being destroyed): wait for the helper, keep its device. */
-static void dev_ahead_join(struct srdma_ctx *ctx)
-{
-	if (!ctx->ahead_live)
-		return;
-	pthread_join(ctx->ahead_thread, NULL);
-	ctx->ahead_live = 0;
-	if (!ctx->ahead_ret && !ctx->dev)
-		ctx->dev = ctx->ahead_dev;
-	else if (!ctx->ahead_ret)
-		srdma_dev_close(ctx->ahead_dev);
-	ctx->ahead_dev = NULL;
 }
 
 int srdma__ctx_dev(struct srdma_ctx *ctx, struct srdma_dev **out, char *err, size_t errlen)

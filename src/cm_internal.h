@@ -89,20 +89,16 @@ struct srdma_ctx {
 	atomic_uint nobjects;		  /* listeners and connections not yet closed */
 	unsigned rekey_log2;		  /* of opts.rekey_messages */
 	/* The device opened ahead, on a thread of its own, while srdma_ctx_create builds the TLS
-	 * contexts (srdma__ctx_dev_ahead); joined, its result taken, under lock by srdma__ctx_dev
-	 * or at srdma_ctx_destroy. */
+	 * contexts (dev_ahead_start in cm_ctx.c); joined, its result taken, under lock by
+	 * srdma__ctx_dev or at srdma_ctx_destroy. */
 	pthread_t ahead_thread;
-	int ahead_live, ahead_tried, ahead_ret;
+	int ahead_live, ahead_ret;
 	struct srdma_dev *ahead_dev;
 };
 
 /* cm_ctx.c */
 /* Open the device if not yet (thread-safe). 0 or negative errno with err. */
 int srdma__ctx_dev(struct srdma_ctx *ctx, struct srdma_dev **out, char *err, size_t errlen);
-/* Start opening the device on a helper thread, once per context, if it is not open yet:
- * srdma_ctx_create calls it before building its TLS contexts, so that the device (tens of ms:
- * libibverbs loads every provider) is ready when the first connection needs it. */
-void srdma__ctx_dev_ahead(struct srdma_ctx *ctx);
 /* Draw a PSN from the CSPRNG that no live connection of ctx uses as its own, and mark it. */
 int srdma__ctx_psn_take(struct srdma_ctx *ctx, uint32_t *psn);
 void srdma__ctx_psn_put(struct srdma_ctx *ctx, uint32_t psn);
