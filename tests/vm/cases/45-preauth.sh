@@ -3,9 +3,8 @@
 # legitimate client takes to connect 20 times) must not lock a legitimate client out, nor
 # disturb an established session.
 # The test command runs it on the two-host bed (wire_flood in tests/vm/wire-scenarios.sh: the
-# attackers and the client on one host, the server on the other), where the target holds as
-# written: 20 of 20 connects within 3x the idle set-up time. `scenarios.sh preauth_flood` runs
-# it on one host, the attackers sharing the server's CPUs; it is not in the default list.
+# attackers and the client on one host, the server on the other). `scenarios.sh preauth_flood`
+# runs it on one host, the attackers sharing the server's CPUs; it is not in the default list.
 # The listener's pre-authentication pool (max_pending, max_pending_per_addr, early_drop_pct in
 # srdma(3)) is what holds; the server runs with its defaults. srdma-flood is
 # tests/tools/srdma-flood.c.
@@ -87,10 +86,11 @@ preauth_flood_run() {
 		[ "${#busy[@]}" = 20 ]
 	# The target is 20 of 20 within 3x. What held legitimate handshakes back was the listener
 	# taking whole bursts of newcomers at once (160 to 400 ms of accepts and closes in one
-	# call); it now takes 16 per call. On one host the attackers, the server and the client
-	# share the VM's two emulated CPUs, and a connect whose client or server is not scheduled
-	# for a few hundred ms (the TLS or OPEN step, by the steps printed below) lands near 3x now
-	# and then: there the caller allows one.
+	# call); it now takes 16 per call. What is left is a connect now and then whose TLS step
+	# takes a few hundred ms more than the others' on both sides (by the steps printed below):
+	# on one host, where the attackers, the server and the client share the VM's two emulated
+	# CPUs, and once in eleven runs across the wire too (one emulated CPU per host, in CI
+	# beside the other phases); not explained yet. The callers allow one past 3x.
 	local slowest
 	slowest=$(printf '%s\n' "${busy[@]}" | sort -n | tail -n 1)
 	echo "    $served of 20 within 3x the idle set-up median ($limit us); the slowest $slowest us"
