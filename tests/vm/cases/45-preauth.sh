@@ -89,7 +89,7 @@ preauth_flood_run() {
 	# call); it now takes 16 per call. What is left is a connect now and then whose TLS step
 	# takes a few hundred ms more than the others' on both sides (by the steps printed below):
 	# on one host, where the attackers, the server and the client share the VM's two emulated
-	# CPUs, and once in eleven runs across the wire too (one emulated CPU per host, in CI
+	# CPUs, and once in thirteen runs across the wire too (one emulated CPU per host, in CI
 	# beside the other phases); not explained yet. The callers allow one past 3x.
 	local slowest
 	slowest=$(printf '%s\n' "${busy[@]}" | sort -n | tail -n 1)
