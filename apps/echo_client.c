@@ -1,6 +1,7 @@
 /* The client side of the echo protocol on <srdma.h>: set-up, the waits (busy-polling first, as
  * the config's busy_poll_us says), the control channel's events, and the requests. */
 #include "echo_client.h"
+#include "log.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -402,6 +403,7 @@ static void fill_info(struct echo_client *cl)
 
 	srdma_conn_info(cl->conn, &ci);
 	cl->info.connect_us = ci.setup_us;
+	cl->info.tcp_retrans = srdma_log_tcp_retrans(srdma_conn_fd(cl->conn));
 	cl->info.gid_index = ci.gid_index;
 	cl->info.path_mtu = ci.path_mtu;
 	cl->info.dataplane = (int)ci.dataplane;

@@ -42,9 +42,10 @@ struct echo_client_info {
 	char welcome[ECHO_TEXT_MAX + 1];
 	char device[64];
 	int gid_index;
-	int path_mtu;  /* bytes */
-	int dataplane; /* enum srdma_dp_mode */
-	int resumed;   /* the TLS handshake resumed a session (srdma_conn_resumed) */
+	int path_mtu;	      /* bytes */
+	int dataplane;	      /* enum srdma_dp_mode */
+	int resumed;	      /* the TLS handshake resumed a session (srdma_conn_resumed) */
+	unsigned tcp_retrans; /* TCP segments this side retransmitted during the set-up */
 };
 
 /* Where echo_client_connect() spent its time, step after step, in microseconds

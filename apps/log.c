@@ -10,6 +10,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <json-c/json.h>
@@ -292,4 +295,15 @@ void srdma_log_fields(enum srdma_log_level level, const struct srdma_log_field *
 	va_start(ap, fmt);
 	vlog(level, fields, nfields, fmt, ap);
 	va_end(ap);
+}
+
+unsigned srdma_log_tcp_retrans(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return 0;
+	return ti.tcpi_total_retrans;
 }

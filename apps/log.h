@@ -66,6 +66,12 @@ void srdma_log(enum srdma_log_level level, const char *fmt, ...)
 void srdma_log_fields(enum srdma_log_level level, const struct srdma_log_field *fields,
 		      size_t nfields, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* TCP segments the socket fd has retransmitted since it was opened (TCP_INFO's
+ * tcpi_total_retrans), 0 if it cannot tell: read at the end of a connection's set-up, it says
+ * whether a slow set-up waited for the network (a lost segment costs a retransmission
+ * timeout, 200 ms or more) rather than for either side's work. */
+unsigned srdma_log_tcp_retrans(int fd);
+
 #define srdma_err(...)	 srdma_log(SRDMA_LOG_ERROR, __VA_ARGS__)
 #define srdma_warn(...)	 srdma_log(SRDMA_LOG_WARN, __VA_ARGS__)
 #define srdma_info(...)	 srdma_log(SRDMA_LOG_INFO, __VA_ARGS__)

@@ -423,7 +423,8 @@ void session_start(struct session *s)
 	struct srdma_conn_info info;
 	const struct srdma_peer *peer = srdma_conn_peer(s->conn);
 	struct echo_msg m = {.op = ECHO_OP_WELCOME};
-	char text[ECHO_TEXT_MAX];
+	char text[ECHO_TEXT_MAX], retrans[48] = "";
+	unsigned n;
 	int ret;
 
 	s->started = 1;
@@ -458,14 +459,17 @@ void session_start(struct session *s)
 	if (s->closed)
 		return;
 	srdma_conn_info(s->conn, &info);
+	n = srdma_log_tcp_retrans(s->ctrl_fd);
+	if (n)
+		snprintf(retrans, sizeof(retrans), "; TCP retransmitted %u", n);
 	srdma_info("client #%llu (%s): connected (worker %u, RC QP ready, path MTU %d, data plane "
-		   "%s); %s%s%s%s, set-up %llu us (TLS %llu, OPEN %llu, QP %llu, READY %llu)",
+		   "%s); %s%s%s%s, set-up %llu us (TLS %llu, OPEN %llu, QP %llu, READY %llu%s)",
 		   (unsigned long long)s->id, s->peer, s->w->id, info.path_mtu,
 		   info.dataplane != SRDMA_DP_PLAIN ? "sealed" : "plain", peer->tls,
 		   srdma_conn_resumed(s->conn) ? " resumed" : "", peer->verified ? ", client " : "",
 		   peer->verified ? peer->subject : "", (unsigned long long)info.setup_us,
 		   (unsigned long long)info.tls_us, (unsigned long long)info.open_us,
-		   (unsigned long long)info.qp_us, (unsigned long long)info.ready_us);
+		   (unsigned long long)info.qp_us, (unsigned long long)info.ready_us, retrans);
 	if (srdma_log_get_level() >= SRDMA_LOG_DEBUG) {
 		struct srdma_qp_secrets sec;
 

@@ -313,6 +313,8 @@ static void print_json(const struct srdma_client_config *cfg, const struct resul
 		    o, "dataplane", json_object_new_string(srdma_dp_mode_name(r->info.dataplane)));
 		json_object_object_add(o, "welcome", json_object_new_string(r->info.welcome));
 		json_object_object_add(o, "setup_us", us_object(step_name, step_us, 5));
+		json_object_object_add(o, "setup_tcp_retrans",
+				       json_object_new_int64(r->info.tcp_retrans));
 	}
 	if (r->pinged) {
 		char rtt[32];

@@ -99,7 +99,8 @@ preauth_flood_run() {
 		f=$OUT/preauth.busy.$i.json
 		us=${busy_at[i]}
 		[ "$us" -gt "$limit" ] || [ "$us" = "$slowest" ] || continue
-		echo "    connect $i ($us us): client steps $(jq -c '.setup_us' "$f"); server:" \
+		echo "    connect $i ($us us): client steps $(jq -c '.setup_us' "$f")," \
+			"TCP retransmitted $(jq -r '.setup_tcp_retrans' "$f"); server:" \
 			"$(grep -F "$(jq -r '.welcome | sub(".*(?<c>client #[0-9]+)$"; "\(.c) (")' "$f")" \
 				"$SERVER_LOG" | grep -o 'set-up .*' | head -n 1)"
 	done
