@@ -122,7 +122,8 @@ struct srdma_ctx_opts {
 	 * between live peers the connector pings and the listener answers); a connection that
 	 * hears nothing from its peer for heartbeat_ms * heartbeat_misses [3] fails with -ETIMEDOUT
 	 * (a frozen process, a cut network, a vanished host). The TCP socket gets keepalive and
-	 * TCP_USER_TIMEOUT within the same bound. The application must call srdma_conn_process
+	 * TCP_USER_TIMEOUT within the same bound once the connection is established (before,
+	 * the set-up's deadline bounds it). The application must call srdma_conn_process
 	 * when srdma_conn_timeout_ms expires (the blocking calls do it themselves): a thread
 	 * that holds a connection and blocks elsewhere (disk I/O, say) for longer than the bound
 	 * loses it, so such an application sets a larger heartbeat_ms, or UINT32_MAX: off (no

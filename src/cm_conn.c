@@ -200,6 +200,7 @@ static int queue_qp_frames(struct srdma_conn *c)
 }
 
 static int heartbeat_on(const struct srdma_conn *c);
+static void tcp_liveness(const struct srdma_conn *c, int fd);
 
 /* QP i: INIT -> RTR -> RTS with the peer's frame, then its messages state. */
 static int established(struct srdma_conn *c)
@@ -213,6 +214,9 @@ static int established(struct srdma_conn *c)
 	c->last_rx_ns = now;
 	if (heartbeat_on(c))
 		c->next_ping_ns = now + (uint64_t)c->ctx->opts.heartbeat_ms * 1000000ull;
+	/* Only now: before, the set-up's deadline bounds the connection, and a listener's
+	 * handshakes (a flood's among them) cost no keepalive timers or system calls. */
+	tcp_liveness(c, srdma_conn_fd(c));
 	return 0;
 }
 
@@ -658,10 +662,8 @@ int srdma__conn_tcp_start(struct srdma_conn *c)
 
 	for (; c->ai_cur; c->ai_cur = c->ai_cur->ai_next) {
 		ret = srdma_tcp_connect_start(c->ai_cur, &c->fd);
-		if (!ret) {
-			tcp_liveness(c, c->fd);
+		if (!ret)
 			return 0;
-		}
 	}
 	return srdma__conn_fail(c, ret, "cannot connect to %s port %u: %s", c->host, c->port,
 				strerror(-ret));
@@ -814,7 +816,6 @@ int srdma__conn_accepted(struct srdma_listener *l, int fd, struct srdma_conn **o
 	c->listener = l;
 	c->max_qps = l->max_qps;
 	c->add_template = l->opts.qp;
-	tcp_liveness(c, fd);
 	srdma_tcp_peer_name(fd, c->peer.addr, sizeof(c->peer.addr));
 	ret = srdma_tls_create(l->ctx->tls_server, fd, NULL, &c->tls);
 	if (ret) {
