@@ -77,6 +77,16 @@ static int remaining_ms(const struct echo_client *cl)
 	return (int)((cl->deadline_ns - now + 999999) / 1000000);
 }
 
+/* A poll timeout of at most ms that also ends at the library's next step on the connection
+ * (its heartbeat's PING or silence check: srdma_conn_timeout_ms), so a long wait keeps the
+ * connection alive. */
+static int poll_ms(const struct echo_client *cl, int ms)
+{
+	int lib = srdma_conn_timeout_ms(cl->conn);
+
+	return lib >= 0 && (ms < 0 || lib < ms) ? lib : ms;
+}
+
 /* A control event: a notice is remembered (printable ASCII only), the peer's close noted. */
 static void on_event(struct echo_client *cl, const struct srdma_event *ev)
 {
@@ -200,13 +210,14 @@ static int wait_qp(struct echo_client *cl)
 	int n;
 
 	do {
-		n = poll(p, 2, remaining_ms(cl));
+		n = poll(p, 2, poll_ms(cl, remaining_ms(cl)));
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return fail(cl, -errno, "poll: %s", strerror(errno));
-	if (n == 0)
+	if (n == 0 && !remaining_ms(cl))
 		return conn_failed(cl, -ETIMEDOUT);
-	return p[1].revents ? take_events(cl) : 0;
+	/* The control channel, or the library's step that came due. */
+	return p[1].revents || n == 0 ? take_events(cl) : 0;
 }
 
 /* The next message from the server, decoded (its body points into cl->rx). */
@@ -840,7 +851,7 @@ int echo_client_idle(struct echo_client *cl, unsigned ms)
 		if (now >= end)
 			return 0;
 		p.events = srdma_conn_poll_events(cl->conn);
-		n = poll(&p, 1, (int)((end - now + 999999) / 1000000));
+		n = poll(&p, 1, poll_ms(cl, (int)((end - now + 999999) / 1000000)));
 		if (n < 0 && errno == EINTR)
 			return fail(cl, -EINTR, "idle interrupted by a signal");
 		if (n < 0)

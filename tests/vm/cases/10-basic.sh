@@ -86,4 +86,19 @@ t_sigterm() {
 	done
 }
 
-register sequential concurrent max_clients sigterm
+# srdma-client --idle keeps its session on its own heartbeat: against a server that pings only
+# after 90 s of silence (--heartbeat-ms 60000), a client with a 1 s heartbeat (silence bound
+# 3 s) idles 6 s and quits cleanly, its PINGs answered. (A client that slept through its idle
+# time failed here with "the peer stopped answering".)
+t_client_idle() {
+	local conf=$OUT/idle.client.conf rc=0
+	start_server idle --heartbeat-ms 60000 || return
+	printf 'heartbeat_ms = 1000\n' >"$conf"
+	client --config "$conf" -n 1 --idle 6 >"$OUT/idle.json" 2>"$OUT/idle.err" || rc=$?
+	check "the client idled 6 s, past its 3 s silence bound, and quit cleanly (exit $rc)" \
+		json_ok "$OUT/idle.json" 1 0
+	check "the server saw it quit" wait_log "quit after" 1 10
+	stop_server
+}
+
+register sequential concurrent max_clients sigterm client_idle
