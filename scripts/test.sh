@@ -15,7 +15,9 @@
 #                                run in a VM, install, package, fuzz and tls run in the
 #                                background beside them, at the lowest CPU priority, the
 #                                packages' RDMA check runs in that VM after the scenarios, and
-#                                wire starts when the scenarios are done)
+#                                wire starts when the scenarios are done, or once only the
+#                                srdma-cp ones are left; its flood scenario, which measures
+#                                set-up times, waits until this machine runs nothing else)
 #   SRDMA_BUILD_DIR=DIR          plain build in DIR (default build/), DIR-san, DIR-fuzz,
 #                                DIR-install (the install check's prefix: it installs DIR), DIR-pkg
 #                                (the Debian packages and their logs)
@@ -538,10 +540,20 @@ phase_wire() {
 	fi
 	read -r -a scenarios <<<"${SRDMA_WIRE_SCENARIOS:-}"
 	rm -rf "$out"
-	env -u SRDMA_SANITIZED SRDMA_BIN="$base" SRDMA_CERTS="$base/certs" tests/vm/vm-run.sh --pair \
-		--timeout "${SRDMA_WIRE_TIMEOUT:-900}" --out "$out" -- \
+	mkdir -p "$out"
+	# The signal that this machine runs nothing else now (wire_quiet), passed on into the
+	# VMs' shared directory, where the flood scenario waits for it.
+	(
+		while [ ! -e "$base/wire.quiet" ]; do sleep 1; done
+		: >"$out/quiet"
+	) &
+	local watcher=$!
+	env -u SRDMA_SANITIZED SRDMA_BIN="$base" SRDMA_CERTS="$base/certs" SRDMA_WIRE_QUIET=quiet \
+		tests/vm/vm-run.sh --pair --timeout "${SRDMA_WIRE_TIMEOUT:-900}" --out "$out" -- \
 		tests/vm/wire-scenarios.sh "${scenarios[@]}"
 	rc=$?
+	kill "$watcher" 2>/dev/null
+	wait "$watcher" 2>/dev/null
 	if [ -s "$out/results.txt" ]; then
 		p=$(grep -c '^PASS' "$out/results.txt")
 		f=$(grep -c '^FAIL' "$out/results.txt")
@@ -595,6 +607,12 @@ start_wire() {
 	bg_start wire phase_wire
 }
 
+# wire_quiet: nothing but the two-host phase runs on this machine from now on (no other VM, no
+# fuzzing): its scenarios that measure time against a bound may run (phase_wire).
+wire_quiet() {
+	: >"$base/wire.quiet"
+}
+
 # vm_start_early: whether vm_after_scenarios may start before the scenarios are done. By
 # default not; beside scenarios in a VM, once the background checks are done (see below).
 vm_start_early() {
@@ -630,6 +648,7 @@ done
 [ ${#phases[@]} = 0 ] || echo "running only: ${phases[*]}"
 
 start=$SECONDS
+rm -f "$base/wire.quiet"
 if ! timed deps phase_deps; then
 	echo "cannot install dependencies"
 	echo "0 passed, 1 failed"
@@ -663,6 +682,7 @@ if want vm && [ -z "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
 	[ -n "${bg_pid[wire]:-}" ] || { want wire && start_wire; }
 	bg_collect host-checks
 	[ "$pkg_in_vm" = 1 ] && timed package-rdma package_after_vm
+	wire_quiet
 else
 	want install && timed install phase_install
 	want package && timed package phase_package
@@ -671,6 +691,7 @@ else
 	want wire && bg_start wire phase_wire
 	want tls && timed tls phase_tls
 	want fuzz && timed fuzz phase_fuzz
+	wire_quiet
 fi
 bg_collect wire
 
