@@ -88,7 +88,7 @@ preauth_flood_run() {
 	# taking whole bursts of newcomers at once (160 to 400 ms of accepts and closes in one
 	# call); it now takes 16 per call. What is left, in most runs on the two-host bed, is one
 	# connect about 8 s into the flood (the fourth) whose TLS step takes 100 to 200 ms more
-	# than the others' on both sides (the steps printed below), up to 2.9x the idle median,
+	# than the others' on both sides (the steps printed below), up to 3.3x the idle median,
 	# with no TCP segment retransmitted on either side. It is spent on the client's host, not
 	# the server's: a diagnostic build that sampled CPU time at both ends of each side's TLS
 	# step showed, for that connect, the server's host idle for 170 to 190 ms of it (the
