@@ -320,7 +320,9 @@ static int admit(struct srdma_listener *l, int fd, const uint8_t key[16])
 			 l->opts.max_pending);
 	}
 	srdma_tcp_peer_name(fd, addr, sizeof(addr));
-	close(fd);
+	/* Reset, not closed in order: under a flood every refusal would otherwise cost both hosts
+	 * the FIN exchange and this one a TIME_WAIT entry. */
+	srdma_tcp_reset_close(fd);
 	report(l, addr, -EBUSY, err);
 	return 0;
 }

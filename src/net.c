@@ -241,3 +241,12 @@ void srdma_tcp_peer_name(int fd, char *buf, size_t len)
 		snprintf(buf, len, "unknown peer");
 	}
 }
+
+void srdma_tcp_reset_close(int fd)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	/* Best effort: if it fails, the close below is the ordinary one. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}

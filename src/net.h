@@ -38,4 +38,9 @@ int srdma_tcp_listen(const char *bind, uint16_t port, unsigned backlog, int *out
  * shown as IPv4), "unknown peer" if it has none. */
 void srdma_tcp_peer_name(int fd, char *buf, size_t len);
 
+/* Close fd with a reset (SO_LINGER 0): one RST instead of the FIN exchange, and no TIME_WAIT
+ * entry on this side. For connections refused before TLS, which a flood makes by the
+ * thousand; the peer sees "connection reset" (or the end of the connection) either way. */
+void srdma_tcp_reset_close(int fd);
+
 #endif
