@@ -28,6 +28,10 @@
 
 #define DEFAULT_DEPTH	16u
 #define DEFAULT_MAX_MSG 65536u
+/* Send slots start at one page each and grow to the size of the largest message sent so far
+ * (up to the peer's max_msg): an idle connection, or one that sends only small messages, pins
+ * depth pages for sending instead of depth x the peer's max_msg. */
+#define SEND_SLOT_START 4096u
 /* Depth 2 can deadlock under the credit rules (credits.h): it is raised to 3. */
 #define MIN_DEPTH	3u
 #define POLL_BATCH	16
@@ -181,6 +185,50 @@ int srdma__msgq_create(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, s
 	return 0;
 }
 
+/* The send slot for a message of len payload bytes: one page, or the next power of two that
+ * holds it, never more than a message of the peer's max_msg needs. */
+static size_t send_slot_for(const struct srdma_msgq *mq, size_t len)
+{
+	size_t want = slot_bytes((uint32_t)len), slot = SEND_SLOT_START,
+	       most = slot_bytes(mq->peer_max_msg);
+
+	while (slot < want && slot < most)
+		slot *= 2;
+	return slot < most ? slot : most;
+}
+
+/* (Re)make the send ring with slots of slot bytes; only when no send is in flight (the HCA may
+ * still read the old ring until its send completed). The old ring stays if this fails. */
+static int send_ring(struct srdma_conn *c, struct srdma_msgq *mq, size_t slot, char *err,
+		     size_t errlen)
+{
+	uint8_t *buf = alloc_slots(mq->depth, slot);
+	struct ibv_mr *mr;
+	int ret;
+
+	if (!buf) {
+		snprintf(err, errlen, "out of memory for %u send buffers of %zu bytes", mq->depth,
+			 slot);
+		return -ENOMEM;
+	}
+	/* Only our HCA reads send slots: no access flag at all. */
+	mr = ibv_reg_mr(c->pd, buf, mq->depth * slot, 0);
+	if (!mr) {
+		ret = errno ? -errno : -ENOMEM;
+		snprintf(err, errlen, "cannot register %zu bytes of send buffers: %s",
+			 mq->depth * slot, strerror(-ret));
+		free(buf);
+		return ret;
+	}
+	if (mq->send_mr)
+		(void)ibv_dereg_mr(mq->send_mr);
+	free(mq->send_buf);
+	mq->send_buf = buf;
+	mq->send_mr = mr;
+	mq->send_slot = slot;
+	return 0;
+}
+
 int srdma__msgq_start(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, size_t errlen)
 {
 	struct srdma_msgq *mq = q->mq;
@@ -198,21 +246,9 @@ int srdma__msgq_start(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, si
 		return -EPROTO;
 	}
 	mq->peer_max_msg = q->remote.max_msg;
-	mq->send_slot = slot_bytes(mq->peer_max_msg);
-	mq->send_buf = alloc_slots(mq->depth, mq->send_slot);
-	if (!mq->send_buf) {
-		snprintf(err, errlen, "out of memory for %u send buffers of %zu bytes", mq->depth,
-			 mq->send_slot);
-		return -ENOMEM;
-	}
-	/* Only our HCA reads send slots: no access flag at all. */
-	mq->send_mr = ibv_reg_mr(c->pd, mq->send_buf, mq->depth * mq->send_slot, 0);
-	if (!mq->send_mr) {
-		ret = errno ? -errno : -ENOMEM;
-		snprintf(err, errlen, "cannot register %zu bytes of send buffers: %s",
-			 mq->depth * mq->send_slot, strerror(-ret));
+	ret = send_ring(c, mq, send_slot_for(mq, 0), err, errlen);
+	if (ret)
 		return ret;
-	}
 	/* "Client" is the side that connected, whichever side computes. */
 	if (c->is_server) {
 		client_qpn = q->remote.qpn;
@@ -479,7 +515,7 @@ int srdma_msg_send(struct srdma_conn *c, unsigned qp, const void *buf, size_t le
 {
 	struct srdma_cm_qp *q;
 	struct srdma_msgq *mq;
-	int ret;
+	int ret, grow;
 
 	ret = get_q(c, qp, &q);
 	if (ret)
@@ -494,14 +530,26 @@ int srdma_msg_send(struct srdma_conn *c, unsigned qp, const void *buf, size_t le
 		ret = reap(c, q);
 	if (ret)
 		return ret;
-	if (!slot_free(mq) || !srdma__credits_can_send(&mq->cr, 1)) {
+	grow = slot_bytes((uint32_t)len) > mq->send_slot;
+	if (!slot_free(mq) || !srdma__credits_can_send(&mq->cr, 1) ||
+	    (grow && mq->send_tail != mq->send_head)) {
 		/* No CREDIT here: an APP that cannot go has no credit to spend or nothing to
-		 * return (credits.h), and srdma_msg_next_seq must stay true across the retries. */
+		 * return (credits.h), and srdma_msg_next_seq must stay true across the retries.
+		 * A message larger than the send slots waits for the sends in flight: the ring
+		 * is then made again with larger slots. */
 		ret = arm(c, q);
 		if (ret)
 			return ret;
-		if (!slot_free(mq) || !srdma__credits_can_send(&mq->cr, 1))
+		if (!slot_free(mq) || !srdma__credits_can_send(&mq->cr, 1) ||
+		    (grow && mq->send_tail != mq->send_head))
 			return -EAGAIN;
+	}
+	if (grow) {
+		char err[160];
+
+		ret = send_ring(c, mq, send_slot_for(mq, len), err, sizeof(err));
+		if (ret)
+			return ret;
 	}
 	return post_msg(c, q, SRDMA_MSG_APP, buf, len);
 }

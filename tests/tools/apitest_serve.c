@@ -214,22 +214,34 @@ out:
 	return ret;
 }
 
+/* Echo every message (up to the library's default max_msg, 64 KiB) until "end". */
 static int serve_echo(struct sess *s, json_object *o)
 {
 	struct srdma_conn_info info;
-	char buf[256];
+	const size_t cap = 65536;
+	char *buf = malloc(cap);
 	size_t len;
 	unsigned n = 0;
+	int ret = 0;
 
+	if (!buf)
+		return failf(s, "out of memory");
 	for (;;) {
-		if (recv_msg(s, buf, sizeof(buf), &len, NULL))
-			return -1;
+		if (recv_msg(s, buf, cap, &len, NULL)) {
+			ret = -1;
+			break;
+		}
 		if (len == 3 && !memcmp(buf, "end", 3))
 			break;
-		if (send_msg(s, buf, len))
-			return -1;
+		if (send_msg(s, buf, len)) {
+			ret = -1;
+			break;
+		}
 		n++;
 	}
+	free(buf);
+	if (ret)
+		return ret;
 	add_int(o, "echoed", n);
 	srdma_conn_info(s->c, &info);
 	add_int(o, "key_updates", info.key_updates);

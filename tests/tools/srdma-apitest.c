@@ -21,6 +21,9 @@
  *   revoke    write, the server revokes with dereg, the old rkey fails on QP 1 only; QP 0
  *             messages and the control channel still work
  *   echo      --count sealed echoes on QP 0, --pause-ms between them
+ *   sizes     echoes of changing sizes, pipelined: in each round three short messages, then one
+ *             of 4,065 bytes to 64 KiB (the library's max_msg) sent while they may still be in
+ *             flight, so both sides' send slots grow under sends in flight; every byte checked
  *   hold      wait for a message that never comes (the test freezes the connector; the
  *             server's heartbeat, --heartbeat-ms, must end the session); exits 1
  *   msg-write srdma_msg_write into the server's region on the messages QP, then the tag of
@@ -279,6 +282,89 @@ static int run_echo(struct opts *o, struct sess *s, json_object *out)
 	srdma_conn_info(s->c, &info);
 	add_int(out, "key_updates", info.key_updates);
 	return 0;
+}
+
+/* Byte j of message i of round k: distinct per session, round, message and offset. */
+static uint8_t sizes_byte(const uint8_t nonce[8], unsigned k, unsigned i, size_t j)
+{
+	return (uint8_t)(nonce[j % 8] ^ (j * 31u + k * 7u + i * 101u + (j >> 8)));
+}
+
+/* This process's pinned memory (VmPin), in KiB; -1 if unknown. Registering memory on rxe pins
+ * it, so this shows the send slots growing. */
+static long vm_pin_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+static int run_sizes(struct sess *s, json_object *out)
+{
+	/* The large message of each round: just past one page, larger, small again, up to the
+	 * peer's max_msg (64 KiB), then smaller ones on the grown slots. */
+	static const size_t big[] = {4065, 5000, 300, 20000, 65536, 100, 40000, 65536};
+	const size_t small = 24, most = 65536;
+	uint8_t nonce[8], *buf = malloc(most), *got = malloc(most);
+	unsigned k, i, n = 0;
+	uint64_t bytes = 0;
+	size_t len, j, want;
+	int ret = -1;
+
+	if (!buf || !got) {
+		failf(s, "out of memory");
+		goto out;
+	}
+	if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
+		failf(s, "getrandom: %s", strerror(errno));
+		goto out;
+	}
+	if (send_ctrl(s, "echo"))
+		goto out;
+	add_int(out, "vm_pin_kib_before", vm_pin_kib());
+	for (k = 0; k < sizeof(big) / sizeof(big[0]); k++) {
+		for (i = 0; i < 4; i++) {
+			want = i < 3 ? small : big[k];
+			for (j = 0; j < want; j++)
+				buf[j] = sizes_byte(nonce, k, i, j);
+			if (send_msg(s, buf, want))
+				goto out;
+		}
+		for (i = 0; i < 4; i++) {
+			want = i < 3 ? small : big[k];
+			if (recv_msg(s, got, most, &len, NULL))
+				goto out;
+			for (j = 0; j < len && got[j] == sizes_byte(nonce, k, i, j); j++)
+				;
+			if (len != want || j != len) {
+				failf(s,
+				      "round %u message %u: %zu bytes back of %zu, first bad byte "
+				      "%zu",
+				      k, i, len, want, j);
+				goto out;
+			}
+			n++;
+			bytes += len;
+		}
+	}
+	add_int(out, "vm_pin_kib_after", vm_pin_kib());
+	if (send_str(s, "end"))
+		goto out;
+	ret = 0;
+out:
+	add_int(out, "messages_verified", n);
+	add_int(out, "bytes_verified", (int64_t)bytes);
+	free(buf);
+	free(got);
+	return ret;
 }
 
 /* The library's RDMA WRITE on a messages QP, ordered before the tag that proves it; the
@@ -630,7 +716,7 @@ static int run_connect(struct opts *o)
 	if (strcmp(o->scenario, "multi-qp") && strcmp(o->scenario, "regions") &&
 	    strcmp(o->scenario, "revoke") && strcmp(o->scenario, "echo") &&
 	    strcmp(o->scenario, "msg-write") && strcmp(o->scenario, "hold") &&
-	    strcmp(o->scenario, "add-qp")) {
+	    strcmp(o->scenario, "add-qp") && strcmp(o->scenario, "sizes")) {
 		failf(s, "unknown scenario %s", o->scenario);
 		goto done;
 	}
@@ -660,6 +746,8 @@ static int run_connect(struct opts *o)
 		ret = run_hold(o, s, out);
 	else if (!strcmp(o->scenario, "add-qp"))
 		ret = run_add_qp(o, s, out);
+	else if (!strcmp(o->scenario, "sizes"))
+		ret = run_sizes(s, out);
 	else
 		ret = run_echo(o, s, out);
 done:

@@ -220,6 +220,27 @@ t_api_rekey() {
 	done
 }
 
+# Send slots that grow: a messages QP's send slots start at one page and grow to the largest
+# message sent so far, once no send is in flight (src/cm_msg.c). Rounds of three short messages
+# and one large one (4,065 bytes to 64 KiB, then smaller), sent back to back so the large one
+# waits for the short ones in flight; the server echoes each as it comes, so its slots grow the
+# same way. Every byte of the 32 echoes checked, in each data-plane mode.
+t_api_sizes() {
+	local f=$OUT/api.sizes.json mode
+	for mode in aead plain; do
+		api_serve "sizes-$mode" --dataplane "$mode" || return
+		apic --dataplane "$mode" --scenario sizes >"$f" ||
+			fail "$mode: sizes failed: $(jq -r .error "$f")"
+		check "$mode: 32 echoes of 24 bytes to 64 KiB verified ($(jq -r .bytes_verified "$f") bytes)" \
+			jq_ok '.ok and .messages_verified == 32 and .bytes_verified == 201113' "$f"
+		check "$mode: the server echoed 32" api_session_ok 1 '.ok and .echoed == 32'
+		# 16 send slots (the library's default depth) of one page, then of 64 KiB + 32.
+		check "$mode: the connector's send slots grew: pinned $(jq -r .vm_pin_kib_before "$f") KiB, then $(jq -r .vm_pin_kib_after "$f") KiB" \
+			jq_ok '.vm_pin_kib_before > 0 and .vm_pin_kib_after - .vm_pin_kib_before >= 900' "$f"
+		api_server_done
+	done
+}
+
 # The request callback refuses one verified identity: that connector gets ECONNREFUSED and the
 # reason; another certificate of the same CA gets in.
 t_api_refuse() {
@@ -302,7 +323,7 @@ t_api_async() {
 	stop_server
 }
 
-register api_multi_qp api_timing api_regions api_revoke api_msg_write api_heartbeat api_rekey api_refuse api_async
+register api_multi_qp api_timing api_regions api_revoke api_msg_write api_heartbeat api_rekey api_sizes api_refuse api_async
 
 # --- api_resume: TLS 1.3 session resumption over real RDMA set-ups -------------------------
 # srdma-bench setup alternates full handshakes (a context with resumption off) with resumed
