@@ -511,6 +511,15 @@ static int get_q(struct srdma_conn *c, unsigned qp, struct srdma_cm_qp **out)
 	return 0;
 }
 
+/* Whether an APP message may be posted now: a slot and a credit free and, for one larger than
+ * the send slots (grow), no send in flight, since the ring is then made again with larger
+ * slots. */
+static int app_can_go(const struct srdma_msgq *mq, int grow)
+{
+	return slot_free(mq) && srdma__credits_can_send(&mq->cr, 1) &&
+	       !(grow && mq->send_tail != mq->send_head);
+}
+
 int srdma_msg_send(struct srdma_conn *c, unsigned qp, const void *buf, size_t len)
 {
 	struct srdma_cm_qp *q;
@@ -531,17 +540,13 @@ int srdma_msg_send(struct srdma_conn *c, unsigned qp, const void *buf, size_t le
 	if (ret)
 		return ret;
 	grow = slot_bytes((uint32_t)len) > mq->send_slot;
-	if (!slot_free(mq) || !srdma__credits_can_send(&mq->cr, 1) ||
-	    (grow && mq->send_tail != mq->send_head)) {
+	if (!app_can_go(mq, grow)) {
 		/* No CREDIT here: an APP that cannot go has no credit to spend or nothing to
-		 * return (credits.h), and srdma_msg_next_seq must stay true across the retries.
-		 * A message larger than the send slots waits for the sends in flight: the ring
-		 * is then made again with larger slots. */
+		 * return (credits.h), and srdma_msg_next_seq must stay true across the retries. */
 		ret = arm(c, q);
 		if (ret)
 			return ret;
-		if (!slot_free(mq) || !srdma__credits_can_send(&mq->cr, 1) ||
-		    (grow && mq->send_tail != mq->send_head))
+		if (!app_can_go(mq, grow))
 			return -EAGAIN;
 	}
 	if (grow) {
