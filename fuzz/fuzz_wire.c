@@ -70,12 +70,13 @@ static void check_frame_fields(const struct srdma_frame *f, size_t plen)
 		CHECK(f->u.qp.rd_atomic <= SRDMA_WIRE_MAX_RD_ATOMIC);
 		if (f->u.qp.driver == 0) {
 			CHECK(f->u.qp.max_msg == 0 && f->u.qp.depth == 0 &&
-			      f->u.qp.rekey_log2 == 0);
+			      f->u.qp.rekey_log2 == 0 && f->u.qp.max_send == 0);
 		} else {
 			CHECK(f->u.qp.driver == 1);
 			CHECK(f->u.qp.max_msg >= 1 && f->u.qp.max_msg <= SRDMA_MAX_MSG);
 			CHECK(f->u.qp.depth >= 2 && f->u.qp.depth <= SRDMA_MAX_RECV_DEPTH);
 			CHECK(f->u.qp.rekey_log2 <= SRDMA_WIRE_MAX_REKEY_LOG2);
+			CHECK(f->u.qp.max_send <= SRDMA_MAX_MSG);
 		}
 		break;
 	case SRDMA_FRAME_REGION:
@@ -203,9 +204,11 @@ static int expect_valid(const struct srdma_frame *f)
 		    q->mtu < 1 || q->mtu > 5 || q->rd_atomic > 16)
 			return 0;
 		if (q->driver == 0)
-			return q->max_msg == 0 && q->depth == 0 && q->rekey_log2 == 0;
+			return q->max_msg == 0 && q->depth == 0 && q->rekey_log2 == 0 &&
+			       q->max_send == 0;
 		return q->driver == 1 && q->max_msg >= 1 && q->max_msg <= (1u << 20) &&
-		       q->depth >= 2 && q->depth <= 1024 && q->rekey_log2 <= 31;
+		       q->depth >= 2 && q->depth <= 1024 && q->rekey_log2 <= 31 &&
+		       q->max_send <= (1u << 20);
 	case SRDMA_FRAME_REGION:
 		/* With len != 0 the sum wraps below addr exactly when addr + len > 2^64 - 1. */
 		return r->access >= 1 && r->access <= 7 && r->len != 0 &&
@@ -273,6 +276,7 @@ static void check_encode(const uint8_t *data, size_t size)
 		f.u.qp.max_msg = (uint32_t)take(&c, 4);
 		f.u.qp.depth = (uint16_t)take(&c, 2);
 		f.u.qp.rekey_log2 = (uint8_t)take(&c, 1);
+		f.u.qp.max_send = (uint32_t)take(&c, 4);
 		need = SRDMA_FRAME_HDR_LEN + SRDMA_QP_LEN;
 		break;
 	case SRDMA_FRAME_REGION:
@@ -357,6 +361,7 @@ static void check_encode(const uint8_t *data, size_t size)
 		CHECK(back.u.qp.max_msg == f.u.qp.max_msg);
 		CHECK(back.u.qp.depth == f.u.qp.depth);
 		CHECK(back.u.qp.rekey_log2 == f.u.qp.rekey_log2);
+		CHECK(back.u.qp.max_send == f.u.qp.max_send);
 		break;
 	case SRDMA_FRAME_REGION:
 		CHECK(back.u.region.id == f.u.region.id);

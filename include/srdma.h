@@ -249,6 +249,14 @@ struct srdma_qp_opts {
 	unsigned remote_access;	  /* SRDMA_ACCESS_*: what the peer may do through this QP [0:
 				     sends only]; READ and ATOMIC also size the responder's
 				     resources */
+	/* SRDMA_QP_MESSAGES (libsrdma 0.5): the largest message we will send [0: as large as the
+	 * peer accepts]. The listening side sizes its receive slots for the smaller of its
+	 * max_msg and the connecting side's max_send, so a peer that sends only small messages
+	 * costs it little pinned memory; srdma_msg_send refuses longer messages (-EMSGSIZE). The
+	 * connecting side makes its receive slots before it hears the listener's, so there only
+	 * its own max_msg sizes them. (This field sits where 0.4 had padding: the struct keeps
+	 * its size and layout; zero it, as srdma_qp_opts_init does.) */
+	uint32_t max_send;
 	/* SRDMA_QP_RAW: the application's CQs, made on srdma_ctx_verbs(); NULL: the library
 	 * makes one CQ, with its own completion channel (srdma_conn_comp_channel), used for
 	 * both. */
@@ -581,7 +589,14 @@ SRDMA_API int srdma_ctrl_send(struct srdma_conn *c, const void *buf, size_t len)
 
 /* ---- Messages on SRDMA_QP_MESSAGES queue pairs -------------------------------------------- */
 
-/* Send len bytes (0..the peer's max_msg) as the next message on QP qp. Non-blocking: 0 when
+/* The message sizes agreed on SRDMA_QP_MESSAGES QP qp once it is connected (libsrdma 0.5):
+ * *recv_max, the largest message the peer may send us (our max_msg, lowered to the peer's
+ * max_send when we listened); *send_max, the largest we may send (the peer's, lowered to our
+ * max_send). Either pointer may be NULL. 0, or -EINVAL (no such messages QP, or not connected). */
+SRDMA_API int srdma_msg_limits(const struct srdma_conn *c, unsigned qp, uint32_t *recv_max,
+			       uint32_t *send_max);
+
+/* Send len bytes (0..srdma_msg_limits' send_max) as the next message on QP qp. Non-blocking: 0 when
  * posted (the buffer may be reused at once); -EAGAIN when no credit or send slot is free (wait
  * on srdma_conn_qp_fd(c, qp) and call again); -EMSGSIZE; -EINVAL (not a messages QP);
  * -EIO/-EPIPE: the QP failed (see srdma_conn_errmsg). Credits: we never send more than the

@@ -179,6 +179,7 @@ void srdma__conn_qp_frame(const struct srdma_conn *c, unsigned i, struct srdma_f
 		memcpy(w->gid, c->dev->gid.raw, sizeof(w->gid));
 	if (q->opts.driver == SRDMA_QP_MESSAGES) {
 		srdma__msgq_local(q, &w->max_msg, &w->depth);
+		w->max_send = q->opts.max_send;
 		if (c->dp_mode != SRDMA_DP_PLAIN)
 			w->rekey_log2 = (uint8_t)c->ctx->rekey_log2;
 	}

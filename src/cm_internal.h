@@ -286,6 +286,9 @@ int srdma__rdma_release(struct srdma_conn *c);
 void srdma__msgq_caps(const struct srdma_qp_opts *o, struct ibv_qp_cap *cap, int *cqe);
 /* After the QP is created and in INIT: buffers in c->pd, receives posted. */
 int srdma__msgq_create(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, size_t errlen);
+/* Listener: the receive slots, once the connector's QP frame is in (before RTR); a no-op on the
+ * connecting side, which made them with the QP. */
+int srdma__msgq_prepare(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, size_t errlen);
 /* Our QP frame's max_msg and depth. */
 void srdma__msgq_local(const struct srdma_cm_qp *q, uint32_t *max_msg, uint16_t *depth);
 /* Data-plane key updates done on q so far. */

@@ -4,7 +4,10 @@
  *
  * Buffers: `depth` receive slots (registered LOCAL_WRITE only), each one whole message of up
  * to our max_msg plus header and tag; `depth` send slots (no access flags: only the local HCA
- * reads them), sized for the peer's max_msg, made once the peer's QP frame is known. Every
+ * reads them), sized for the peer's max_msg, made once the peer's QP frame is known. The
+ * connecting side makes its receive slots with the QP; the listening side makes them when the
+ * connector's QP frame is in (before RTR), for the smaller of its max_msg and the connector's
+ * max_send, so that a peer that only sends small messages pins little here. Every
  * send is signaled and a send slot is free again after its completion; an RC send queue
  * completes in order, so the slots form a ring.
  *
@@ -52,7 +55,8 @@ struct srdma_msgq {
 	struct srdma_credits cr;
 	unsigned depth;
 	uint32_t max_msg;      /* ours: the largest payload we accept */
-	uint32_t peer_max_msg; /* the peer's: the largest we send */
+	uint32_t peer_max_msg; /* the largest we send: the peer's max_msg, lowered to our
+				  max_send */
 	size_t recv_slot;      /* bytes of one receive slot */
 	size_t send_slot;
 	uint8_t *recv_buf;
@@ -105,7 +109,7 @@ void srdma__msgq_caps(const struct srdma_qp_opts *o, struct ibv_qp_cap *cap, int
 
 void srdma__msgq_local(const struct srdma_cm_qp *q, uint32_t *max_msg, uint16_t *depth)
 {
-	*max_msg = q->mq ? q->mq->max_msg : eff_max_msg(&q->opts);
+	*max_msg = q->mq && q->mq->recv_mr ? q->mq->max_msg : eff_max_msg(&q->opts);
 	*depth = (uint16_t)(q->mq ? q->mq->depth : eff_depth(&q->opts));
 }
 
@@ -138,30 +142,17 @@ static int post_recv(struct srdma_cm_qp *q, unsigned slot)
 	return -ibv_post_recv(q->qp, &wr, &bad);
 }
 
-int srdma__msgq_create(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, size_t errlen)
+/* The receive slots, for messages of up to max_msg bytes, registered and posted. */
+static int recv_ring(struct srdma_conn *c, struct srdma_cm_qp *q, uint32_t max_msg, char *err,
+		     size_t errlen)
 {
-	struct srdma_msgq *mq;
+	struct srdma_msgq *mq = q->mq;
 	int ret;
 
-	/* Partly built state stays in q->mq for srdma__msgq_destroy, which runs after the QP is
-	 * gone (receives already posted must not outlive their buffers). */
-	mq = calloc(1, sizeof(*mq));
-	if (!mq) {
-		snprintf(err, errlen, "out of memory for a messages QP");
-		return -ENOMEM;
-	}
-	q->mq = mq;
-	srdma_dp_init(&mq->dp, c->dp_mode);
-	mq->depth = eff_depth(&q->opts);
-	mq->max_msg = eff_max_msg(&q->opts);
+	mq->max_msg = max_msg;
 	mq->recv_slot = slot_bytes(mq->max_msg);
-	if (!q->qp || !q->cq || !q->channel) {
-		snprintf(err, errlen, "a messages QP needs the library's own CQ and channel");
-		return -EINVAL;
-	}
-	mq->held = calloc(mq->depth, sizeof(*mq->held));
 	mq->recv_buf = alloc_slots(mq->depth, mq->recv_slot);
-	if (!mq->held || !mq->recv_buf) {
+	if (!mq->recv_buf) {
 		snprintf(err, errlen, "out of memory for %u receive buffers of %zu bytes",
 			 mq->depth, mq->recv_slot);
 		return -ENOMEM;
@@ -183,6 +174,50 @@ int srdma__msgq_create(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, s
 		}
 	}
 	return 0;
+}
+
+int srdma__msgq_create(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, size_t errlen)
+{
+	struct srdma_msgq *mq;
+
+	/* Partly built state stays in q->mq for srdma__msgq_destroy, which runs after the QP is
+	 * gone (receives already posted must not outlive their buffers). */
+	mq = calloc(1, sizeof(*mq));
+	if (!mq) {
+		snprintf(err, errlen, "out of memory for a messages QP");
+		return -ENOMEM;
+	}
+	q->mq = mq;
+	srdma_dp_init(&mq->dp, c->dp_mode);
+	mq->depth = eff_depth(&q->opts);
+	if (!q->qp || !q->cq || !q->channel) {
+		snprintf(err, errlen, "a messages QP needs the library's own CQ and channel");
+		return -EINVAL;
+	}
+	mq->held = calloc(mq->depth, sizeof(*mq->held));
+	if (!mq->held) {
+		snprintf(err, errlen, "out of memory for a messages QP");
+		return -ENOMEM;
+	}
+	/* The listener waits for the connector's QP frame (srdma__msgq_prepare). */
+	if (c->is_server)
+		return 0;
+	return recv_ring(c, q, eff_max_msg(&q->opts), err, errlen);
+}
+
+int srdma__msgq_prepare(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, size_t errlen)
+{
+	uint32_t max_msg = eff_max_msg(&q->opts);
+
+	if (!q->mq || !q->have_remote) {
+		snprintf(err, errlen, "messages QP connected before it was set up");
+		return -EINVAL;
+	}
+	if (q->mq->recv_mr)
+		return 0;
+	if (q->remote.max_send && q->remote.max_send < max_msg)
+		max_msg = q->remote.max_send;
+	return recv_ring(c, q, max_msg, err, errlen);
 }
 
 /* The send slot for a message of len payload bytes: one page, or the next power of two that
@@ -246,6 +281,8 @@ int srdma__msgq_start(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, si
 		return -EPROTO;
 	}
 	mq->peer_max_msg = q->remote.max_msg;
+	if (q->opts.max_send && q->opts.max_send < mq->peer_max_msg)
+		mq->peer_max_msg = q->opts.max_send;
 	ret = send_ring(c, mq, send_slot_for(mq, 0), err, errlen);
 	if (ret)
 		return ret;
@@ -518,6 +555,23 @@ static int app_can_go(const struct srdma_msgq *mq, int grow)
 {
 	return slot_free(mq) && srdma__credits_can_send(&mq->cr, 1) &&
 	       !(grow && mq->send_tail != mq->send_head);
+}
+
+int srdma_msg_limits(const struct srdma_conn *c, unsigned qp, uint32_t *recv_max,
+		     uint32_t *send_max)
+{
+	const struct srdma_cm_qp *q;
+
+	if (!c || qp >= c->nqp)
+		return -EINVAL;
+	q = &c->qp[qp];
+	if (q->opts.driver != SRDMA_QP_MESSAGES || !q->mq || !q->mq->started)
+		return -EINVAL;
+	if (recv_max)
+		*recv_max = q->mq->max_msg;
+	if (send_max)
+		*send_max = q->mq->peer_max_msg;
+	return 0;
 }
 
 int srdma_msg_send(struct srdma_conn *c, unsigned qp, const void *buf, size_t len)

@@ -2,6 +2,7 @@
  * PSNs exchanged under TLS. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,6 +10,13 @@
 #include "cm_internal.h"
 
 /* ---- Queue pairs ---------------------------------------------------------------------- */
+
+/* libsrdma 0.5 put max_send in what was padding after remote_access: the struct keeps the
+ * size and the offsets 0.4 applications were built with. */
+_Static_assert(sizeof(void *) != 8 || (sizeof(struct srdma_qp_opts) == 56 &&
+				       offsetof(struct srdma_qp_opts, send_cq) == 32 &&
+				       offsetof(struct srdma_qp_opts, max_msg) == 48),
+	       "struct srdma_qp_opts changed its layout");
 
 /* Apply the defaults of <srdma.h> and check the options of QP i. */
 int srdma__qp_opts_effective(struct srdma_qp_opts *o, unsigned i, char *err, size_t errlen)
@@ -19,6 +27,7 @@ int srdma__qp_opts_effective(struct srdma_qp_opts *o, unsigned i, char *err, siz
 		return -EINVAL;
 	}
 	if (o->driver == SRDMA_QP_RAW) {
+		o->max_send = 0; /* messages QPs only */
 		o->max_send_wr = o->max_send_wr ? o->max_send_wr : RAW_DEFAULT_WR;
 		o->max_recv_wr = o->max_recv_wr ? o->max_recv_wr : RAW_DEFAULT_WR;
 		o->max_send_sge = o->max_send_sge ? o->max_send_sge : 1;
@@ -38,6 +47,11 @@ int srdma__qp_opts_effective(struct srdma_qp_opts *o, unsigned i, char *err, siz
 	o->depth = o->depth ? o->depth : MSG_DEFAULT_DEPTH;
 	if (o->max_msg > SRDMA_MSG_MAX) {
 		snprintf(err, errlen, "QP %u: max_msg %u exceeds %u", i, o->max_msg, SRDMA_MSG_MAX);
+		return -EINVAL;
+	}
+	if (o->max_send > SRDMA_MSG_MAX) {
+		snprintf(err, errlen, "QP %u: max_send %u exceeds %u", i, o->max_send,
+			 SRDMA_MSG_MAX);
 		return -EINVAL;
 	}
 	if (o->depth < 3 || o->depth > SRDMA_MAX_RECV_DEPTH) {
@@ -196,6 +210,13 @@ int srdma__qp_connect(struct srdma_conn *c, unsigned i, char *err, size_t errlen
 		memcpy(attr.ah_attr.grh.dgid.raw, r->gid, sizeof(r->gid));
 		attr.ah_attr.grh.sgid_index = (uint8_t)dev->gid_index;
 		attr.ah_attr.grh.hop_limit = 64;
+	}
+	/* Receives are posted before RTR: the listener's are made now that it knows the
+	 * connector's max_send. */
+	if (q->opts.driver == SRDMA_QP_MESSAGES) {
+		ret = srdma__msgq_prepare(c, q, err, errlen);
+		if (ret)
+			return ret;
 	}
 	ret = -ibv_modify_qp(q->qp, &attr,
 			     IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |

@@ -37,6 +37,7 @@ enum {
 	QP_OFF_DEPTH = 36,
 	QP_OFF_REKEY = 38,
 	QP_OFF_RSVD8 = 39,
+	QP_OFF_MAX_SEND = 40,
 };
 
 /* Values of struct srdma_wire_qp.driver. */
@@ -91,10 +92,11 @@ static int qp_valid(const struct srdma_wire_qp *q)
 		return 0;
 	switch (q->driver) {
 	case QP_DRIVER_RAW:
-		return q->max_msg == 0 && q->depth == 0 && q->rekey_log2 == 0;
+		return q->max_msg == 0 && q->depth == 0 && q->rekey_log2 == 0 && q->max_send == 0;
 	case QP_DRIVER_MESSAGES:
 		return q->max_msg >= 1 && q->max_msg <= SRDMA_MAX_MSG &&
-		       q->depth >= QP_MIN_MSG_DEPTH && q->depth <= SRDMA_MAX_RECV_DEPTH &&
+		       q->max_send <= SRDMA_MAX_MSG && q->depth >= QP_MIN_MSG_DEPTH &&
+		       q->depth <= SRDMA_MAX_RECV_DEPTH &&
 		       q->rekey_log2 <= SRDMA_WIRE_MAX_REKEY_LOG2;
 	default:
 		return 0;
@@ -200,6 +202,7 @@ static int decode_qp(const uint8_t *p, uint32_t len, struct srdma_wire_qp *q)
 	q->max_msg = srdma__get_u32(p + QP_OFF_MAX_MSG);
 	q->depth = srdma__get_u16(p + QP_OFF_DEPTH);
 	q->rekey_log2 = p[QP_OFF_REKEY];
+	q->max_send = srdma__get_u32(p + QP_OFF_MAX_SEND);
 	return qp_valid(q) ? 0 : -EBADMSG;
 }
 
@@ -320,6 +323,7 @@ static void encode_qp(const struct srdma_wire_qp *q, uint8_t *p)
 	srdma__put_u16(p + QP_OFF_DEPTH, q->depth);
 	p[QP_OFF_REKEY] = q->rekey_log2;
 	p[QP_OFF_RSVD8] = 0;
+	srdma__put_u32(p + QP_OFF_MAX_SEND, q->max_send);
 }
 
 static void encode_region(const struct srdma_wire_region *r, uint8_t *p)

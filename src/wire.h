@@ -12,14 +12,17 @@
  *                      | u8 reserved (0) | u16 msg_mask (bit i: QP i is library-driven; no bit
  *                      at or above nqp) | u32 reserved (0)
  *                      (unknown feature bits pass, the receiver decides)
- *   QP     (40 bytes): u8 index (< SRDMA_WIRE_MAX_QPS) | u8 driver (0 raw, 1 messages)
+ *   QP     (44 bytes): u8 index (< SRDMA_WIRE_MAX_QPS) | u8 driver (0 raw, 1 messages)
  *                      | u16 lid | u32 qpn (24-bit, not 0) | u32 psn (24-bit) | u8 mtu (1..5)
  *                      | u8 rd_atomic (0..SRDMA_WIRE_MAX_RD_ATOMIC: RDMA reads and atomics this
  *                      side serves at once) | u16 reserved (0) | u8 gid[16]
  *                      | u32 max_msg | u16 depth | u8 rekey_log2 | u8 reserved (0)
+ *                      | u32 max_send
  *                      (messages QPs: max_msg 1..SRDMA_MAX_MSG, depth 2..SRDMA_MAX_RECV_DEPTH,
  *                      rekey_log2 0..SRDMA_WIRE_MAX_REKEY_LOG2: the sender's messages on this
- *                      QP change keys every 2^rekey_log2 messages, 0 never; raw QPs: all 0)
+ *                      QP change keys every 2^rekey_log2 messages, 0 never; max_send
+ *                      0..SRDMA_MAX_MSG: the largest message the sender will send, 0 as large
+ *                      as the receiver's max_msg; raw QPs: all 0)
  *   REGION (32 bytes): u32 id | u32 access (1..7: SRDMA_WIRE_ACCESS_*) | u64 addr | u64 len
  *                      (not 0; addr + len <= 2^64 - 1) | u32 rkey | u32 reserved (0)
  *   REVOKE (4 bytes):  u32 id
@@ -47,9 +50,10 @@
 #include <sys/types.h>
 
 #define SRDMA_WIRE_MAGIC 0x5352u /* "SR" */
-/* 2: the set-up in one flight each way (cm_internal.h). 1 had the same frames in another
- * order (two round trips after TLS); a peer of another version is refused from the header. */
-#define SRDMA_PROTO_VERSION	  2u
+/* 3: QP frames carry max_send (libsrdma 0.5). 2: the set-up in one flight each way
+ * (cm_internal.h), QP frames without max_send. 1 had the same frames in another order (two
+ * round trips after TLS). A peer of another version is refused from the header. */
+#define SRDMA_PROTO_VERSION	  3u
 #define SRDMA_FRAME_HDR_LEN	  8u
 #define SRDMA_FRAME_MAX_PAYLOAD	  256u
 #define SRDMA_FRAME_MAX_LEN	  (SRDMA_FRAME_HDR_LEN + SRDMA_FRAME_MAX_PAYLOAD)
@@ -58,7 +62,7 @@
 #define SRDMA_MAX_RECV_DEPTH	  1024u
 #define SRDMA_MAX_MSG		  (1u << 20)
 #define SRDMA_OPEN_LEN		  12u
-#define SRDMA_QP_LEN		  40u
+#define SRDMA_QP_LEN		  44u
 #define SRDMA_REGION_LEN	  32u
 #define SRDMA_REVOKE_LEN	  4u
 #define SRDMA_QP_REFUSED_MIN	  6u
@@ -130,6 +134,7 @@ struct srdma_wire_qp {
 	uint32_t max_msg;
 	uint16_t depth;
 	uint8_t rekey_log2;
+	uint32_t max_send;
 };
 
 struct srdma_wire_region {

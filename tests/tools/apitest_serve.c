@@ -406,6 +406,21 @@ struct worker {
 	pthread_t thread;
 };
 
+/* QP 0's agreed message sizes, if it is a messages QP (-EINVAL: a raw one, as in timing). */
+static int add_limits(struct sess *s, json_object *o)
+{
+	uint32_t recv_max, send_max;
+	int r = srdma_msg_limits(s->c, 0, &recv_max, &send_max);
+
+	if (r == -EINVAL)
+		return 0;
+	if (r)
+		return failf(s, "srdma_msg_limits on the accepting side: %s", strerror(-r));
+	add_int(o, "recv_max", recv_max);
+	add_int(o, "send_max", send_max);
+	return 0;
+}
+
 static void *session_main(void *arg)
 {
 	struct worker *w = arg;
@@ -432,7 +447,7 @@ static void *session_main(void *arg)
 		failf(s, "srdma_conn_is_server says 0 on the accepting side");
 		goto done;
 	}
-	if (add_secrets(s, o) || wait_ctrl(s, scen, sizeof(scen)))
+	if (add_secrets(s, o) || add_limits(s, o) || wait_ctrl(s, scen, sizeof(scen)))
 		goto done;
 	add_str(o, "scenario", scen);
 	if (!strcmp(scen, "multi-qp"))

@@ -24,6 +24,9 @@
  *   sizes     echoes of changing sizes, pipelined: in each round three short messages, then one
  *             of 4,065 bytes to 64 KiB (the library's max_msg) sent while they may still be in
  *             flight, so both sides' send slots grow under sends in flight; every byte checked
+ *   limits    QP 0 declares max_send LIMITS_SEND (srdma_qp_opts.max_send): srdma_msg_limits on
+ *             both sides agrees (the server prints its own), a longer message is refused with
+ *             -EMSGSIZE before anything is sent, messages of 1 byte up to the limit are echoed
  *   hold      wait for a message that never comes (the test freezes the connector; the
  *             server's heartbeat, --heartbeat-ms, must end the session); exits 1
  *   msg-write srdma_msg_write into the server's region on the messages QP, then the tag of
@@ -38,6 +41,9 @@
  *             one, proved by its tag
  */
 #include "apitest.h"
+
+/* The limits scenario's max_send: well under a page, not a power of two. */
+#define LIMITS_SEND 1000u
 
 /* ---- connector side ---- */
 
@@ -56,6 +62,8 @@ static int open_conn(struct opts *o, struct srdma_ctx *ctx, unsigned nqp, int fi
 		srdma_qp_opts_init(&c.qp[i]);
 		c.qp[i].driver = i == 0 && first_messages ? SRDMA_QP_MESSAGES : SRDMA_QP_RAW;
 	}
+	if (!strcmp(o->scenario, "limits"))
+		c.qp[0].max_send = LIMITS_SEND;
 	ret = srdma_connect(ctx, &c, &s->c, s->err, sizeof(s->err));
 	if (ret && out)
 		add_int(out, "ret", ret);
@@ -282,6 +290,46 @@ static int run_echo(struct opts *o, struct sess *s, json_object *out)
 	srdma_conn_info(s->c, &info);
 	add_int(out, "key_updates", info.key_updates);
 	return 0;
+}
+
+/* A declared send limit: agreed, enforced here, and what the listener sized its receives for
+ * (the server side prints its srdma_msg_limits). */
+static int run_limits(struct sess *s, json_object *out)
+{
+	static const size_t lens[] = {1, 333, LIMITS_SEND - 1, LIMITS_SEND};
+	uint8_t buf[LIMITS_SEND + 1], got[LIMITS_SEND + 1];
+	uint32_t recv_max = 0, send_max = 0;
+	size_t len;
+	unsigned n = 0;
+	int r;
+
+	r = srdma_msg_limits(s->c, 0, &recv_max, &send_max);
+	add_int(out, "recv_max", recv_max);
+	add_int(out, "send_max", send_max);
+	if (r)
+		return failf(s, "srdma_msg_limits: %s", strerror(-r));
+	if (send_ctrl(s, "echo"))
+		return -1;
+	memset(buf, 0x5a, sizeof(buf));
+	r = srdma_msg_send(s->c, 0, buf, LIMITS_SEND + 1);
+	add_int(out, "over_limit_ret", r);
+	if (r != -EMSGSIZE)
+		return failf(s, "a message of %u bytes over max_send %u: %d, expected -EMSGSIZE",
+			     LIMITS_SEND + 1, LIMITS_SEND, r);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		for (size_t j = 0; j < lens[i]; j++)
+			buf[j] = (uint8_t)(j * 7 + i);
+		if (send_msg(s, buf, lens[i]) || recv_msg(s, got, sizeof(got), &len, NULL))
+			break;
+		if (len != lens[i] || memcmp(got, buf, len))
+			return failf(s, "echo of %zu bytes came back as %zu different bytes",
+				     lens[i], len);
+		n++;
+	}
+	add_int(out, "messages_verified", n);
+	if (n < sizeof(lens) / sizeof(lens[0]))
+		return -1;
+	return send_str(s, "end");
 }
 
 /* Byte j of message i of round k: distinct per session, round, message and offset. */
@@ -716,7 +764,8 @@ static int run_connect(struct opts *o)
 	if (strcmp(o->scenario, "multi-qp") && strcmp(o->scenario, "regions") &&
 	    strcmp(o->scenario, "revoke") && strcmp(o->scenario, "echo") &&
 	    strcmp(o->scenario, "msg-write") && strcmp(o->scenario, "hold") &&
-	    strcmp(o->scenario, "add-qp") && strcmp(o->scenario, "sizes")) {
+	    strcmp(o->scenario, "add-qp") && strcmp(o->scenario, "sizes") &&
+	    strcmp(o->scenario, "limits")) {
 		failf(s, "unknown scenario %s", o->scenario);
 		goto done;
 	}
@@ -748,6 +797,8 @@ static int run_connect(struct opts *o)
 		ret = run_add_qp(o, s, out);
 	else if (!strcmp(o->scenario, "sizes"))
 		ret = run_sizes(s, out);
+	else if (!strcmp(o->scenario, "limits"))
+		ret = run_limits(s, out);
 	else
 		ret = run_echo(o, s, out);
 done:

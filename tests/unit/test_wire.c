@@ -18,7 +18,7 @@
 
 /* Golden vectors, written by hand from the layout in wire.h (not produced by the encoder). */
 static const uint8_t error_golden[] = {
-    0x53, 0x52, 0x02, 0x04, 0x00, 0x00, 0x00, 0x0b, /* magic, v2, ERROR, len 11 */
+    0x53, 0x52, 0x03, 0x04, 0x00, 0x00, 0x00, 0x0b, /* magic, v3, ERROR, len 11 */
     0x00, 0x01,					    /* code SERVER_FULL */
     0x00, 0x07,					    /* n = 7 */
     'f',  'u',	'l',  'l',  ' ',  '4',	'2',
@@ -296,7 +296,7 @@ static void test_decode_error_lengths(void **state)
 
 static void test_decode_error_text_must_be_printable(void **state)
 {
-	uint8_t b[] = {0x53, 0x52, 0x02, 0x04, 0, 0, 0, 7, 0, 3, 0, 3, 'a', 'X', 'z'};
+	uint8_t b[] = {0x53, 0x52, 0x03, 0x04, 0, 0, 0, 7, 0, 3, 0, 3, 'a', 'X', 'z'};
 	struct srdma_frame f;
 
 	(void)state;

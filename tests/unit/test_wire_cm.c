@@ -14,7 +14,7 @@ static const uint8_t golden_gid[16] = {0xfe, 0x80, 0,	 0,    0,    0,	   0,	 0,
 				       0x02, 0x11, 0x22, 0xff, 0xfe, 0x33, 0x44, 0x55};
 
 static const uint8_t open_golden[] = {
-    0x53, 0x52, 0x02, 0x05, 0x00, 0x00, 0x00, 0x0c, /* magic, v2, OPEN, len 12 */
+    0x53, 0x52, 0x03, 0x05, 0x00, 0x00, 0x00, 0x0c, /* magic, v3, OPEN, len 12 */
     0x00, 0x00, 0x00, 0x03,			    /* features AEAD | CHACHA20 */
     0x04,					    /* nqp 4 */
     0x00,					    /* reserved */
@@ -23,7 +23,7 @@ static const uint8_t open_golden[] = {
 };
 
 static const uint8_t qp_golden[] = {
-    0x53, 0x52, 0x02, 0x06, 0x00, 0x00, 0x00, 0x28, /* magic, v2, QP, len 40 */
+    0x53, 0x52, 0x03, 0x06, 0x00, 0x00, 0x00, 0x2c, /* magic, v3, QP, len 44 */
     0x0f,					    /* index 15 */
     0x01,					    /* driver: messages */
     0xbe, 0xef,					    /* lid */
@@ -36,11 +36,12 @@ static const uint8_t qp_golden[] = {
     0x02, 0x11, 0x22, 0xff, 0xfe, 0x33, 0x44, 0x55, /* gid (cont.) */
     0x00, 0x10, 0x00, 0x00,			    /* max_msg 1 MiB */
     0x04, 0x00,					    /* depth 1024 */
-    0x00, 0x00,					    /* reserved */
+    0x00, 0x00,					    /* rekey_log2 0, reserved */
+    0x00, 0x00, 0x10, 0x00,			    /* max_send 4096 */
 };
 
 static const uint8_t region_golden[] = {
-    0x53, 0x52, 0x02, 0x07, 0x00, 0x00, 0x00, 0x20, /* magic, v2, REGION, len 32 */
+    0x53, 0x52, 0x03, 0x07, 0x00, 0x00, 0x00, 0x20, /* magic, v3, REGION, len 32 */
     0x00, 0x00, 0x00, 0x2a,			    /* id 42 */
     0x00, 0x00, 0x00, 0x03,			    /* access WRITE | READ */
     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* addr */
@@ -50,16 +51,16 @@ static const uint8_t region_golden[] = {
 };
 
 static const uint8_t revoke_golden[] = {
-    0x53, 0x52, 0x02, 0x08, 0x00, 0x00, 0x00, 0x04, /* magic, v2, REVOKE, len 4 */
+    0x53, 0x52, 0x03, 0x08, 0x00, 0x00, 0x00, 0x04, /* magic, v3, REVOKE, len 4 */
     0xde, 0xad, 0xbe, 0xef,			    /* id */
 };
 
 static const uint8_t ctrl_golden[] = {
-    0x53, 0x52, 0x02, 0x09, 0x00, 0x00, 0x00, 0x03, /* magic, v2, CTRL, len 3 */
+    0x53, 0x52, 0x03, 0x09, 0x00, 0x00, 0x00, 0x03, /* magic, v3, CTRL, len 3 */
     'a',  0x00, 0xff,				    /* opaque: NUL and 0xff included */
 };
 
-static const uint8_t close_golden[] = {0x53, 0x52, 0x02, 0x0a, 0x00, 0x00, 0x00, 0x00};
+static const uint8_t close_golden[] = {0x53, 0x52, 0x03, 0x0a, 0x00, 0x00, 0x00, 0x00};
 
 /* Offsets of fields inside whole frames (header included). */
 enum {
@@ -77,6 +78,7 @@ enum {
 	Q_MAXMSG = 40,
 	Q_DEPTH = 44,
 	Q_RSVD_B = 46,
+	Q_MAXSEND = 48,
 	R_ACCESS = 12,
 	R_ADDR = 16,
 	R_LEN = 24,
@@ -111,6 +113,7 @@ static struct srdma_frame golden_qp_frame(void)
 	memcpy(f.u.qp.gid, golden_gid, sizeof(golden_gid));
 	f.u.qp.max_msg = 1u << 20;
 	f.u.qp.depth = 1024;
+	f.u.qp.max_send = 4096;
 	return f;
 }
 
@@ -139,10 +142,11 @@ static void expect_golden(const struct srdma_frame *f, const uint8_t *golden, si
 	assert_frames_equal(f, &back);
 }
 
-/* Version 1 ran the set-up in two round trips after TLS with these same frames: its OPEN, QP
- * and READY are refused from the header as another version, which the header still names, so
- * both sides can say which versions met (ERROR VERSION). */
-static void test_cm_version1_refused(void **state)
+/* Version 1 ran the set-up in two round trips after TLS with these same frames, version 2 in
+ * one flight with QP frames 4 bytes shorter (no max_send): their OPEN, QP and READY are refused
+ * from the header as another version, which the header still names, so both sides can say
+ * which versions met (ERROR VERSION). */
+static void test_cm_older_versions_refused(void **state)
 {
 	static const struct frame_bytes cur[] = {
 	    {open_golden, sizeof(open_golden)},
@@ -154,14 +158,17 @@ static void test_cm_version1_refused(void **state)
 	struct srdma_frame f;
 
 	(void)state;
-	assert_int_equal(SRDMA_PROTO_VERSION, 2);
-	for (size_t i = 0; i < ARRAY_LEN(cur); i++) {
+	assert_int_equal(SRDMA_PROTO_VERSION, 3);
+	for (size_t k = 0; k < ARRAY_LEN(cur) * 2; k++) {
+		size_t i = k % ARRAY_LEN(cur);
+		uint8_t old = (uint8_t)(1 + k / ARRAY_LEN(cur));
+
 		memcpy(b, cur[i].bytes, cur[i].len);
 		assert_int_equal(decode_exact(b, cur[i].len, &f), (ssize_t)cur[i].len);
-		b[2] = 1;
+		b[2] = old;
 		assert_int_equal(srdma_frame_decode_hdr(b, SRDMA_FRAME_HDR_LEN, &h),
 				 -EPROTONOSUPPORT);
-		assert_int_equal(h.version, 1);
+		assert_int_equal(h.version, old);
 		assert_int_equal(h.type, cur[i].bytes[3]);
 		assert_int_equal(srdma_frame_decode(b, cur[i].len, &f), -EPROTONOSUPPORT);
 		/* No payload needed. */
@@ -259,7 +266,7 @@ static void test_qp_round_trip_bounds(void **state)
 {
 	(void)state;
 	/* Every combination of each field's lowest and highest legal value, both drivers. */
-	for (unsigned mask = 0; mask < (1u << 10); mask++) {
+	for (unsigned mask = 0; mask < (1u << 12); mask++) {
 		struct srdma_frame f = {.type = SRDMA_FRAME_QP};
 		struct srdma_wire_qp *q = &f.u.qp;
 
@@ -274,8 +281,9 @@ static void test_qp_round_trip_bounds(void **state)
 			q->driver = 1;
 			q->max_msg = mask & 256 ? SRDMA_MAX_MSG : 1;
 			q->depth = mask & 512 ? SRDMA_MAX_RECV_DEPTH : 2;
-		} else if (mask & (256 | 512)) {
-			continue; /* raw QPs have no other legal max_msg and depth than 0 */
+			q->max_send = mask & 1024 ? SRDMA_MAX_MSG : mask & 2048 ? 1 : 0;
+		} else if (mask & (256 | 512 | 1024 | 2048)) {
+			continue; /* raw QPs have no other legal max_msg, depth, max_send than 0 */
 		}
 		round_trip(&f, SRDMA_FRAME_HDR_LEN + SRDMA_QP_LEN);
 	}
@@ -382,15 +390,22 @@ static void test_cm_encode_rejects_out_of_range(void **state)
 	BAD_QP(depth, 1);
 	BAD_QP(depth, SRDMA_MAX_RECV_DEPTH + 1);
 	BAD_QP(depth, UINT16_MAX);
+	BAD_QP(max_send, SRDMA_MAX_MSG + 1);
+	BAD_QP(max_send, UINT32_MAX);
 #undef BAD_QP
 	/* A raw QP carries neither a message size nor a depth. */
 	f = golden_qp_frame();
 	f.u.qp.driver = 0;
+	f.u.qp.max_send = 0;
 	expect_encode_einval(&f);
 	f.u.qp.max_msg = 0;
 	expect_encode_einval(&f);
 	f.u.qp.max_msg = 1;
 	f.u.qp.depth = 0;
+	expect_encode_einval(&f);
+	/* Nor a send limit. */
+	f.u.qp.max_msg = 0;
+	f.u.qp.max_send = 1;
 	expect_encode_einval(&f);
 
 #define BAD_REGION(field, value)                                                                   \
@@ -499,6 +514,9 @@ static void test_cm_decode_out_of_range_fields(void **state)
 		put_be32(v, maxmsgs[i].value);
 		assert_int_equal(decode_patched(qp_golden, sizeof(qp_golden), Q_MAXMSG, v, 4),
 				 maxmsgs[i].ok ? qp_ok : -EBADMSG);
+		/* max_send: the same bounds, and 0 too (as large as the receiver accepts). */
+		assert_int_equal(decode_patched(qp_golden, sizeof(qp_golden), Q_MAXSEND, v, 4),
+				 maxmsgs[i].ok || maxmsgs[i].value == 0 ? qp_ok : -EBADMSG);
 	}
 	for (size_t i = 0; i < ARRAY_LEN(depths); i++) {
 		put_be16(v, (uint16_t)depths[i].value);
@@ -506,18 +524,21 @@ static void test_cm_decode_out_of_range_fields(void **state)
 				 depths[i].ok ? qp_ok : -EBADMSG);
 	}
 
-	/* A raw QP: driver 0 with max_msg and depth both 0, and neither may be set. */
+	/* A raw QP: driver 0 with max_msg, depth and max_send all 0, and none may be set. */
 	{
 		uint8_t raw[sizeof(qp_golden)];
 
 		memcpy(raw, qp_golden, sizeof(raw));
 		raw[Q_DRIVER] = 0;
 		memset(raw + Q_MAXMSG, 0, 6);
+		memset(raw + Q_MAXSEND, 0, 4);
 		assert_int_equal(decode_patched(raw, sizeof(raw), Q_DRIVER, raw + Q_DRIVER, 1),
 				 qp_ok);
-		for (size_t off = Q_MAXMSG; off < Q_MAXMSG + 6; off++) {
+		for (size_t off = Q_MAXMSG; off < Q_MAXSEND + 4; off++) {
 			uint8_t one = 1;
 
+			if (off == Q_RSVD_B + 1)
+				continue; /* the reserved byte: its own test */
 			assert_int_equal(decode_patched(raw, sizeof(raw), off, &one, 1), -EBADMSG);
 		}
 	}
@@ -592,6 +613,7 @@ static void test_qp_rekey_log2(void **state)
 	f.u.qp.driver = 0;
 	f.u.qp.max_msg = 0;
 	f.u.qp.depth = 0;
+	f.u.qp.max_send = 0;
 	assert_int_equal(srdma_frame_encode(&f, raw, sizeof(raw)), -EINVAL);
 	f.u.qp.rekey_log2 = 0;
 	assert_int_equal(srdma_frame_encode(&f, raw, sizeof(raw)), (ssize_t)sizeof(raw));
@@ -764,7 +786,7 @@ static void test_cm_encode_enobufs(void **state)
 /* ---- QP_REFUSED (adding a QP to an established connection) ---- */
 
 static const uint8_t qp_refused_golden[] = {
-    0x53, 0x52, 0x02, 0x0d, 0x00, 0x00, 0x00, 0x0d, /* magic, v2, QP_REFUSED, len 13 */
+    0x53, 0x52, 0x03, 0x0d, 0x00, 0x00, 0x00, 0x0d, /* magic, v3, QP_REFUSED, len 13 */
     0x03,					    /* index 3 */
     0x00,					    /* reserved */
     0x00, 0x0a,					    /* code REFUSED */
@@ -889,7 +911,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cm_golden),
-	    cmocka_unit_test(test_cm_version1_refused),
+	    cmocka_unit_test(test_cm_older_versions_refused),
 	    cmocka_unit_test(test_open_round_trip_bounds),
 	    cmocka_unit_test(test_qp_round_trip_bounds),
 	    cmocka_unit_test(test_region_revoke_ctrl_close_round_trip_bounds),

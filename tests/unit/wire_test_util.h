@@ -19,7 +19,7 @@ struct frame_bytes {
 };
 
 /* READY, written by hand from wire.h; both files use it. */
-static const uint8_t ready_golden[] = {0x53, 0x52, 0x02, 0x03, 0x00, 0x00, 0x00, 0x00};
+static const uint8_t ready_golden[] = {0x53, 0x52, 0x03, 0x03, 0x00, 0x00, 0x00, 0x00};
 
 static inline void put_be16(uint8_t *p, uint16_t v)
 {

@@ -233,12 +233,28 @@ t_api_sizes() {
 			fail "$mode: sizes failed: $(jq -r .error "$f")"
 		check "$mode: 32 echoes of 24 bytes to 64 KiB verified ($(jq -r .bytes_verified "$f") bytes)" \
 			jq_ok '.ok and .messages_verified == 32 and .bytes_verified == 201113' "$f"
-		check "$mode: the server echoed 32" api_session_ok 1 '.ok and .echoed == 32'
+		check "$mode: the server echoed 32, its receives sized for its max_msg" \
+			api_session_ok 1 '.ok and .echoed == 32 and .recv_max == 65536'
 		# 16 send slots (the library's default depth) of one page, then of 64 KiB + 32.
 		check "$mode: the connector's send slots grew: pinned $(jq -r .vm_pin_kib_before "$f") KiB, then $(jq -r .vm_pin_kib_after "$f") KiB" \
 			jq_ok '.vm_pin_kib_before > 0 and .vm_pin_kib_after - .vm_pin_kib_before >= 900' "$f"
 		api_server_done
 	done
+}
+
+# A declared send limit (srdma_qp_opts.max_send, 1,000 bytes on the connector's QP 0): both
+# sides' srdma_msg_limits agree, the listener's receives are sized for it (its recv_max), a
+# message one byte longer is refused at the sender, and messages up to the limit are echoed.
+# The server's receives in the sizes scenario (no max_send) stay at its max_msg.
+t_api_limits() {
+	local f=$OUT/api.limits.json
+	api_serve limits || return
+	apic --scenario limits >"$f" || fail "limits failed: $(jq -r .error "$f")"
+	check "connector: send_max $(jq -r .send_max "$f") (declared 1000), recv_max $(jq -r .recv_max "$f"), 1001 bytes refused ($(jq -r .over_limit_ret "$f")), 4 echoes verified" \
+		jq_ok '.ok and .send_max == 1000 and .recv_max == 65536 and .over_limit_ret == -90 and .messages_verified == 4' "$f"
+	check "listener: receives sized for 1000 bytes, sends up to 65536" \
+		api_session_ok 1 '.ok and .recv_max == 1000 and .send_max == 65536 and .echoed == 4'
+	api_server_done
 }
 
 # The request callback refuses one verified identity: that connector gets ECONNREFUSED and the
@@ -323,7 +339,7 @@ t_api_async() {
 	stop_server
 }
 
-register api_multi_qp api_timing api_regions api_revoke api_msg_write api_heartbeat api_rekey api_sizes api_refuse api_async
+register api_multi_qp api_timing api_regions api_revoke api_msg_write api_heartbeat api_rekey api_sizes api_limits api_refuse api_async
 
 # --- api_resume: TLS 1.3 session resumption over real RDMA set-ups -------------------------
 # srdma-bench setup alternates full handshakes (a context with resumption off) with resumed
