@@ -139,11 +139,11 @@ region_learnt() {
 }
 
 # region_frame_clear FILE ID ADDR LEN RKEY: the REGION frame (src/wire.h: header
-# magic 0x5352, version 2, type 7, length 32; u32 id | u32 access (write) | u64 addr | u64 len |
+# magic 0x5352, version 3, type 7, length 32; u32 id | u32 access (write) | u64 addr | u64 len |
 # u32 rkey | u32 0) as it would cross the network if it were not inside TLS.
 region_frame_clear() {
 	local hex
-	hex="$(bytes $((0x53520207)) 4 be)$(bytes 32 4 be)$(bytes "$2" 4 be)$(bytes 1 4 be)"
+	hex="$(bytes $((0x53520307)) 4 be)$(bytes 32 4 be)$(bytes "$2" 4 be)$(bytes 1 4 be)"
 	hex+="$(bytes "$3" 8 be)$(bytes "$4" 8 be)$(bytes "$5" 4 be)$(bytes 0 4 be)"
 	printf '%b' "$hex" >"$1"
 }
