@@ -131,8 +131,8 @@ void fill(uint8_t *buf, uint32_t len, uint64_t session, uint64_t i)
 }
 
 /* Connect one session (on the shared context) able to echo `size` bytes or, with `writes`,
- * RDMA-write them (a writing session sends no DATA of that size, so only the server's region
- * bounds it). */
+ * RDMA-write them (a writing session sends no DATA of that size, so only the server's largest
+ * region bounds it; the session asks the server for a region of `size` bytes as it connects). */
 int session_open(const struct bench *b, uint32_t size, int writes, struct echo_client **out,
 		 char *err, size_t errlen)
 {

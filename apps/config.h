@@ -24,7 +24,8 @@
 #define SRDMA_PATH_MAX	   4096
 #define SRDMA_NAME_MAX	   256
 
-/* The largest RDMA-write target (write_size): 64 MiB, registered (pinned) per client. */
+/* The largest RDMA-write target (write_size): 64 MiB, registered (pinned) per client that asks
+ * for that much (the echo protocol's REGION; none for a client that does not write). */
 #define SRDMA_WRITE_SIZE_MAX (1u << 26)
 
 /* enum srdma_tls_version, enum srdma_dp_mode and srdma_dp_mode_name() (the names the dataplane
@@ -49,11 +50,11 @@ struct srdma_server_config {
 			   default, or off: every handshake full; srdma_ctx_set_resumption) */
 	uint32_t
 	    max_msg; /* "max_msg": data-plane payload bound, 64..SRDMA_MSG_MAX, default 65536 */
-	uint32_t write_size; /* "write_size": RDMA-write target per client, 0..SRDMA_WRITE_SIZE_MAX,
-				default 65536 */
-	unsigned recv_depth; /* "recv_depth": receives posted per client, 1..SRDMA_DEPTH_MAX,
-				default 4 */
-	int log_level;	     /* "log_level": error|warn|info|debug, default info */
+	uint32_t write_size;   /* "write_size": the largest RDMA-write target a client may ask for,
+				  0..SRDMA_WRITE_SIZE_MAX, default 65536 */
+	unsigned recv_depth;   /* "recv_depth": receives posted per client, 1..SRDMA_DEPTH_MAX,
+				  default 4 */
+	int log_level;	       /* "log_level": error|warn|info|debug, default info */
 	unsigned busy_poll_us; /* "busy_poll_us": keep polling after completions, 0..100000, default
 				  200 */
 	unsigned max_msg_rate; /* "max_msg_rate": data-plane messages per second one client may

@@ -30,7 +30,7 @@ struct echo_client {
 	uint8_t *wbuf; /* RDMA-write source, registered in the connection's PD */
 	uint32_t wlen;
 	struct ibv_mr *wmr;
-	uint64_t region_len; /* of the server's ECHO_WRITE_REGION */
+	uint64_t region_len; /* of the server's ECHO_WRITE_REGION: 0 until asked for (REGION) */
 	uint64_t deadline_ns;
 	uint64_t spin_ns;
 	uint64_t next_token;
@@ -111,6 +111,7 @@ static void add_qp_opts(const struct echo_client *cl, struct srdma_qp_opts *q)
 	srdma_qp_opts_init(q);
 	q->driver = SRDMA_QP_MESSAGES;
 	q->max_msg = (uint32_t)cl->rx_cap;
+	q->max_send = (uint32_t)cl->rx_cap;
 	q->depth = cl->cfg.depth < 3 ? 3 : cl->cfg.depth;
 }
 
@@ -343,49 +344,87 @@ static int wait_welcome(struct echo_client *cl)
 		return fail(cl, -EMSGSIZE,
 			    "message size %u exceeds the server's limit of %u bytes (lower -s)",
 			    cl->cfg.size, cl->info.server_max_data);
+	if (cl->cfg.writes && !cl->info.server_write_len)
+		return fail(cl, -EMSGSIZE,
+			    "the server offers no RDMA writes (its write_size is 0)");
 	if (cl->cfg.writes && cl->cfg.size > cl->info.server_write_len)
 		return fail(cl, -EMSGSIZE,
-			    "write size %u exceeds the server's RDMA-write region of %u bytes "
-			    "(lower -s)",
+			    "write size %u exceeds the server's largest RDMA-write region of %u "
+			    "bytes (lower -s)",
 			    cl->cfg.size, cl->info.server_write_len);
 	return 0;
 }
 
-/* The server advertises its write region over TLS right after it sends WELCOME over RDMA, so it
- * may come a little later: take control events until it is there. */
-static int wait_region(struct echo_client *cl)
+/* The server advertises its write region over TLS before it answers REGION over RDMA, but the
+ * answer may still come first: take control events until ECHO_WRITE_REGION is there with at
+ * least need bytes (a smaller one is the region it replaces, its revocation not taken yet). */
+static int wait_region(struct echo_client *cl, uint32_t need)
 {
 	struct srdma_region r;
 	int ret, n;
 
-	while (srdma_remote_region(cl->conn, ECHO_WRITE_REGION, &r)) {
+	for (;;) {
 		struct pollfd p = {.fd = srdma_conn_fd(cl->conn)};
 
 		ret = take_events(cl);
 		if (ret)
 			return ret;
-		if (!srdma_remote_region(cl->conn, ECHO_WRITE_REGION, &r))
+		if (!srdma_remote_region(cl->conn, ECHO_WRITE_REGION, &r) && r.len >= need)
 			break;
 		p.events = srdma_conn_poll_events(cl->conn);
 		do {
-			n = poll(&p, 1, remaining_ms(cl));
+			n = poll(&p, 1, poll_ms(cl, remaining_ms(cl)));
 		} while (n < 0 && errno == EINTR);
 		if (n < 0)
 			return fail(cl, -errno, "poll: %s", strerror(errno));
-		if (n == 0)
-			return fail(cl, -ETIMEDOUT,
-				    "the server did not advertise its write region within %u ms",
-				    cl->cfg.timeout_ms);
+		if (n == 0 && !remaining_ms(cl))
+			return fail(
+			    cl, -ETIMEDOUT,
+			    "the server did not advertise a write region of %u bytes within "
+			    "%u ms",
+			    need, cl->cfg.timeout_ms);
 	}
 	if (!(r.access & SRDMA_ACCESS_REMOTE_WRITE))
 		return fail(cl, -EPROTO, "protocol error: the server's region grants no write");
-	if (r.len < cl->cfg.size)
-		return fail(cl, -EMSGSIZE,
-			    "write size %u exceeds the server's RDMA-write region of %llu bytes "
-			    "(lower -s)",
-			    cl->cfg.size, (unsigned long long)r.len);
 	cl->region_len = r.len;
 	return 0;
+}
+
+/* REGION: have the server make its write region at least need bytes large, then wait for it. */
+static int ask_region(struct echo_client *cl, uint32_t need)
+{
+	uint8_t msg[ECHO_HDR_LEN + ECHO_REGION_LEN];
+	struct echo_msg m = {.op = ECHO_OP_REGION};
+	uint32_t st;
+	int ret;
+
+	m.u.region.length = need;
+	if (echo_encode(&m, msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+		return fail(cl, -EINVAL, "cannot encode REGION");
+	arm_deadline(cl);
+	ret = send_msg(cl, msg, sizeof(msg));
+	if (!ret)
+		ret = expect(cl, ECHO_OP_REGION_READY, &m);
+	if (ret)
+		return ret;
+	st = m.u.region_ready.status;
+	if (st == ECHO_WRITE_RANGE)
+		return fail(
+		    cl, -EMSGSIZE,
+		    "the server refused a write region of %u bytes (its largest is %u bytes; "
+		    "lower -s)",
+		    need, cl->info.server_write_len);
+	if (st != ECHO_WRITE_OK)
+		return fail(
+		    cl, -EREMOTEIO,
+		    "the server could not make a write region of %u bytes (out of memory or "
+		    "registration failed)",
+		    need);
+	if (m.u.region_ready.length < need)
+		return fail(cl, -EPROTO,
+			    "protocol error: the server made a write region of %u bytes, %u asked",
+			    m.u.region_ready.length, need);
+	return wait_region(cl, need);
 }
 
 static int setup_write_buffer(struct echo_client *cl)
@@ -479,6 +518,9 @@ int echo_client_connect(struct srdma_ctx *ctx, const struct srdma_client_config 
 	o.nqp = 1;
 	o.qp[0].driver = SRDMA_QP_MESSAGES;
 	o.qp[0].max_msg = (uint32_t)max_msg;
+	/* What we send is no larger than what we take back (DATA and its ECHO; the other
+	 * messages are shorter): the server's receive slots need be no larger either. */
+	o.qp[0].max_send = (uint32_t)max_msg;
 	/* The library keeps 3 receives posted at least (its credits need them); the window
 	 * still follows cfg->depth. */
 	o.qp[0].depth = cfg->depth < 3 ? 3 : cfg->depth;
@@ -494,9 +536,10 @@ int echo_client_connect(struct srdma_ctx *ctx, const struct srdma_client_config 
 	arm_deadline(cl);
 	ret = wait_welcome(cl);
 	if (!ret && cfg->writes)
-		ret = wait_region(cl);
-	if (!ret && cfg->writes)
 		ret = setup_write_buffer(cl);
+	/* The server makes a write region only when asked: as large as our writes. */
+	if (!ret && cfg->writes)
+		ret = ask_region(cl, cfg->size);
 	if (ret)
 		goto err;
 	cl->timing.welcome_us = (now_ns() - t1) / 1000;
@@ -734,13 +777,18 @@ static int post_write(struct echo_client *cl, uint32_t len, uint32_t offset)
 	return ret ? conn_failed(cl, ret) : 0;
 }
 
+/* A write of len bytes at offset fits the local buffer and the server's largest region; the
+ * server's region is made larger first if need be (REGION). */
 static int check_write(struct echo_client *cl, uint32_t len, uint32_t offset)
 {
+	uint64_t end = (uint64_t)offset + len;
+
 	if (!cl->wmr || len > cl->wlen || !len)
 		return fail(cl, -EINVAL, "write of %u bytes exceeds the local write buffer", len);
-	if ((uint64_t)offset + len > cl->region_len)
-		return fail(cl, -ERANGE, "write outside the server's region");
-	return 0;
+	if (end > cl->info.server_write_len)
+		return fail(cl, -ERANGE, "write outside the server's largest region (%u bytes)",
+			    cl->info.server_write_len);
+	return end > cl->region_len ? ask_region(cl, (uint32_t)end) : 0;
 }
 
 int echo_client_write_burst(struct echo_client *cl, uint32_t len, uint64_t count)

@@ -3,11 +3,13 @@
  *
  * echo_client_connect() runs the whole set-up: srdma_connect (TCP, TLS with certificate and
  * name checks, the OPEN exchange, one SRDMA_QP_MESSAGES queue pair moved to RTS, READY), then
- * the server's WELCOME (its limits) and, for a session that RDMA-writes, the server's region
- * ECHO_WRITE_REGION advertised over TLS. Then any number of echo/write/ping/idle calls; then
- * quit and close. Every wait lasts at most the config's timeout_ms. While waiting, the TLS
- * control channel is watched too: a notice from the server (ECHO_CTRL_NOTICE, e.g. "server
- * shutting down") or its closing ends the session with that reason.
+ * the server's WELCOME (its limits) and, for a session that RDMA-writes, a REGION request for a
+ * server region of its write size, answered by REGION_READY and the region ECHO_WRITE_REGION
+ * advertised over TLS (the server makes none unasked; a write beyond it asks for more). Then
+ * any number of echo/write/ping/idle calls; then quit and close. Every wait lasts at most the
+ * config's timeout_ms. While waiting, the TLS control channel is watched too: a notice from the
+ * server (ECHO_CTRL_NOTICE, e.g. "server shutting down") or its closing ends the session with that
+ * reason.
  *
  * Contexts: a struct srdma_ctx holds the TLS identity and trust and the device; it is
  * thread-safe and meant to be shared by every session of a process (echo_client_ctx_create),
@@ -35,7 +37,8 @@ struct echo_client_info {
 	uint32_t local_qpn;	   /* secret */
 	uint64_t connect_us;	   /* from the TCP connect to READY (srdma_conn_info setup_us) */
 	uint32_t server_max_data;  /* WELCOME: largest DATA/PUSH body */
-	uint32_t server_write_len; /* WELCOME: bytes of the server's write region */
+	uint32_t server_write_len; /* WELCOME: bytes of the largest write region the server makes
+				      on request (0: no writes) */
 	unsigned window; /* messages in flight in pipelined calls: the config's depth, at most
 			    the server's window */
 	char tls[96];	 /* protocol and cipher */
@@ -59,7 +62,7 @@ struct echo_client_timing {
 	uint64_t open_us;    /* OPEN exchange: the server's decision, both sides' PD, CQ, QP */
 	uint64_t qp_us;	     /* QP frames, INIT -> RTR -> RTS */
 	uint64_t ready_us;   /* READY both ways (connect_us ends here) */
-	uint64_t welcome_us; /* the server's WELCOME (and its write region, if writing) */
+	uint64_t welcome_us; /* the server's WELCOME (and, if writing, REGION and its region) */
 	uint64_t total_us;
 };
 
@@ -72,12 +75,13 @@ int echo_client_ctx_create(const struct srdma_client_config *cfg, int open_devic
 /* Connect. ctx: a shared context of matching settings, or NULL for a context of the session's
  * own (created, timed as ctx_us, and destroyed with the session). Sizes come from cfg: size
  * (the largest DATA, PUSH and RDMA write), writes (nonzero: RDMA writes wanted: a local write
- * buffer is registered and the server's region awaited), count (nonzero: DATA and PUSH of up to
- * size bytes wanted, which the server's max_data must allow; zero: none of that size), depth
- * (the window; the QP keeps at least 3 receives posted). Returns 0, or e.g. -EBUSY (server
- * full), -ESHUTDOWN (the server's notice), -EPROTO (TLS or protocol failure), -ETIMEDOUT,
- * -ECONNREFUSED, -ENODEV (no RDMA device), -EMSGSIZE (size beyond the server's limits); err
- * gets the reason either way. */
+ * buffer is registered, and a server region of size bytes asked for and awaited), count
+ * (nonzero: DATA and PUSH of up to size bytes wanted, which the server's max_data must allow;
+ * zero: none of that size), depth (the window; the QP keeps at least 3 receives posted).
+ * Returns 0, or e.g. -EBUSY (server full), -ESHUTDOWN (the server's notice), -EPROTO (TLS or
+ * protocol failure), -ETIMEDOUT, -ECONNREFUSED, -ENODEV (no RDMA device), -EMSGSIZE (size beyond
+ * the server's limits), -EREMOTEIO (the server could not make the write region); err gets the
+ * reason either way. */
 int echo_client_connect(struct srdma_ctx *ctx, const struct srdma_client_config *cfg,
 			struct echo_client **out, char *err, size_t errlen);
 
@@ -103,7 +107,8 @@ int echo_client_write_burst(struct echo_client *cl, uint32_t len, uint64_t count
 
 /* RDMA-write buf[0..len) to the server's region at offset, then WRITE_DONE with the bytes' tag
  * (srdma_tag); 0 if the server found exactly those bytes and reported their SHA-256, -EBADMSG
- * if not (the session stays usable). */
+ * if not (the session stays usable). A write past the end of the server's region asks it for a
+ * larger one first (REGION; a new region starts zeroed), as echo_client_write_burst does. */
 int echo_client_write(struct echo_client *cl, const void *buf, uint32_t len, uint32_t offset);
 
 /* Ask the server whether its region holds exactly buf[0..len) at offset, without writing

@@ -36,6 +36,14 @@ static int printable(const uint8_t *p, size_t n)
 	return 1;
 }
 
+/* A REGION_READY the protocol allows: OK with a length, RANGE or NO_REGION without one. */
+static int region_ready_ok(uint32_t status, uint32_t length)
+{
+	if (status == ECHO_WRITE_OK)
+		return length != 0;
+	return (status == ECHO_WRITE_RANGE || status == ECHO_WRITE_NO_REGION) && length == 0;
+}
+
 /* The body length an op requires; -1: variable. */
 static long fixed_len(unsigned op)
 {
@@ -47,6 +55,10 @@ static long fixed_len(unsigned op)
 	case ECHO_OP_PING:
 	case ECHO_OP_PONG:
 		return ECHO_PING_LEN;
+	case ECHO_OP_REGION:
+		return ECHO_REGION_LEN;
+	case ECHO_OP_REGION_READY:
+		return ECHO_REGION_RDY_LEN;
 	case ECHO_OP_QUIT:
 	case ECHO_OP_BYE:
 		return 0;
@@ -63,7 +75,7 @@ int echo_decode(const uint8_t *buf, size_t len, struct echo_msg *out)
 
 	if (!buf || len < ECHO_HDR_LEN || buf[1] || buf[2] || buf[3])
 		return -EBADMSG;
-	if (buf[0] < ECHO_OP_WELCOME || buf[0] > ECHO_OP_PUSH)
+	if (buf[0] < ECHO_OP_WELCOME || buf[0] > ECHO_OP_LAST)
 		return -EBADMSG;
 	memset(out, 0, sizeof(*out));
 	out->op = (enum echo_op)buf[0];
@@ -108,6 +120,15 @@ int echo_decode(const uint8_t *buf, size_t len, struct echo_msg *out)
 	case ECHO_OP_PONG:
 		out->u.token = get64(b);
 		return 0;
+	case ECHO_OP_REGION:
+		out->u.region.length = get32(b);
+		return 0;
+	case ECHO_OP_REGION_READY:
+		out->u.region_ready.status = get32(b);
+		out->u.region_ready.length = get32(b + 4);
+		if (!region_ready_ok(out->u.region_ready.status, out->u.region_ready.length))
+			return -EBADMSG;
+		return 0;
 	case ECHO_OP_QUIT:
 	case ECHO_OP_BYE:
 		return 0;
@@ -127,10 +148,13 @@ ssize_t echo_encode(const struct echo_msg *m, uint8_t *buf, size_t cap)
 	uint8_t *b;
 	long want;
 
-	if (!m || !buf || m->op < ECHO_OP_WELCOME || m->op > ECHO_OP_PUSH)
+	if (!m || !buf || m->op < ECHO_OP_WELCOME || m->op > ECHO_OP_LAST)
 		return -EINVAL;
 	/* A status the decoder would refuse. */
 	if (m->op == ECHO_OP_WRITE_RESULT && m->u.write_result.status > ECHO_WRITE_TOO_LONG)
+		return -EINVAL;
+	if (m->op == ECHO_OP_REGION_READY &&
+	    !region_ready_ok(m->u.region_ready.status, m->u.region_ready.length))
 		return -EINVAL;
 	want = fixed_len(m->op);
 	if (m->op == ECHO_OP_WELCOME) {
@@ -177,6 +201,13 @@ ssize_t echo_encode(const struct echo_msg *m, uint8_t *buf, size_t cap)
 	case ECHO_OP_PONG:
 		put64(b, m->u.token);
 		break;
+	case ECHO_OP_REGION:
+		put32(b, m->u.region.length);
+		break;
+	case ECHO_OP_REGION_READY:
+		put32(b, m->u.region_ready.status);
+		put32(b + 4, m->u.region_ready.length);
+		break;
 	case ECHO_OP_QUIT:
 	case ECHO_OP_BYE:
 		break;
@@ -187,8 +218,8 @@ ssize_t echo_encode(const struct echo_msg *m, uint8_t *buf, size_t cap)
 const char *echo_op_name(unsigned op)
 {
 	static const char *const names[] = {
-	    "?",    "WELCOME", "DATA", "ECHO", "WRITE_DONE", "WRITE_RESULT",
-	    "PING", "PONG",    "QUIT", "BYE",  "PUSH",
+	    "?",    "WELCOME", "DATA", "ECHO", "WRITE_DONE", "WRITE_RESULT", "PING",
+	    "PONG", "QUIT",    "BYE",  "PUSH", "REGION",     "REGION_READY",
 	};
 	return op < sizeof(names) / sizeof(names[0]) ? names[op] : "?";
 }
@@ -204,6 +235,8 @@ const char *echo_write_status_text(unsigned status)
 		return "the range out of bounds";
 	case ECHO_WRITE_TOO_LONG:
 		return "the range longer than one WRITE_DONE may cover (1 MiB)";
+	case ECHO_WRITE_NO_REGION:
+		return "no region: the server could not make one";
 	}
 	return "an unknown status";
 }

@@ -5,7 +5,8 @@
  *                     established connections to the workers, counts, the orderly shutdown;
  *   server_worker.c   a worker thread: an epoll loop over its sessions' control-channel and
  *                     completion-channel descriptors, busy polling, rate-limit timers;
- *   server_session.c  one session: its write region, the echo protocol, its end.
+ *   server_session.c  one session: its write region (made on request), the echo protocol,
+ *                     its end.
  *
  * Ownership: the server owns the context and the workers; a connection belongs to the main
  * thread until it is queued to a worker, then to that worker alone (srdma.h allows a connection
@@ -53,8 +54,11 @@ struct session {
 	struct srdma_conn *conn;
 	uint64_t id;
 	char peer[64];
-	/* The RDMA-write target, advertised as ECHO_WRITE_REGION (NULL when write_size is 0). */
+	/* The RDMA-write target, advertised as ECHO_WRITE_REGION: NULL until the client's first
+	 * REGION, then region_len bytes (a page multiple, at most write_size), replaced by a larger
+	 * one when the client asks for more. */
 	uint8_t *region;
+	uint32_t region_len;
 	struct ibv_mr *mr;
 	unsigned ncq; /* CQs the library made for the connection, for the counts */
 	/* One message at a time: the request just read, then its reply built in place. */
@@ -184,7 +188,7 @@ void worker_forget(struct session *s);
 
 /* server_session.c */
 struct session *session_new(struct server *srv, struct srdma_conn *conn);
-/* On its worker: register and advertise the write region, greet, start watching. */
+/* On its worker: greet (WELCOME), start watching. The write region waits for a REGION. */
 void session_start(struct session *s);
 /* The control channel is ready: events from the peer. */
 void session_on_ctrl(struct session *s);

@@ -1,5 +1,6 @@
-/* One session of srdma-server, on the worker that owns it: its RDMA-write region (registered in
- * the connection's PD, advertised over TLS), the echo protocol (echo_proto.h) on messages QP 0,
+/* One session of srdma-server, on the worker that owns it: its RDMA-write region (made on the
+ * client's REGION request, registered in the connection's PD, advertised over TLS), the echo
+ * protocol (echo_proto.h) on messages QP 0,
  * the rate limit, and its end. One message buffer: a request is read into it, its reply built
  * in place and sent from it; while a reply cannot go (-EAGAIN) or a request waits for the rate
  * limit, the session reads nothing more, which slows that client down (the library returns no
@@ -176,6 +177,155 @@ static void reply(struct session *s, ssize_t len)
 	s->io = IO_HELD_OUT;
 }
 
+/* The session's buffer holds the longest reply the server builds (a WELCOME with its text)
+ * even when the client's requests are shorter. */
+#define REPLY_MIN (ECHO_HDR_LEN + ECHO_WELCOME_FIXED + ECHO_TEXT_MAX)
+
+static size_t page_size(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	return page > 0 ? (size_t)page : 4096;
+}
+
+static void region_reply(struct session *s, uint32_t status, uint32_t len)
+{
+	struct echo_msg r = {.op = ECHO_OP_REGION_READY};
+
+	r.u.region_ready.status = status;
+	r.u.region_ready.length = status == ECHO_WRITE_OK ? len : 0;
+	reply(s, echo_encode(&r, s->buf, s->cap));
+}
+
+/* A zeroed region of size bytes registered in the connection's PD for the peer's RDMA WRITEs
+ * only (not advertised yet): 0, or a negative errno with nothing held. */
+static int region_alloc(struct session *s, uint32_t size, uint8_t **mem, struct ibv_mr **mr)
+{
+	void *p = NULL;
+	int err;
+
+	if (posix_memalign(&p, page_size(), size)) {
+		srdma_warn("client #%llu: server out of memory for a %u-byte write region",
+			   (unsigned long long)s->id, size);
+		return -ENOMEM;
+	}
+	memset(p, 0, size);
+	*mr = ibv_reg_mr(srdma_conn_pd(s->conn), p, size,
+			 IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	if (!*mr) {
+		err = errno ? errno : ENOMEM;
+		srdma_warn("client #%llu: cannot register a %u-byte write region: %s",
+			   (unsigned long long)s->id, size, strerror(err));
+		free(p);
+		return -err;
+	}
+	atomic_fetch_add(&s->srv->n.mr, 1);
+	*mem = p;
+	return 0;
+}
+
+/* Deregister and free a region that was never advertised. If the device will not let it go,
+ * the memory stays allocated: it may still be written. */
+static void region_free(struct session *s, uint8_t *mem, struct ibv_mr *mr)
+{
+	int ret = ibv_dereg_mr(mr);
+
+	if (ret) {
+		srdma_err("client #%llu: cannot deregister a write region: %s",
+			  (unsigned long long)s->id, strerror(ret));
+		if (!s->w->result)
+			s->w->result = -ret;
+		return;
+	}
+	atomic_fetch_sub(&s->srv->n.mr, 1);
+	free(mem);
+}
+
+/* Revoke the advertised region: the library deregisters it, then tells the client, so no
+ * write lands in it afterwards and its memory can go. 0, or a negative errno with the region
+ * as it was (still registered and advertised). */
+static int region_retire(struct session *s)
+{
+	int ret = srdma_revoke(s->conn, ECHO_WRITE_REGION, 1);
+
+	if (ret) {
+		srdma_warn("client #%llu: cannot revoke its %u-byte write region: %s",
+			   (unsigned long long)s->id, s->region_len, strerror(-ret));
+		return ret;
+	}
+	atomic_fetch_sub(&s->srv->n.mr, 1);
+	free(s->region);
+	s->region = NULL;
+	s->mr = NULL;
+	s->region_len = 0;
+	return 0;
+}
+
+/* Make a region of size bytes in place of the current one (if any) and advertise it: 0, or a
+ * negative errno (the session has its old region, or none if only the advertisement failed). */
+static int region_make(struct session *s, uint32_t size)
+{
+	struct ibv_mr *mr;
+	uint8_t *mem;
+	int ret;
+
+	ret = region_alloc(s, size, &mem, &mr);
+	if (ret)
+		return ret;
+	if (s->mr && (ret = region_retire(s))) {
+		region_free(s, mem, mr);
+		return ret;
+	}
+	ret = srdma_advertise(s->conn, ECHO_WRITE_REGION, mr, SRDMA_ACCESS_REMOTE_WRITE);
+	if (ret) {
+		srdma_warn("client #%llu: cannot advertise its %u-byte write region: %s",
+			   (unsigned long long)s->id, size, strerror(-ret));
+		region_free(s, mem, mr);
+		return ret;
+	}
+	s->region = mem;
+	s->mr = mr;
+	s->region_len = size;
+	return 0;
+}
+
+/* REGION: a region of at least want bytes (a page multiple, at least twice the one it replaces,
+ * at most write_size), made now if the session has none that large; advertised over TLS before
+ * REGION_READY goes. */
+static void on_region(struct session *s, uint32_t want)
+{
+	uint32_t max = s->srv->cfg.write_size, had = s->region_len;
+	uint64_t size, page = page_size();
+
+	if (!want || want > max) {
+		srdma_debug("client #%llu: REGION of %u bytes refused (write_size %u)",
+			    (unsigned long long)s->id, want, max);
+		region_reply(s, ECHO_WRITE_RANGE, 0);
+		return;
+	}
+	if (s->mr && s->region_len >= want) {
+		srdma_debug("client #%llu: REGION of %u bytes: its %u-byte write region serves",
+			    (unsigned long long)s->id, want, s->region_len);
+		region_reply(s, ECHO_WRITE_OK, s->region_len);
+		return;
+	}
+	size = ((uint64_t)want + page - 1) / page * page;
+	/* A region that grows at least doubles: a client asking a little more each time makes
+	 * the server allocate, zero and register at most about twice write_size in all. */
+	if (had && size < 2 * (uint64_t)had)
+		size = 2 * (uint64_t)had;
+	if (size > max)
+		size = max;
+	if (region_make(s, (uint32_t)size)) {
+		region_reply(s, ECHO_WRITE_NO_REGION, 0);
+		return;
+	}
+	srdma_debug("client #%llu: write region of %u bytes made and advertised (asked %u%s)",
+		    (unsigned long long)s->id, s->region_len, want,
+		    had ? ", replacing a smaller one" : "");
+	region_reply(s, ECHO_WRITE_OK, s->region_len);
+}
+
 static void on_write_done(struct session *s, const struct echo_msg *m)
 {
 	uint32_t off = m->u.write_done.offset, len = m->u.write_done.length;
@@ -185,7 +335,7 @@ static void on_write_done(struct session *s, const struct echo_msg *m)
 
 	r.u.write_result.offset = off;
 	r.u.write_result.length = len;
-	if (!s->region || (uint64_t)off + len > s->srv->cfg.write_size) {
+	if (!s->region || (uint64_t)off + len > s->region_len) {
 		r.u.write_result.status = ECHO_WRITE_RANGE;
 	} else if (len > ECHO_WRITE_DONE_MAX) {
 		r.u.write_result.status = ECHO_WRITE_TOO_LONG;
@@ -235,6 +385,9 @@ static void answer(struct session *s)
 		break;
 	case ECHO_OP_WRITE_DONE:
 		on_write_done(s, &m);
+		break;
+	case ECHO_OP_REGION:
+		on_region(s, m.u.region.length);
 		break;
 	case ECHO_OP_PING:
 		r.op = ECHO_OP_PONG;
@@ -385,38 +538,6 @@ static int watch_add(struct session *s, int fd, struct watch *wt, uint32_t event
 	return epoll_ctl(s->w->epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
-/* The write region: registered in the connection's PD for the peer's RDMA WRITEs only. */
-static int make_region(struct session *s)
-{
-	uint32_t size = s->srv->cfg.write_size;
-	long page = sysconf(_SC_PAGESIZE);
-	void *p = NULL;
-	int ret;
-
-	if (!size)
-		return 0;
-	if (posix_memalign(&p, page > 0 ? (size_t)page : 4096, size)) {
-		session_fail(s, "server out of memory for a %u-byte write region", size);
-		return -ENOMEM;
-	}
-	memset(p, 0, size);
-	s->region = p;
-	s->mr = ibv_reg_mr(srdma_conn_pd(s->conn), p, size,
-			   IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
-	if (!s->mr) {
-		session_fail(s, "cannot register the %u-byte write region: %s", size,
-			     strerror(errno));
-		return -ENOMEM;
-	}
-	atomic_fetch_add(&s->srv->n.mr, 1);
-	ret = srdma_advertise(s->conn, ECHO_WRITE_REGION, s->mr, SRDMA_ACCESS_REMOTE_WRITE);
-	if (ret) {
-		session_fail(s, "cannot advertise the write region: %s", strerror(-ret));
-		return ret;
-	}
-	return 0;
-}
-
 void session_start(struct session *s)
 {
 	struct server *srv = s->srv;
@@ -424,6 +545,7 @@ void session_start(struct session *s)
 	const struct srdma_peer *peer = srdma_conn_peer(s->conn);
 	struct echo_msg m = {.op = ECHO_OP_WELCOME};
 	char text[ECHO_TEXT_MAX], retrans[48] = "";
+	uint32_t recv_max;
 	unsigned n;
 	int ret;
 
@@ -431,9 +553,14 @@ void session_start(struct session *s)
 	metrics_session_start(s);
 	s->ctrl_fd = srdma_conn_fd(s->conn);
 	s->qp_fd = srdma_conn_qp_fd(s->conn, 0);
-	s->cap = (size_t)srv->cfg.max_msg + ECHO_HDR_LEN;
-	if (s->cap > SRDMA_MSG_MAX)
-		s->cap = SRDMA_MSG_MAX;
+	/* The largest request is what the library agreed the client may send (our max_msg, or
+	 * less if the client declared it sends less); replies are built in the same buffer. */
+	ret = srdma_msg_limits(s->conn, 0, &recv_max, NULL);
+	if (ret) {
+		session_fail(s, "cannot read the connection's message sizes: %s", strerror(-ret));
+		return;
+	}
+	s->cap = recv_max > REPLY_MIN ? recv_max : REPLY_MIN;
 	s->buf = malloc(s->cap);
 	if (!s->buf) {
 		session_fail(s, "server out of memory");
@@ -446,11 +573,9 @@ void session_start(struct session *s)
 	}
 	s->ctrl_events = EPOLLIN;
 	s->qp_enabled = 1;
-	/* The region goes out over TLS before the WELCOME goes over the QP. */
-	if (make_region(s))
-		return;
-	m.u.welcome.max_data = (uint32_t)(s->cap - ECHO_HDR_LEN);
-	m.u.welcome.write_len = s->mr ? srv->cfg.write_size : 0;
+	/* No write region yet: the client's REGION makes one, of at most write_len bytes. */
+	m.u.welcome.max_data = recv_max > ECHO_HDR_LEN ? recv_max - ECHO_HDR_LEN : 0;
+	m.u.welcome.write_len = srv->cfg.write_size;
 	m.u.welcome.window = srv->cfg.recv_depth;
 	m.len = (uint32_t)snprintf(text, sizeof(text), "welcome to secure-rdma, client #%llu",
 				   (unsigned long long)s->id);

@@ -32,7 +32,8 @@ static const struct cli_opt opts[] = {
      "TLS 1.3 session resumption: tickets let a client reconnect with a shorter handshake "
      "(default on; off: every handshake is a full one)"},
     {"max-msg", 0, "BYTES", "max_msg", "largest data-plane message payload (default 65536)"},
-    {"write-size", 0, "BYTES", "write_size", "RDMA-write target region per client (default 65536)"},
+    {"write-size", 0, "BYTES", "write_size",
+     "largest RDMA-write region a client may ask for (default 65536)"},
     {"recv-depth", 0, "N", "recv_depth", "receives posted per client (default 4)"},
     {"busy-poll-us", 0, "US", "busy_poll_us",
      "keep polling completions this long after the last one before sleeping (default 200)"},

@@ -10,7 +10,7 @@
 # Environment: SRDMA_BIN, SRDMA_BENCH_OUT (default $SRDMA_VM_OUT/bench), SRDMA_SCALE_N (1000),
 # SRDMA_SCALE_IDLE (seconds, 10), SRDMA_SCALE_THREADS (connecting threads, 4),
 # SRDMA_SCALE_DATAPLANE (aead), SRDMA_SCALE_SERVER_OPTS (extra srdma-server options, e.g.
-# "--max-msg 4096 --write-size 4096" for smaller per-connection buffers), SRDMA_SCALE_CLIENT_OPTS
+# "--heartbeat-ms 60000"), SRDMA_SCALE_CLIENT_OPTS
 # (extra srdma-bench options, e.g. "--config FILE" with a heartbeat_ms matching the server's).
 # Writes scale.json (srdma-bench's), scale-resources.txt (device and server counts while all
 # sessions are connected) and scale.server.log. Exit status 0 only if every session was

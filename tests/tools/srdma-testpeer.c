@@ -1,7 +1,8 @@
 /* srdma-testpeer: a client of srdma-server's echo protocol (apps/echo_proto.h) that misbehaves
  * on purpose, or exposes its session, for tests. It connects through the public API
- * (<srdma.h>): one library-driven message QP (index 0), the server's RDMA-write target learnt as
- * region ECHO_WRITE_REGION over TLS.
+ * (<srdma.h>): one library-driven message QP (index 0); right after the WELCOME it asks the
+ * server for a write region of SIZE bytes (REGION, answered by REGION_READY), and learns the
+ * server's RDMA-write target as region ECHO_WRITE_REGION over TLS.
  *
  *   srdma-testpeer [--ca FILE] [-p PORT] [--server-name NAME] [-s SIZE] [--timeout-ms MS]
  *                  [--dataplane aead|chacha20|plain] MODE SERVER
@@ -13,10 +14,17 @@
  *            with B's address and rkey; then B checks its region is unchanged and carries on
  *   hold     print the session's secrets as JSON, then obey stdin lines: "echo N", "write",
  *            "verify", "quit" (answers "ok" or "error: ...")
- *   hashwork make the server hash as much as one message can: a WRITE_DONE over the whole
- *            region (must be refused as too long when the region exceeds ECHO_WRITE_DONE_MAX),
+ *   hashwork make the server hash as much as one message can: grow the region to the largest
+ *            the server makes (a second REGION), then a WRITE_DONE over the whole region
+ *            (must be refused as too long when the region exceeds ECHO_WRITE_DONE_MAX),
  *            then --count WRITE_DONEs of ECHO_WRITE_DONE_MAX bytes with a wrong tag (each
  *            hashed, answered "bytes differ"); prints the times as JSON
+ *   regions  the server's answers to REGION, without the REGION sess_open makes: WRITE_DONE
+ *            before any region and REGION 0 or above write_len refused (RANGE), REGION 1
+ *            made, asked again answered at once, one byte more replaces it with one at least
+ *            twice as large (or write_len), which is advertised, written and verified, and
+ *            WRITE_DONE past its end refused; prints each check as JSON, exits 0 if all held,
+ *            1 if not
  *
  * The hostile writes are RDMA WRITEs this tool posts itself on QP 0, which the library drives
  * (the API says not to: srdma_msg_write refuses a write outside a region before it reaches the
@@ -30,7 +38,9 @@
  * written; each checks the server's WRITE_RESULT (verdict and SHA-256 of what it found). The
  * request packets each sends on QP 0: write 2 (the RDMA WRITE, WRITE_DONE), verify 1, echo N N
  * (with SIZE up to the path MTU), quit 1: lock-step requests never make the library send a
- * CREDIT message, so the PSN the server's QP expects next is local_psn plus these counts.
+ * CREDIT message, so the PSN the server's QP expects next is local_psn plus requests_sent (the
+ * REGION request made before the JSON line: one packet, message sequence number 0) plus these
+ * counts.
  *
  * The attack modes print one JSON object and exit 0 when the attack was refused (the write
  * failed and, for steal, the victim was untouched), 1 when it was not, 2 on a set-up error. */
@@ -80,13 +90,14 @@ struct sess {
 	uint32_t max_data, write_len, window;
 	uint8_t *buf; /* cfg.size bytes, registered: what we write and echo */
 	struct ibv_mr *mr;
-	uint8_t *msg;	  /* an outgoing message */
-	uint8_t *in;	  /* an incoming one */
-	uint32_t written; /* bytes of buf last written at offset 0 (for verify) */
-	char notice[256]; /* the server's last notice (ECHO_CTRL_NOTICE), "" if none */
-	char err[512];	  /* the first failure */
-	int broken;	  /* a raw write went through QP 0: only close it */
-	int dead;	  /* the connection failed (or the server closed it) */
+	uint8_t *msg;	   /* an outgoing message */
+	uint8_t *in;	   /* an incoming one */
+	uint32_t written;  /* bytes of buf last written at offset 0 (for verify) */
+	unsigned requests; /* messages sent on QP 0 (lock-step requests, one packet each) */
+	char notice[256];  /* the server's last notice (ECHO_CTRL_NOTICE), "" if none */
+	char err[512];	   /* the first failure */
+	int broken;	   /* a raw write went through QP 0: only close it */
+	int dead;	   /* the connection failed (or the server closed it) */
 };
 
 __attribute__((noreturn)) static void usage(void)
@@ -94,7 +105,7 @@ __attribute__((noreturn)) static void usage(void)
 	fprintf(stderr,
 		"usage: srdma-testpeer [--ca FILE] [-p PORT] [--server-name NAME] [-s SIZE] "
 		"[--timeout-ms MS] [--dataplane aead|chacha20|plain] "
-		"[--count N] outside|badrkey|steal|hold|hashwork SERVER\n");
+		"[--count N] outside|badrkey|steal|hold|hashwork|regions SERVER\n");
 	exit(2);
 }
 
@@ -199,6 +210,7 @@ static int request(struct sess *s, const struct echo_msg *m, enum echo_op want,
 	ret = srdma_msg_send_wait(s->c, 0, s->msg, (size_t)n, (int)cfg.timeout_ms);
 	if (ret)
 		return msg_fail(s, "sending a message", ret);
+	s->requests++;
 	ret = srdma_msg_recv_wait(s->c, 0, s->in, SRDMA_MSG_MAX, &len, NULL, (int)cfg.timeout_ms);
 	if (ret)
 		return msg_fail(s, "waiting for the answer", ret);
@@ -229,12 +241,58 @@ __attribute__((noreturn)) static void setup_error(const char *why)
 	exit(2);
 }
 
-/* Connect, take the WELCOME and learn the region; on failure print the set-up error, exit 2. */
-static void sess_open(struct sess *s)
+/* REGION for want bytes: the REGION_READY status (its length in *len), or -1 (s->err says
+ * why). */
+static int region_ask(struct sess *s, uint32_t want, uint32_t *len)
+{
+	struct echo_msg m = {.op = ECHO_OP_REGION}, r;
+
+	m.u.region.length = want;
+	if (request(s, &m, ECHO_OP_REGION_READY, &r))
+		return -1;
+	*len = r.u.region_ready.length;
+	return (int)r.u.region_ready.status;
+}
+
+/* Ask for a write region of want bytes (REGION), take the answer (REGION_READY) and learn the
+ * region. The advertisement travels on the control channel, the answer on QP 0: either may
+ * come first, and a smaller region seen is the one being replaced. On failure print the set-up
+ * error, exit 2. */
+static void sess_region(struct sess *s, uint32_t want)
+{
+	struct pollfd pf;
+	uint32_t len;
+	int ret;
+
+	ret = region_ask(s, want, &len);
+	if (ret < 0)
+		setup_error(s->err);
+	if (ret != ECHO_WRITE_OK) {
+		failf(s, "the server refused a write region of %u bytes: %s", want,
+		      echo_write_status_text((unsigned)ret));
+		setup_error(s->err);
+	}
+	while (srdma_remote_region(s->c, ECHO_WRITE_REGION, &s->region) || s->region.len < want) {
+		ret = take_event(s);
+		if (ret < 0)
+			setup_error(s->err);
+		if (ret > 0)
+			continue;
+		pf.fd = srdma_conn_fd(s->c);
+		pf.events = srdma_conn_poll_events(s->c);
+		pf.revents = 0;
+		if (poll(&pf, 1, (int)cfg.timeout_ms) == 0)
+			setup_error("the server advertised no write region of the size asked for");
+	}
+	if (!(s->region.access & SRDMA_ACCESS_REMOTE_WRITE))
+		setup_error("the server's region grants no write access");
+}
+
+/* Connect and take the WELCOME; on failure print the set-up error, exit 2. */
+static void sess_connect(struct sess *s)
 {
 	struct srdma_connect_opts o;
 	struct echo_msg w;
-	struct pollfd pf;
 	char err[512];
 	size_t len;
 	int ret;
@@ -271,24 +329,15 @@ static void sess_open(struct sess *s)
 	s->max_data = w.u.welcome.max_data;
 	s->write_len = w.u.welcome.write_len;
 	s->window = w.u.welcome.window;
-	/* The REGION frame travels on the control channel, the WELCOME on QP 0: either may come
-	 * first. */
-	while (srdma_remote_region(s->c, ECHO_WRITE_REGION, &s->region)) {
-		ret = take_event(s);
-		if (ret < 0)
-			setup_error(s->err);
-		if (ret > 0)
-			continue;
-		pf.fd = srdma_conn_fd(s->c);
-		pf.events = srdma_conn_poll_events(s->c);
-		pf.revents = 0;
-		if (poll(&pf, 1, (int)cfg.timeout_ms) == 0)
-			setup_error("the server advertised no write region");
-	}
-	if (!(s->region.access & SRDMA_ACCESS_REMOTE_WRITE))
-		setup_error("the server's region grants no write access");
-	if (cfg.size > s->max_data || cfg.size > s->region.len)
-		setup_error("--size is larger than the server's max_data or its region");
+	if (cfg.size > s->max_data || cfg.size > s->write_len)
+		setup_error("--size is larger than the server's max_data or its largest region");
+}
+
+/* sess_connect, then a region of --size bytes. */
+static void sess_open(struct sess *s)
+{
+	sess_connect(s);
+	sess_region(s, cfg.size);
 }
 
 static int echo(struct sess *s, unsigned n)
@@ -527,9 +576,9 @@ static int hold(void)
 	/* Secrets, on purpose: this is what the injection and capture tests need. */
 	printf("{\"server_qpn\":%u,\"client_qpn\":%u,\"rkey\":%u,\"addr\":%llu,"
 	       "\"write_len\":%llu,\"region_id\":%u,\"local_psn\":%u,\"remote_psn\":%u,"
-	       "\"dataplane\":\"%s\"}\n",
+	       "\"requests_sent\":%u,\"dataplane\":\"%s\"}\n",
 	       q.remote_qpn, q.local_qpn, s.region.rkey, (unsigned long long)s.region.addr,
-	       (unsigned long long)s.region.len, s.region.id, q.local_psn, q.remote_psn,
+	       (unsigned long long)s.region.len, s.region.id, q.local_psn, q.remote_psn, s.requests,
 	       dp_name(cfg.dp));
 	fflush(stdout);
 	fill(s.buf, cfg.size, "held-session");
@@ -587,6 +636,9 @@ static int hashwork(void)
 	struct sess s;
 
 	sess_open(&s);
+	/* The largest region the server makes: a second REGION replaces the first. */
+	if (s.write_len > s.region.len)
+		sess_region(&s, s.write_len);
 	if (s.write_len > ECHO_WRITE_DONE_MAX) {
 		long_st = hash_request(&s, s.write_len, &long_ms);
 		ok = long_st == ECHO_WRITE_TOO_LONG;
@@ -612,6 +664,68 @@ static int hashwork(void)
 		quit(&s);
 	sess_close(&s);
 	return ok && !s.err[0] ? 0 : 1;
+}
+
+/* One step of regions: what was expected, and what came. */
+static int region_step(struct sess *s, const char *what, int ok, char *log, size_t cap)
+{
+	size_t n = strlen(log);
+
+	if (!ok && !s->err[0])
+		failf(s, "unexpected answer: %s", what);
+	snprintf(log + n, cap - n, "%s\"%s\":%s", n ? "," : "", what, ok ? "true" : "false");
+	return ok;
+}
+
+static int regions(void)
+{
+	uint32_t len1 = 0, len2 = 0, len;
+	char log[1024] = "", j[1024];
+	double ms;
+	int ok = 1;
+	struct sess s;
+
+	sess_connect(&s);
+	ok &= region_step(&s, "write_done_without_region_range",
+			  hash_request(&s, 1, &ms) == ECHO_WRITE_RANGE, log, sizeof(log));
+	ok &= region_step(&s, "zero_range", region_ask(&s, 0, &len) == ECHO_WRITE_RANGE && !len,
+			  log, sizeof(log));
+	if (s.write_len < UINT32_MAX)
+		ok &= region_step(&s, "over_write_len_range",
+				  region_ask(&s, s.write_len + 1, &len) == ECHO_WRITE_RANGE && !len,
+				  log, sizeof(log));
+	ok &= region_step(&s, "small_ok",
+			  region_ask(&s, 1, &len1) == ECHO_WRITE_OK && len1 >= 1 &&
+			      len1 <= s.write_len,
+			  log, sizeof(log));
+	ok &= region_step(&s, "again_same", region_ask(&s, 1, &len) == ECHO_WRITE_OK && len == len1,
+			  log, sizeof(log));
+	if (ok && len1 < s.write_len) {
+		ok &= region_step(&s, "grow_ok",
+				  region_ask(&s, len1 + 1, &len2) == ECHO_WRITE_OK &&
+				      (len2 >= 2 * len1 || len2 == s.write_len) &&
+				      len2 <= s.write_len,
+				  log, sizeof(log));
+		len1 = len2;
+	}
+	if (ok) {
+		/* Learn the (new) region, then write into it and have it verified. */
+		sess_region(&s, len1);
+		ok &= region_step(&s, "advertised_len", s.region.len == len1, log, sizeof(log));
+		fill(s.buf, cfg.size, "grown-region");
+		ok &= region_step(&s, "write_verified", cfg.size <= len1 && write_verify(&s) == 0,
+				  log, sizeof(log));
+		ok &= region_step(&s, "write_done_past_end_range",
+				  hash_request(&s, len1 + 1, &ms) == ECHO_WRITE_RANGE, log,
+				  sizeof(log));
+	}
+	printf("{\"mode\":\"regions\",\"write_len\":%u,\"region_len\":%u,%s,\"error\":\"%s\"}\n",
+	       s.write_len, len1, log, jstr(s.err, j, sizeof(j)));
+	fflush(stdout);
+	if (ok)
+		ok = quit(&s) == 0;
+	sess_close(&s);
+	return ok ? 0 : 1;
 }
 
 static unsigned parse_uint(const char *s, unsigned min, unsigned max)
@@ -699,6 +813,8 @@ int main(int argc, char **argv)
 		ret = hold();
 	else if (strcmp(mode, "hashwork") == 0)
 		ret = hashwork();
+	else if (strcmp(mode, "regions") == 0)
+		ret = regions();
 	else
 		usage();
 	srdma_ctx_destroy(ctx);

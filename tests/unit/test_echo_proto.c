@@ -193,6 +193,70 @@ static void test_ping_pong_quit_bye(void **state)
 	assert_int_equal(echo_encode(&m, buf, sizeof(buf)), ECHO_HDR_LEN);
 }
 
+static void test_region_round_trip(void **state)
+{
+	static const uint8_t golden[] = {
+	    0x0b, 0x00, 0x00, 0x00, /* REGION */
+	    0x00, 0x01, 0x00, 0x01, /* length 65537 */
+	};
+	static const uint32_t lengths[] = {0, 1, 4096, 65537, UINT32_MAX};
+	struct echo_msg m = {.op = ECHO_OP_REGION}, d;
+	size_t i;
+
+	(void)state;
+	m.u.region.length = 65537;
+	assert_int_equal(round_trip(&m, &d), sizeof(golden));
+	assert_memory_equal(buf, golden, sizeof(golden));
+	assert_int_equal(echo_decode(golden, sizeof(golden), &d), 0);
+	assert_int_equal(d.op, ECHO_OP_REGION);
+	assert_int_equal(d.u.region.length, 65537);
+	/* Any length decodes (0 and too large are the server's to refuse, with RANGE). */
+	for (i = 0; i < ARRAY_LEN(lengths); i++) {
+		m.u.region.length = lengths[i];
+		assert_int_equal(round_trip(&m, &d), ECHO_HDR_LEN + ECHO_REGION_LEN);
+		assert_true(d.u.region.length == lengths[i]);
+	}
+}
+
+static void test_region_ready_round_trip(void **state)
+{
+	static const uint8_t golden[] = {
+	    0x0c, 0x00, 0x00, 0x00, /* REGION_READY */
+	    0x00, 0x00, 0x00, 0x00, /* status OK */
+	    0x00, 0x01, 0x10, 0x00, /* length 69632 */
+	};
+	static const uint8_t refused[] = {
+	    0x0c, 0x00, 0x00, 0x00, /* REGION_READY */
+	    0x00, 0x00, 0x00, 0x04, /* status NO_REGION */
+	    0x00, 0x00, 0x00, 0x00, /* length 0 */
+	};
+	struct echo_msg m = {.op = ECHO_OP_REGION_READY}, d;
+
+	(void)state;
+	m.u.region_ready.status = ECHO_WRITE_OK;
+	m.u.region_ready.length = 69632;
+	assert_int_equal(round_trip(&m, &d), sizeof(golden));
+	assert_memory_equal(buf, golden, sizeof(golden));
+	assert_int_equal(d.u.region_ready.status, ECHO_WRITE_OK);
+	assert_int_equal(d.u.region_ready.length, 69632);
+	m.u.region_ready.length = UINT32_MAX;
+	round_trip(&m, &d);
+	assert_true(d.u.region_ready.length == UINT32_MAX);
+	/* The refusals carry no length. */
+	m.u.region_ready.status = ECHO_WRITE_RANGE;
+	m.u.region_ready.length = 0;
+	assert_int_equal(round_trip(&m, &d), ECHO_HDR_LEN + ECHO_REGION_RDY_LEN);
+	assert_int_equal(d.u.region_ready.status, ECHO_WRITE_RANGE);
+	assert_int_equal(d.u.region_ready.length, 0);
+	m.u.region_ready.status = ECHO_WRITE_NO_REGION;
+	assert_int_equal(round_trip(&m, &d), sizeof(refused));
+	assert_memory_equal(buf, refused, sizeof(refused));
+	assert_int_equal(echo_decode(refused, sizeof(refused), &d), 0);
+	assert_int_equal(d.op, ECHO_OP_REGION_READY);
+	assert_int_equal(d.u.region_ready.status, ECHO_WRITE_NO_REGION);
+	assert_int_equal(d.u.region_ready.length, 0);
+}
+
 /* A valid message of op with the right body length, in b; its length. */
 static size_t valid(enum echo_op op, uint8_t *b)
 {
@@ -203,6 +267,8 @@ static size_t valid(enum echo_op op, uint8_t *b)
 		m.body = (const uint8_t *)"data";
 		m.len = 4;
 	}
+	if (op == ECHO_OP_REGION_READY)
+		m.u.region_ready.length = 4096; /* OK needs a length */
 	n = echo_encode(&m, b, sizeof(buf));
 	assert_true(n > 0);
 	return (size_t)n;
@@ -222,9 +288,9 @@ static void test_decode_header_rules(void **state)
 		assert_int_equal(echo_decode(buf, n, &d), -EBADMSG);
 	}
 	assert_int_equal(echo_decode(NULL, 4, &d), -EBADMSG);
-	/* Unknown ops: 0 and everything past PUSH. */
+	/* Unknown ops: 0 and everything past REGION_READY. */
 	for (op = 0; op < 256; op++) {
-		if (op >= ECHO_OP_WELCOME && op <= ECHO_OP_PUSH)
+		if (op >= ECHO_OP_WELCOME && op <= ECHO_OP_LAST)
 			continue;
 		memset(buf, 0, sizeof(buf));
 		buf[0] = (uint8_t)op;
@@ -232,7 +298,7 @@ static void test_decode_header_rules(void **state)
 		assert_int_equal(echo_decode(buf, ECHO_HDR_LEN + ECHO_PING_LEN, &d), -EBADMSG);
 	}
 	/* Nonzero flags or reserved bytes, for every op. */
-	for (op = ECHO_OP_WELCOME; op <= ECHO_OP_PUSH; op++) {
+	for (op = ECHO_OP_WELCOME; op <= ECHO_OP_LAST; op++) {
 		unsigned k;
 
 		for (k = 1; k < ECHO_HDR_LEN; k++) {
@@ -259,6 +325,8 @@ static void test_decode_fixed_lengths(void **state)
 	    {ECHO_OP_PONG, ECHO_PING_LEN},
 	    {ECHO_OP_QUIT, 0},
 	    {ECHO_OP_BYE, 0},
+	    {ECHO_OP_REGION, ECHO_REGION_LEN},
+	    {ECHO_OP_REGION_READY, ECHO_REGION_RDY_LEN},
 	};
 	struct echo_msg d;
 	size_t i;
@@ -329,6 +397,69 @@ static void test_decode_write_result_status(void **state)
 	buf[7] = 0;
 	buf[4] = 0x80; /* a huge status */
 	assert_int_equal(echo_decode(buf, n, &d), -EBADMSG);
+	/* NO_REGION answers REGION only. */
+	buf[4] = 0;
+	buf[7] = ECHO_WRITE_NO_REGION;
+	assert_int_equal(echo_decode(buf, n, &d), -EBADMSG);
+	m.u.write_result.status = ECHO_WRITE_NO_REGION;
+	assert_int_equal(echo_encode(&m, buf, sizeof(buf)), -EINVAL);
+}
+
+/* REGION and REGION_READY of every length from empty to one byte too long but their own. */
+static void test_decode_region_lengths(void **state)
+{
+	static const enum echo_op ops[] = {ECHO_OP_REGION, ECHO_OP_REGION_READY};
+	struct echo_msg d;
+	size_t i, n, k;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(ops); i++) {
+		n = valid(ops[i], buf);
+		for (k = ECHO_HDR_LEN; k <= ECHO_HDR_LEN + ECHO_REGION_RDY_LEN + 1; k++)
+			assert_int_equal(echo_decode(buf, k, &d), k == n ? 0 : -EBADMSG);
+	}
+}
+
+/* REGION_READY: OK with a length, RANGE or NO_REGION without one; nothing else. */
+static void test_decode_region_ready_status(void **state)
+{
+	static const struct {
+		uint32_t status, length;
+		int ok;
+	} cases[] = {
+	    {ECHO_WRITE_OK, 1, 1},
+	    {ECHO_WRITE_OK, 0, 0},
+	    {ECHO_WRITE_RANGE, 0, 1},
+	    {ECHO_WRITE_RANGE, 4096, 0},
+	    {ECHO_WRITE_NO_REGION, 0, 1},
+	    {ECHO_WRITE_NO_REGION, 1, 0},
+	    {ECHO_WRITE_MISMATCH, 0, 0},
+	    {ECHO_WRITE_TOO_LONG, 0, 0},
+	    {ECHO_WRITE_NO_REGION + 1, 0, 0},
+	    {0x80000000u, 0, 0},
+	    {UINT32_MAX, 0, 0},
+	};
+	struct echo_msg m = {.op = ECHO_OP_REGION_READY}, d;
+	size_t i;
+	unsigned k;
+
+	(void)state;
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
+		memset(buf, 0, sizeof(buf));
+		buf[0] = ECHO_OP_REGION_READY;
+		for (k = 0; k < 4; k++) { /* big-endian */
+			buf[4 + k] = (uint8_t)(cases[i].status >> (24 - 8 * k));
+			buf[8 + k] = (uint8_t)(cases[i].length >> (24 - 8 * k));
+		}
+		assert_int_equal(echo_decode(buf, ECHO_HDR_LEN + ECHO_REGION_RDY_LEN, &d),
+				 cases[i].ok ? 0 : -EBADMSG);
+		/* The encoder refuses what the decoder would. */
+		m.u.region_ready.status = cases[i].status;
+		m.u.region_ready.length = cases[i].length;
+		assert_int_equal(echo_encode(&m, buf, sizeof(buf)),
+				 cases[i].ok ? (ssize_t)(ECHO_HDR_LEN + ECHO_REGION_RDY_LEN)
+					     : -EINVAL);
+	}
 }
 
 static void test_encode_errors(void **state)
@@ -347,12 +478,21 @@ static void test_encode_errors(void **state)
 	assert_int_equal(echo_encode(&m, small, sizeof(small)), sizeof(small));
 	m = (struct echo_msg){.op = ECHO_OP_WRITE_DONE};
 	assert_int_equal(echo_encode(&m, small, sizeof(small)), -ENOBUFS);
+	m = (struct echo_msg){.op = ECHO_OP_REGION};
+	assert_int_equal(echo_encode(&m, small, ECHO_HDR_LEN + ECHO_REGION_LEN - 1), -ENOBUFS);
+	assert_int_equal(echo_encode(&m, small, ECHO_HDR_LEN + ECHO_REGION_LEN),
+			 ECHO_HDR_LEN + ECHO_REGION_LEN);
+	m = (struct echo_msg){.op = ECHO_OP_REGION_READY};
+	m.u.region_ready.length = 1;
+	assert_int_equal(echo_encode(&m, small, ECHO_HDR_LEN + ECHO_REGION_RDY_LEN - 1), -ENOBUFS);
+	assert_int_equal(echo_encode(&m, small, ECHO_HDR_LEN + ECHO_REGION_RDY_LEN),
+			 ECHO_HDR_LEN + ECHO_REGION_RDY_LEN);
 	m = (struct echo_msg){.op = ECHO_OP_WELCOME};
 	assert_int_equal(echo_encode(&m, small, ECHO_HDR_LEN + ECHO_WELCOME_FIXED - 1), -ENOBUFS);
 	/* -EINVAL: unknown op, NULL arguments, text too long or not printable, body missing. */
 	m = (struct echo_msg){.op = (enum echo_op)0};
 	assert_int_equal(echo_encode(&m, buf, sizeof(buf)), -EINVAL);
-	m.op = (enum echo_op)(ECHO_OP_PUSH + 1);
+	m.op = (enum echo_op)(ECHO_OP_LAST + 1);
 	assert_int_equal(echo_encode(&m, buf, sizeof(buf)), -EINVAL);
 	m.op = ECHO_OP_QUIT;
 	assert_int_equal(echo_encode(NULL, buf, sizeof(buf)), -EINVAL);
@@ -379,9 +519,13 @@ static void test_op_names(void **state)
 	assert_string_equal(echo_op_name(ECHO_OP_WELCOME), "WELCOME");
 	assert_string_equal(echo_op_name(ECHO_OP_WRITE_RESULT), "WRITE_RESULT");
 	assert_string_equal(echo_op_name(ECHO_OP_PUSH), "PUSH");
+	assert_string_equal(echo_op_name(ECHO_OP_REGION), "REGION");
+	assert_string_equal(echo_op_name(ECHO_OP_REGION_READY), "REGION_READY");
 	assert_string_equal(echo_op_name(0), "?");
-	assert_string_equal(echo_op_name(ECHO_OP_PUSH + 1), "?");
+	assert_string_equal(echo_op_name(ECHO_OP_LAST + 1), "?");
 	assert_string_equal(echo_op_name(0xffffffffu), "?");
+	assert_string_not_equal(echo_write_status_text(ECHO_WRITE_NO_REGION), "an unknown status");
+	assert_string_equal(echo_write_status_text(ECHO_WRITE_NO_REGION + 1), "an unknown status");
 }
 
 int main(void)
@@ -393,10 +537,14 @@ int main(void)
 	    cmocka_unit_test(test_write_done_round_trip),
 	    cmocka_unit_test(test_write_result_round_trip),
 	    cmocka_unit_test(test_ping_pong_quit_bye),
+	    cmocka_unit_test(test_region_round_trip),
+	    cmocka_unit_test(test_region_ready_round_trip),
 	    cmocka_unit_test(test_decode_header_rules),
 	    cmocka_unit_test(test_decode_fixed_lengths),
 	    cmocka_unit_test(test_decode_welcome_rules),
 	    cmocka_unit_test(test_decode_write_result_status),
+	    cmocka_unit_test(test_decode_region_lengths),
+	    cmocka_unit_test(test_decode_region_ready_status),
 	    cmocka_unit_test(test_encode_errors),
 	    cmocka_unit_test(test_op_names),
 	};

@@ -307,9 +307,10 @@ t_wire_concurrent() {
 		rtt=$(jf "$OUT/wire-conc.$i.json" ping_rtt_us) && rtts+=("${rtt%.*}")
 	done
 	check "PSNs distinct: ${#CL_PSNS[@]} values" all_distinct "${CL_PSNS[@]}"
-	# Messages the server counts: each echo, WRITE_DONE and PING, and the QUIT.
-	check "the server saw $n clients quit after $((msgs + writes + 2)) messages each" \
-		wait_log "quit after $((msgs + writes + 2)) messages" "$n" 10
+	# Messages the server counts: each echo, the REGION asking for the write region, each
+	# WRITE_DONE and PING, and the QUIT.
+	check "the server saw $n clients quit after $((msgs + writes + 3)) messages each" \
+		wait_log "quit after $((msgs + writes + 3)) messages" "$n" 10
 	check "the server is back to no session" srv_counts_back 10
 	note "$((n * msgs * size)) bytes echoed and $((n * writes)) writes of $size B verified" \
 		"across the wire; ping round trips ${rtts[*]} us"
@@ -351,10 +352,10 @@ t_wire_loss() {
 			check "$loss%: client $i verified $msgs echoes and $writes writes" \
 				cl_ok "$OUT/wire-loss$loss.$i.json" "$msgs" "$writes"
 		done
-		# Each echo and WRITE_DONE, and the QUIT.
+		# Each echo, the REGION, each WRITE_DONE, and the QUIT.
 		quits=$((quits + n))
-		check "$loss%: the server saw $n more clients quit after exactly $((msgs + writes + 1)) messages" \
-			wait_log "quit after $((msgs + writes + 1)) messages" "$quits" 10
+		check "$loss%: the server saw $n more clients quit after exactly $((msgs + writes + 2)) messages" \
+			wait_log "quit after $((msgs + writes + 2)) messages" "$quits" 10
 		ended=$(grep -c "session ended\|sequence error" "$SERVER_LOG")
 		check "$loss%: no session ended early ($ended)" [ "$ended" = 0 ]
 		h1=$(hw completer_retry_err rcvd_seq_err duplicate_request)
@@ -401,8 +402,8 @@ t_wire_cut2() {
 	note "link down 2 s, back up and seen here $t_up s after the cut request; the session" \
 		"then went on: 40 echoes, 2 writes and a verify in all, $(secs_since "$t_req") s"
 	inj_hold_stop
-	# 40 echoes, 2 WRITE_DONEs, 1 verify, the QUIT.
-	check "the server saw it quit after 44 messages" wait_log "quit after 44 messages" 1 10
+	# The set-up's REGION, 40 echoes, 2 WRITE_DONEs, 1 verify, the QUIT.
+	check "the server saw it quit after 45 messages" wait_log "quit after 45 messages" 1 10
 	check "no session ended early" bash -c "! grep -q 'session ended' '$SERVER_LOG'"
 	client --pattern after-cut -n 5 --writes 1 >"$OUT/wire-cut2.after.json" ||
 		fail "a new client after the cut failed: $(jf "$OUT/wire-cut2.after.json" error)"
@@ -553,8 +554,9 @@ t_wire_inject() {
 	inj_hold_start wire-inject --dataplane plain || return
 	inj_cmd write
 	check "the session wrote and verified its pattern" [ "$INJ_REPLY" = ok ]
-	# Only for the hit count: the PSN a's responder expects (after write's 2 packets).
-	expect=$((($(inj_field local_psn) + 2) & 0xffffff))
+	# Only for the hit count: the PSN a's responder expects (after the set-up's REGION
+	# request and write's 2 packets).
+	expect=$((($(inj_psn0) + 2) & 0xffffff))
 
 	read -r -a h0 <<<"$(on_a hw rcvd_pkts duplicate_request)"
 	"$BIN/roce-inject" --iface eth0 --dst-mac "$A_MAC" --src-ip "$SRDMA_RXE_ADDR" \
@@ -576,8 +578,8 @@ t_wire_inject() {
 	# NeVerMore: an ordinary user's RC QP (the device open to every user, as distributions
 	# set it up).
 	chmod 0666 /dev/infiniband/uverbs0
-	# Write 2 packets, verify 1.
-	expect=$((($(inj_field local_psn) + 3) & 0xffffff))
+	# The set-up's REGION request, then write 2 packets, verify 1.
+	expect=$((($(inj_psn0) + 3) & 0xffffff))
 	read -r -a h0 <<<"$(on_a hw rcvd_pkts duplicate_request)"
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$RCGUESS" --qpn "$(inj_field server_qpn)" \
 		--rkey "$(inj_field rkey)" --addr "$(inj_field addr)" --dgid-ip "$ADDR" \

@@ -115,4 +115,35 @@ t_hash_bound() {
 	stop_server
 }
 
-register hostile_writes isolation rate_limit hash_bound
+# regions_mr CLIENTS MR: the server counts CLIENTS sessions holding MR write-region MRs.
+regions_mr() {
+	counts_now && [[ $SERVER_COUNTS == "clients $1 "* && $SERVER_COUNTS == *" mr $2 conns "* ]]
+}
+
+# Write regions on demand: a session that does not write holds none; the test peer's REGION
+# requests are refused (0, above write_size) or answered with a region as large as asked (a
+# page), at once when it already is, and replaced by a larger one, which it writes into; the
+# server frees every region.
+t_write_regions() {
+	local rc=0 bg counts0
+	start_server regions --log-level debug --write-size 65536 || return
+	counts0=$(server_counts)
+	client --pattern idle -n 1 --idle 20 >"$OUT/regions.idle.json" &
+	bg=$!
+	check "idle client connected" wait_log "connected (worker" 1 60
+	check "a session that does not write holds no write region ($(server_counts))" regions_mr 1 0
+	testpeer regions >"$OUT/regions.peer.json" || rc=$?
+	cat "$OUT/regions.peer.json"
+	check "REGION refusals, a region as large as asked, a larger one replacing it (exit $rc)" \
+		[ "$rc" = 0 ]
+	check "the server logged the region made and replaced" \
+		wait_log "write region of [0-9]* bytes made and advertised (asked [0-9]*, replacing" 1 10
+	rc=0
+	wait "$bg" || rc=$?
+	check "the idle client verified its message (exit $rc)" json_ok "$OUT/regions.idle.json" 1 0
+	check "server is back to its start counts" wait_counts "$counts0" 5
+	check "the server ended no session" bash -c "! grep -q 'ended in state' '$SERVER_LOG'"
+	stop_server
+}
+
+register hostile_writes isolation rate_limit hash_bound write_regions

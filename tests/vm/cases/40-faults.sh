@@ -42,8 +42,9 @@ faults_field() {
 # faults_holds COUNTS BASE CLIENTS PD QP CONNS CQ MORE_MR: COUNTS (server_counts) is BASE plus
 # the given numbers of clients, PDs, QPs, connections and CQs, and more MRs than BASE if
 # MORE_MR is 1, as many if 0. The server counts what its established sessions hold (clients,
-# their PD, QP, the CQs the library made for them, its own write-region MR); conns is the
-# library's count of connection slots, taken when a peer's OPEN is accepted (srdma_ctx_conns).
+# their PD, QP, the CQs the library made for them, the MR of a write region a client asked
+# for); conns is the library's count of connection slots, taken when a peer's OPEN is accepted
+# (srdma_ctx_conns).
 faults_holds() {
 	local now=$1 base=$2 k d i mr0 mr1
 	local -a keys=(clients pd qp conns cq) deltas=("$3" "$4" "$5" "$6" "$7")
@@ -304,8 +305,9 @@ faults_kill_phase() {
 		check "open: the device has its receive buffers' MR ($r)" faults_res_more "$r" mr
 		;;
 	data)
-		check "data: server holds a slot, a PD, a QP, a CQ and its write region for it ($c)" \
-			faults_holds "$c" "$FAULTS_BASE" 1 1 1 1 1 1
+		# The client makes no RDMA writes: it never asked for a write region (REGION).
+		check "data: server holds a slot, a PD, a QP and a CQ for it, and no write region ($c)" \
+			faults_holds "$c" "$FAULTS_BASE" 1 1 1 1 1 0
 		check "data: the device has both ends' PDs and QPs ($r)" faults_res_plus "$r" 2
 		;;
 	esac
@@ -394,7 +396,7 @@ t_client_dies() {
 	FAULTS_RES=$(rdma_res)
 	FAULTS_FDS=$(server_fds)
 	echo "    baseline with the 2 well-behaved sessions: $FAULTS_BASE | $FAULTS_RES | server fds $FAULTS_FDS" >&2
-	check "2 sessions counted ($FAULTS_BASE)" faults_holds "$FAULTS_BASE" "$base0" 2 2 2 2 2 1
+	check "2 sessions counted, no write region asked for ($FAULTS_BASE)" faults_holds "$FAULTS_BASE" "$base0" 2 2 2 2 2 0
 
 	for phase in tls open data; do
 		faults_kill_phase "$phase"

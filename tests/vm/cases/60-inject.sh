@@ -8,9 +8,10 @@
 # it prints the session's secrets as JSON (QP 0's numbers and PSNs from srdma_conn_qp_secrets,
 # the server's write region ECHO_WRITE_REGION as advertised over TLS) and obeys "write",
 # "verify", "echo N", "quit". The PSN the server's responder expects next is the client's
-# local_psn plus the request packets it has sent: 2 per "write" (RDMA WRITE, WRITE_DONE), 1 per
-# "verify", N per "echo N" (messages of 64 bytes: one packet each); lock-step requests never make
-# the library send a CREDIT message of its own. Figures (rxe hw counters
+# local_psn plus the request packets it has sent: requests_sent before its JSON line (the REGION
+# request that made the server's write region: one packet, one message), then 2 per "write"
+# (RDMA WRITE, WRITE_DONE), 1 per "verify", N per "echo N" (messages of 64 bytes: one packet
+# each); lock-step requests never make the library send a CREDIT message of its own. Figures (rxe hw counters
 # before and after, frames sent, time, hits) go to stderr and to $OUT/inject.report.txt.
 #
 # Knobs (environment): SRDMA_INJECT_COUNT (100000) and SRDMA_INJECT_RATE (frames/s, 0: flat out)
@@ -35,6 +36,12 @@ inj_say() {
 # 64-bit address into a double).
 inj_field() {
 	sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$INJ_JSON"
+}
+
+# inj_psn0: the PSN the server's responder expects once the held session is set up (local_psn
+# plus the requests it made before its JSON line).
+inj_psn0() {
+	echo $((($(inj_field local_psn) + $(inj_field requests_sent)) & 0xffffff))
 }
 
 # inj_hold_start NAME [testpeer options...]: connect a held session; its JSON goes to INJ_JSON.
@@ -202,7 +209,7 @@ t_inject_blind() {
 		inj_cmd write
 		check "the session wrote and verified its pattern" [ "$INJ_REPLY" = ok ]
 		# Only for the hit count: the PSN the responder expects (after write's 2 packets).
-		expect=$((($(inj_field local_psn) + 2) & 0xffffff))
+		expect=$((($(inj_psn0) + 2) & 0xffffff))
 		inj_drain
 		drops0=$(inj_veth_drops)
 		inj_snap "$b.before"
@@ -266,7 +273,7 @@ t_inject_leaked_psn() {
 	inj_say "--- inject_leaked_psn"
 	start_server inj-leak --dataplane plain || return
 	if inj_hold_start inj-leak --dataplane plain --timeout-ms 4000; then
-		p0=$(inj_field local_psn)
+		p0=$(inj_psn0)
 		inj_cmd write
 		check "the session wrote and verified its pattern" [ "$INJ_REPLY" = ok ]
 		inj_cmd verify
@@ -352,18 +359,20 @@ t_inject_leaked_psn() {
 # sealed flag and a made-up tag: the server refuses it before decoding it, ends the session and
 # tells the victim why over TLS, and nothing forged is delivered or answered.
 t_inject_forged_message() {
-	local mode psn hex b
+	local mode psn msgseq hex b
 	for mode in plain aead; do
 		b=$OUT/inj-msg-$mode
 		start_server "inj-msg-$mode" --dataplane "$mode" || return
 		if inj_hold_start "inj-msg-$mode" --dataplane "$mode" --timeout-ms 4000; then
-			# Nothing sent yet: the server expects PSN local_psn and message 0.
-			psn=$(inj_field local_psn)
-			# The library's header ("SM", APP, flags, seq 0, length 20, ack 0), then the echo
+			# Only the REGION request sent: the server expects PSN local_psn + requests_sent and
+			# message number requests_sent.
+			psn=$(inj_psn0)
+			msgseq=$(inj_field requests_sent)
+			# The library's header ("SM", APP, flags, seq, length 20, ack 0), then the echo
 			# protocol's (DATA, flags 0, reserved 0) and 16 bytes to echo; sealed: flag 1 and
 			# a made-up 16-byte tag after the payload.
-			hex=534d0b00000000000000001400000000
-			[ "$mode" = plain ] || hex=534d0b01000000000000001400000000
+			hex=534d0b00$(printf '%08x' "$msgseq")0000001400000000
+			[ "$mode" = plain ] || hex=534d0b01$(printf '%08x' "$msgseq")0000001400000000
 			hex+=02000000464f524745442d4d4553534147452121
 			[ "$mode" = plain ] || hex+=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 			inj_snap "$b.0"
@@ -371,7 +380,7 @@ t_inject_forged_message() {
 				--expect-psn "$psn"
 			inj_snap "$b.1"
 			inj_table "one forged $mode message with the leaked PSN" "$b.0" "$b.1"
-			# The victim's own first message now carries a PSN rxe has already seen.
+			# The victim's own next message now carries a PSN rxe has already seen.
 			inj_cmd "echo 1" 8
 			if [ "$mode" = plain ]; then
 				check "plain: the server took the forged message and answered it (victim: $INJ_REPLY)" \
@@ -382,7 +391,7 @@ t_inject_forged_message() {
 				check "aead: the victim is told the session ended on a forged message ($INJ_REPLY)" \
 					inj_error_says "failed authentication"
 				check "aead: the server refused the forgery before decoding it" \
-					grep -q "message 0 failed authentication (forged" "$SERVER_LOG"
+					grep -q "message $msgseq failed authentication (forged" "$SERVER_LOG"
 			fi
 		fi
 		inj_hold_stop

@@ -10,6 +10,9 @@ MX_PROM_PORT=19090
 MX_SESSIONS=10 # sessions held during the scrape: MX_SESSIONS - 1 clients and one test peer
 MX_MSGS=20     # DATA messages each client echoes, and RDMA writes it verifies
 MX_WRITES=2
+# Messages each client sends before it idles: its DATA, one REGION (asking for the write
+# region) and a WRITE_DONE per write.
+MX_SENT=$((MX_MSGS + 1 + MX_WRITES))
 
 # mx_get PATH FILE [curl options...]: GET http://127.0.0.1:$MX_PORT$PATH into FILE.
 mx_get() {
@@ -80,7 +83,7 @@ t_metrics_prometheus() {
 	# Until every client has echoed and written all it was asked to (they then idle).
 	for i in $(seq 1 300); do
 		mx_get /stats "$OUT/mx.stats.json" || break
-		jq -e --argjson n "$MX_SESSIONS" --argjson m $((MX_MSGS + MX_WRITES)) \
+		jq -e --argjson n "$MX_SESSIONS" --argjson m $MX_SENT \
 			'[.sessions[] | select(.messages_in == $m)] | length == $n - 1' \
 			"$OUT/mx.stats.json" >/dev/null 2>&1 && break
 		sleep 0.2
@@ -153,8 +156,8 @@ t_metrics_prometheus() {
 			and .state == "active" and .age_seconds > 0 and .dataplane == "aead"
 			and (.worker | type) == "number" and .messages_in >= 1 and .messages_out > .messages_in
 			and .bytes_in >= .messages_in and .bytes_out >= .bytes_in)' "$OUT/mx.stats.json"
-	check "/stats: the clients' sessions show exactly the $((MX_MSGS + MX_WRITES)) messages each sent" \
-		jq_ok --argjson n "$MX_SESSIONS" --argjson m $((MX_MSGS + MX_WRITES)) \
+	check "/stats: the clients' sessions show exactly the $MX_SENT messages each sent" \
+		jq_ok --argjson n "$MX_SESSIONS" --argjson m $MX_SENT \
 		'[.sessions[] | select(.messages_in == $m)] | length == $n - 1' "$OUT/mx.stats.json"
 	check "/stats: session ids are distinct" \
 		jq_ok '[.sessions[].id] | length == (unique | length)' "$OUT/mx.stats.json"
