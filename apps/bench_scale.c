@@ -302,6 +302,7 @@ struct proc_sample {
 	uint64_t cpu_ticks; /* utime + stime */
 	long rss_kb;
 	long hwm_kb;
+	long pin_kb; /* VmPin: what registration pinned (the target is per idle session) */
 	long threads;
 	long fds;
 };
@@ -335,6 +336,7 @@ static void sample_proc(long pid, struct proc_sample *ps)
 		while (fgets(line, sizeof(line), f)) {
 			sscanf(line, "VmRSS: %ld", &ps->rss_kb);
 			sscanf(line, "VmHWM: %ld", &ps->hwm_kb);
+			sscanf(line, "VmPin: %ld", &ps->pin_kb);
 			sscanf(line, "Threads: %ld", &ps->threads);
 		}
 		fclose(f);
@@ -357,6 +359,7 @@ static struct json_object *jproc(const struct proc_sample *ps)
 
 	jint(o, "rss_kib", ps->rss_kb);
 	jint(o, "hwm_kib", ps->hwm_kb);
+	jint(o, "pin_kib", ps->pin_kb);
 	jint(o, "threads", ps->threads);
 	jint(o, "fds", ps->fds);
 	jint(o, "cpu_ticks", (int64_t)ps->cpu_ticks);
@@ -574,7 +577,7 @@ int run_scale(struct bench *b, FILE *csv)
 	struct stats cst;
 	uint64_t t0, t_open, t_idle0, t_idle1;
 	long hz = sysconf(_SC_CLK_TCK);
-	double idle_cpu = 0, self_cpu, per_conn_kib = 0;
+	double idle_cpu = 0, self_cpu, per_conn_kib = 0, pin_per_conn_kib = 0;
 	unsigned i, n = b->count;
 	int ret;
 
@@ -645,8 +648,10 @@ int run_scale(struct bench *b, FILE *csv)
 		idle_cpu = 100.0 * (double)(s2.cpu_ticks - s1.cpu_ticks) / (double)hz /
 			   ((double)(t_idle1 - t_idle0) / 1e9);
 	self_cpu = 100.0 * self_cpu / ((double)(t_idle1 - t_idle0) / 1e9);
-	if (s0.ok && s1.ok && atomic_load(&sc.verified))
+	if (s0.ok && s1.ok && atomic_load(&sc.verified)) {
 		per_conn_kib = (double)(s1.rss_kb - s0.rss_kb) / atomic_load(&sc.verified);
+		pin_per_conn_kib = (double)(s1.pin_kb - s0.pin_kb) / atomic_load(&sc.verified);
+	}
 
 	if (!ret)
 		ret = scale_phase(&sc, 1);
@@ -658,9 +663,12 @@ int run_scale(struct bench *b, FILE *csv)
 	       atomic_load(&sc.verified_after), atomic_load(&sc.quit_ok));
 	if (b->server_pid)
 		printf(
-		    " server: RSS %ld -> %ld KiB (%.1f KiB per connection), %ld descriptors, %ld "
-		    "threads; CPU while idle %.3f%% of a core\n",
-		    s0.rss_kb, s1.rss_kb, per_conn_kib, s1.fds, s1.threads, idle_cpu);
+		    " server: RSS %ld -> %ld KiB (%.1f KiB per connection), pinned %ld -> %ld KiB "
+		    "(%.1f KiB per idle connection, target <= 64), %ld descriptors, %ld threads; "
+		    "CPU "
+		    "while idle %.3f%% of a core\n",
+		    s0.rss_kb, s1.rss_kb, per_conn_kib, s0.pin_kb, s1.pin_kb, pin_per_conn_kib,
+		    s1.fds, s1.threads, idle_cpu);
 	printf(" this process: RSS %ld -> %ld KiB (%.1f KiB per session), %ld descriptors; CPU "
 	       "while idle %.3f%%\n",
 	       m0.rss_kb, m1.rss_kb,
@@ -677,12 +685,14 @@ int run_scale(struct bench *b, FILE *csv)
 		fprintf(csv,
 			"sessions,connected,verified,verified_after_idle,quit_ok,failed,open_s,"
 			"server_rss0_kib,server_rss_kib,server_kib_per_conn,server_fds,"
-			"server_idle_cpu_pct,client_rss_kib,client_fds\n");
-		fprintf(csv, "%u,%u,%u,%u,%u,%u,%.3f,%ld,%ld,%.1f,%ld,%.3f,%ld,%ld\n", n,
+			"server_idle_cpu_pct,client_rss_kib,client_fds,server_pin_kib,"
+			"server_pin_kib_per_conn\n");
+		fprintf(csv, "%u,%u,%u,%u,%u,%u,%.3f,%ld,%ld,%.1f,%ld,%.3f,%ld,%ld,%ld,%.1f\n", n,
 			atomic_load(&sc.opened), atomic_load(&sc.verified),
 			atomic_load(&sc.verified_after), atomic_load(&sc.quit_ok),
 			atomic_load(&sc.failed), (double)t_open / 1e9, s0.rss_kb, s1.rss_kb,
-			per_conn_kib, s1.fds, idle_cpu, m1.rss_kb, m1.fds);
+			per_conn_kib, s1.fds, idle_cpu, m1.rss_kb, m1.fds, s1.pin_kb,
+			pin_per_conn_kib);
 	}
 	o = b->out;
 	jint(o, "sessions", n);
@@ -705,6 +715,7 @@ int run_scale(struct bench *b, FILE *csv)
 		json_object_object_add(srv, "connected", jproc(&s1));
 		json_object_object_add(srv, "after_idle", jproc(&s2));
 		jdbl(srv, "kib_per_connection", per_conn_kib);
+		jdbl(srv, "pinned_kib_per_connection", pin_per_conn_kib);
 		jdbl(srv, "idle_cpu_pct_of_core", idle_cpu);
 		json_object_object_add(o, "server", srv);
 	}
