@@ -269,6 +269,18 @@ static int send_msg(struct echo_client *cl, const void *buf, size_t len)
 	return ret ? conn_failed(cl, ret) : 0;
 }
 
+/* One request and its answer, within a fresh deadline: send len bytes of msg, then take the
+ * next message, which must be of type want, into *m. */
+static int call(struct echo_client *cl, const void *msg, size_t len, enum echo_op want,
+		struct echo_msg *m)
+{
+	int ret;
+
+	arm_deadline(cl);
+	ret = send_msg(cl, msg, len);
+	return ret ? ret : expect(cl, want, m);
+}
+
 /* Send one message if a credit is free now: 0, -EAGAIN, or the failure. */
 static int try_send(struct echo_client *cl, const void *buf, size_t len)
 {
@@ -401,10 +413,7 @@ static int ask_region(struct echo_client *cl, uint32_t need)
 	m.u.region.length = need;
 	if (echo_encode(&m, msg, sizeof(msg)) != (ssize_t)sizeof(msg))
 		return fail(cl, -EINVAL, "cannot encode REGION");
-	arm_deadline(cl);
-	ret = send_msg(cl, msg, sizeof(msg));
-	if (!ret)
-		ret = expect(cl, ECHO_OP_REGION_READY, &m);
+	ret = call(cl, msg, sizeof(msg), ECHO_OP_REGION_READY, &m);
 	if (ret)
 		return ret;
 	st = m.u.region_ready.status;
@@ -831,10 +840,7 @@ int echo_client_verify(struct echo_client *cl, const void *buf, uint32_t len, ui
 	m.u.write_done.length = len;
 	if (echo_encode(&m, msg, sizeof(msg)) != (ssize_t)sizeof(msg))
 		return fail(cl, -EINVAL, "cannot encode WRITE_DONE");
-	arm_deadline(cl);
-	ret = send_msg(cl, msg, sizeof(msg));
-	if (!ret)
-		ret = expect(cl, ECHO_OP_WRITE_RESULT, &m);
+	ret = call(cl, msg, sizeof(msg), ECHO_OP_WRITE_RESULT, &m);
 	if (ret)
 		return ret;
 	if (m.u.write_result.status != ECHO_WRITE_OK)
@@ -870,10 +876,7 @@ int echo_client_ping(struct echo_client *cl, uint64_t *rtt_ns)
 	struct echo_msg m;
 	int ret;
 
-	arm_deadline(cl);
-	ret = send_msg(cl, msg, encode_token(ECHO_OP_PING, token, msg, sizeof(msg)));
-	if (!ret)
-		ret = expect(cl, ECHO_OP_PONG, &m);
+	ret = call(cl, msg, encode_token(ECHO_OP_PING, token, msg, sizeof(msg)), ECHO_OP_PONG, &m);
 	if (ret)
 		return ret;
 	if (rtt_ns)
@@ -914,10 +917,7 @@ int echo_client_quit(struct echo_client *cl)
 	int ret;
 
 	echo_put_hdr(msg, ECHO_OP_QUIT);
-	arm_deadline(cl);
-	ret = send_msg(cl, msg, sizeof(msg));
-	if (!ret)
-		ret = expect(cl, ECHO_OP_BYE, &m);
+	ret = call(cl, msg, sizeof(msg), ECHO_OP_BYE, &m);
 	/* The server closes right after BYE: its close may overtake BYE at our side (the
 	 * library then fails the receive), and an orderly close after our QUIT is its answer
 	 * all the same. */
