@@ -116,7 +116,8 @@ struct srdma_ctx_opts {
 					 srdma_connect_start) to srdma_conn_close; 0: no limit. A listener
 					 refuses the next peer with "server full" (-EBUSY at the peer);
 					 srdma_connect_start returns -EBUSY. */
-	/* Liveness of established connections: a side that has heard nothing from its peer for
+	/* Liveness of established connections: a side that has heard nothing from its peer (no
+	 * frame on the control channel, no message on a SRDMA_QP_MESSAGES QP) for
 	 * heartbeat_ms [5000] (the listener's side: one and a half times that) sends a PING on
 	 * the control channel, at most one per heartbeat_ms, which the peer answers at once (so
 	 * between live peers the connector pings and the listener answers); a connection that

@@ -160,7 +160,8 @@ struct srdma_conn {
 	uint64_t start_ns;
 	uint64_t deadline_ns;  /* set-up deadline; 0 once established */
 	uint64_t next_ping_ns; /* established: when the next heartbeat PING goes; 0: off */
-	uint64_t last_rx_ns;   /* established: when the peer was last heard on the channel */
+	uint64_t last_rx_ns;   /* established: when the peer was last heard (a frame on the
+				  channel, a message on a library-driven QP) */
 	uint64_t setup_us;
 	uint64_t step_ns[SRDMA_CM_STEPS]; /* when each set-up step ended (srdma_conn_info) */
 	int has_slot;
@@ -286,6 +287,8 @@ int srdma__rdma_release(struct srdma_conn *c);
 void srdma__msgq_caps(const struct srdma_qp_opts *o, struct ibv_qp_cap *cap, int *cqe);
 /* After the QP is created and in INIT: buffers in c->pd, receives posted. */
 int srdma__msgq_create(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, size_t errlen);
+/* The peer was heard from (a message on a library-driven QP): its silence starts again. */
+void srdma__conn_heard(struct srdma_conn *c);
 /* Listener: the receive slots, once the connector's QP frame is in (before RTR); a no-op on the
  * connecting side, which made them with the QP. */
 int srdma__msgq_prepare(struct srdma_conn *c, struct srdma_cm_qp *q, char *err, size_t errlen);

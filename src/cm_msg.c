@@ -428,25 +428,34 @@ static const char *wr_kind_name(unsigned kind)
 static int reap(struct srdma_conn *c, struct srdma_cm_qp *q)
 {
 	struct ibv_wc wc[POLL_BATCH];
-	int n, ret;
+	int n, ret, heard;
 
 	for (;;) {
 		n = ibv_poll_cq(q->cq, POLL_BATCH, wc);
 		if (n < 0)
 			return srdma__conn_fail(c, -EIO, "QP %u: cannot poll the completion queue",
 						(unsigned)(q - c->qp));
+		heard = 0;
 		for (int i = 0; i < n; i++) {
 			if (wc[i].status != IBV_WC_SUCCESS)
 				return srdma__conn_fail(c, -EIO, "QP %u: RDMA %s failed: %s",
 							(unsigned)(q - c->qp),
 							wr_kind_name(SRDMA_WR_KIND(wc[i].wr_id)),
 							ibv_wc_status_str(wc[i].status));
-			ret = SRDMA_WR_KIND(wc[i].wr_id) == SRDMA_WR_RECV
-				  ? on_recv_wc(c, q, &wc[i])
-				  : on_send_wc(c, q, &wc[i]);
+			if (SRDMA_WR_KIND(wc[i].wr_id) == SRDMA_WR_RECV) {
+				ret = on_recv_wc(c, q, &wc[i]);
+				heard = 1;
+			} else {
+				ret = on_send_wc(c, q, &wc[i]);
+			}
 			if (ret)
 				return ret;
 		}
+		/* A message the peer sent (and that opened) proves it alive as a frame on the
+		 * control channel does: a peer busy on the data plane, which may not read its
+		 * control channel meanwhile, is not silent (cm_conn.c, heartbeat_tick). */
+		if (heard)
+			srdma__conn_heard(c);
 		if (n < POLL_BATCH)
 			return 0;
 	}

@@ -27,6 +27,9 @@
  *   limits    QP 0 declares max_send LIMITS_SEND (srdma_qp_opts.max_send): srdma_msg_limits on
  *             both sides agrees (the server prints its own), a longer message is refused with
  *             -EMSGSIZE before anything is sent, messages of 1 byte up to the limit are echoed
+ *   busy      echoes for 4 x the silence bound (--heartbeat-ms x 3), sent and received with the
+ *             non-blocking calls only, spinning: the control channel is never read meanwhile,
+ *             so only the messages themselves show the server that this peer is alive
  *   hold      wait for a message that never comes (the test freezes the connector; the
  *             server's heartbeat, --heartbeat-ms, must end the session); exits 1
  *   msg-write srdma_msg_write into the server's region on the messages QP, then the tag of
@@ -329,6 +332,52 @@ static int run_limits(struct sess *s, json_object *out)
 	add_int(out, "messages_verified", n);
 	if (n < sizeof(lens) / sizeof(lens[0]))
 		return -1;
+	return send_str(s, "end");
+}
+
+/* Busy on the data plane, silent on the control channel: srdma_msg_send and srdma_msg_recv
+ * in a spin, never a blocking call or srdma_conn_process, for 4 x the heartbeat's silence
+ * bound. The session must stay up: the peer hears our messages. */
+static int run_busy(struct opts *o, struct sess *s, json_object *out)
+{
+	uint64_t hb = o->heartbeat_ms ? o->heartbeat_ms : 5000, t0, t1, busy_us = 4 * 3 * hb * 1000;
+	char m[32], got[32];
+	unsigned n = 0;
+	size_t len;
+	int r, mlen;
+
+	if (send_ctrl(s, "echo"))
+		return -1;
+	t0 = now_us();
+	while (now_us() - t0 < busy_us) {
+		mlen = snprintf(m, sizeof(m), "busy %u", n);
+		while ((r = srdma_msg_send(s->c, 0, m, (size_t)mlen)) == -EAGAIN)
+			;
+		if (r)
+			return failf(s, "srdma_msg_send after %u echoes, %llu ms: %s (%s)", n,
+				     (unsigned long long)(now_us() - t0) / 1000, strerror(-r),
+				     srdma_conn_errmsg(s->c));
+		/* Bounded: a peer that ended the session sends nothing more, and we do not read
+		 * the control channel that would say so. */
+		t1 = now_us();
+		while ((r = srdma_msg_recv(s->c, 0, got, sizeof(got), &len, NULL)) == -EAGAIN &&
+		       now_us() - t1 < 5000000)
+			;
+		if (r == -EAGAIN)
+			return failf(
+			    s, "echo %u not answered within 5 s, %llu ms into the run (%s)", n,
+			    (unsigned long long)(now_us() - t0) / 1000, srdma_conn_errmsg(s->c));
+		if (r)
+			return failf(s, "srdma_msg_recv after %u echoes, %llu ms: %s (%s)", n,
+				     (unsigned long long)(now_us() - t0) / 1000, strerror(-r),
+				     srdma_conn_errmsg(s->c));
+		if (len != (size_t)mlen || memcmp(got, m, len))
+			return failf(s, "echo %u came back altered", n);
+		n++;
+	}
+	add_int(out, "messages_verified", n);
+	add_int(out, "busy_ms", (int64_t)((now_us() - t0) / 1000));
+	add_int(out, "silence_bound_ms", (int64_t)(3 * hb));
 	return send_str(s, "end");
 }
 
@@ -765,7 +814,7 @@ static int run_connect(struct opts *o)
 	    strcmp(o->scenario, "revoke") && strcmp(o->scenario, "echo") &&
 	    strcmp(o->scenario, "msg-write") && strcmp(o->scenario, "hold") &&
 	    strcmp(o->scenario, "add-qp") && strcmp(o->scenario, "sizes") &&
-	    strcmp(o->scenario, "limits")) {
+	    strcmp(o->scenario, "limits") && strcmp(o->scenario, "busy")) {
 		failf(s, "unknown scenario %s", o->scenario);
 		goto done;
 	}
@@ -799,6 +848,8 @@ static int run_connect(struct opts *o)
 		ret = run_sizes(s, out);
 	else if (!strcmp(o->scenario, "limits"))
 		ret = run_limits(s, out);
+	else if (!strcmp(o->scenario, "busy"))
+		ret = run_busy(o, s, out);
 	else
 		ret = run_echo(o, s, out);
 done:

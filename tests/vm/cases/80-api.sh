@@ -204,6 +204,23 @@ t_api_heartbeat() {
 	api_server_done
 }
 
+# A peer busy on the data plane does not read its control channel: the connector echoes for
+# 4 x the silence bound (heartbeat 200 ms x 3) with the non-blocking calls only, never
+# answering the server's PINGs, and the server must still count it alive, since it hears its
+# messages (src/cm_msg.c, reap). Before, it ended the session after 600 ms of control-channel
+# silence ("the peer stopped answering").
+t_api_busy() {
+	local f=$OUT/api.busy.json n
+	api_serve busy --heartbeat-ms 200 || return
+	apic --heartbeat-ms 200 --scenario busy >"$f" || fail "busy failed: $(jq -r .error "$f")"
+	check "connector: $(jq -r .messages_verified "$f") echoes in $(jq -r .busy_ms "$f") ms without reading its control channel (silence bound $(jq -r .silence_bound_ms "$f") ms)" \
+		jq_ok '.ok and .messages_verified > 0 and .busy_ms >= 4 * .silence_bound_ms' "$f"
+	n=$(jq -r '.messages_verified // 0' "$f")
+	check "server: the session stayed up and echoed all $n" \
+		api_session_ok 1 ".ok and .echoed == $n"
+	api_server_done
+}
+
 # Key update: with a key change every 4 messages per direction, 100 sealed echoes cross about
 # 25 epochs each way, every byte verified on both sides.
 t_api_rekey() {
@@ -339,7 +356,7 @@ t_api_async() {
 	stop_server
 }
 
-register api_multi_qp api_timing api_regions api_revoke api_msg_write api_heartbeat api_rekey api_sizes api_limits api_refuse api_async
+register api_multi_qp api_timing api_regions api_revoke api_msg_write api_heartbeat api_busy api_rekey api_sizes api_limits api_refuse api_async
 
 # --- api_resume: TLS 1.3 session resumption over real RDMA set-ups -------------------------
 # srdma-bench setup alternates full handshakes (a context with resumption off) with resumed
