@@ -2,7 +2,7 @@
 
 # The VM scenarios' test program (tests/vm/cases/80-api.sh): <srdma.h> and verbs only.
 add_executable(srdma-apitest tests/tools/srdma-apitest.c tests/tools/apitest_util.c
-  tests/tools/apitest_serve.c)
+  tests/tools/apitest_serve.c tests/tools/apitest_msgs.c)
 target_link_libraries(srdma-apitest PRIVATE srdma PkgConfig::JSONC Threads::Threads)
 # Device events (srdma_ctx_async_event) printed as they come, for the port-event scenario.
 add_executable(srdma-asyncwatch tests/tools/srdma-asyncwatch.c)

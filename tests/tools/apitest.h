@@ -1,6 +1,7 @@
 /* srdma-apitest's shared shapes and helpers (apitest_util.c): sessions, waits on the control
  * channel and the message QP, the application's own verbs on raw QPs, JSON output. The
- * listener's side is apitest_serve.c, the connector's and main() srdma-apitest.c. */
+ * listener's side is apitest_serve.c, the connector's message scenarios apitest_msgs.c, the
+ * connector's others and main() srdma-apitest.c. */
 #ifndef SRDMA_APITEST_H
 #define SRDMA_APITEST_H
 #include <errno.h>
@@ -105,5 +106,12 @@ void print_json(json_object *o);
 
 /* apitest_serve.c: accept --sessions sessions and play each one's scenario. */
 int serve(struct opts *o);
+
+/* The connector's message scenarios (apitest_msgs.c). */
+#define LIMITS_SEND 1000u /* the limits scenario's max_send: under a page, not a power of two */
+int run_echo(struct opts *o, struct sess *s, json_object *out);
+int run_limits(struct sess *s, json_object *out);
+int run_busy(struct opts *o, struct sess *s, json_object *out);
+int run_sizes(struct sess *s, json_object *out);
 
 #endif
