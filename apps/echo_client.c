@@ -16,8 +16,6 @@
 
 /* PINGs of echo_client_push in flight, oldest first, each closing a group of PUSHes. */
 #define PUSH_GROUPS_MAX 8
-/* Our max_msg never goes below what the server's longest control-like message needs. */
-#define MIN_MAX_MSG (ECHO_HDR_LEN + ECHO_WELCOME_FIXED + ECHO_TEXT_MAX)
 
 struct echo_client {
 	struct srdma_client_config cfg;
@@ -509,8 +507,8 @@ int echo_client_connect(struct srdma_ctx *ctx, const struct srdma_client_config 
 	max_msg = cl->tx_cap;
 	if (max_msg > SRDMA_MSG_MAX)
 		max_msg = SRDMA_MSG_MAX;
-	if (max_msg < MIN_MAX_MSG)
-		max_msg = MIN_MAX_MSG;
+	if (max_msg < ECHO_WELCOME_MAX)
+		max_msg = ECHO_WELCOME_MAX;
 	cl->rx_cap = max_msg;
 	cl->rx = malloc(cl->rx_cap);
 	cl->tx = malloc(cl->tx_cap);

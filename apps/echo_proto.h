@@ -51,11 +51,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define ECHO_HDR_LEN	    4u
-#define ECHO_TEXT_MAX	    200u
-#define ECHO_TAG_LEN	    32u
-#define ECHO_WRITE_REGION   1u /* region id of the server's RDMA-write target */
-#define ECHO_WELCOME_FIXED  12u
+#define ECHO_HDR_LEN	   4u
+#define ECHO_TEXT_MAX	   200u
+#define ECHO_TAG_LEN	   32u
+#define ECHO_WRITE_REGION  1u /* region id of the server's RDMA-write target */
+#define ECHO_WELCOME_FIXED 12u
+/* The longest message the server sends whatever the client asked: a WELCOME with its text.
+ * A client accepts at least this much; the server's buffer holds at least this much. */
+#define ECHO_WELCOME_MAX    (ECHO_HDR_LEN + ECHO_WELCOME_FIXED + ECHO_TEXT_MAX)
 #define ECHO_WRITE_DONE_LEN (8u + ECHO_TAG_LEN)
 #define ECHO_WRITE_RES_LEN  (12u + ECHO_TAG_LEN)
 #define ECHO_PING_LEN	    8u

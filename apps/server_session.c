@@ -177,10 +177,6 @@ static void reply(struct session *s, ssize_t len)
 	s->io = IO_HELD_OUT;
 }
 
-/* The session's buffer holds the longest reply the server builds (a WELCOME with its text)
- * even when the client's requests are shorter. */
-#define REPLY_MIN (ECHO_HDR_LEN + ECHO_WELCOME_FIXED + ECHO_TEXT_MAX)
-
 static size_t page_size(void)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -560,7 +556,7 @@ void session_start(struct session *s)
 		session_fail(s, "cannot read the connection's message sizes: %s", strerror(-ret));
 		return;
 	}
-	s->cap = recv_max > REPLY_MIN ? recv_max : REPLY_MIN;
+	s->cap = recv_max > ECHO_WELCOME_MAX ? recv_max : ECHO_WELCOME_MAX;
 	s->buf = malloc(s->cap);
 	if (!s->buf) {
 		session_fail(s, "server out of memory");
