@@ -316,9 +316,9 @@ static void on_region(struct session *s, uint32_t want)
 		region_reply(s, ECHO_WRITE_NO_REGION, 0);
 		return;
 	}
-	srdma_debug("client #%llu: write region of %u bytes made and advertised (asked %u%s)",
-		    (unsigned long long)s->id, s->region_len, want,
-		    had ? ", replacing a smaller one" : "");
+	srdma_info("client #%llu: write region of %u bytes made and advertised (asked %u%s)",
+		   (unsigned long long)s->id, s->region_len, want,
+		   had ? ", replacing a smaller one" : "");
 	region_reply(s, ECHO_WRITE_OK, s->region_len);
 }
 
