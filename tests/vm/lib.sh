@@ -166,6 +166,16 @@ wait_log() {
 	done
 }
 
+# wait_idle ERRFILE [SECONDS]: a background srdma-client --idle has done its work and is idling
+# (it says so on stderr), so a SIGINT now cuts only its idle time short.
+wait_idle() {
+	local err=$1 end=$((SECONDS + ${2:-60}))
+	until grep -q "srdma-client: idling" "$err" 2>/dev/null; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
 # jq_ok [jq options...] FILTER FILE: FILE holds JSON for which FILTER is true. (jq -e alone
 # exits 0 on an empty file, so a client that printed nothing would pass.)
 jq_ok() {

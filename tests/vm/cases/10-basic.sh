@@ -51,6 +51,7 @@ t_max_clients() {
 	check "11th client says server full" grep -q "server full" "$OUT/max.11.err"
 	check "11th client JSON says not ok" jq_ok '.ok == false' "$OUT/max.11.json" >/dev/null
 	check "server logged the refusal" grep -q "refused, server full" "$SERVER_LOG"
+	check "client 1 is idling, its echoes done" wait_idle "$OUT/max.1.err" 60
 	kill -INT "${pids[0]}"
 	rc=0
 	wait "${pids[0]}" || rc=$?
@@ -60,6 +61,7 @@ t_max_clients() {
 	check "a new client gets in once one quit" json_ok "$OUT/max.after.json" 5 0
 	check "the other 9 are still connected" wait_clients 9 10
 	for i in $(seq 2 10); do
+		wait_idle "$OUT/max.$i.err" 60 || fail "client $i never started idling"
 		kill -INT "${pids[$((i - 1))]}"
 		wait "${pids[$((i - 1))]}" || fail "client $i failed: $(jq -r .error "$OUT/max.$i.json")"
 		check "client $i verified" json_ok "$OUT/max.$i.json" 200 0

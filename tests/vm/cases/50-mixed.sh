@@ -27,6 +27,8 @@ t_mixed() {
 	check "cycle loop completed 40 sessions (exit $rc)" \
 		jq_ok '.ok and .sessions_ok == 40 and .messages_verified == 80' "$OUT/mixed.cycle.json" >/dev/null
 	check "two idle clients still connected" wait_clients 2 10
+	check "both idle clients are idling" wait_idle "$OUT/mixed.idle1.err" 30
+	wait_idle "$OUT/mixed.idle2.err" 30 || fail "idle client 2 never started idling"
 	kill -INT "$p_idle1" "$p_idle2"
 	rc=0
 	wait "$p_idle1" || rc=$?
