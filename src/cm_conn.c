@@ -26,6 +26,19 @@ uint64_t srdma__cm_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The liveness clock: read from the vDSO's page alone, where CLOCK_MONOTONIC may need the clock
+ * hardware (a VM whose clocksource is the HPET makes each read a system call and an emulated
+ * device read, tens of microseconds). It lags the precise clock by at most a tick, which only
+ * makes a peer look silent, or a PING due, a few milliseconds later than it was. Every time the
+ * heartbeat compares comes from this clock, so none is ever ahead of "now". */
+uint64_t srdma__cm_coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 void srdma__conn_step(struct srdma_conn *c, unsigned step)
 {
 	if (step < SRDMA_CM_STEPS)
@@ -212,6 +225,7 @@ static int established(struct srdma_conn *c)
 	c->was_established = 1;
 	c->setup_us = (now - c->start_ns) / 1000;
 	c->deadline_ns = 0;
+	now = srdma__cm_coarse_ns();
 	c->last_rx_ns = now;
 	if (heartbeat_on(c))
 		c->next_ping_ns = now + (uint64_t)c->ctx->opts.heartbeat_ms * 1000000ull;
@@ -268,35 +282,32 @@ static void tcp_liveness(const struct srdma_conn *c, int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &bound_ms, sizeof(bound_ms));
 }
 
-/* Called for every batch of received messages, so it must cost next to nothing: the coarse
- * clock is read from the vDSO's page alone, where CLOCK_MONOTONIC may need the clock hardware
- * (a VM whose clocksource is the HPET makes that a system call and an emulated device read,
- * tens of microseconds per message round trip). It lags the precise clock by at most a tick,
- * which only makes the peer look silent a few milliseconds longer than it was. */
+/* Called for every batch of received messages, so it must cost next to nothing (the coarse
+ * clock). */
 void srdma__conn_heard(struct srdma_conn *c)
 {
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0)
-		c->last_rx_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	c->last_rx_ns = srdma__cm_coarse_ns();
 }
 
 /* Established: end a silent peer's connection, send the PING that is due. */
 static int heartbeat_tick(struct srdma_conn *c)
 {
 	struct srdma_frame f = {.type = SRDMA_FRAME_PING};
-	uint64_t now = srdma__cm_now_ns();
+	uint64_t now = srdma__cm_coarse_ns(), tick = c->ctx->tick_ns, quiet;
 	int ret;
 
 	if (!c->next_ping_ns || c->error)
 		return c->error;
-	if (now - c->last_rx_ns >= silence_bound_ns(c))
+	/* Within a tick of the time is the time: srdma_conn_timeout_ms says 0 then, and the
+	 * caller's poll must not come back to find it still a tick away. */
+	quiet = now > c->last_rx_ns ? now - c->last_rx_ns : 0;
+	if (quiet + tick >= silence_bound_ns(c))
 		return srdma__conn_fail(c, -ETIMEDOUT,
 					"the peer stopped answering: nothing heard for %llu ms "
 					"(heartbeat every %u ms, %u missed)",
-					(unsigned long long)((now - c->last_rx_ns) / 1000000),
+					(unsigned long long)(quiet / 1000000),
 					c->ctx->opts.heartbeat_ms, c->ctx->opts.heartbeat_misses);
-	if (now < ping_due_ns(c))
+	if (now + tick < ping_due_ns(c))
 		return 0;
 	c->next_ping_ns = now + (uint64_t)c->ctx->opts.heartbeat_ms * 1000000ull;
 	ret = srdma__conn_send_frame(c, &f);
@@ -781,7 +792,7 @@ static int pump(struct srdma_conn *c)
 			break;
 		if (ret < 0)
 			return chan_error(c, ret);
-		c->last_rx_ns = srdma__cm_now_ns();
+		srdma__conn_heard(c);
 		on_frame(c, &f);
 	}
 	if (c->state == SRDMA_CM_ESTABLISHED && !c->error)
@@ -916,15 +927,18 @@ short srdma_conn_poll_events(const struct srdma_conn *c)
 
 int srdma_conn_timeout_ms(const struct srdma_conn *c)
 {
-	uint64_t now = srdma__cm_now_ns(), at, silent;
+	uint64_t now, at, silent;
 
 	if (c->deadline_ns) {
+		/* A set-up's deadline is on the precise clock, as check_deadline reads it. */
+		now = srdma__cm_now_ns();
 		at = c->deadline_ns;
 	} else if (c->state == SRDMA_CM_ESTABLISHED && !c->error && c->next_ping_ns) {
 		at = ping_due_ns(c);
 		silent = c->last_rx_ns + silence_bound_ns(c);
 		if (silent < at)
 			at = silent;
+		now = srdma__cm_coarse_ns() + c->ctx->tick_ns; /* as heartbeat_tick counts */
 	} else {
 		return -1;
 	}

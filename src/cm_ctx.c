@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "psn.h"
 
@@ -196,6 +197,13 @@ int srdma_ctx_create(const struct srdma_ctx_opts *o, struct srdma_ctx **out, cha
 	if (ctx->opts.rekey_messages < 2)
 		ctx->opts.rekey_messages = SRDMA_CM_REKEY_MESSAGES;
 	ctx->rekey_log2 = 1;
+	{
+		struct timespec res;
+
+		ctx->tick_ns = clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && !res.tv_sec
+				   ? (uint64_t)res.tv_nsec
+				   : 10000000;
+	}
 	while (ctx->rekey_log2 < 31 && (ctx->opts.rekey_messages >> (ctx->rekey_log2 + 1)))
 		ctx->rekey_log2++;
 	ret = copy_opt(ctx->device, sizeof(ctx->device), o->device, "device", err, errlen);

@@ -88,6 +88,7 @@ struct srdma_ctx {
 	atomic_uint max_conns;		  /* the limit in force (srdma_ctx_reload); not opts' */
 	atomic_uint nobjects;		  /* listeners and connections not yet closed */
 	unsigned rekey_log2;		  /* of opts.rekey_messages */
+	uint64_t tick_ns; /* the coarse clock's resolution: heartbeat times this close are due */
 	/* The device opened ahead, on a thread of its own, while srdma_ctx_create builds the TLS
 	 * contexts (dev_ahead_start in cm_ctx.c); joined, its result taken, under lock by
 	 * srdma__ctx_dev or at srdma_ctx_destroy. */
@@ -256,6 +257,8 @@ struct srdma_conn *srdma__conn_new(struct srdma_ctx *ctx, int is_server, unsigne
 int srdma__conn_tcp_start(struct srdma_conn *c);
 /* Time in CLOCK_MONOTONIC nanoseconds. */
 uint64_t srdma__cm_now_ns(void);
+/* Time in CLOCK_MONOTONIC_COARSE nanoseconds: the heartbeat's clock (cheap, a tick behind). */
+uint64_t srdma__cm_coarse_ns(void);
 /* Record that set-up step `step` ended now. */
 void srdma__conn_step(struct srdma_conn *c, unsigned step);
 
