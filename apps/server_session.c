@@ -462,7 +462,7 @@ unsigned session_on_qp(struct session *s)
 		}
 		if (s->io == IO_HELD_IN) {
 			s->io = IO_IDLE;
-			if (throttled(s, server_now_ns()))
+			if (throttled(s, s->w->now_ns))
 				break;
 			answer(s);
 			handled++;
@@ -482,7 +482,7 @@ unsigned session_on_qp(struct session *s)
 		s->len = len;
 		s->msgs_in++;
 		metrics_msg_in(s, len);
-		if (throttled(s, server_now_ns()))
+		if (throttled(s, s->w->now_ns))
 			break;
 		answer(s);
 		handled++;
@@ -490,7 +490,7 @@ unsigned session_on_qp(struct session *s)
 	if (s->closed)
 		return handled;
 	if (handled)
-		s->last_busy_ns = server_now_ns();
+		s->last_busy_ns = s->w->now_ns;
 	worker_update_watch(s);
 	return handled;
 }

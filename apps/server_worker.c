@@ -116,7 +116,7 @@ void worker_update_watch(struct session *s)
 		if (epoll_ctl(s->w->epfd, EPOLL_CTL_MOD, s->qp_fd, &ev) == 0)
 			s->qp_enabled = qp_want;
 	}
-	schedule(s, server_now_ns());
+	schedule(s, s->w->now_ns);
 }
 
 /* Drain the eventfd, adopt queued sessions. Returns 1 if a stop was requested. */
@@ -157,15 +157,15 @@ static void free_dead(struct worker *w)
 	}
 }
 
-/* Timers: the sessions whose time in the heap has come (their rate-limit wait is over, a batch
- * was left over, the library's heartbeat or deadline is due: srdma_conn_process must run when
- * srdma_conn_timeout_ms expires). Those due are taken out first and given one turn each, so a
- * session due again at once waits for the next round. Returns the epoll timeout until the next
- * one (-1: none). */
-static int run_timers(struct worker *w, uint64_t now)
+/* Timers: the sessions whose time in the heap has come by the loop's time (their rate-limit
+ * wait is over, a batch was left over, the library's heartbeat or deadline is due:
+ * srdma_conn_process must run when srdma_conn_timeout_ms expires). Those due are taken out first
+ * and given one turn each, so a session due again at once waits for the next round. */
+static void run_timers(struct worker *w)
 {
 	struct session *batch = NULL, *s;
 	struct dheap_node *n;
+	uint64_t now = w->now_ns;
 	int turn;
 
 	while ((n = dheap_min(&w->timers)) && n->due <= now) {
@@ -191,11 +191,17 @@ static int run_timers(struct worker *w, uint64_t now)
 			turn = 1;
 		}
 		if (!s->closed && !turn)
-			schedule(s, server_now_ns());
+			schedule(s, now);
 	}
-	if (!(n = dheap_min(&w->timers)))
+}
+
+/* The epoll timeout until the first timer at time now: -1 (none), or milliseconds. */
+static int timers_timeout(struct worker *w, uint64_t now)
+{
+	struct dheap_node *n = dheap_min(&w->timers);
+
+	if (!n)
 		return -1;
-	now = server_now_ns();
 	return n->due <= now ? 0 : (int)((n->due - now + 999999) / 1000000);
 }
 
@@ -235,18 +241,21 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct epoll_event ev[MAX_EVENTS];
 	int stop = 0, spinning = 0;
+	uint64_t end;
 
+	/* Two clock reads a turn: when epoll_wait returns (the loop's time for everything the turn
+	 * handles) and when the turn is done (its busy time, and the next timeout). */
+	w->now_ns = server_now_ns();
+	run_timers(w);
+	free_dead(w);
+	end = server_now_ns();
 	while (!stop) {
-		uint64_t now = server_now_ns();
-		int timeout = run_timers(w, now), n, i;
+		int timeout = spinning ? 0 : timers_timeout(w, end), n, i;
 
-		free_dead(w);
-		if (spinning)
-			timeout = 0;
-		metrics_worker_busy(w, server_now_ns() - now);
 		n = epoll_wait(w->epfd, ev, MAX_EVENTS, timeout);
-		now = server_now_ns();
+		w->now_ns = server_now_ns();
 		if (n < 0) {
+			end = w->now_ns;
 			if (errno == EINTR)
 				continue;
 			srdma_err("worker %u: epoll_wait: %s", w->id, strerror(errno));
@@ -270,8 +279,11 @@ static void *worker_main(void *arg)
 			}
 		}
 		free_dead(w);
-		spinning = busy_poll(w, server_now_ns());
-		metrics_worker_busy(w, server_now_ns() - now);
+		spinning = busy_poll(w, w->now_ns);
+		run_timers(w);
+		free_dead(w);
+		end = server_now_ns();
+		metrics_worker_busy(w, end - w->now_ns);
 	}
 	shutdown_sessions(w);
 	free_dead(w);
