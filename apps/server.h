@@ -5,8 +5,8 @@
  *                     established connections to the workers, counts, the orderly shutdown;
  *   server_worker.c   a worker thread: an epoll loop over its sessions' control-channel and
  *                     completion-channel descriptors, busy polling, rate-limit timers;
- *   server_session.c  one session: its write region (made on request), the echo protocol,
- *                     its end.
+ *   server_session.c  one session: the echo protocol, its end;
+ *   server_region.c   a session's write region, made on the client's request.
  *
  * Ownership: the server owns the context and the workers; a connection belongs to the main
  * thread until it is queued to a worker, then to that worker alone (srdma.h allows a connection
@@ -201,6 +201,15 @@ void session_on_ctrl(struct session *s);
 unsigned session_on_qp(struct session *s);
 /* End the session: notice (if why is not NULL) over TLS, free its MR, close. Logs nothing. */
 void session_close(struct session *s, const char *why);
+/* End the session for something the client did or that failed here; the client is told. */
+void session_fail(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Queue the reply of len bytes now in buf (a negative errno: the encoding failed, the session
+ * ends): session_on_qp sends it. */
+void session_reply(struct session *s, ssize_t len);
+
+/* server_region.c */
+/* REGION: a write region of at least want bytes, made and advertised, then REGION_READY. */
+void session_on_region(struct session *s, uint32_t want);
 /* Free a closed (or never started) session's memory. */
 void session_free(struct session *s);
 

@@ -1,6 +1,5 @@
-/* One session of srdma-server, on the worker that owns it: its RDMA-write region (made on the
- * client's REGION request, registered in the connection's PD, advertised over TLS), the echo
- * protocol (echo_proto.h) on messages QP 0,
+/* One session of srdma-server, on the worker that owns it: the echo protocol (echo_proto.h) on
+ * messages QP 0 (its write region is server_region.c's),
  * the rate limit, and its end. One message buffer: a request is read into it, its reply built
  * in place and sent from it; while a reply cannot go (-EAGAIN) or a request waits for the rate
  * limit, the session reads nothing more, which slows that client down (the library returns no
@@ -128,11 +127,7 @@ void session_close(struct session *s, const char *why)
 	w->dead = s;
 }
 
-/* End the session for something the client did or that failed here; the client is told. */
-static void session_fail(struct session *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void session_fail(struct session *s, const char *fmt, ...)
+void session_fail(struct session *s, const char *fmt, ...)
 {
 	char why[SRDMA_CTRL_MAX + 64];
 	va_list ap;
@@ -166,8 +161,7 @@ static void conn_error(struct session *s, int ret)
 	}
 }
 
-/* Queue the reply of len bytes now in buf: session_on_qp sends it. */
-static void reply(struct session *s, ssize_t len)
+void session_reply(struct session *s, ssize_t len)
 {
 	if (len < 0) {
 		session_fail(s, "cannot encode a reply: %s", strerror((int)-len));
@@ -175,151 +169,6 @@ static void reply(struct session *s, ssize_t len)
 	}
 	s->len = (size_t)len;
 	s->io = IO_HELD_OUT;
-}
-
-static size_t page_size(void)
-{
-	long page = sysconf(_SC_PAGESIZE);
-
-	return page > 0 ? (size_t)page : 4096;
-}
-
-static void region_reply(struct session *s, uint32_t status, uint32_t len)
-{
-	struct echo_msg r = {.op = ECHO_OP_REGION_READY};
-
-	r.u.region_ready.status = status;
-	r.u.region_ready.length = status == ECHO_WRITE_OK ? len : 0;
-	reply(s, echo_encode(&r, s->buf, s->cap));
-}
-
-/* A zeroed region of size bytes registered in the connection's PD for the peer's RDMA WRITEs
- * only (not advertised yet): 0, or a negative errno with nothing held. */
-static int region_alloc(struct session *s, uint32_t size, uint8_t **mem, struct ibv_mr **mr)
-{
-	void *p = NULL;
-	int err;
-
-	if (posix_memalign(&p, page_size(), size)) {
-		srdma_warn("client #%llu: server out of memory for a %u-byte write region",
-			   (unsigned long long)s->id, size);
-		return -ENOMEM;
-	}
-	memset(p, 0, size);
-	*mr = ibv_reg_mr(srdma_conn_pd(s->conn), p, size,
-			 IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
-	if (!*mr) {
-		err = errno ? errno : ENOMEM;
-		srdma_warn("client #%llu: cannot register a %u-byte write region: %s",
-			   (unsigned long long)s->id, size, strerror(err));
-		free(p);
-		return -err;
-	}
-	atomic_fetch_add(&s->srv->n.mr, 1);
-	*mem = p;
-	return 0;
-}
-
-/* Deregister and free a region that was never advertised. If the device will not let it go,
- * the memory stays allocated: it may still be written. */
-static void region_free(struct session *s, uint8_t *mem, struct ibv_mr *mr)
-{
-	int ret = ibv_dereg_mr(mr);
-
-	if (ret) {
-		srdma_err("client #%llu: cannot deregister a write region: %s",
-			  (unsigned long long)s->id, strerror(ret));
-		if (!s->w->result)
-			s->w->result = -ret;
-		return;
-	}
-	atomic_fetch_sub(&s->srv->n.mr, 1);
-	free(mem);
-}
-
-/* Revoke the advertised region: the library deregisters it, then tells the client, so no
- * write lands in it afterwards and its memory can go. 0, or a negative errno with the region
- * as it was (still registered and advertised). */
-static int region_retire(struct session *s)
-{
-	int ret = srdma_revoke(s->conn, ECHO_WRITE_REGION, 1);
-
-	if (ret) {
-		srdma_warn("client #%llu: cannot revoke its %u-byte write region: %s",
-			   (unsigned long long)s->id, s->region_len, strerror(-ret));
-		return ret;
-	}
-	atomic_fetch_sub(&s->srv->n.mr, 1);
-	free(s->region);
-	s->region = NULL;
-	s->mr = NULL;
-	s->region_len = 0;
-	return 0;
-}
-
-/* Make a region of size bytes in place of the current one (if any) and advertise it: 0, or a
- * negative errno (the session has its old region, or none if only the advertisement failed). */
-static int region_make(struct session *s, uint32_t size)
-{
-	struct ibv_mr *mr;
-	uint8_t *mem;
-	int ret;
-
-	ret = region_alloc(s, size, &mem, &mr);
-	if (ret)
-		return ret;
-	if (s->mr && (ret = region_retire(s))) {
-		region_free(s, mem, mr);
-		return ret;
-	}
-	ret = srdma_advertise(s->conn, ECHO_WRITE_REGION, mr, SRDMA_ACCESS_REMOTE_WRITE);
-	if (ret) {
-		srdma_warn("client #%llu: cannot advertise its %u-byte write region: %s",
-			   (unsigned long long)s->id, size, strerror(-ret));
-		region_free(s, mem, mr);
-		return ret;
-	}
-	s->region = mem;
-	s->mr = mr;
-	s->region_len = size;
-	return 0;
-}
-
-/* REGION: a region of at least want bytes (a page multiple, at least twice the one it replaces,
- * at most write_size), made now if the session has none that large; advertised over TLS before
- * REGION_READY goes. */
-static void on_region(struct session *s, uint32_t want)
-{
-	uint32_t max = s->srv->cfg.write_size, had = s->region_len;
-	uint64_t size, page = page_size();
-
-	if (!want || want > max) {
-		srdma_debug("client #%llu: REGION of %u bytes refused (write_size %u)",
-			    (unsigned long long)s->id, want, max);
-		region_reply(s, ECHO_WRITE_RANGE, 0);
-		return;
-	}
-	if (s->mr && s->region_len >= want) {
-		srdma_debug("client #%llu: REGION of %u bytes: its %u-byte write region serves",
-			    (unsigned long long)s->id, want, s->region_len);
-		region_reply(s, ECHO_WRITE_OK, s->region_len);
-		return;
-	}
-	size = ((uint64_t)want + page - 1) / page * page;
-	/* A region that grows at least doubles: a client asking a little more each time makes
-	 * the server allocate, zero and register at most about twice write_size in all. */
-	if (had && size < 2 * (uint64_t)had)
-		size = 2 * (uint64_t)had;
-	if (size > max)
-		size = max;
-	if (region_make(s, (uint32_t)size)) {
-		region_reply(s, ECHO_WRITE_NO_REGION, 0);
-		return;
-	}
-	srdma_info("client #%llu: write region of %u bytes made and advertised (asked %u%s)",
-		   (unsigned long long)s->id, s->region_len, want,
-		   had ? ", replacing a smaller one" : "");
-	region_reply(s, ECHO_WRITE_OK, s->region_len);
 }
 
 static void on_write_done(struct session *s, const struct echo_msg *m)
@@ -356,7 +205,7 @@ static void on_write_done(struct session *s, const struct echo_msg *m)
 		srdma_warn("client #%llu: RDMA write of %u bytes not verified: found %s",
 			   (unsigned long long)s->id, len,
 			   echo_write_status_text(r.u.write_result.status));
-	reply(s, echo_encode(&r, s->buf, s->cap));
+	session_reply(s, echo_encode(&r, s->buf, s->cap));
 }
 
 /* Answer the request in buf[0..len). */
@@ -373,7 +222,7 @@ static void answer(struct session *s)
 	case ECHO_OP_DATA:
 		/* The bytes stay where they are: only the header changes. */
 		echo_put_hdr(s->buf, ECHO_OP_ECHO);
-		reply(s, (ssize_t)s->len);
+		session_reply(s, (ssize_t)s->len);
 		break;
 	case ECHO_OP_PUSH:
 		/* One-way: opened and sequence-checked like any message by the library, then
@@ -383,17 +232,17 @@ static void answer(struct session *s)
 		on_write_done(s, &m);
 		break;
 	case ECHO_OP_REGION:
-		on_region(s, m.u.region.length);
+		session_on_region(s, m.u.region.length);
 		break;
 	case ECHO_OP_PING:
 		r.op = ECHO_OP_PONG;
 		r.u.token = m.u.token;
-		reply(s, echo_encode(&r, s->buf, s->cap));
+		session_reply(s, echo_encode(&r, s->buf, s->cap));
 		break;
 	case ECHO_OP_QUIT:
 		r.op = ECHO_OP_BYE;
 		s->bye = 1;
-		reply(s, echo_encode(&r, s->buf, s->cap));
+		session_reply(s, echo_encode(&r, s->buf, s->cap));
 		break;
 	default:
 		session_fail(s, "unexpected %s message from client", echo_op_name(m.op));
@@ -576,7 +425,7 @@ void session_start(struct session *s)
 	m.len = (uint32_t)snprintf(text, sizeof(text), "welcome to secure-rdma, client #%llu",
 				   (unsigned long long)s->id);
 	m.body = (const uint8_t *)text;
-	reply(s, echo_encode(&m, s->buf, s->cap));
+	session_reply(s, echo_encode(&m, s->buf, s->cap));
 	if (s->closed)
 		return;
 	srdma_conn_info(s->conn, &info);
