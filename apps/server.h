@@ -46,7 +46,10 @@ enum session_io {
 	IO_IDLE,     /* free: read the next message */
 	IO_HELD_IN,  /* a received message waits for the rate limit (throttle_until_ns) */
 	IO_HELD_OUT, /* a reply waits for a credit or a send slot (srdma_msg_send said -EAGAIN) */
+	IO_MAKING,   /* a REGION waits for its region, made on the worker's region thread */
 };
+
+struct region_job;
 
 struct session {
 	struct server *srv;
@@ -60,6 +63,7 @@ struct session {
 	uint8_t *region;
 	uint32_t region_len;
 	struct ibv_mr *mr;
+	struct region_job *job; /* IO_MAKING: the region being made (it holds the PD) */
 	unsigned ncq; /* CQs the library made for the connection, for the counts */
 	/* One message at a time: the request just read, then its reply built in place. */
 	uint8_t *buf;
@@ -96,9 +100,16 @@ struct worker {
 	int epfd;
 	int wake_fd;
 	struct watch wake_watch;
-	pthread_mutex_t lock; /* guards queue and stopping */
+	pthread_mutex_t lock; /* guards queue, stopping, and the region thread's lists */
 	struct session *queue_head, *queue_tail;
 	int stopping;
+	/* Its region thread (server_region.c), started on first use: jobs to make, in order, and
+	 * jobs made, for the worker to take on its next wake-up. */
+	pthread_t maker;
+	int maker_started, maker_stop;
+	pthread_cond_t maker_cond;
+	struct region_job *jobs, *made;
+	unsigned jobs_pending; /* handed off and not yet taken back (the worker's own count) */
 	atomic_uint nsessions; /* queued and adopted, for the least-loaded choice */
 	struct session *sessions;
 	struct session *dead; /* closed, freed after the current epoll batch */
@@ -182,6 +193,8 @@ int worker_start(struct server *srv, struct worker *w, unsigned id);
 /* Hand an established session to w (w takes it; on failure the caller still owns it). */
 void worker_enqueue(struct worker *w, struct session *s);
 void worker_request_stop(struct worker *w);
+/* Wake the worker from its epoll_wait (any thread). */
+void worker_wake(struct worker *w);
 /* Join; returns the worker's first teardown error. */
 int worker_join(struct worker *w);
 /* After the session's turn: watch what its descriptors should be watched for now, and put it
@@ -207,9 +220,19 @@ void session_fail(struct session *s, const char *fmt, ...) __attribute__((format
  * ends): session_on_qp sends it. */
 void session_reply(struct session *s, ssize_t len);
 
+/* The second half of session_close: the RDMA resources, the counts, the dead list. Run at once,
+ * or when a region the session's PD holds comes back from the region thread. */
+void session_release(struct session *s);
+
 /* server_region.c */
-/* REGION: a write region of at least want bytes, made and advertised, then REGION_READY. */
+/* REGION: a write region of at least want bytes, made and advertised, then REGION_READY (made
+ * on the worker's region thread when large: the session waits in IO_MAKING). */
 void session_on_region(struct session *s, uint32_t want);
+/* The worker takes back the jobs its region thread made (on its wake-up). */
+void region_take_made(struct worker *w);
+/* Stop and join the worker's region thread (nothing may be pending). */
+void region_thread_stop(struct worker *w);
+void region_unmap(uint8_t *mem, uint32_t size);
 /* Free a closed (or never started) session's memory. */
 void session_free(struct session *s);
 

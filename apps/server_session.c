@@ -54,7 +54,7 @@ struct session *session_new(struct server *srv, struct srdma_conn *conn)
 void session_free(struct session *s)
 {
 	free(s->buf);
-	free(s->region);
+	region_unmap(s->region, s->region_len);
 	free(s);
 }
 
@@ -73,9 +73,7 @@ static void send_notice(struct session *s, const char *why)
 
 void session_close(struct session *s, const char *why)
 {
-	struct server *srv = s->srv;
 	struct worker *w = s->w;
-	int ret;
 
 	if (s->closed)
 		return;
@@ -94,6 +92,18 @@ void session_close(struct session *s, const char *why)
 			s->next->prev = s->prev;
 		s->prev = s->next = NULL;
 	}
+	metrics_session_close(s, why);
+	/* A region being made holds the PD: the rest when it comes back (region_made). */
+	if (!s->job)
+		session_release(s);
+}
+
+void session_release(struct session *s)
+{
+	struct server *srv = s->srv;
+	struct worker *w = s->w;
+	int ret;
+
 	/* Our MR first: the library frees the PD in srdma_conn_close. */
 	if (s->mr) {
 		ret = ibv_dereg_mr(s->mr);
@@ -119,7 +129,6 @@ void session_close(struct session *s, const char *why)
 		atomic_fetch_sub(&srv->n.pd, 1);
 	atomic_fetch_sub(&srv->n.qp, 1);
 	atomic_fetch_sub(&srv->n.cq, (long)s->ncq);
-	metrics_session_close(s, why);
 	atomic_fetch_sub(&srv->n.clients, 1);
 	atomic_fetch_sub(&w->nsessions, 1);
 	/* Events for s may still sit in the worker's current epoll batch: freed after it. */
@@ -309,6 +318,8 @@ unsigned session_on_qp(struct session *s)
 				break;
 			continue;
 		}
+		if (s->io == IO_MAKING)
+			break;
 		if (s->io == IO_HELD_IN) {
 			s->io = IO_IDLE;
 			if (throttled(s, s->w->now_ns))

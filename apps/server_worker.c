@@ -1,10 +1,11 @@
 /* A worker thread of srdma-server: one epoll loop over its sessions' control channels
  * (srdma_conn_fd) and completion channels (srdma_conn_qp_fd), a wake-up eventfd for sessions
- * handed over by the main thread and for the stop, busy polling after completions, and the
+ * handed over by the main thread, for the stop and for regions its region thread made (started
+ * on the first large REGION, server_region.c), busy polling after completions, and the
  * rate-limit waits. The worker owns its sessions end to end. */
 #include <errno.h>
-#include <stddef.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +74,8 @@ static void schedule(struct session *s, uint64_t now)
 		session_close(s, "server out of memory");
 		return;
 	}
-	if (window && s->last_busy_ns && now - s->last_busy_ns < window && s->io != IO_HELD_IN) {
+	if (window && s->last_busy_ns && now - s->last_busy_ns < window && s->io != IO_HELD_IN &&
+	    s->io != IO_MAKING) {
 		if (!busy_listed(w, s)) {
 			s->busy_next = w->busy;
 			s->busy_prev = NULL;
@@ -109,7 +111,7 @@ void worker_update_watch(struct session *s)
 	}
 	/* A message held for the rate limit is answered on the timer; meanwhile the completion
 	 * channel (whose event nobody would take) is not watched. */
-	qp_want = s->io != IO_HELD_IN;
+	qp_want = s->io != IO_HELD_IN && s->io != IO_MAKING;
 	if (qp_want != s->qp_enabled) {
 		ev.events = qp_want ? EPOLLIN : 0;
 		ev.data.ptr = &s->qp_watch;
@@ -144,6 +146,7 @@ static int on_wake(struct worker *w)
 		w->sessions = s;
 		session_start(s);
 	}
+	region_take_made(w);
 	return stopping;
 }
 
@@ -216,7 +219,8 @@ static int busy_poll(struct worker *w, uint64_t now)
 
 	for (s = w->busy; s; s = nx) {
 		nx = s->busy_next;
-		if (!window || now - s->last_busy_ns >= window || s->io == IO_HELD_IN) {
+		if (!window || now - s->last_busy_ns >= window || s->io == IO_HELD_IN ||
+		    s->io == IO_MAKING) {
 			busy_unlist(w, s);
 			continue;
 		}
@@ -286,6 +290,18 @@ static void *worker_main(void *arg)
 		metrics_worker_busy(w, end - w->now_ns);
 	}
 	shutdown_sessions(w);
+	/* Sessions whose region is being made end when it comes back (their PD is in use). */
+	while (w->jobs_pending) {
+		struct pollfd p = {.fd = w->wake_fd, .events = POLLIN};
+		uint64_t v;
+
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			break;
+		if (read(w->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			break;
+		region_take_made(w);
+	}
+	region_thread_stop(w);
 	free_dead(w);
 	dheap_free(&w->timers);
 	return NULL;
@@ -301,6 +317,7 @@ int worker_start(struct server *srv, struct worker *w, unsigned id)
 	w->epfd = -1;
 	w->wake_fd = -1;
 	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->maker_cond, NULL);
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->epfd < 0 || w->wake_fd < 0)
@@ -317,7 +334,7 @@ int worker_start(struct server *srv, struct worker *w, unsigned id)
 	return 0;
 }
 
-static void wake(struct worker *w)
+void worker_wake(struct worker *w)
 {
 	uint64_t one = 1;
 
@@ -336,7 +353,7 @@ void worker_enqueue(struct worker *w, struct session *s)
 	w->queue_tail = s;
 	atomic_fetch_add(&w->nsessions, 1);
 	pthread_mutex_unlock(&w->lock);
-	wake(w);
+	worker_wake(w);
 }
 
 void worker_request_stop(struct worker *w)
@@ -344,7 +361,7 @@ void worker_request_stop(struct worker *w)
 	pthread_mutex_lock(&w->lock);
 	w->stopping = 1;
 	pthread_mutex_unlock(&w->lock);
-	wake(w);
+	worker_wake(w);
 }
 
 int worker_join(struct worker *w)
@@ -367,8 +384,10 @@ int worker_join(struct worker *w)
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
 	w->epfd = w->wake_fd = -1;
-	if (w->srv)
+	if (w->srv) {
+		pthread_cond_destroy(&w->maker_cond);
 		pthread_mutex_destroy(&w->lock);
+	}
 	w->srv = NULL;
 	return w->result;
 }
