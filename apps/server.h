@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/signalfd.h>
 
 #include <srdma.h>
@@ -64,7 +65,7 @@ struct session {
 	uint32_t region_len;
 	struct ibv_mr *mr;
 	struct region_job *job; /* IO_MAKING: the region being made (it holds the PD) */
-	unsigned ncq; /* CQs the library made for the connection, for the counts */
+	unsigned ncq;		/* CQs the library made for the connection, for the counts */
 	/* One message at a time: the request just read, then its reply built in place. */
 	uint8_t *buf;
 	size_t cap, len;
@@ -83,13 +84,16 @@ struct session {
 	int qp_enabled;	      /* qp_fd registered with EPOLLIN (not while throttled) */
 	int started;	      /* adopted by its worker: listed and watched */
 	int closed;
-	struct mx_session mx;	     /* its counters and /stats entry (server_metrics.h) */
-	struct session *prev, *next; /* the worker's sessions; next also links the dead list */
+	struct mx_session mx;	      /* its counters and /stats entry (server_metrics.h) */
+	STAILQ_ENTRY(session) queued; /* handed to a worker, not yet adopted */
+	LIST_ENTRY(session) listed;   /* the worker's sessions (once started) */
+	SLIST_ENTRY(session) dead;    /* closed, to be freed */
 	/* In the worker's timer heap while the session needs a turn no descriptor will announce
 	 * (a rate-limit wait, a batch left over, the library's heartbeat or deadline). */
 	struct dheap_node timer;
-	struct session *timer_next;	       /* the batch of sessions whose time has come */
-	struct session *busy_prev, *busy_next; /* the worker's recently busy sessions */
+	SLIST_ENTRY(session) due; /* the batch of sessions whose time has come */
+	LIST_ENTRY(session) busy; /* the worker's recently busy sessions, when on_busy */
+	int on_busy;
 };
 
 struct worker {
@@ -101,22 +105,22 @@ struct worker {
 	int wake_fd;
 	struct watch wake_watch;
 	pthread_mutex_t lock; /* guards queue, stopping, and the region thread's lists */
-	struct session *queue_head, *queue_tail;
+	STAILQ_HEAD(, session) queue;
 	int stopping;
 	/* Its region thread (server_region.c), started on first use: jobs to make, in order, and
 	 * jobs made, for the worker to take on its next wake-up. */
 	pthread_t maker;
 	int maker_started, maker_stop;
 	pthread_cond_t maker_cond;
-	struct region_job *jobs, *made;
+	STAILQ_HEAD(, region_job) jobs, made;
 	unsigned jobs_pending; /* handed off and not yet taken back (the worker's own count) */
 	atomic_uint nsessions; /* queued and adopted, for the least-loaded choice */
-	struct session *sessions;
-	struct session *dead; /* closed, freed after the current epoll batch */
+	LIST_HEAD(, session) sessions;
+	SLIST_HEAD(, session) dead; /* closed, freed after the current epoll batch */
 	/* Sessions by when they are next due (a binary min-heap), so a wake-up costs O(log n) per
 	 * session due and nothing for the idle ones; and the sessions busy polling visits. */
 	struct dheap timers;
-	struct session *busy;
+	LIST_HEAD(, session) busy;
 	/* The loop's time (CLOCK_MONOTONIC ns), read once when epoll_wait returns and once when the
 	 * turn ends, as libuv's loop time: handlers use it instead of reading the clock each
 	 * (under a VM whose clocksource is the HPET, every read is a system call). */

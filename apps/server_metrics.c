@@ -91,6 +91,7 @@ void metrics_init(struct metrics *m, struct server *srv)
 {
 	m->srv = srv;
 	pthread_mutex_init(&m->lock, NULL);
+	LIST_INIT(&m->sessions);
 }
 
 static void observe(struct mx_histogram *h, uint64_t us)
@@ -188,11 +189,7 @@ void metrics_on_failure(struct metrics *m, enum setup_end end)
 static void list_add(struct metrics *m, struct mx_session *x)
 {
 	pthread_mutex_lock(&m->lock);
-	x->prev = NULL;
-	x->next = m->sessions;
-	if (m->sessions)
-		m->sessions->prev = x;
-	m->sessions = x;
+	LIST_INSERT_HEAD(&m->sessions, x, link);
 	m->nsessions++;
 	x->listed = 1;
 	pthread_mutex_unlock(&m->lock);
@@ -202,13 +199,7 @@ static void list_del(struct metrics *m, struct mx_session *x)
 {
 	pthread_mutex_lock(&m->lock);
 	if (x->listed) {
-		if (x->prev)
-			x->prev->next = x->next;
-		else
-			m->sessions = x->next;
-		if (x->next)
-			x->next->prev = x->prev;
-		x->prev = x->next = NULL;
+		LIST_REMOVE(x, link);
 		x->listed = 0;
 		m->nsessions--;
 	}
@@ -370,7 +361,7 @@ static int take_snap(struct metrics *m, struct snap *sn)
 		pthread_mutex_unlock(&m->lock);
 		return -ENOMEM;
 	}
-	for (x = m->sessions; x; x = x->next, sn->ns++) {
+	for (x = LIST_FIRST(&m->sessions); x; x = LIST_NEXT(x, link), sn->ns++) {
 		struct snap_session *o = &sn->s[sn->ns];
 
 		o->id = x->id;

@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 struct server;
 struct worker;
@@ -67,7 +68,7 @@ enum mx_end {
 
 /* One session, inside struct session. The fixed fields are written before it is listed. */
 struct mx_session {
-	struct mx_session *prev, *next; /* the table, under metrics.lock */
+	LIST_ENTRY(mx_session) link; /* the table, under metrics.lock */
 	int listed;
 	uint64_t id;
 	char peer[64];
@@ -91,7 +92,7 @@ struct mx_worker {
 struct metrics {
 	struct server *srv;
 	pthread_mutex_t lock; /* guards the session table */
-	struct mx_session *sessions;
+	LIST_HEAD(, mx_session) sessions;
 	unsigned nsessions;
 	/* Main thread. */
 	atomic_ullong refused[MX_NREFUSALS], failed[MX_NFAILURES];

@@ -45,7 +45,7 @@ struct region_job {
 	uint64_t took_ns; /* making it took */
 	uint8_t *mem;
 	struct ibv_mr *mr;
-	struct region_job *next;
+	STAILQ_ENTRY(region_job) link; /* the worker's jobs, then its made ones */
 };
 
 /* Anonymous pages come zeroed from the kernel, when ibv_reg_mr pins them: no pass of our own
@@ -176,16 +176,15 @@ static void *region_thread(void *arg)
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		while (!w->jobs && !w->maker_stop)
+		while (STAILQ_EMPTY(&w->jobs) && !w->maker_stop)
 			pthread_cond_wait(&w->maker_cond, &w->lock);
-		if (!(job = w->jobs))
+		if (!(job = STAILQ_FIRST(&w->jobs)))
 			break;
-		w->jobs = job->next;
+		STAILQ_REMOVE_HEAD(&w->jobs, link);
 		pthread_mutex_unlock(&w->lock);
 		region_build(job);
 		pthread_mutex_lock(&w->lock);
-		job->next = w->made;
-		w->made = job;
+		STAILQ_INSERT_TAIL(&w->made, job, link);
 		worker_wake(w);
 	}
 	pthread_mutex_unlock(&w->lock);
@@ -198,7 +197,7 @@ static void *region_thread(void *arg)
 static int region_offload(struct session *s, const struct region_job *proto)
 {
 	struct worker *w = s->w;
-	struct region_job *job, **tail;
+	struct region_job *job;
 	int ret;
 
 	if (!w->maker_started) {
@@ -216,9 +215,7 @@ static int region_offload(struct session *s, const struct region_job *proto)
 	*job = *proto;
 	job->offloaded = 1;
 	pthread_mutex_lock(&w->lock);
-	for (tail = &w->jobs; *tail; tail = &(*tail)->next)
-		;
-	*tail = job;
+	STAILQ_INSERT_TAIL(&w->jobs, job, link);
 	pthread_cond_signal(&w->maker_cond);
 	pthread_mutex_unlock(&w->lock);
 	s->job = job;
@@ -253,19 +250,14 @@ static void region_made(struct worker *w, struct region_job *job)
 
 void region_take_made(struct worker *w)
 {
-	struct region_job *made, *job, *fifo = NULL;
+	STAILQ_HEAD(, region_job) made = STAILQ_HEAD_INITIALIZER(made);
+	struct region_job *job;
 
 	pthread_mutex_lock(&w->lock);
-	made = w->made;
-	w->made = NULL;
+	STAILQ_CONCAT(&made, &w->made);
 	pthread_mutex_unlock(&w->lock);
-	while ((job = made)) { /* pushed last first: in the order they were made */
-		made = job->next;
-		job->next = fifo;
-		fifo = job;
-	}
-	while ((job = fifo)) {
-		fifo = job->next;
+	while ((job = STAILQ_FIRST(&made))) {
+		STAILQ_REMOVE_HEAD(&made, link);
 		region_made(w, job);
 	}
 }

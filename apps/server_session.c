@@ -84,13 +84,7 @@ void session_close(struct session *s, const char *why)
 		worker_forget(s);
 		epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->ctrl_fd, NULL);
 		epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->qp_fd, NULL);
-		if (s->prev)
-			s->prev->next = s->next;
-		else
-			w->sessions = s->next;
-		if (s->next)
-			s->next->prev = s->prev;
-		s->prev = s->next = NULL;
+		LIST_REMOVE(s, listed);
 	}
 	metrics_session_close(s, why);
 	/* A region being made holds the PD: the rest when it comes back (region_made). */
@@ -132,8 +126,7 @@ void session_release(struct session *s)
 	atomic_fetch_sub(&srv->n.clients, 1);
 	atomic_fetch_sub(&w->nsessions, 1);
 	/* Events for s may still sit in the worker's current epoll batch: freed after it. */
-	s->next = w->dead;
-	w->dead = s;
+	SLIST_INSERT_HEAD(&w->dead, s, dead);
 }
 
 void session_fail(struct session *s, const char *fmt, ...)

@@ -24,22 +24,12 @@ static struct session *timer_session(struct dheap_node *n)
 	return (struct session *)((char *)n - offsetof(struct session, timer));
 }
 
-static int busy_listed(const struct worker *w, const struct session *s)
+static void busy_unlist(struct session *s)
 {
-	return s->busy_prev || w->busy == s;
-}
-
-static void busy_unlist(struct worker *w, struct session *s)
-{
-	if (!busy_listed(w, s))
+	if (!s->on_busy)
 		return;
-	if (s->busy_prev)
-		s->busy_prev->busy_next = s->busy_next;
-	else
-		w->busy = s->busy_next;
-	if (s->busy_next)
-		s->busy_next->busy_prev = s->busy_prev;
-	s->busy_prev = s->busy_next = NULL;
+	LIST_REMOVE(s, busy);
+	s->on_busy = 0;
 }
 
 /* When s next needs a turn that no descriptor will announce: now if a batch was left over,
@@ -76,22 +66,19 @@ static void schedule(struct session *s, uint64_t now)
 	}
 	if (window && s->last_busy_ns && now - s->last_busy_ns < window && s->io != IO_HELD_IN &&
 	    s->io != IO_MAKING) {
-		if (!busy_listed(w, s)) {
-			s->busy_next = w->busy;
-			s->busy_prev = NULL;
-			if (w->busy)
-				w->busy->busy_prev = s;
-			w->busy = s;
+		if (!s->on_busy) {
+			LIST_INSERT_HEAD(&w->busy, s, busy);
+			s->on_busy = 1;
 		}
 	} else {
-		busy_unlist(w, s);
+		busy_unlist(s);
 	}
 }
 
 void worker_forget(struct session *s)
 {
 	dheap_remove(&s->w->timers, &s->timer);
-	busy_unlist(s->w, s);
+	busy_unlist(s);
 }
 
 void worker_update_watch(struct session *s)
@@ -124,26 +111,21 @@ void worker_update_watch(struct session *s)
 /* Drain the eventfd, adopt queued sessions. Returns 1 if a stop was requested. */
 static int on_wake(struct worker *w)
 {
-	struct session *q, *s;
+	STAILQ_HEAD(, session) q = STAILQ_HEAD_INITIALIZER(q);
+	struct session *s;
 	uint64_t v;
 	int stopping;
 
 	if (read(w->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		srdma_warn("worker %u: eventfd read: %s", w->id, strerror(errno));
 	pthread_mutex_lock(&w->lock);
-	q = w->queue_head;
-	w->queue_head = w->queue_tail = NULL;
+	STAILQ_CONCAT(&q, &w->queue);
 	stopping = w->stopping;
 	pthread_mutex_unlock(&w->lock);
-	while (q) {
-		s = q;
-		q = q->next;
-		s->next = NULL;
+	while ((s = STAILQ_FIRST(&q))) {
+		STAILQ_REMOVE_HEAD(&q, queued);
 		s->w = w;
-		s->next = w->sessions;
-		if (w->sessions)
-			w->sessions->prev = s;
-		w->sessions = s;
+		LIST_INSERT_HEAD(&w->sessions, s, listed);
 		session_start(s);
 	}
 	region_take_made(w);
@@ -152,10 +134,10 @@ static int on_wake(struct worker *w)
 
 static void free_dead(struct worker *w)
 {
-	while (w->dead) {
-		struct session *s = w->dead;
+	struct session *s;
 
-		w->dead = s->next;
+	while ((s = SLIST_FIRST(&w->dead))) {
+		SLIST_REMOVE_HEAD(&w->dead, dead);
 		session_free(s);
 	}
 }
@@ -166,7 +148,8 @@ static void free_dead(struct worker *w)
  * and given one turn each, so a session due again at once waits for the next round. */
 static void run_timers(struct worker *w)
 {
-	struct session *batch = NULL, *s;
+	SLIST_HEAD(, session) batch = SLIST_HEAD_INITIALIZER(batch);
+	struct session *s;
 	struct dheap_node *n;
 	uint64_t now = w->now_ns;
 	int turn;
@@ -174,12 +157,10 @@ static void run_timers(struct worker *w)
 	while ((n = dheap_min(&w->timers)) && n->due <= now) {
 		s = timer_session(n);
 		dheap_remove(&w->timers, n);
-		s->timer_next = batch;
-		batch = s;
+		SLIST_INSERT_HEAD(&batch, s, due);
 	}
-	while ((s = batch)) {
-		batch = s->timer_next;
-		s->timer_next = NULL;
+	while ((s = SLIST_FIRST(&batch))) {
+		SLIST_REMOVE_HEAD(&batch, due);
 		if (s->closed)
 			continue;
 		/* Each handler ends in worker_update_watch, which places the session again; one
@@ -217,23 +198,23 @@ static int busy_poll(struct worker *w, uint64_t now)
 	uint64_t window = (uint64_t)w->srv->cfg.busy_poll_us * 1000;
 	struct session *s, *nx;
 
-	for (s = w->busy; s; s = nx) {
-		nx = s->busy_next;
+	for (s = LIST_FIRST(&w->busy); s; s = nx) {
+		nx = LIST_NEXT(s, busy);
 		if (!window || now - s->last_busy_ns >= window || s->io == IO_HELD_IN ||
 		    s->io == IO_MAKING) {
-			busy_unlist(w, s);
+			busy_unlist(s);
 			continue;
 		}
 		session_on_qp(s);
 	}
-	return w->busy != NULL;
+	return !LIST_EMPTY(&w->busy);
 }
 
 static void shutdown_sessions(struct worker *w)
 {
-	while (w->sessions) {
-		struct session *s = w->sessions;
+	struct session *s;
 
+	while ((s = LIST_FIRST(&w->sessions))) {
 		srdma_info("client #%llu (%s): closing, server shutting down",
 			   (unsigned long long)s->id, s->peer);
 		session_close(s, "server shutting down");
@@ -318,6 +299,12 @@ int worker_start(struct server *srv, struct worker *w, unsigned id)
 	w->wake_fd = -1;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->maker_cond, NULL);
+	STAILQ_INIT(&w->queue);
+	STAILQ_INIT(&w->jobs);
+	STAILQ_INIT(&w->made);
+	LIST_INIT(&w->sessions);
+	LIST_INIT(&w->busy);
+	SLIST_INIT(&w->dead);
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->epfd < 0 || w->wake_fd < 0)
@@ -344,13 +331,8 @@ void worker_wake(struct worker *w)
 
 void worker_enqueue(struct worker *w, struct session *s)
 {
-	s->next = NULL;
 	pthread_mutex_lock(&w->lock);
-	if (w->queue_tail)
-		w->queue_tail->next = s;
-	else
-		w->queue_head = s;
-	w->queue_tail = s;
+	STAILQ_INSERT_TAIL(&w->queue, s, queued);
 	atomic_fetch_add(&w->nsessions, 1);
 	pthread_mutex_unlock(&w->lock);
 	worker_wake(w);
@@ -372,8 +354,8 @@ int worker_join(struct worker *w)
 		pthread_join(w->thread, NULL);
 	else if (w->srv)
 		/* Never ran: sessions queued to it are ended here. */
-		while ((s = w->queue_head)) {
-			w->queue_head = s->next;
+		while ((s = STAILQ_FIRST(&w->queue))) {
+			STAILQ_REMOVE_HEAD(&w->queue, queued);
 			s->w = w;
 			session_close(s, "server shutting down");
 			free_dead(w);
