@@ -95,7 +95,7 @@ t_mutual_tls() {
 	stop_server
 }
 
-# bytes VALUE WIDTH be|le: a grep -P pattern for VALUE's WIDTH low bytes in that order.
+# bytes VALUE WIDTH be|le: an in_file pattern (\xHH escapes) for VALUE's WIDTH low bytes in that order.
 bytes() {
 	local v=$1 n=$2 order=$3 i out=""
 	if [ "$order" = be ]; then
@@ -107,7 +107,10 @@ bytes() {
 }
 
 in_file() {
-	LC_ALL=C grep -qaP "$1" "$2"
+	# perl reads the whole file as bytes: grep works line by line, so a value with a 0x0a byte
+	# (an rkey of 0x000a0ca5, say) could never be found, in a leak search or its control.
+	LC_ALL=C perl -e 'my $p = shift; local $/; open(my $f, "<:raw", shift) or exit 2;
+		exit(<$f> =~ /$p/ ? 0 : 1)' "$1" "$2"
 }
 
 # region_leaks FILE ADDR RKEY: the forms in which an advertised region's address and rkey
