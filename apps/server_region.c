@@ -214,6 +214,8 @@ static int region_offload(struct session *s, const struct region_job *proto)
 		return -ENOMEM;
 	*job = *proto;
 	job->offloaded = 1;
+	srdma_debug("client #%llu: making a %u-byte write region on the region thread",
+		    (unsigned long long)s->id, job->size);
 	pthread_mutex_lock(&w->lock);
 	STAILQ_INSERT_TAIL(&w->jobs, job, link);
 	pthread_cond_signal(&w->maker_cond);
@@ -221,8 +223,6 @@ static int region_offload(struct session *s, const struct region_job *proto)
 	s->job = job;
 	s->io = IO_MAKING;
 	w->jobs_pending++;
-	srdma_debug("client #%llu: making a %u-byte write region on the region thread",
-		    (unsigned long long)s->id, job->size);
 	return 0;
 }
 
