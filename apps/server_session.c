@@ -342,8 +342,11 @@ unsigned session_on_qp(struct session *s)
 	}
 	if (s->closed)
 		return handled;
+	/* The busy window runs from the end of the batch, so a fresh read: the loop's time may be
+	 * a whole batch old (sealed messages take tens of microseconds each under emulation), and
+	 * the window would shrink by as much, the worker sleeping before the next request. */
 	if (handled)
-		s->last_busy_ns = s->w->now_ns;
+		s->last_busy_ns = server_now_ns();
 	worker_update_watch(s);
 	return handled;
 }

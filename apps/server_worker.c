@@ -32,6 +32,14 @@ static void busy_unlist(struct session *s)
 	s->on_busy = 0;
 }
 
+/* s handled a message within the busy window before now (the loop's time, which may be older
+ * than last_busy_ns, read at the end of its batch). */
+static int busy_recent(const struct session *s, uint64_t now, uint64_t window)
+{
+	return window && s->last_busy_ns &&
+	       (s->last_busy_ns >= now || now - s->last_busy_ns < window);
+}
+
 /* When s next needs a turn that no descriptor will announce: now if a batch was left over,
  * at the end of its rate-limit wait, at the library's next step (srdma_conn_timeout_ms). */
 static uint64_t session_due(const struct session *s, uint64_t now)
@@ -64,8 +72,7 @@ static void schedule(struct session *s, uint64_t now)
 		session_close(s, "server out of memory");
 		return;
 	}
-	if (window && s->last_busy_ns && now - s->last_busy_ns < window && s->io != IO_HELD_IN &&
-	    s->io != IO_MAKING) {
+	if (busy_recent(s, now, window) && s->io != IO_HELD_IN && s->io != IO_MAKING) {
 		if (!s->on_busy) {
 			LIST_INSERT_HEAD(&w->busy, s, busy);
 			s->on_busy = 1;
@@ -200,8 +207,7 @@ static int busy_poll(struct worker *w, uint64_t now)
 
 	for (s = LIST_FIRST(&w->busy); s; s = nx) {
 		nx = LIST_NEXT(s, busy);
-		if (!window || now - s->last_busy_ns >= window || s->io == IO_HELD_IN ||
-		    s->io == IO_MAKING) {
+		if (!busy_recent(s, now, window) || s->io == IO_HELD_IN || s->io == IO_MAKING) {
 			busy_unlist(s);
 			continue;
 		}
