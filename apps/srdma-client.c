@@ -211,7 +211,8 @@ static int run_session(struct srdma_ctx *ctx, const struct srdma_client_config *
 	if (!ret && cfg->idle_s && !stop_requested) {
 		/* A line on stderr, flushed, so a script knows the work is done and a signal now
 		 * only cuts the idle time short. */
-		fprintf(stderr, "srdma-client: idling %u s (SIGINT or SIGTERM quits)\n", cfg->idle_s);
+		fprintf(stderr, "srdma-client: idling %u s (SIGINT or SIGTERM quits)\n",
+			cfg->idle_s);
 		fflush(stderr);
 		ret = echo_client_idle(cl, cfg->idle_s * 1000u);
 		if (ret == -EINTR && stop_requested)
