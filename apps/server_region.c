@@ -64,8 +64,9 @@ void region_unmap(uint8_t *mem, uint32_t size)
 }
 
 /* Allocate job->size zeroed bytes and register them in job->pd for the peer's RDMA WRITEs only
- * (not advertised yet). Touches nothing but the job and the PD, so it may run on any thread;
- * on failure job->err and job->step say why and nothing is held. */
+ * (not advertised yet; counted in n.mr). Touches nothing but the job, the PD and that atomic
+ * count, so it may run on any thread; on failure job->err and job->step say why and nothing is
+ * held. */
 static void region_build_steps(struct region_job *job)
 {
 	job->mem = region_map(job->size);
@@ -81,7 +82,9 @@ static void region_build_steps(struct region_job *job)
 		job->step = "register";
 		region_unmap(job->mem, job->size);
 		job->mem = NULL;
+		return;
 	}
+	atomic_fetch_add(&job->s->srv->n.mr, 1);
 }
 
 static void region_build(struct region_job *job)
@@ -142,7 +145,6 @@ static void region_done(struct session *s, struct region_job *job)
 		region_reply(s, ECHO_WRITE_NO_REGION, 0);
 		return;
 	}
-	atomic_fetch_add(&s->srv->n.mr, 1);
 	if (s->mr && region_retire(s)) {
 		region_free(s, job->mem, job->size, job->mr);
 		region_reply(s, ECHO_WRITE_NO_REGION, 0);
@@ -234,10 +236,8 @@ static void region_made(struct worker *w, struct region_job *job)
 	s->job = NULL;
 	if (s->closed) {
 		/* Ended while its region was being made: the region goes, then the session. */
-		if (!job->err) {
-			atomic_fetch_add(&s->srv->n.mr, 1);
+		if (!job->err)
 			region_free(s, job->mem, job->size, job->mr);
-		}
 		free(job);
 		session_release(s);
 		return;

@@ -40,6 +40,13 @@ static int busy_recent(const struct session *s, uint64_t now, uint64_t window)
 	       (s->last_busy_ns >= now || now - s->last_busy_ns < window);
 }
 
+/* s takes messages from its QP: not while one waits for the rate limit (answered on the timer)
+ * or for its region (answered when the region thread hands it back). */
+static int reads_messages(const struct session *s)
+{
+	return s->io != IO_HELD_IN && s->io != IO_MAKING;
+}
+
 /* When s next needs a turn that no descriptor will announce: now if a batch was left over,
  * at the end of its rate-limit wait, at the library's next step (srdma_conn_timeout_ms). */
 static uint64_t session_due(const struct session *s, uint64_t now)
@@ -72,7 +79,7 @@ static void schedule(struct session *s, uint64_t now)
 		session_close(s, "server out of memory");
 		return;
 	}
-	if (busy_recent(s, now, window) && s->io != IO_HELD_IN && s->io != IO_MAKING) {
+	if (busy_recent(s, now, window) && reads_messages(s)) {
 		if (!s->on_busy) {
 			LIST_INSERT_HEAD(&w->busy, s, busy);
 			s->on_busy = 1;
@@ -103,9 +110,8 @@ void worker_update_watch(struct session *s)
 		if (epoll_ctl(s->w->epfd, EPOLL_CTL_MOD, s->ctrl_fd, &ev) == 0)
 			s->ctrl_events = want;
 	}
-	/* A message held for the rate limit is answered on the timer; meanwhile the completion
-	 * channel (whose event nobody would take) is not watched. */
-	qp_want = s->io != IO_HELD_IN && s->io != IO_MAKING;
+	/* Meanwhile the completion channel (whose event nobody would take) is not watched. */
+	qp_want = reads_messages(s);
 	if (qp_want != s->qp_enabled) {
 		ev.events = qp_want ? EPOLLIN : 0;
 		ev.data.ptr = &s->qp_watch;
@@ -207,7 +213,7 @@ static int busy_poll(struct worker *w, uint64_t now)
 
 	for (s = LIST_FIRST(&w->busy); s; s = nx) {
 		nx = LIST_NEXT(s, busy);
-		if (!busy_recent(s, now, window) || s->io == IO_HELD_IN || s->io == IO_MAKING) {
+		if (!busy_recent(s, now, window) || !reads_messages(s)) {
 			busy_unlist(s);
 			continue;
 		}

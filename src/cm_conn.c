@@ -18,12 +18,17 @@
 
 #include "cm_internal.h"
 
-uint64_t srdma__cm_now_ns(void)
+static uint64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t srdma__cm_now_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
 }
 
 /* The liveness clock: read from the vDSO's page alone, where CLOCK_MONOTONIC may need the clock
@@ -33,10 +38,7 @@ uint64_t srdma__cm_now_ns(void)
  * heartbeat compares comes from this clock, so none is ever ahead of "now". */
 uint64_t srdma__cm_coarse_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return clock_ns(CLOCK_MONOTONIC_COARSE);
 }
 
 void srdma__conn_step(struct srdma_conn *c, unsigned step)
