@@ -111,6 +111,7 @@ struct worker {
 	 * jobs made, for the worker to take on its next wake-up. */
 	pthread_t maker;
 	int maker_started, maker_stop;
+	int maker_failed; /* pthread_create failed once: regions are made in place */
 	pthread_cond_t maker_cond;
 	STAILQ_HEAD(, region_job) jobs, made;
 	unsigned jobs_pending; /* handed off and not yet taken back (the worker's own count) */
@@ -234,7 +235,10 @@ void session_release(struct session *s);
 void session_on_region(struct session *s, uint32_t want);
 /* The worker takes back the jobs its region thread made (on its wake-up). */
 void region_take_made(struct worker *w);
-/* Stop and join the worker's region thread (nothing may be pending). */
+/* A closing session's queued region is called off (s->job then NULL); one being made stays. */
+void region_cancel(struct session *s);
+/* At the worker's end, its sessions closed: join its region thread (after the region being
+ * made, if any) and end the sessions that waited for theirs. */
 void region_thread_stop(struct worker *w);
 void region_unmap(uint8_t *mem, uint32_t size);
 /* Free a closed (or never started) session's memory. */

@@ -42,6 +42,8 @@ struct region_job {
 	int err;	  /* 0, or a positive errno of the step that failed */
 	const char *step; /* that step */
 	int offloaded;	  /* made on the region thread */
+	int taken;	  /* the region thread has begun it (w->lock): it can no longer be
+			     called off */
 	uint64_t took_ns; /* making it took */
 	uint8_t *mem;
 	struct ibv_mr *mr;
@@ -183,6 +185,7 @@ static void *region_thread(void *arg)
 		if (!(job = STAILQ_FIRST(&w->jobs)))
 			break;
 		STAILQ_REMOVE_HEAD(&w->jobs, link);
+		job->taken = 1;
 		pthread_mutex_unlock(&w->lock);
 		region_build(job);
 		pthread_mutex_lock(&w->lock);
@@ -202,11 +205,16 @@ static int region_offload(struct session *s, const struct region_job *proto)
 	struct region_job *job;
 	int ret;
 
+	if (w->maker_failed)
+		return -EAGAIN;
 	if (!w->maker_started) {
 		ret = pthread_create(&w->maker, NULL, region_thread, w);
 		if (ret) {
-			srdma_warn("worker %u: cannot start its region thread: %s", w->id,
-				   strerror(ret));
+			/* Said once: the worker makes every region itself from now on. */
+			srdma_warn("worker %u: cannot start its region thread (%s): it makes "
+				   "write regions itself",
+				   w->id, strerror(ret));
+			w->maker_failed = 1;
 			return -ret;
 		}
 		w->maker_started = 1;
@@ -236,6 +244,9 @@ static void region_made(struct worker *w, struct region_job *job)
 	s->job = NULL;
 	if (s->closed) {
 		/* Ended while its region was being made: the region goes, then the session. */
+		srdma_debug("client #%llu: its %u-byte write region came back after the session "
+			    "ended: freed",
+			    (unsigned long long)s->id, job->size);
 		if (!job->err)
 			region_free(s, job->mem, job->size, job->mr);
 		free(job);
@@ -262,16 +273,45 @@ void region_take_made(struct worker *w)
 	}
 }
 
-void region_thread_stop(struct worker *w)
+/* A session that ends with its region still queued: the job is called off, so the thread
+ * never makes a region no one will use and the session's resources go now. One the thread has
+ * begun comes back first (region_made), since it uses the session's PD. */
+void region_cancel(struct session *s)
 {
-	if (!w->maker_started)
+	struct worker *w = s->w;
+	struct region_job *job = s->job;
+	int taken;
+
+	if (!job)
 		return;
 	pthread_mutex_lock(&w->lock);
-	w->maker_stop = 1;
-	pthread_cond_signal(&w->maker_cond);
+	taken = job->taken;
+	if (!taken)
+		STAILQ_REMOVE(&w->jobs, job, region_job, link);
 	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->maker, NULL);
-	w->maker_started = 0;
+	if (taken)
+		return;
+	srdma_debug("client #%llu: its %u-byte write region called off (the session ended)",
+		    (unsigned long long)s->id, job->size);
+	free(job);
+	s->job = NULL;
+	w->jobs_pending--;
+}
+
+/* At the worker's end, once its sessions are closed (their queued jobs called off): waits for
+ * the job being made, if any, and ends the sessions that waited for theirs. */
+void region_thread_stop(struct worker *w)
+{
+	if (w->maker_started) {
+		pthread_mutex_lock(&w->lock);
+		w->maker_stop = 1;
+		pthread_cond_signal(&w->maker_cond);
+		pthread_mutex_unlock(&w->lock);
+		/* The thread ends with its list empty: every job it took is in w->made. */
+		pthread_join(w->maker, NULL);
+		w->maker_started = 0;
+	}
+	region_take_made(w);
 }
 
 /* REGION: a region of at least want bytes (a page multiple, at least twice the one it replaces,

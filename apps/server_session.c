@@ -87,7 +87,9 @@ void session_close(struct session *s, const char *why)
 		LIST_REMOVE(s, listed);
 	}
 	metrics_session_close(s, why);
-	/* A region being made holds the PD: the rest when it comes back (region_made). */
+	/* A queued region is called off; one being made holds the PD: the rest when it comes
+	 * back (region_made). */
+	region_cancel(s);
 	if (!s->job)
 		session_release(s);
 }

@@ -124,10 +124,11 @@ t_hash_bound() {
 # TCG), a client on the same (single) worker keeps echoing: no echo of its waits as long as the
 # quickest of the three makings. (Made by the worker itself, an echo behind one waited it all
 # out: 550 ms against regions made in 250 to 540 ms; on the thread, 88 to 132 ms at most against
-# 258 to 301.) A client killed while its region is being made, and a
-# SIGTERM while another is, end their sessions when the region comes back, all freed.
+# 258 to 301.) A client killed while its region is being made ends its session when the region
+# comes back; regions queued behind it for clients that are gone, or at a SIGTERM, are called
+# off; all freed.
 t_region_thread() {
-	local i rc=0 made_ms lat_max n_made bystander counts0 peer
+	local i rc=0 made_ms lat_max n_made bystander counts0 peer made0 back0 n_off n_back peers
 	start_server regthread --workers 1 --write-size 67108864 --log-level debug || return
 	counts0=$(server_counts)
 	bench latency -n 40000 --json "$OUT/regthread.busy.json" >/dev/null 2>&1 &
@@ -166,13 +167,42 @@ t_region_thread() {
 	wait "$peer" 2>/dev/null
 	check "the killed client's session ended" wait_log "disconnected without QUIT" 1 30
 	check "and was freed with its region: back to the start counts" wait_counts "$counts0" 10
-	# SIGTERM while one is being made: the worker waits for it, then frees everything.
-	"$LOAD_BIN/srdma-testpeer" --ca "$CERTS/ca.pem" --count 1 hashwork "$ADDR" \
-		>"$OUT/regthread.term.json" 2>&1 &
-	peer=$!
-	check "another region is being made" wait_log "making a 67108864-byte write region" 5 60
+	# Four at once, killed as soon as all four regions are queued: the thread makes one at a
+	# time, so those it has not begun are called off (never made) and the one it has comes
+	# back to a session that ended; every session freed.
+	made0=$(grep -c "write region of 67108864 bytes made and advertised" "$SERVER_LOG")
+	back0=$(grep -c "write region came back after the session ended" "$SERVER_LOG")
+	peers=()
+	for i in 1 2 3 4; do
+		"$LOAD_BIN/srdma-testpeer" --ca "$CERTS/ca.pem" --count 1 hashwork "$ADDR" \
+			>"$OUT/regthread.cancel.$i.json" 2>&1 &
+		peers+=($!)
+	done
+	check "four more regions queued" wait_log "making a 67108864-byte write region" 8 60
+	kill -KILL "${peers[@]}"
+	wait "${peers[@]}" 2>/dev/null
+	check "the four sessions ended" wait_log "disconnected without QUIT" 5 30
+	check "and were freed: back to the start counts" wait_counts "$counts0" 10
+	n_off=$(grep -c "write region called off" "$SERVER_LOG")
+	n_back=$(($(grep -c "write region came back after the session ended" "$SERVER_LOG") - back0))
+	n_made=$(($(grep -c "write region of 67108864 bytes made and advertised" "$SERVER_LOG") - made0))
+	echo "region_thread: of four regions queued at once, $n_off called off, $n_back made for" \
+		"a session that had ended, $n_made made and advertised before the kill"
+	check "at least one queued region was called off" [ "$n_off" -ge 1 ]
+	check "each of the four was called off or made" [ $((n_off + n_back + n_made)) = 4 ]
+	# SIGTERM with three queued: the worker calls off those not begun, waits for the one
+	# being made, then frees everything.
+	peers=()
+	for i in 1 2 3; do
+		"$LOAD_BIN/srdma-testpeer" --ca "$CERTS/ca.pem" --count 1 hashwork "$ADDR" \
+			>"$OUT/regthread.term.$i.json" 2>&1 &
+		peers+=($!)
+	done
+	check "three more regions queued" wait_log "making a 67108864-byte write region" 11 60
 	stop_server
-	wait "$peer" 2>/dev/null || true # told the server is shutting down
+	wait "${peers[@]}" 2>/dev/null || true # told the server is shutting down
+	check "the shutdown called off what was queued" \
+		[ "$(grep -c "write region called off" "$SERVER_LOG")" -gt "$n_off" ]
 }
 
 # regions_mr CLIENTS MR: the server counts CLIENTS sessions holding MR write-region MRs.
