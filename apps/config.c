@@ -709,6 +709,17 @@ int srdma_server_config_load(struct srdma_server_config *c, const char *path, ch
 	return ret;
 }
 
+/* heartbeat_ms: 0 (off) or the library's range (at least SRDMA_HEARTBEAT_MIN_MS there). */
+static int validate_heartbeat(unsigned heartbeat_ms, char *err, size_t errlen)
+{
+	if (heartbeat_ms && heartbeat_ms < 100) {
+		set_err(err, errlen, "heartbeat_ms: 0 (off) or 100 to 3600000, not %u",
+			heartbeat_ms);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int srdma_server_config_validate(const struct srdma_server_config *c, char *err, size_t errlen)
 {
 	int ret;
@@ -724,6 +735,9 @@ int srdma_server_config_validate(const struct srdma_server_config *c, char *err,
 		set_err(err, errlen, "key is required: the private key of the certificate");
 		return -EINVAL;
 	}
+	ret = validate_heartbeat(c->heartbeat_ms, err, errlen);
+	if (ret)
+		return ret;
 	if (srdma_log_parse_format(c->log_format, &(enum srdma_log_format){0})) {
 		set_err(err, errlen, "log_format: \"%s\" is not a log format (text or json)",
 			c->log_format);
@@ -796,5 +810,5 @@ int srdma_client_config_validate(const struct srdma_client_config *c, char *err,
 		set_err(err, errlen, "cert and key must be given together (mutual TLS needs both)");
 		return -EINVAL;
 	}
-	return 0;
+	return validate_heartbeat(c->heartbeat_ms, err, errlen);
 }

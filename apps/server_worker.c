@@ -197,10 +197,14 @@ static void run_timers(struct worker *w)
 static int timers_timeout(struct worker *w, uint64_t now)
 {
 	struct dheap_node *n = dheap_min(&w->timers);
+	uint64_t ms;
 
 	if (!n)
 		return -1;
-	return n->due <= now ? 0 : (int)((n->due - now + 999999) / 1000000);
+	if (n->due <= now)
+		return 0;
+	ms = (n->due - now + 999999) / 1000000;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
 /* Busy polling: after completions, keep reading the sessions that had messages within the last

@@ -118,11 +118,13 @@ struct srdma_ctx_opts {
 					 srdma_connect_start returns -EBUSY. */
 	/* Liveness of established connections: a side that has heard nothing from its peer (no
 	 * frame on the control channel, no message on a SRDMA_QP_MESSAGES QP) for
-	 * heartbeat_ms [5000] (the listener's side: one and a half times that) sends a PING on
-	 * the control channel, at most one per heartbeat_ms, which the peer answers at once (so
-	 * between live peers the connector pings and the listener answers); a connection that
-	 * hears nothing from its peer for heartbeat_ms * heartbeat_misses [3] fails with -ETIMEDOUT
-	 * (a frozen process, a cut network, a vanished host). The TCP socket gets keepalive and
+	 * heartbeat_ms [5000; at least 100] (the listener's side: one and a half times that)
+	 * sends a PING on the control channel, at most one per heartbeat_ms, which the peer
+	 * answers at once (so between live peers the connector pings and the listener answers);
+	 * a connection that hears nothing from its peer for heartbeat_ms * heartbeat_misses [3;
+	 * 1..1000] fails with -ETIMEDOUT (a frozen process, a cut network, a vanished host). These
+	 * times are kept on CLOCK_MONOTONIC_COARSE and are right to within its tick (a few
+	 * milliseconds; clock_getres tells). The TCP socket gets keepalive and
 	 * TCP_USER_TIMEOUT within the same bound once the connection is established (before,
 	 * the set-up's deadline bounds it). The application must call srdma_conn_process
 	 * when srdma_conn_timeout_ms expires (the blocking calls do it themselves): a thread

@@ -17,6 +17,7 @@
 #include "net.h"
 
 #include "cm_internal.h"
+#include "liveness.h"
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -33,9 +34,10 @@ uint64_t srdma__cm_now_ns(void)
 
 /* The liveness clock: read from the vDSO's page alone, where CLOCK_MONOTONIC may need the clock
  * hardware (a VM whose clocksource is the HPET makes each read a system call and an emulated
- * device read, tens of microseconds). It lags the precise clock by at most a tick, which only
- * makes a peer look silent, or a PING due, a few milliseconds later than it was. Every time the
- * heartbeat compares comes from this clock, so none is ever ahead of "now". */
+ * device read, tens of microseconds). It lags the precise clock by less than a tick; the
+ * heartbeat counts a time within a tick as come (liveness.h), so its PINGs and its silence
+ * bound are right to within a tick, a few milliseconds. Every time the heartbeat compares comes
+ * from this clock, so none is ever ahead of "now". */
 uint64_t srdma__cm_coarse_ns(void)
 {
 	return clock_ns(CLOCK_MONOTONIC_COARSE);
@@ -246,7 +248,7 @@ static int heartbeat_on(const struct srdma_conn *c)
 
 static uint64_t silence_bound_ns(const struct srdma_conn *c)
 {
-	return (uint64_t)c->ctx->opts.heartbeat_ms * c->ctx->opts.heartbeat_misses * 1000000ull;
+	return srdma__live_bound_ns(c->ctx->opts.heartbeat_ms, c->ctx->opts.heartbeat_misses);
 }
 
 /* When our next PING is due: after heartbeat_ms with nothing heard from the peer (any frame
@@ -268,20 +270,18 @@ static uint64_t ping_due_ns(const struct srdma_conn *c)
  * TCP_USER_TIMEOUT for data (a PING) that stays unacknowledged. Best effort. */
 static void tcp_liveness(const struct srdma_conn *c, int fd)
 {
-	unsigned hb = c->ctx->opts.heartbeat_ms;
-	int on = 1, idle, intvl, cnt;
-	unsigned bound_ms;
+	struct srdma_live_tcp t;
+	int on = 1;
 
 	if (!heartbeat_on(c) || fd < 0)
 		return;
-	bound_ms = hb * c->ctx->opts.heartbeat_misses;
-	idle = intvl = hb / 1000 ? (int)(hb / 1000) : 1;
-	cnt = (int)c->ctx->opts.heartbeat_misses;
+	t = srdma__live_tcp(c->ctx->opts.heartbeat_ms, c->ctx->opts.heartbeat_misses);
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &bound_ms, sizeof(bound_ms));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &t.idle_s, sizeof(t.idle_s));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &t.intvl_s, sizeof(t.intvl_s));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &t.cnt, sizeof(t.cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &t.user_timeout_ms,
+		   sizeof(t.user_timeout_ms));
 }
 
 /* Called for every batch of received messages, so it must cost next to nothing (the coarse
@@ -300,16 +300,15 @@ static int heartbeat_tick(struct srdma_conn *c)
 
 	if (!c->next_ping_ns || c->error)
 		return c->error;
-	/* Within a tick of the time is the time: srdma_conn_timeout_ms says 0 then, and the
-	 * caller's poll must not come back to find it still a tick away. */
+	/* Within a tick of the time is the time (liveness.h). */
 	quiet = now > c->last_rx_ns ? now - c->last_rx_ns : 0;
-	if (quiet + tick >= silence_bound_ns(c))
+	if (srdma__live_due(quiet, tick, silence_bound_ns(c)))
 		return srdma__conn_fail(c, -ETIMEDOUT,
 					"the peer stopped answering: nothing heard for %llu ms "
 					"(heartbeat every %u ms, %u missed)",
 					(unsigned long long)(quiet / 1000000),
 					c->ctx->opts.heartbeat_ms, c->ctx->opts.heartbeat_misses);
-	if (now + tick < ping_due_ns(c))
+	if (!srdma__live_due(now, tick, ping_due_ns(c)))
 		return 0;
 	c->next_ping_ns = now + (uint64_t)c->ctx->opts.heartbeat_ms * 1000000ull;
 	ret = srdma__conn_send_frame(c, &f);
@@ -940,11 +939,10 @@ int srdma_conn_timeout_ms(const struct srdma_conn *c)
 		silent = c->last_rx_ns + silence_bound_ns(c);
 		if (silent < at)
 			at = silent;
-		now = srdma__cm_coarse_ns() + c->ctx->tick_ns; /* as heartbeat_tick counts */
+		/* From the plain coarse time, so the wake-up is never early (liveness.h). */
+		return srdma__live_wait_ms(srdma__cm_coarse_ns(), c->ctx->tick_ns, at);
 	} else {
 		return -1;
 	}
-	if (now >= at)
-		return 0;
-	return (int)((at - now + 999999) / 1000000);
+	return srdma__live_wait_ms(now, 0, at);
 }

@@ -10,6 +10,7 @@
 #include "psn.h"
 
 #include "cm_internal.h"
+#include "liveness.h"
 
 #define PSN_SPACE (SRDMA_PSN_MASK + 1u)
 /* Draws before giving up: with the set at most half full, failing 64 draws in a row has a
@@ -83,6 +84,20 @@ static int check_opts(const struct srdma_ctx_opts *o, char *err, size_t errlen)
 	}
 	if ((o->cert && o->cert[0]) != (o->key && o->key[0])) {
 		snprintf(err, errlen, "cert and key go together: give both or neither");
+		return -EINVAL;
+	}
+	if (o->heartbeat_ms && o->heartbeat_ms != UINT32_MAX &&
+	    o->heartbeat_ms < SRDMA_HEARTBEAT_MIN_MS) {
+		snprintf(err, errlen,
+			 "heartbeat_ms must be at least %u (or 0: the default, UINT32_MAX: off), "
+			 "not %u",
+			 SRDMA_HEARTBEAT_MIN_MS, o->heartbeat_ms);
+		return -EINVAL;
+	}
+	if (o->heartbeat_misses > SRDMA_HEARTBEAT_MAX_MISSES) {
+		snprintf(err, errlen,
+			 "heartbeat_misses must be 1 to %u (or 0: the default), not %u",
+			 SRDMA_HEARTBEAT_MAX_MISSES, o->heartbeat_misses);
 		return -EINVAL;
 	}
 	if (!(o->cert && o->cert[0]) && !(o->ca && o->ca[0])) {

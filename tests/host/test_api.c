@@ -37,6 +37,29 @@ static void test_ctx_bad_options(void **state)
 	assert_null(ctx);
 	assert_true(err[0] != 0);
 
+	/* The heartbeat: at least 100 ms (or 0: the default, UINT32_MAX: off), 1..1000 misses. */
+	srdma_ctx_opts_init(&o);
+	o.ca = c->ca;
+	o.heartbeat_ms = 99;
+	err[0] = 0;
+	assert_int_equal(srdma_ctx_create(&o, &ctx, err, sizeof(err)), -EINVAL);
+	assert_null(ctx);
+	assert_mentions(err, "heartbeat_ms");
+	o.heartbeat_ms = 100;
+	o.heartbeat_misses = 1001;
+	err[0] = 0;
+	assert_int_equal(srdma_ctx_create(&o, &ctx, err, sizeof(err)), -EINVAL);
+	assert_null(ctx);
+	assert_mentions(err, "heartbeat_misses");
+	o.heartbeat_misses = 1000;
+	assert_int_equal(srdma_ctx_create(&o, &ctx, err, sizeof(err)), 0);
+	srdma_ctx_destroy(ctx);
+	ctx = NULL;
+	o.heartbeat_ms = UINT32_MAX;
+	assert_int_equal(srdma_ctx_create(&o, &ctx, err, sizeof(err)), 0);
+	srdma_ctx_destroy(ctx);
+	ctx = NULL;
+
 	/* Files: missing, or a key that is not the certificate's; err names the file. */
 	srdma_ctx_opts_init(&o);
 	o.cert = "/nonexistent/srdma-api-test/cert.pem";

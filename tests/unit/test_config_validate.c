@@ -71,6 +71,13 @@ static void test_validate_server(void **state)
 	memset(s.bind, 'b', sizeof(s.bind));
 	assert_int_equal(srdma_server_config_validate(&s, err, sizeof(err)), -EINVAL);
 	assert_err_mentions(err, "bind");
+	snprintf(s.bind, sizeof(s.bind), "0.0.0.0");
+	assert_int_equal(srdma_server_config_validate(&s, err, sizeof(err)), 0);
+	s.heartbeat_ms = 1;
+	assert_int_equal(srdma_server_config_validate(&s, err, sizeof(err)), -EINVAL);
+	assert_err_mentions(err, "heartbeat_ms");
+	s.heartbeat_ms = 0;
+	assert_int_equal(srdma_server_config_validate(&s, err, sizeof(err)), 0);
 }
 
 static void test_validate_client(void **state)
@@ -112,6 +119,15 @@ static void test_validate_client(void **state)
 	assert_int_equal(srdma_client_config_validate(&c, err, sizeof(err)), -EINVAL);
 	assert_err_mentions(err, "size");
 	c.size = 1;
+	assert_int_equal(srdma_client_config_validate(&c, err, sizeof(err)), 0);
+
+	/* heartbeat_ms: 0 (off) or 100 and up, the library's least. */
+	c.heartbeat_ms = 99;
+	assert_int_equal(srdma_client_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_err_mentions(err, "heartbeat_ms");
+	c.heartbeat_ms = 0;
+	assert_int_equal(srdma_client_config_validate(&c, err, sizeof(err)), 0);
+	c.heartbeat_ms = 100;
 	assert_int_equal(srdma_client_config_validate(&c, err, sizeof(err)), 0);
 }
 
