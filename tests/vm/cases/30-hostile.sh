@@ -127,6 +127,18 @@ t_hash_bound() {
 # 258 to 301.) A client killed while its region is being made ends its session when the region
 # comes back; regions queued behind it for clients that are gone, or at a SIGTERM, are called
 # off; all freed.
+# hashwork_bg NAME N: N test peers in the background, each having a 64 MiB write region made and
+# writing into it (their JSON in regthread.NAME.I.json); their PIDs in peers.
+hashwork_bg() {
+	local i
+	peers=()
+	for ((i = 1; i <= $2; i++)); do
+		"$LOAD_BIN/srdma-testpeer" --ca "$CERTS/ca.pem" --count 1 hashwork "$ADDR" \
+			>"$OUT/regthread.$1.$i.json" 2>&1 &
+		peers+=($!)
+	done
+}
+
 t_region_thread() {
 	local i rc=0 made_ms lat_max n_made bystander counts0 peer made0 back0 n_off n_back peers
 	start_server regthread --workers 1 --write-size 67108864 --log-level debug || return
@@ -159,9 +171,8 @@ t_region_thread() {
 	check "the server ended no session" bash -c "! grep -q 'ended in state' '$SERVER_LOG'"
 	check "server is back to its start counts" wait_counts "$counts0" 10
 	# Killed while its region is being made.
-	"$LOAD_BIN/srdma-testpeer" --ca "$CERTS/ca.pem" --count 1 hashwork "$ADDR" \
-		>"$OUT/regthread.killed.json" 2>&1 &
-	peer=$!
+	hashwork_bg killed 1
+	peer=${peers[0]}
 	check "a region is being made" wait_log "making a 67108864-byte write region" 4 60
 	kill -KILL "$peer"
 	wait "$peer" 2>/dev/null
@@ -172,12 +183,7 @@ t_region_thread() {
 	# back to a session that ended; every session freed.
 	made0=$(grep -c "write region of 67108864 bytes made and advertised" "$SERVER_LOG")
 	back0=$(grep -c "write region came back after the session ended" "$SERVER_LOG")
-	peers=()
-	for i in 1 2 3 4; do
-		"$LOAD_BIN/srdma-testpeer" --ca "$CERTS/ca.pem" --count 1 hashwork "$ADDR" \
-			>"$OUT/regthread.cancel.$i.json" 2>&1 &
-		peers+=($!)
-	done
+	hashwork_bg cancel 4
 	check "four more regions queued" wait_log "making a 67108864-byte write region" 8 60
 	kill -KILL "${peers[@]}"
 	wait "${peers[@]}" 2>/dev/null
@@ -192,12 +198,7 @@ t_region_thread() {
 	check "each of the four was called off or made" [ $((n_off + n_back + n_made)) = 4 ]
 	# SIGTERM with three queued: the worker calls off those not begun, waits for the one
 	# being made, then frees everything.
-	peers=()
-	for i in 1 2 3; do
-		"$LOAD_BIN/srdma-testpeer" --ca "$CERTS/ca.pem" --count 1 hashwork "$ADDR" \
-			>"$OUT/regthread.term.$i.json" 2>&1 &
-		peers+=($!)
-	done
+	hashwork_bg term 3
 	check "three more regions queued" wait_log "making a 67108864-byte write region" 11 60
 	stop_server
 	wait "${peers[@]}" 2>/dev/null || true # told the server is shutting down
