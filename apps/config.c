@@ -92,7 +92,7 @@ static const struct field server_fields[] = {
     SRV("max_pending_per_addr", NULL, FT_UINT, max_pending_per_addr, 1, 1000000),
     SRV("early_drop_pct", NULL, FT_UINT, early_drop_pct, 1, 100),
     SRV("heartbeat_ms", NULL, FT_UINT, heartbeat_ms, 0, 3600000),
-    SRV("heartbeat_misses", NULL, FT_UINT, heartbeat_misses, 1, 1000),
+    SRV("heartbeat_misses", NULL, FT_UINT, heartbeat_misses, 1, SRDMA_HEARTBEAT_MAX_MISSES),
     SRV("rekey_messages", NULL, FT_UINT, rekey_messages, 2, 2147483648L),
     SRV_STR("metrics_listen", metrics_listen, 0),
     SRV_STR("metrics_cert", metrics_cert, 0),
@@ -125,7 +125,7 @@ static const struct field client_fields[] = {
     CLI("busy_poll_us", FT_UINT, busy_poll_us, 0, 100000),
     CLI("depth", FT_UINT, depth, 1, SRDMA_DEPTH_MAX),
     CLI("heartbeat_ms", FT_UINT, heartbeat_ms, 0, 3600000),
-    CLI("heartbeat_misses", FT_UINT, heartbeat_misses, 1, 1000),
+    CLI("heartbeat_misses", FT_UINT, heartbeat_misses, 1, SRDMA_HEARTBEAT_MAX_MISSES),
     CLI("rekey_messages", FT_UINT, rekey_messages, 2, 2147483648L),
     CLI("retry", FT_UINT, retry, 0, 1000),
 };
@@ -709,12 +709,12 @@ int srdma_server_config_load(struct srdma_server_config *c, const char *path, ch
 	return ret;
 }
 
-/* heartbeat_ms: 0 (off) or the library's range (at least SRDMA_HEARTBEAT_MIN_MS there). */
+/* heartbeat_ms: 0 (off) or the library's range. */
 static int validate_heartbeat(unsigned heartbeat_ms, char *err, size_t errlen)
 {
-	if (heartbeat_ms && heartbeat_ms < 100) {
-		set_err(err, errlen, "heartbeat_ms: 0 (off) or 100 to 3600000, not %u",
-			heartbeat_ms);
+	if (heartbeat_ms && heartbeat_ms < SRDMA_HEARTBEAT_MIN_MS) {
+		set_err(err, errlen, "heartbeat_ms: 0 (off) or %u to 3600000, not %u",
+			SRDMA_HEARTBEAT_MIN_MS, heartbeat_ms);
 		return -EINVAL;
 	}
 	return 0;

@@ -67,12 +67,14 @@ extern "C" {
 #define SRDMA_API
 #endif
 
-#define SRDMA_PORT_DEFAULT 4433
-#define SRDMA_MAX_QPS	   16	      /* queue pairs in one connection */
-#define SRDMA_CTRL_MAX	   240	      /* bytes of one control message (srdma_ctrl_send) */
-#define SRDMA_TAG_LEN	   32	      /* bytes of a region tag (srdma_tag) */
-#define SRDMA_MSG_MAX	   (1u << 20) /* largest message on a library-driven QP */
-#define SRDMA_DEPTH_MAX	   1024	      /* receives kept posted on one library-driven QP */
+#define SRDMA_PORT_DEFAULT	   4433
+#define SRDMA_MAX_QPS		   16	      /* queue pairs in one connection */
+#define SRDMA_CTRL_MAX		   240	      /* bytes of one control message (srdma_ctrl_send) */
+#define SRDMA_TAG_LEN		   32	      /* bytes of a region tag (srdma_tag) */
+#define SRDMA_MSG_MAX		   (1u << 20) /* largest message on a library-driven QP */
+#define SRDMA_DEPTH_MAX		   1024	      /* receives kept posted on one library-driven QP */
+#define SRDMA_HEARTBEAT_MIN_MS	   100u	      /* least srdma_ctx_opts.heartbeat_ms */
+#define SRDMA_HEARTBEAT_MAX_MISSES 1000u      /* most srdma_ctx_opts.heartbeat_misses */
 
 struct srdma_ctx;
 struct srdma_listener;

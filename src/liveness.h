@@ -14,12 +14,12 @@
 #include <limits.h>
 #include <stdint.h>
 
-/* The shortest heartbeat: several ticks of the coarse clock (4 ms at HZ 250, 10 ms at HZ 100),
- * so that a PING is never due again the moment it was sent. */
-#define SRDMA_HEARTBEAT_MIN_MS 100u
-/* The most intervals of silence: with it no product of heartbeat_ms, misses and 10^6 (the
- * silence bound in ns) overflows 64 bits. */
-#define SRDMA_HEARTBEAT_MAX_MISSES 1000u
+#include "srdma.h"
+
+/* <srdma.h>'s bounds on the options: SRDMA_HEARTBEAT_MIN_MS is several ticks of the coarse clock
+ * (4 ms at HZ 250, 10 ms at HZ 100), so that a PING is never due again the moment it was sent;
+ * with SRDMA_HEARTBEAT_MAX_MISSES no product of heartbeat_ms, misses and 10^6 (the silence
+ * bound in ns) overflows 64 bits. */
 
 static inline int srdma__live_due(uint64_t now, uint64_t tick, uint64_t at)
 {
