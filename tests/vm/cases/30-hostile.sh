@@ -139,8 +139,21 @@ hashwork_bg() {
 	done
 }
 
+# kill_queued NAME N MADE ENDED: N hashwork peers, SIGKILLed once the server has queued MADE
+# regions in all; their sessions end (ENDED without QUIT in all) and the server is back to
+# counts0.
+kill_queued() {
+	hashwork_bg "$1" "$2"
+	check "$2 more regions queued" wait_log "making a 67108864-byte write region" "$3" 60
+	kill -KILL "${peers[@]}"
+	wait "${peers[@]}" 2>/dev/null
+	check "the $2 killed clients' sessions ended" wait_log "disconnected without QUIT" "$4" 30
+	check "and were freed with their regions: back to the start counts" \
+		wait_counts "$counts0" 10
+}
+
 t_region_thread() {
-	local i rc=0 made_ms lat_max n_made bystander counts0 peer made0 back0 n_off n_back peers
+	local i rc=0 made_ms lat_max n_made bystander counts0 made0 back0 n_off n_back peers
 	start_server regthread --workers 1 --write-size 67108864 --log-level debug || return
 	counts0=$(server_counts)
 	bench latency -n 40000 --json "$OUT/regthread.busy.json" >/dev/null 2>&1 &
@@ -171,24 +184,13 @@ t_region_thread() {
 	check "the server ended no session" bash -c "! grep -q 'ended in state' '$SERVER_LOG'"
 	check "server is back to its start counts" wait_counts "$counts0" 10
 	# Killed while its region is being made.
-	hashwork_bg killed 1
-	peer=${peers[0]}
-	check "a region is being made" wait_log "making a 67108864-byte write region" 4 60
-	kill -KILL "$peer"
-	wait "$peer" 2>/dev/null
-	check "the killed client's session ended" wait_log "disconnected without QUIT" 1 30
-	check "and was freed with its region: back to the start counts" wait_counts "$counts0" 10
+	kill_queued killed 1 4 1
 	# Four at once, killed as soon as all four regions are queued: the thread makes one at a
 	# time, so those it has not begun are called off (never made) and the one it has comes
 	# back to a session that ended; every session freed.
 	made0=$(grep -c "write region of 67108864 bytes made and advertised" "$SERVER_LOG")
 	back0=$(grep -c "write region came back after the session ended" "$SERVER_LOG")
-	hashwork_bg cancel 4
-	check "four more regions queued" wait_log "making a 67108864-byte write region" 8 60
-	kill -KILL "${peers[@]}"
-	wait "${peers[@]}" 2>/dev/null
-	check "the four sessions ended" wait_log "disconnected without QUIT" 5 30
-	check "and were freed: back to the start counts" wait_counts "$counts0" 10
+	kill_queued cancel 4 8 5
 	n_off=$(grep -c "write region called off" "$SERVER_LOG")
 	n_back=$(($(grep -c "write region came back after the session ended" "$SERVER_LOG") - back0))
 	n_made=$(($(grep -c "write region of 67108864 bytes made and advertised" "$SERVER_LOG") - made0))
