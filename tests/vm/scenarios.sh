@@ -2,6 +2,7 @@
 # The RDMA scenarios, run where an RDMA device exists (inside the Soft-RoCE VM) against the real
 # srdma-server and srdma-client. Each file in cases/ defines t_NAME functions and registers
 # the names; they run in file order. Usage: scenarios.sh [NAME...]; default: all.
+#   scenarios.sh --except NAME...: all but those, in file order.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/vm/lib.sh
@@ -18,6 +19,17 @@ done
 
 : >"$RESULTS"
 tests=("$@")
+if [ "${1:-}" = --except ]; then
+	shift
+	tests=()
+	for t in "${ALL_TESTS[@]}"; do
+		[[ " $* " == *" $t "* ]] || tests+=("$t")
+	done
+	for t in "$@"; do
+		[[ " ${ALL_TESTS[*]} " == *" $t "* ]] ||
+			echo "FAIL vm_$t: no such scenario (in --except)" | tee -a "$RESULTS"
+	done
+fi
 [ ${#tests[@]} -gt 0 ] || tests=("${ALL_TESTS[@]}")
 for t in "${tests[@]}"; do
 	if ! declare -F "t_$t" >/dev/null; then
