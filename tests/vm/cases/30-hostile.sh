@@ -231,7 +231,7 @@ t_write_regions() {
 	local rc=0 bg counts0
 	start_server regions --log-level debug --write-size 65536 || return
 	counts0=$(server_counts)
-	client --pattern idle -n 1 --idle 20 >"$OUT/regions.idle.json" &
+	client --pattern idle -n 1 --idle 8 >"$OUT/regions.idle.json" &
 	bg=$!
 	check "idle client connected" wait_log "connected (worker" 1 60
 	check "a session that does not write holds no write region ($(server_counts))" regions_mr 1 0
