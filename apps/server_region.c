@@ -31,7 +31,9 @@ static void region_reply(struct session *s, uint32_t status, uint32_t len)
 
 /* Regions of at least this many bytes are made on the worker's region thread: allocating,
  * zeroing and pinning 64 MiB took a quarter to half a second under TCG, which the worker's
- * other sessions would otherwise wait out. Smaller ones cost less than the hand-off. */
+ * other sessions would otherwise wait out. Smaller ones cost less than the hand-off. Freeing a
+ * region stays on the worker: for 64 MiB, deregistering took 0.4 to 1.8 ms and unmapping 1.6
+ * to 2.8 ms under TCG (a hundredth of making it). */
 #define REGION_OFFLOAD (1u << 20)
 
 /* A region being made: by the worker itself, or on its region thread. */

@@ -12,8 +12,10 @@
 #   scripts/test.sh [PHASE...]   PHASE: build unit install package vm wire tls fuzz (default: all,
 #                                in that order; the sanitizer build is made for unit, vm and tls;
 #                                wire runs in the background, beside tls; where the scenarios
-#                                run in a VM, install, package, fuzz and tls run in the
-#                                background beside them, at the lowest CPU priority, the
+#                                run in a VM, those that mostly wait run in a second VM beside
+#                                the others (vm_side, at nice 10), install, package, fuzz and
+#                                tls run in the background beside them, at the lowest CPU
+#                                priority, the
 #                                packages' RDMA check runs in that VM after the scenarios, and
 #                                wire starts when the scenarios are done, or once only the
 #                                srdma-cp ones are left; its flood scenario, which measures
@@ -21,7 +23,7 @@
 #   SRDMA_BUILD_DIR=DIR          plain build in DIR (default build/), DIR-san, DIR-fuzz,
 #                                DIR-install (the install check's prefix: it installs DIR), DIR-pkg
 #                                (the Debian packages and their logs)
-#   SRDMA_VM_SCENARIOS="a b"     run only these VM scenarios (default: all)
+#   SRDMA_VM_SCENARIOS="a b"     run only these VM scenarios, in one VM (default: all)
 #   SRDMA_VM_TIMEOUT=SEC         kill the VM after SEC seconds (default 1500)
 #   SRDMA_WIRE_SCENARIOS="a b"   run only these two-host scenarios (default: all)
 #   SRDMA_WIRE_TIMEOUT=SEC       kill the two VMs after SEC seconds (default 900)
