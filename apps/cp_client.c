@@ -203,22 +203,6 @@ static int ring_region(struct client *cl, const struct cp_msg *rep, unsigned acc
 	return 0;
 }
 
-static int full_pwrite(int fd, const uint8_t *b, size_t len, off_t off)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, b, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		b += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
-}
-
 static int same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
@@ -609,7 +593,7 @@ static int download(struct client *cl, const char *rpath, const char *dest)
 				give_up(cl, xfer, ret, cl->l.err);
 				goto out;
 			}
-			if ((ret = full_pwrite(fd, buf, p->len, (off_t)p->offset)) < 0) {
+			if ((ret = cp_full_pwrite(fd, buf, p->len, (off_t)p->offset)) < 0) {
 				ret = cp_fail(&cl->l, ret, "writing %s: %s", dest, strerror(-ret));
 				give_up(cl, xfer, ret, cl->l.err);
 				goto out;
