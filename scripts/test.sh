@@ -239,7 +239,7 @@ phase_install() {
 # The first VM keeps every scenario that measures time. At that priority the second VM's
 # scenarios take three to four times as long as alone; the list is sized to end before the
 # first VM's scenarios do (the two-host phase waits for both).
-vm_side=(write_regions isolation inject_blind inject_leaked_psn inject_forged_message
+vm_side=(write_regions isolation client_retry inject_blind inject_leaked_psn inject_forged_message
 	dataplane_modes dataplane_chacha20 mutual_tls capture_no_secrets logs_no_secrets
 	api_regions api_revoke api_msg_write api_async)
 vm_side_nice=10

@@ -167,22 +167,30 @@ t_preauth_flood() {
 }
 
 # srdma-client --retry: a full server refuses a client without it at once ("server full"); with
-# it the client waits and gets in once the holder quits.
+# it the client waits and gets in once the holder quits. The holder idles until it is told to
+# quit (SIGINT), once the retrying client has been refused, so no load can make it leave first.
 t_client_retry() {
-	local p_hold rc=0
+	local p_hold p_retry rc=0
 	start_server retry --max-clients 1 || return
-	client_bg "$OUT/retry.hold.json" "$OUT/retry.hold.err" --pattern holder -n 1 --idle 6
+	client_bg "$OUT/retry.hold.json" "$OUT/retry.hold.err" --pattern holder -n 1 --idle 300
 	p_hold=$!
 	check "the holder is connected" wait_log "connected (worker" 1 60 || return
+	check "the holder has echoed and idles" wait_idle "$OUT/retry.hold.err" 60
 	client -n 1 >"$OUT/retry.none.json" 2>"$OUT/retry.none.err" || rc=$?
 	check "without --retry: refused at once, server full (exit $rc)" \
 		jq_ok '.ok == false and (.error | test("server full"))' "$OUT/retry.none.json"
+	client --retry 8 -n 3 >"$OUT/retry.json" 2>"$OUT/retry.err" &
+	p_retry=$!
+	check "with --retry: refused, it said why and when it tries again" \
+		faults_wait_file "$OUT/retry.err" "server full; trying again in" 60
+	kill -INT "$p_hold"
 	rc=0
-	client --retry 8 -n 3 >"$OUT/retry.json" 2>"$OUT/retry.err" || rc=$?
+	wait "$p_hold" || rc=$?
+	check "the holder quit cleanly when told (exit $rc)" json_ok "$OUT/retry.hold.json" 1 0
+	rc=0
+	wait "$p_retry" || rc=$?
 	check "with --retry 8: in after $(jq -r .retries "$OUT/retry.json") retries, 3 echoes verified (exit $rc)" \
 		jq_ok '.ok and .retries >= 1 and .messages_verified == 3' "$OUT/retry.json"
-	check "each retry said why and when" grep -q "server full; trying again in" "$OUT/retry.err"
-	wait "$p_hold" || true
 	stop_server
 }
 
