@@ -5,7 +5,11 @@
  * server's RDMA-write target as region ECHO_WRITE_REGION over TLS.
  *
  *   srdma-testpeer [--ca FILE] [-p PORT] [--server-name NAME] [-s SIZE] [--timeout-ms MS]
- *                  [--dataplane aead|chacha20|plain] MODE SERVER
+ *                  [--setup-timeout-ms MS] [--dataplane aead|chacha20|plain] MODE SERVER
+ *
+ * --timeout-ms bounds each wait for the server (default 10000); --setup-timeout-ms, when given,
+ * bounds instead those of the set-up (the connect, WELCOME and the first region), so that a
+ * scenario can expect a short silence later without failing a slow set-up.
  *
  * MODE:
  *   outside  RDMA-write just past the end of the server's region (right rkey)
@@ -70,6 +74,7 @@ struct cfg {
 	uint16_t port;
 	uint32_t size;
 	unsigned timeout_ms;
+	unsigned setup_timeout_ms; /* 0: timeout_ms */
 	unsigned count;
 	enum srdma_dp_mode dp;
 };
@@ -81,6 +86,14 @@ static struct cfg cfg = {
     .count = 20,
     .dp = SRDMA_DP_AEAD,
 };
+
+/* The bound of the wait at hand: the set-up's, then timeout_ms. */
+static unsigned wait_ms = 10000;
+
+static unsigned setup_ms(void)
+{
+	return cfg.setup_timeout_ms ? cfg.setup_timeout_ms : cfg.timeout_ms;
+}
 static struct srdma_ctx *ctx;
 
 /* One connection to the echo server. */
@@ -104,7 +117,7 @@ __attribute__((noreturn)) static void usage(void)
 {
 	fprintf(stderr,
 		"usage: srdma-testpeer [--ca FILE] [-p PORT] [--server-name NAME] [-s SIZE] "
-		"[--timeout-ms MS] [--dataplane aead|chacha20|plain] "
+		"[--timeout-ms MS] [--setup-timeout-ms MS] [--dataplane aead|chacha20|plain] "
 		"[--count N] outside|badrkey|steal|hold|hashwork|regions SERVER\n");
 	exit(2);
 }
@@ -191,8 +204,7 @@ static int msg_fail(struct sess *s, const char *what, int ret)
 	if (s->err[0])
 		return -1;
 	if (ret == -ETIMEDOUT)
-		return failf(s, "no answer from the server within %u ms (%s)", cfg.timeout_ms,
-			     what);
+		return failf(s, "no answer from the server within %u ms (%s)", wait_ms, what);
 	return failf(s, "%s: %s%s%s", what, srdma_conn_errmsg(s->c),
 		     s->notice[0] ? "; the server said: " : "", s->notice);
 }
@@ -207,11 +219,11 @@ static int request(struct sess *s, const struct echo_msg *m, enum echo_op want,
 
 	if (n < 0)
 		return failf(s, "cannot encode %s", echo_op_name(m->op));
-	ret = srdma_msg_send_wait(s->c, 0, s->msg, (size_t)n, (int)cfg.timeout_ms);
+	ret = srdma_msg_send_wait(s->c, 0, s->msg, (size_t)n, (int)wait_ms);
 	if (ret)
 		return msg_fail(s, "sending a message", ret);
 	s->requests++;
-	ret = srdma_msg_recv_wait(s->c, 0, s->in, SRDMA_MSG_MAX, &len, NULL, (int)cfg.timeout_ms);
+	ret = srdma_msg_recv_wait(s->c, 0, s->in, SRDMA_MSG_MAX, &len, NULL, (int)wait_ms);
 	if (ret)
 		return msg_fail(s, "waiting for the answer", ret);
 	if (echo_decode(s->in, len, out))
@@ -298,11 +310,12 @@ static void sess_connect(struct sess *s)
 	int ret;
 
 	memset(s, 0, sizeof(*s));
+	wait_ms = setup_ms();
 	srdma_connect_opts_init(&o);
 	o.host = cfg.host;
 	o.port = cfg.port;
 	o.server_name = cfg.server_name;
-	o.timeout_ms = cfg.timeout_ms;
+	o.timeout_ms = wait_ms;
 	o.nqp = 1;
 	srdma_qp_opts_init(&o.qp[0]);
 	o.qp[0].driver = SRDMA_QP_MESSAGES;
@@ -319,7 +332,7 @@ static void sess_connect(struct sess *s)
 	if (!s->mr)
 		setup_error("cannot register the write buffer");
 
-	ret = srdma_msg_recv_wait(s->c, 0, s->in, SRDMA_MSG_MAX, &len, NULL, (int)cfg.timeout_ms);
+	ret = srdma_msg_recv_wait(s->c, 0, s->in, SRDMA_MSG_MAX, &len, NULL, (int)wait_ms);
 	if (ret) {
 		msg_fail(s, "waiting for WELCOME", ret);
 		setup_error(s->err);
@@ -331,13 +344,16 @@ static void sess_connect(struct sess *s)
 	s->window = w.u.welcome.window;
 	if (cfg.size > s->max_data || cfg.size > s->write_len)
 		setup_error("--size is larger than the server's max_data or its largest region");
+	wait_ms = cfg.timeout_ms;
 }
 
 /* sess_connect, then a region of --size bytes. */
 static void sess_open(struct sess *s)
 {
 	sess_connect(s);
+	wait_ms = setup_ms();
 	sess_region(s, cfg.size);
+	wait_ms = cfg.timeout_ms;
 }
 
 static int echo(struct sess *s, unsigned n)
@@ -750,6 +766,7 @@ int main(int argc, char **argv)
 	    {"server-name", required_argument, NULL, 'n'},
 	    {"size", required_argument, NULL, 's'},
 	    {"timeout-ms", required_argument, NULL, 't'},
+	    {"setup-timeout-ms", required_argument, NULL, 'T'},
 	    {"dataplane", required_argument, NULL, 'D'},
 	    {"count", required_argument, NULL, 'N'},
 	    {0},
@@ -777,6 +794,9 @@ int main(int argc, char **argv)
 		case 't':
 			cfg.timeout_ms = parse_uint(optarg, 100, 600000);
 			break;
+		case 'T':
+			cfg.setup_timeout_ms = parse_uint(optarg, 100, 600000);
+			break;
 		case 'N':
 			cfg.count = parse_uint(optarg, 1, 1000000);
 			break;
@@ -798,6 +818,7 @@ int main(int argc, char **argv)
 		usage();
 	mode = argv[optind];
 	cfg.host = argv[optind + 1];
+	wait_ms = cfg.timeout_ms;
 	srdma_ctx_opts_init(&co);
 	co.ca = cfg.ca;
 	co.dataplane = cfg.dp;
