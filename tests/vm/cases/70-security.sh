@@ -113,6 +113,41 @@ in_file() {
 		exit(<$f> =~ /$p/ ? 0 : 1)' "$1" "$2"
 }
 
+# tcp_stream PCAP PORT OUT: the TCP payload of PCAP (tcpdump's pcap of IPv4 over Ethernet or
+# lo), what the side at PORT received then what it sent, each in capture order, into OUT. The
+# leak search reads this, not the capture file: the file's own framing (record lengths, IP and
+# TCP headers) holds small numbers, such as a 54-byte ACK's length, that a small QPN equals.
+tcp_stream() {
+	LC_ALL=C perl -e '
+		my ($pcap, $port, $out) = @ARGV;
+		open(my $f, "<:raw", $pcap) or die "$pcap: $!\n";
+		local $/;
+		my $d = <$f>;
+		my $magic = unpack("V", substr($d, 0, 4));
+		my $le = $magic == 0xa1b2c3d4 || $magic == 0xa1b23c4d;
+		die "$pcap: not a pcap file\n" unless $le || unpack("N", substr($d, 0, 4)) == 0xa1b2c3d4 ||
+			unpack("N", substr($d, 0, 4)) == 0xa1b23c4d;
+		my $u32 = $le ? "V" : "N";
+		my ($in, $outb, $off) = ("", "", 24);
+		while ($off + 16 <= length($d)) {
+			my $len = unpack($u32, substr($d, $off + 8, 4));
+			my $pkt = substr($d, $off + 16, $len);
+			$off += 16 + $len;
+			next if length($pkt) < 34 || unpack("n", substr($pkt, 12, 2)) != 0x0800;
+			my $ip = substr($pkt, 14);
+			my $ihl = (ord($ip) & 15) * 4;
+			next if ord(substr($ip, 9, 1)) != 6;
+			my $tot = unpack("n", substr($ip, 2, 2));
+			my ($sp, $dp) = unpack("nn", substr($ip, $ihl, 4));
+			my $doff = (ord(substr($ip, $ihl + 12, 1)) >> 4) * 4;
+			my $pay = substr($ip, $ihl + $doff, $tot - $ihl - $doff);
+			if ($dp == $port) { $in .= $pay } elsif ($sp == $port) { $outb .= $pay }
+		}
+		open(my $o, ">:raw", $out) or die "$out: $!\n";
+		print $o $in, $outb;
+	' "$1" "$2" "$3"
+}
+
 # region_leaks FILE ADDR RKEY: the forms in which an advertised region's address and rkey
 # appear in FILE, space-separated ("" if none): each as binary in either byte order (the
 # address also as its low 6 bytes, the 48 bits a user-space address uses, in case of a packed
@@ -155,7 +190,7 @@ region_frame_clear() {
 # as 4 or 8 bytes), LEAKS3 (24-bit values found as 3 bytes) and LEAKS_REGION (the advertised
 # region's address and rkey, in any form region_leaks searches) for the caller.
 capture_session() {
-	local pcap=$1 tcpd name v w order
+	local pcap=$1 tcpd name v w order stream
 	LEAKS3=
 	LEAKS=
 	LEAKS_REGION=
@@ -178,26 +213,30 @@ capture_session() {
 		fail "no session secrets to search for"
 		return 1
 	}
-	check "capture holds TLS application data" in_file '\x17\x03\x03' "$pcap"
+	stream=$pcap.stream
+	check "the TCP stream taken out of the capture" tcp_stream "$pcap" 4433 "$stream"
+	check "the stream starts with the client's first TLS record (a handshake, 16 03 01)" \
+		[ "$(head -c 3 "$stream" | od -An -tx1 | tr -d ' \n')" = 160301 ]
+	check "the stream holds TLS application data" in_file '\x17\x03\x03' "$stream"
 	for name in server_qpn client_qpn local_psn remote_psn rkey addr; do
 		v=$(inj_field "$name")
 		case $name in addr) w=8 ;; rkey) w=4 ;; *) w=3 ;; esac
 		for order in be le; do
-			if in_file "$(bytes "$v" "$w" "$order")" "$pcap"; then
+			if in_file "$(bytes "$v" "$w" "$order")" "$stream"; then
 				if [ "$w" = 3 ]; then LEAKS3+=" $name($order)"; else LEAKS+=" $name($order)"; fi
 			fi
-			if [ "$w" = 3 ] && in_file "$(bytes "$v" 4 "$order")" "$pcap"; then
+			if [ "$w" = 3 ] && in_file "$(bytes "$v" 4 "$order")" "$stream"; then
 				LEAKS+=" $name(u32 $order)"
 			fi
 		done
 	done
 	# The GID: the IPv4-mapped address as 16 bytes (the 4-byte address is in every IP header).
-	if in_file '\x00{10}\xff\xff\xc0\x00\x02\x01' "$pcap"; then LEAKS+=" gid"; fi
+	if in_file '\x00{10}\xff\xff\xc0\x00\x02\x01' "$stream"; then LEAKS+=" gid"; fi
 	# The write region the server advertised (a REGION frame, ECHO_WRITE_REGION): the session
 	# must have learnt it over this connection, and it must not show in the stream in any form.
 	check "the held session learnt the server's region over TLS (region 1, address, rkey, length)" \
 		region_learnt
-	LEAKS_REGION=$(region_leaks "$pcap" "$(inj_field addr)" "$(inj_field rkey)")
+	LEAKS_REGION=$(region_leaks "$stream" "$(inj_field addr)" "$(inj_field rkey)")
 	return 0
 }
 
