@@ -233,6 +233,25 @@ phase_install() {
 # The RDMA scenarios against the sanitized programs. vm-run.sh passes only SRDMA_* variables
 # into the VM, so the sanitizer options go in through env(1) as part of the command; the canary
 # runs first under the same environment, so a run that lost the options cannot pass.
+# count_results NAME DIR RC: the PASS and FAIL lines of DIR/results.txt counted. A run that
+# exited RC with scenarios left unrun is one more failure: scenarios.sh exits 1 when a scenario
+# failed; anything else (124: timeout, 125: the VM failed) means the scenarios after the last
+# result never ran. No results at all is one failure.
+count_results() {
+	local name=$1 dir=$2 rc=$3 p f
+	if [ -s "$dir/results.txt" ]; then
+		p=$(grep -c '^PASS' "$dir/results.txt")
+		f=$(grep -c '^FAIL' "$dir/results.txt")
+		pass "$p"
+		failed=$((failed + f))
+		if [ "$rc" != 0 ] && { [ "$rc" != 1 ] || [ "$f" = 0 ]; }; then
+			note_fail "$name: scenario run exited $rc after $((p + f)) scenarios; see $dir"
+		fi
+	else
+		note_fail "$name: the scenarios did not run (exit $rc); see $dir"
+	fi
+}
+
 # Scenarios that check no time against a bound, and whose waits are long enough that their
 # programs may be slow (set-up bounds of 10 s or more): in a whole run in a VM they run in a
 # second VM, beside the others, at CPU priority vm_side_nice, taking mostly what the first VM
@@ -265,28 +284,18 @@ vm_side_running() {
 
 # vm_side_collect: wait for the second VM; its output, counts and sanitizer reports.
 vm_side_collect() {
-	local rc=0 p f
+	local rc=0
 	[ -n "$vm_side_pid" ] || return 0
 	wait "$vm_side_pid" || rc=$?
 	vm_side_pid=
 	echo "== RDMA scenarios in the second VM"
 	cat "$sidedir/run.log"
-	if [ -s "$sidedir/results.txt" ]; then
-		p=$(grep -c '^PASS' "$sidedir/results.txt")
-		f=$(grep -c '^FAIL' "$sidedir/results.txt")
-		pass "$p"
-		failed=$((failed + f))
-		if [ "$rc" != 0 ] && { [ "$rc" != 1 ] || [ "$f" = 0 ]; }; then
-			note_fail "vm (second VM): scenario run exited $rc after $((p + f)) scenarios; see $sidedir"
-		fi
-	else
-		note_fail "vm (second VM): the scenarios did not run (exit $rc); see $sidedir"
-	fi
+	count_results "vm (second VM)" "$sidedir" "$rc"
 	scan_reports vm-side "$sidedir/san" "$sidedir"
 }
 
 phase_vm() {
-	local vmout=$logs/vm rc p f scenarios wrap vmpid
+	local vmout=$logs/vm rc scenarios wrap vmpid
 	echo "== RDMA scenarios (Soft-RoCE, sanitized)"
 	if [ "$san_built" != 1 ]; then
 		note_fail "vm: cannot run, the sanitizer build failed"
@@ -339,19 +348,7 @@ phase_vm() {
 	rc=$?
 	vm_side_collect
 	check_canary vm "$vmout/canary.txt" "$vmout/san"
-	if [ -s "$vmout/results.txt" ]; then
-		p=$(grep -c '^PASS' "$vmout/results.txt")
-		f=$(grep -c '^FAIL' "$vmout/results.txt")
-		pass "$p"
-		failed=$((failed + f))
-		# scenarios.sh exits 1 when a scenario failed; anything else (124: timeout, 125: the VM
-		# failed) means the scenarios after the last result never ran.
-		if [ "$rc" != 0 ] && { [ "$rc" != 1 ] || [ "$f" = 0 ]; }; then
-			note_fail "vm: scenario run exited $rc after $((p + f)) scenarios; see $vmout"
-		fi
-	else
-		note_fail "vm: the scenarios did not run (exit $rc); see $vmout"
-	fi
+	count_results vm "$vmout" "$rc"
 	scan_reports vm "$vmout/san" "$vmout"
 }
 
@@ -593,7 +590,7 @@ package_after_vm() {
 # clients in another, joined by a wire (tests/vm/vm-run.sh --pair); the plain build, for speed.
 # Their PASS/FAIL lines count like the VM scenarios'.
 phase_wire() {
-	local out=$base/wire rc p f scenarios
+	local out=$base/wire rc scenarios
 	echo "== two hosts on a wire (Soft-RoCE VMs joined by a QEMU netdev)"
 	if [ ! -x "$base/srdma-server" ] || ! scripts/gen-certs.sh "$base/certs" >/dev/null; then
 		note_fail "wire: cannot run, the build or its certificates failed"
@@ -615,17 +612,7 @@ phase_wire() {
 	rc=$?
 	kill "$watcher" 2>/dev/null
 	wait "$watcher" 2>/dev/null
-	if [ -s "$out/results.txt" ]; then
-		p=$(grep -c '^PASS' "$out/results.txt")
-		f=$(grep -c '^FAIL' "$out/results.txt")
-		pass "$p"
-		failed=$((failed + f))
-		if [ "$rc" != 0 ] && { [ "$rc" != 1 ] || [ "$f" = 0 ]; }; then
-			note_fail "wire: scenario run exited $rc after $((p + f)) scenarios; see $out"
-		fi
-	else
-		note_fail "wire: the scenarios did not run (exit $rc); see $out"
-	fi
+	count_results wire "$out" "$rc"
 }
 
 # bg_start NAME FUNC [NICE]: run FUNC (a phase, or several) in the background, beside the ones
