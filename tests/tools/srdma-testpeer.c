@@ -94,6 +94,7 @@ static unsigned setup_ms(void)
 {
 	return cfg.setup_timeout_ms ? cfg.setup_timeout_ms : cfg.timeout_ms;
 }
+
 static struct srdma_ctx *ctx;
 
 /* One connection to the echo server. */
