@@ -12,8 +12,8 @@
 #   scripts/test.sh [PHASE...]   PHASE: build unit install package vm wire tls fuzz (default: all,
 #                                in that order; the sanitizer build is made for unit, vm and tls;
 #                                wire runs in the background, beside tls; where the scenarios
-#                                run in a VM, those that mostly wait run in a second VM beside
-#                                the others (vm_side, at nice 10), install, package, fuzz and
+#                                run in a VM, those that check no time run in a second VM
+#                                beside the others (vm_side, at nice 10), install, package, fuzz and
 #                                tls run in the background beside them, at the lowest CPU
 #                                priority, the
 #                                packages' RDMA check runs in that VM after the scenarios, and
@@ -230,9 +230,6 @@ phase_install() {
 	fi
 }
 
-# The RDMA scenarios against the sanitized programs. vm-run.sh passes only SRDMA_* variables
-# into the VM, so the sanitizer options go in through env(1) as part of the command; the canary
-# runs first under the same environment, so a run that lost the options cannot pass.
 # count_results NAME DIR RC: the PASS and FAIL lines of DIR/results.txt counted. A run that
 # exited RC with scenarios left unrun is one more failure: scenarios.sh exits 1 when a scenario
 # failed; anything else (124: timeout, 125: the VM failed) means the scenarios after the last
@@ -274,7 +271,7 @@ vm_side_start() {
 	nice -n "$vm_side_nice" tests/vm/vm-run.sh --timeout "${SRDMA_VM_TIMEOUT:-1500}" --out "$1" \
 		-- env "${senv[@]}" tests/vm/scenarios.sh "${vm_side[@]}" >"$1/run.log" 2>&1 &
 	vm_side_pid=$!
-	echo "== RDMA scenarios that mostly wait (${#vm_side[@]}) in a second VM, at nice $vm_side_nice"
+	echo "== RDMA scenarios that check no time (${#vm_side[@]}) in a second VM, at nice $vm_side_nice"
 }
 
 # vm_side_running: the second VM still runs its scenarios.
@@ -294,6 +291,9 @@ vm_side_collect() {
 	scan_reports vm-side "$sidedir/san" "$sidedir"
 }
 
+# The RDMA scenarios against the sanitized programs. vm-run.sh passes only SRDMA_* variables
+# into the VM, so the sanitizer options go in through env(1) as part of the command; the canary
+# runs first under the same environment, so a run that lost the options cannot pass.
 phase_vm() {
 	local vmout=$logs/vm rc scenarios wrap vmpid
 	echo "== RDMA scenarios (Soft-RoCE, sanitized)"
@@ -323,7 +323,7 @@ phase_vm() {
 		# Inside the VM the work directory $vmout is /tmp/vmwork. The package phase, in the
 		# background, has its RDMA check run there after the scenarios (phase-guest.sh).
 		san_env /tmp/vmwork/san
-		# A whole run puts the scenarios that mostly wait (vm_side) in a second VM, started
+		# A whole run puts the scenarios that check no time (vm_side) in a second VM, started
 		# first and at a lower CPU priority.
 		if [ ${#scenarios[@]} = 0 ]; then
 			vm_side_start "$sidedir"

@@ -18,8 +18,9 @@ for f in "$here"/cases/*.sh; do
 done
 
 : >"$RESULTS"
-tests=("$@")
-if [ "${1:-}" = --except ]; then
+if [ $# = 0 ]; then
+	tests=("${ALL_TESTS[@]}")
+elif [ "$1" = --except ]; then
 	shift
 	tests=()
 	for t in "${ALL_TESTS[@]}"; do
@@ -29,8 +30,9 @@ if [ "${1:-}" = --except ]; then
 		[[ " ${ALL_TESTS[*]} " == *" $t "* ]] ||
 			echo "FAIL vm_$t: no such scenario (in --except)" | tee -a "$RESULTS"
 	done
+else
+	tests=("$@")
 fi
-[ ${#tests[@]} -gt 0 ] || tests=("${ALL_TESTS[@]}")
 for t in "${tests[@]}"; do
 	if ! declare -F "t_$t" >/dev/null; then
 		echo "FAIL vm_$t: no such scenario" | tee -a "$RESULTS"

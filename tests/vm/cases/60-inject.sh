@@ -272,7 +272,7 @@ t_inject_leaked_psn() {
 	: >>"$INJ_REPORT"
 	inj_say "--- inject_leaked_psn"
 	start_server inj-leak --dataplane plain || return
-	if inj_hold_start inj-leak --dataplane plain --timeout-ms 10000 --setup-timeout-ms 30000; then
+	if inj_hold_start inj-leak --dataplane plain --timeout-ms 10000; then
 		p0=$(inj_psn0)
 		inj_cmd write
 		check "the session wrote and verified its pattern" [ "$INJ_REPLY" = ok ]
@@ -363,8 +363,7 @@ t_inject_forged_message() {
 	for mode in plain aead; do
 		b=$OUT/inj-msg-$mode
 		start_server "inj-msg-$mode" --dataplane "$mode" || return
-		if inj_hold_start "inj-msg-$mode" --dataplane "$mode" --timeout-ms 4000 \
-			--setup-timeout-ms 30000; then
+		if inj_hold_start "inj-msg-$mode" --dataplane "$mode" --timeout-ms 4000; then
 			# Only the REGION request sent: the server expects PSN local_psn + requests_sent and
 			# message number requests_sent.
 			psn=$(inj_psn0)
